@@ -1,0 +1,56 @@
+# eContract: `make run` serves a complete development instance; `make test` runs everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-fast lint types install install-test system clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP) $@
+
+install: $(STAMP)
+
+install-test: $(TEST_STAMP)
+
+## Serve on http://127.0.0.1:8000 with the embedded defaults (SQLite and files under ./var).
+run: $(STAMP)
+	$(BIN)/econtract serve --host 127.0.0.1 --port 8000
+
+## System packages and services the tests need (installed or started when missing).
+system:
+	bash scripts/test-system.sh
+
+## Everything: tests on SQLite, the registry tests again on PostgreSQL, ruff, mypy.
+test: install-test system
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	bash scripts/run-pytest.sh
+	ECONTRACT_TEST_DATABASE_URL=$(PG_TEST_URL) bash scripts/run-pytest.sh -m registry
+
+## The fast subset, SQLite only.
+test-fast: install-test
+	bash scripts/run-pytest.sh -m "not slow"
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install-test
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

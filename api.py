@@ -1,0 +1,436 @@
+"""The HTTP API: routes, schemas, authentication and the mapping of errors to problem+json.
+
+Nothing below this module knows about HTTP; this module knows nothing about PDFs or keys
+beyond calling the domain.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from econtract import db, metrics
+from econtract.config import Settings, get_settings
+from econtract.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    EContractError,
+    InvalidInputError,
+    KeyStoreError,
+    MalformedRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    PKIError,
+)
+from econtract.logs import configure_logging, request_id_var
+from econtract.services import Services
+
+log = logging.getLogger("econtract.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+#: HTTP status of each error family; the first matching class in this order wins.
+STATUS_OF: tuple[tuple[type[EContractError], int], ...] = (
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InvalidInputError, 422),
+    (PermissionDeniedError, 403),
+    (MalformedRequestError, 400),
+    (PKIError, 400),
+    (DatabaseUnavailableError, 503),
+    (KeyStoreError, 503),
+)
+
+
+class PayloadTooLargeError(EContractError):
+    """The request body is larger than the configured limit."""
+
+    code = "payload-too-large"
+
+
+class UnsupportedMediaTypeError(EContractError):
+    """The request body's media type is not the one the endpoint takes."""
+
+    code = "unsupported-media-type"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, *, errors: list[dict[str, str]] | None = None
+) -> JSONResponse:
+    """An RFC 9457 problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"urn:econtract:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    if errors:
+        body["errors"] = errors
+    metrics.ERRORS.labels(code=code).inc()
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def title_of(exc: EContractError) -> str:
+    """A short title for an error: the first line of its class's docstring."""
+    doc = type(exc).__doc__
+    return doc.strip().splitlines()[0] if doc else exc.code
+
+
+def status_of(exc: EContractError) -> int:
+    """The HTTP status an error answers with."""
+    extra = {PayloadTooLargeError: 413, UnsupportedMediaTypeError: 415}
+    for cls, status in (*extra.items(), *STATUS_OF):
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+# --- dependencies -------------------------------------------------------------------------
+
+
+def get_services(request: Request) -> Services:
+    """The process's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def read_body(request: Request, limit: int, media_type: str | None = None) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes (never read whole first)."""
+    if media_type is not None:
+        given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if given != media_type:
+            raise UnsupportedMediaTypeError(
+                f"This endpoint takes {media_type}, not {given or 'a body without a type'}."
+            )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"The body has {declared} bytes; the limit is {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"The body is larger than the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- operations ---------------------------------------------------------------------------
+
+ops = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: str
+    checks: dict[str, str] = {}
+
+
+@ops.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@ops.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(services: ServicesDep) -> Response:
+    """The database and the key store are reachable."""
+    checks: dict[str, str] = {}
+    try:
+        db.check_database(services.engine)
+        checks["database"] = "ok"
+    except EContractError as exc:
+        checks["database"] = exc.message
+    try:
+        services.key_store.check()
+        checks["key_store"] = "ok"
+    except EContractError as exc:
+        checks["key_store"] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    body = Health(status="ok" if ready else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@ops.get("/metrics", response_class=Response)
+def prometheus_metrics() -> Response:
+    """Prometheus text exposition."""
+    payload, content_type = metrics.render()
+    return Response(payload, media_type=content_type)
+
+
+# --- the public PKI -----------------------------------------------------------------------
+
+pki_router = APIRouter(prefix="/pki", tags=["pki"])
+
+
+class TrustListEntry(BaseModel):
+    """One certificate of the trust list."""
+
+    name: str
+    subject: str
+    sha256: str
+    not_after: str
+    pem: str
+
+
+class TrustList(BaseModel):
+    """The service's CA certificates; relying parties pin the root."""
+
+    version: int = 1
+    root: TrustListEntry
+    intermediates: list[TrustListEntry]
+    crl_urls: dict[str, str]
+    ocsp_url: str
+    tsa_url: str
+
+
+def _entry(name: str, cert: Any) -> TrustListEntry:
+    return TrustListEntry(
+        name=name,
+        subject=cert.subject.rfc4514_string(),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        pem=cert.public_bytes(Encoding.PEM).decode(),
+    )
+
+
+@pki_router.get("/trust-list.json", response_model=TrustList)
+def trust_list(services: ServicesDep) -> TrustList:
+    """The root and intermediate CA certificates, with the revocation and timestamp URLs."""
+    pki = services.pki
+    cas = pki.ca_certificates
+    return TrustList(
+        root=_entry("root", cas["root"]),
+        intermediates=[_entry(n, c) for n, c in cas.items() if n != "root"],
+        crl_urls={n: pki.urls.crl_url(n) for n in cas},
+        ocsp_url=pki.urls.ocsp_url(),
+        tsa_url=pki.urls.tsa_url(),
+    )
+
+
+@pki_router.get("/chain.pem", response_class=Response)
+def chain_pem(services: ServicesDep) -> Response:
+    """The issuing CA then the root, PEM."""
+    cas = services.pki.ca_certificates
+    pem = b"".join(cas[n].public_bytes(Encoding.PEM) for n in ("issuing", "root"))
+    return Response(pem, media_type="application/x-pem-file")
+
+
+@pki_router.get("/ca/{name}.cer", response_class=Response)
+def ca_der(name: str, services: ServicesDep) -> Response:
+    """A CA certificate, DER (the AIA caIssuers URL)."""
+    cert = services.pki.ca_certificates.get(name)
+    if cert is None:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert")
+
+
+@pki_router.get("/ca/{name}.pem", response_class=Response)
+def ca_pem(name: str, services: ServicesDep) -> Response:
+    """A CA certificate, PEM."""
+    cert = services.pki.ca_certificates.get(name)
+    if cert is None:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return Response(cert.public_bytes(Encoding.PEM), media_type="application/x-pem-file")
+
+
+@pki_router.get("/crl/{name}.crl", response_class=Response)
+def crl(name: str, services: ServicesDep) -> Response:
+    """The current CRL of a CA (the CRL distribution point URL)."""
+    if name not in services.pki.ca_certificates:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return Response(services.pki.crl_der(name), media_type="application/pkix-crl")
+
+
+OCSP_REQUEST = "application/ocsp-request"
+OCSP_RESPONSE = "application/ocsp-response"
+
+
+def _ocsp_answer(services: Services, request_der: bytes) -> Response:
+    reply = services.pki.answer_ocsp(request_der)
+    metrics.OCSP_RESPONSES.labels(status="malformed" if reply.malformed else "answered").inc()
+    if reply.malformed:
+        raise MalformedRequestError(reply.detail or "The OCSP request is not a DER OCSPRequest.")
+    return Response(reply.der, media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-cache"})
+
+
+@pki_router.post(
+    "/ocsp",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "content": {OCSP_REQUEST: {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+)
+async def ocsp_post(request: Request, services: ServicesDep) -> Response:
+    """RFC 6960 OCSP over POST (a DER OCSPRequest in, a DER OCSPResponse out)."""
+    body = await read_body(request, 64 * 1024, OCSP_REQUEST)
+    return _ocsp_answer(services, body)
+
+
+@pki_router.get("/ocsp/{encoded:path}", response_class=Response)
+def ocsp_get(encoded: str, services: ServicesDep) -> Response:
+    """RFC 6960 OCSP over GET (the base64 request in the path)."""
+    try:
+        request_der = base64.b64decode(unquote(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedRequestError("The OCSP GET path is not base64.") from None
+    return _ocsp_answer(services, request_der)
+
+
+TSQ = "application/timestamp-query"
+TSR = "application/timestamp-reply"
+
+
+@pki_router.post(
+    "/tsa",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {"content": {TSQ: {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def tsa(request: Request, services: ServicesDep) -> Response:
+    """RFC 3161 timestamping: a DER TimeStampReq in, a DER TimeStampResp out.
+
+    A refused query (unsupported hash, unknown policy, not DER) still gets a TimeStampResp
+    with status ``rejection`` and the failure reason, with HTTP 400, so both RFC 3161
+    clients and people see why.
+    """
+    body = await read_body(request, 64 * 1024, TSQ)
+    reply = services.pki.tsa.respond(body)
+    if reply.granted:
+        metrics.TIMESTAMPS_ISSUED.inc()
+    headers = {} if reply.granted else {"X-Problem-Detail": reply.detail or "rejected"}
+    return Response(
+        reply.der, status_code=200 if reply.granted else 400, media_type=TSR, headers=headers
+    )
+
+
+# --- the application ----------------------------------------------------------------------
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to problem+json in this one place."""
+
+    @app.exception_handler(EContractError)
+    async def domain_error(_: Request, exc: EContractError) -> JSONResponse:
+        status = status_of(exc)
+        errors = None
+        if isinstance(exc, InvalidInputError):
+            errors = [{"pointer": p, "detail": d} for p, d in exc.errors]
+        if status >= 500:
+            log.error("service unavailable", extra={"problem": exc.code, "detail": exc.message})
+        return problem(status, exc.code, title_of(exc), exc.message, errors=errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"pointer": "/" + "/".join(str(p) for p in e["loc"][1:]), "detail": e["msg"]}
+            for e in exc.errors()
+        ]
+        return problem(
+            422,
+            "invalid-input",
+            "The request failed validation.",
+            "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return problem(
+            500,
+            "internal",
+            "Internal error.",
+            "The service failed unexpectedly; the request id identifies it in the logs.",
+        )
+
+
+def install_middleware(app: FastAPI) -> None:
+    """Request ids, JSON access logs and metrics."""
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.REQUESTS.labels(request.method, path, str(status)).inc()
+            metrics.LATENCY.labels(request.method, path).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI application (``uvicorn --factory api:create_app``)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    services = Services(settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.dispose()
+
+    app = FastAPI(
+        title="eContract",
+        version="1",
+        summary="Electronic certificates and e-seals: issue, seal, verify.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    install_middleware(app)
+    app.include_router(ops)
+    app.include_router(pki_router)
+    return app

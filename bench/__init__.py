@@ -1,0 +1,1 @@
+"""Benchmarks; each module runs with one documented command and prints ratios to its baseline."""

@@ -1,0 +1,73 @@
+"""``econtract init``: schema, development PKI and a demo department, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from econtract import audit, db
+from econtract.departments import add_department
+from econtract.models import Department, Seal, SealKind
+from econtract.pki import bootstrap_pki
+from econtract.seals import SealRequest, create_seal
+from econtract.services import Services
+from keys.handles import KeyAlgorithm
+
+#: The demo department created on first start (a synthetic, well-formed credit code).
+DEMO_DEPARTMENT_CODE = "11330100002502899U"
+DEMO_DEPARTMENT_NAME = "杭州市市场监督管理局"
+#: The demo department's seals: a licence seal and an official seal.
+DEMO_SEALS = ((SealKind.LICENCE, KeyAlgorithm.RSA_2048), (SealKind.OFFICIAL, KeyAlgorithm.EC_P256))
+
+
+@dataclass
+class InitReport:
+    """What ``initialise`` did."""
+
+    authorities_created: list[str] = field(default_factory=list)
+    """Names of the PKI authorities created now."""
+    department_created: bool = False
+    """Whether the demo department was created now."""
+    seals_created: list[str] = field(default_factory=list)
+    """Ids of the demo seals created now."""
+
+
+def initialise(services: Services, *, demo: bool = True) -> InitReport:
+    """Apply migrations, create the PKI and (with ``demo``) the demo department and seals."""
+    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db.upgrade(services.engine)
+    report = InitReport()
+    actor = audit.Actor.operator("init")
+    with db.transaction(services.sessions) as session:
+        report.authorities_created = bootstrap_pki(session, services.key_store, services.settings)
+    if not demo:
+        return report
+    with db.transaction(services.sessions) as session:
+        department = session.scalar(
+            select(Department).where(Department.code == DEMO_DEPARTMENT_CODE)
+        )
+        if department is None:
+            department = add_department(
+                session,
+                code=DEMO_DEPARTMENT_CODE,
+                name=DEMO_DEPARTMENT_NAME,
+                region=None,
+                actor=actor,
+            )
+            report.department_created = True
+        kinds = set(session.scalars(select(Seal.kind).where(Seal.department_id == department.id)))
+        for kind, algorithm in DEMO_SEALS:
+            if kind.value in kinds:
+                continue
+            seal = create_seal(
+                session,
+                request=SealRequest(
+                    department_code=department.code, kind=kind, algorithm=algorithm
+                ),
+                key_store=services.key_store,
+                pki=services.pki,
+                actor=actor,
+            )
+            report.seals_created.append(seal.id)
+    return report

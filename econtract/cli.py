@@ -1,0 +1,365 @@
+"""The ``econtract`` command line: the operator's door to the same use cases as the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+from typer.exceptions import TyperException
+
+from econtract import audit, clients, db, departments, seals
+from econtract.bootstrap import initialise
+from econtract.config import ConfigurationError, Settings, get_settings
+from econtract.errors import EContractError
+from econtract.models import ApiClient, Department, Seal, SealKind
+from econtract.services import Services
+from keys.handles import KeyAlgorithm
+
+#: Exit status of a usage error (BSD sysexits EX_USAGE), kept apart from verdict codes.
+EXIT_USAGE = 64
+EXIT_ERROR = 1
+
+app = typer.Typer(
+    help="eContract: electronic certificates and e-seals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+departments_app = typer.Typer(help="Issuing departments.", no_args_is_help=True)
+seals_app = typer.Typer(help="A department's e-seals.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients of approval systems.", no_args_is_help=True)
+db_app = typer.Typer(help="The registry database.", no_args_is_help=True)
+app.add_typer(departments_app, name="departments")
+app.add_typer(seals_app, name="seals")
+app.add_typer(clients_app, name="clients")
+app.add_typer(db_app, name="db")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+console = Console()
+
+
+def load_settings() -> Settings:
+    """The settings, with a configuration problem turned into a one-line error."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        ctx_error = first.get("ctx", {}).get("error")
+        if isinstance(ctx_error, ConfigurationError):
+            raise EContractError(str(ctx_error), code="configuration") from None
+        where = "ECONTRACT_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise EContractError(f"{where}: {first['msg']}", code="configuration") from None
+
+
+def open_services() -> Services:
+    """Services for this command, with the database checked first."""
+    services = Services(settings=load_settings())
+    db.check_database(services.engine)
+    return services
+
+
+@contextmanager
+def use_case() -> Iterator[tuple[Services, Session]]:
+    """One command's unit of work: services and a session in a transaction."""
+    services = open_services()
+    try:
+        with db.transaction(services.sessions) as session:
+            yield services, session
+    finally:
+        services.dispose()
+
+
+def emit(
+    as_json: bool, rows: Sequence[dict[str, Any]], *, title: str, single: bool = False
+) -> None:
+    """Print rows as JSON (a list, or one object when ``single``) or as a table."""
+    if as_json:
+        payload: Any = rows[0] if single else list(rows)
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+        return
+    table = Table(title=title)
+    for column in rows[0].keys() if rows else ():
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in row.values()))
+    console.print(table)
+
+
+def department_row(d: Department) -> dict[str, Any]:
+    """A department as printed."""
+    return {
+        "code": d.code,
+        "name": d.name,
+        "region": d.region,
+        "created_at": d.created_at.isoformat(),
+    }
+
+
+def seal_row(s: Seal, department_code: str) -> dict[str, Any]:
+    """A seal as printed."""
+    return {
+        "id": s.id,
+        "department": department_code,
+        "kind": s.kind,
+        "algorithm": s.algorithm,
+        "status": s.status,
+        "serial_number": s.serial_number,
+        "not_after": s.not_after.isoformat(),
+        "replaces": s.replaces_id,
+    }
+
+
+def client_row(c: ApiClient, department_code: str) -> dict[str, Any]:
+    """A client as printed (never its secret)."""
+    return {
+        "client_id": c.id,
+        "department": department_code,
+        "name": c.name,
+        "scopes": c.scopes.split(),
+        "disabled": c.disabled_at is not None,
+    }
+
+
+def _code_of(session: Session, department_id: int) -> str:
+    department = session.get(Department, department_id)
+    return department.code if department else ""
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option(help="Create the demo department and its seals.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Create the schema, the development PKI and a demo department; safe to run again."""
+    services = open_services()
+    try:
+        report = initialise(services, demo=demo)
+    finally:
+        services.dispose()
+    result = {
+        "data_dir": str(services.settings.data_dir),
+        "authorities_created": report.authorities_created,
+        "department_created": report.department_created,
+        "seals_created": report.seals_created,
+    }
+    emit(as_json, [result], title="initialised", single=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Initialise if needed, then serve the HTTP API."""
+    services = open_services()
+    try:
+        initialise(services)
+    finally:
+        services.dispose()
+    uvicorn.run(
+        "api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the registry's migrations."""
+    services = open_services()
+    try:
+        db.upgrade(services.engine, revision)
+    finally:
+        services.dispose()
+    console.print(f"database upgraded to {revision}")
+
+
+@departments_app.command("add")
+def departments_add(
+    code: Annotated[str, typer.Option(help="Unified social credit code (18 characters).")],
+    name: Annotated[str, typer.Option(help="The department's name.")],
+    region: Annotated[
+        str | None, typer.Option(help="6-digit administrative division code.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an issuing department."""
+    with use_case() as (_, session):
+        d = departments.add_department(
+            session, code=code, name=name, region=region, actor=audit.Actor.operator()
+        )
+        row = department_row(d)
+    emit(as_json, [row], title="department added", single=True)
+
+
+@departments_app.command("list")
+def departments_list(as_json: JsonOption = False) -> None:
+    """List departments."""
+    with use_case() as (_, session):
+        rows = [department_row(d) for d in departments.list_departments(session)]
+    emit(as_json, rows, title="departments")
+
+
+@seals_app.command("create")
+def seals_create(
+    department: Annotated[str, typer.Option(help="The owning department's code.")],
+    kind: Annotated[SealKind, typer.Option(help="The seal's kind.")] = SealKind.OFFICIAL,
+    algorithm: Annotated[KeyAlgorithm, typer.Option(help="Key algorithm.")] = KeyAlgorithm.RSA_2048,
+    validity_days: Annotated[int, typer.Option(help="Certificate validity in days.")] = 3 * 365,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a seal: a key in the key store and a certificate from the issuing CA."""
+    with use_case() as (services, session):
+        seal = seals.create_seal(
+            session,
+            request=seals.SealRequest(
+                department_code=department,
+                kind=kind,
+                algorithm=algorithm,
+                validity_days=validity_days,
+            ),
+            key_store=services.key_store,
+            pki=services.pki,
+            actor=audit.Actor.operator(),
+        )
+        row = seal_row(seal, _code_of(session, seal.department_id))
+    emit(as_json, [row], title="seal created", single=True)
+
+
+@seals_app.command("list")
+def seals_list(
+    department: Annotated[str | None, typer.Option(help="Only this department's seals.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List seals."""
+    with use_case() as (_, session):
+        rows = [
+            seal_row(s, _code_of(session, s.department_id))
+            for s in seals.list_seals(session, department_code=department)
+        ]
+    emit(as_json, rows, title="seals")
+
+
+@seals_app.command("revoke")
+def seals_revoke(
+    seal: Annotated[str, typer.Argument(help="The seal's id.")],
+    reason: Annotated[
+        str, typer.Option(help="RFC 5280 reason, e.g. keyCompromise.")
+    ] = "unspecified",
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a seal's certificate (OCSP and the CRL show it at once)."""
+    with use_case() as (_, session):
+        s = seals.revoke_seal(session, seal_id=seal, reason=reason, actor=audit.Actor.operator())
+        row = seal_row(s, _code_of(session, s.department_id))
+    emit(as_json, [row], title="seal revoked", single=True)
+
+
+@seals_app.command("rotate")
+def seals_rotate(
+    seal: Annotated[str, typer.Argument(help="The seal's id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace a seal's key and certificate; the old seal retires without being revoked."""
+    with use_case() as (services, session):
+        s = seals.rotate_seal(
+            session,
+            seal_id=seal,
+            key_store=services.key_store,
+            pki=services.pki,
+            actor=audit.Actor.operator(),
+        )
+        row = seal_row(s, _code_of(session, s.department_id))
+    emit(as_json, [row], title="seal rotated", single=True)
+
+
+@clients_app.command("create")
+def clients_create(
+    department: Annotated[str, typer.Option(help="The client's department code.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: issue,seal,revoke,read,audit.")],
+    name: Annotated[str, typer.Option(help="A name for the approval system.")] = "approval system",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API client; its secret is printed this once."""
+    with use_case() as (_, session):
+        client, secret = clients.create_client(
+            session,
+            department_code=department,
+            name=name,
+            scopes=scopes,
+            actor=audit.Actor.operator(),
+        )
+        row = client_row(client, _code_of(session, client.department_id)) | {
+            "client_secret": secret
+        }
+    emit(as_json, [row], title="client created (the secret is shown once)", single=True)
+
+
+@clients_app.command("list")
+def clients_list(
+    department: Annotated[str | None, typer.Option(help="Only this department's clients.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List API clients (never their secrets)."""
+    with use_case() as (_, session):
+        rows = [
+            client_row(c, _code_of(session, c.department_id))
+            for c in clients.list_clients(session, department_code=department)
+        ]
+    emit(as_json, rows, title="clients")
+
+
+@clients_app.command("disable")
+def clients_disable(
+    client: Annotated[str, typer.Argument(help="The client id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Disable an API client."""
+    with use_case() as (_, session):
+        c = clients.disable_client(session, client_id=client, actor=audit.Actor.operator())
+        row = client_row(c, _code_of(session, c.department_id))
+    emit(as_json, [row], title="client disabled", single=True)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status; errors are one line on stderr."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="econtract",
+            standalone_mode=False,
+        )
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return EXIT_ERROR
+    except TyperException as exc:
+        # Typer carries its own copy of click; every remaining error of it is a usage error.
+        sys.stderr.write(f"usage error: {exc.format_message()}\n")
+        return EXIT_USAGE
+    except EContractError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        return EXIT_ERROR
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

@@ -1,0 +1,131 @@
+"""Configuration: one ``Settings`` object read from ``ECONTRACT_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keys.store import KeyStoreConfig
+
+#: Secrets shipped for development. Production mode refuses every one of them.
+DEVELOPMENT_PASSPHRASE = "econtract-development-passphrase"  # noqa: S105 - a refused placeholder
+DEVELOPMENT_SECRET = "econtract-development-secret"  # noqa: S105 - a refused placeholder
+PLACEHOLDERS = frozenset(
+    {"", "changeme", "change-me", "secret", DEVELOPMENT_PASSPHRASE, DEVELOPMENT_SECRET}
+)
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or unacceptable; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Defaults run a complete development instance under ``./var``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECONTRACT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    mode: Literal["development", "production"] = "development"
+    """``production`` refuses placeholder secrets and unencrypted keys."""
+    data_dir: Path = Path("var")
+    """Where the SQLite database, file keys and stored PDFs live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; defaults to SQLite at ``<data_dir>/econtract.db``.
+    PostgreSQL: ``postgresql+psycopg://user@host:5432/db``."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The URL the public reaches this service at: QR codes, CRL and OCSP URLs use it."""
+
+    key_store: Literal["file", "pkcs11"] = "file"
+    """Where private keys live: encrypted files or a PKCS#11 token (HSM)."""
+    key_passphrase: SecretStr | None = SecretStr(DEVELOPMENT_PASSPHRASE)
+    """Passphrase of the file key store."""
+    pkcs11_module: Path | None = None
+    """PKCS#11 module path, e.g. ``/usr/lib/softhsm/libsofthsm2.so``."""
+    pkcs11_token: str | None = None
+    """Label of the PKCS#11 token."""
+    pkcs11_pin: SecretStr | None = None
+    """User PIN of the PKCS#11 token."""
+
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    """Server secret used to derive client-secret hashes' pepper."""
+
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Largest accepted upload (PDF to seal or to verify)."""
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest accepted JSON request body."""
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Time limit of one verification or sealing of an uploaded file."""
+
+    ca_organization: str = "eContract Development PKI"
+    """Organisation name in the CA certificates created by ``econtract init``."""
+
+    log_level: str = "INFO"
+    """Logging level of the JSON logs."""
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.mode != "production":
+            return self
+        if self.key_store == "file":
+            _require_secret("ECONTRACT_KEY_PASSPHRASE", self.key_passphrase)
+        else:
+            if self.pkcs11_module is None:
+                raise ConfigurationError(
+                    "ECONTRACT_PKCS11_MODULE must be set for key_store=pkcs11."
+                )
+            if not self.pkcs11_token:
+                raise ConfigurationError("ECONTRACT_PKCS11_TOKEN must be set for key_store=pkcs11.")
+            _require_secret("ECONTRACT_PKCS11_PIN", self.pkcs11_pin)
+        _require_secret("ECONTRACT_SECRET_KEY", self.secret_key)
+        if (
+            self.public_base_url.startswith("http://127.0.0.1")
+            or "localhost" in self.public_base_url
+        ):
+            raise ConfigurationError(
+                "ECONTRACT_PUBLIC_BASE_URL must be the public URL of the service in production."
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'econtract.db').as_posix()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where sealed PDFs are stored."""
+        return self.data_dir / "blobs"
+
+    def key_store_config(self) -> KeyStoreConfig:
+        """The key store's configuration."""
+        return KeyStoreConfig(
+            backend=self.key_store,
+            directory=self.data_dir / "keys",
+            passphrase=self.key_passphrase.get_secret_value() if self.key_passphrase else None,
+            require_encryption=self.mode == "production",
+            pkcs11_module=self.pkcs11_module,
+            pkcs11_token_label=self.pkcs11_token,
+            pkcs11_user_pin=self.pkcs11_pin.get_secret_value() if self.pkcs11_pin else None,
+        )
+
+
+def _require_secret(name: str, value: SecretStr | None) -> None:
+    if value is None or value.get_secret_value().strip().lower() in PLACEHOLDERS:
+        raise ConfigurationError(
+            f"{name} is missing or a placeholder; production mode needs a real secret."
+        )
+    if len(value.get_secret_value()) < 12:
+        raise ConfigurationError(
+            f"{name} is too short; production mode needs at least 12 characters."
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests override them by clearing this cache)."""
+    return Settings()

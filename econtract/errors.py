@@ -1,0 +1,65 @@
+"""The domain's errors. ``api.py`` maps each family to an HTTP status in one place."""
+
+from __future__ import annotations
+
+from keys.errors import (
+    EContractError,
+    KeyNotFoundError,
+    KeyStoreError,
+    MalformedRequestError,
+    PKIError,
+)
+
+__all__ = [
+    "ConflictError",
+    "DatabaseUnavailableError",
+    "EContractError",
+    "InvalidInputError",
+    "KeyNotFoundError",
+    "KeyStoreError",
+    "MalformedRequestError",
+    "NotFoundError",
+    "PKIError",
+    "PermissionDeniedError",
+    "RegistryError",
+]
+
+
+class RegistryError(EContractError):
+    """A registry operation was refused."""
+
+    code = "registry"
+
+
+class NotFoundError(RegistryError):
+    """The object does not exist, or not for this caller (the two look the same on purpose)."""
+
+    code = "not-found"
+
+
+class ConflictError(RegistryError):
+    """The change conflicts with what is stored (a duplicate, a state that forbids it)."""
+
+    code = "conflict"
+
+
+class InvalidInputError(RegistryError):
+    """Input failed validation; ``errors`` lists ``(pointer, message)`` pairs."""
+
+    code = "invalid-input"
+
+    def __init__(self, message: str, *, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class PermissionDeniedError(RegistryError):
+    """The caller lacks the scope or the ownership the action needs."""
+
+    code = "forbidden"
+
+
+class DatabaseUnavailableError(EContractError):
+    """The database cannot be reached or the URL is wrong; the message names the setting."""
+
+    code = "database-unavailable"

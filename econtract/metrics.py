@@ -1,0 +1,37 @@
+"""Prometheus metrics of the service (multi-process aware when several workers serve)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "econtract_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "econtract_http_request_duration_seconds",
+    "HTTP request latency.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+ERRORS = Counter("econtract_errors_total", "Errors answered, by problem code.", ["code"])
+SEALS_MADE = Counter("econtract_seals_made_total", "PDF seals applied.", ["level"])
+TIMESTAMPS_ISSUED = Counter("econtract_timestamps_issued_total", "RFC 3161 timestamps granted.")
+OCSP_RESPONSES = Counter("econtract_ocsp_responses_total", "OCSP responses, by status.", ["status"])
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric (all workers' when PROMETHEUS_MULTIPROC_DIR is set)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

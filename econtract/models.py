@@ -1,0 +1,254 @@
+"""The registry's tables (SQLAlchemy 2 typed mappings).
+
+API schemas live in ``api.py``; these are the stored rows only. Schema changes go through
+Alembic migrations in ``econtract/migrations``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_public_id(prefix: str) -> str:
+    """An identifier for URLs that cannot be guessed or enumerated (128 random bits)."""
+    return f"{prefix}_{secrets.token_urlsafe(16)}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Naive datetimes are not stored; use timezone-aware UTC.")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every registry table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class SealKind(StrEnum):
+    """The kinds of e-seal a department holds."""
+
+    OFFICIAL = "official"
+    LICENCE = "licence"
+    CONTRACT = "contract"
+
+    @property
+    def chinese_name(self) -> str:
+        """The kind's name as engraved on the seal."""
+        return {"official": "公章", "licence": "证照专用章", "contract": "合同专用章"}[self.value]
+
+
+class SealStatus(StrEnum):
+    """A seal's state: only an active seal signs."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    RETIRED = "retired"
+
+
+class CertificateStatus(StrEnum):
+    """A certificate's registry status (expiry is derived from its validity dates)."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    SUPERSEDED = "superseded"
+
+
+class Department(Base):
+    """An issuing authority, known by its unified social credit code."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(6))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    seals: Mapped[list[Seal]] = relationship(back_populates="department")
+
+
+class Authority(Base):
+    """A service identity of the PKI: root CA, issuing CA, TSA, OCSP responder, token key."""
+
+    __tablename__ = "authorities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    key_label: Mapped[str] = mapped_column(String(128))
+    certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    crl_number: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Seal(Base):
+    """A department's e-seal: a key in the key store and its certificate."""
+
+    __tablename__ = "seals"
+    __table_args__ = (UniqueConstraint("issuer", "serial_number"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    algorithm: Mapped[str] = mapped_column(String(20))
+    key_label: Mapped[str] = mapped_column(String(128), unique=True)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    issuer: Mapped[str] = mapped_column(String(40))
+    serial_number: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default=SealStatus.ACTIVE.value)
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(40))
+    replaces_id: Mapped[str | None] = mapped_column(ForeignKey("seals.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship(back_populates="seals")
+
+
+class ApiClient(Base):
+    """Machine credentials of a department's approval system."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship()
+
+
+class CertificateType(Base):
+    """A template of licence: its code, name and the JSON Schema of its fields."""
+
+    __tablename__ = "certificate_types"
+
+    code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    schema: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Certificate(Base):
+    """An issued e-licence."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("department_id", "type_code", "number"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"))
+    number: Mapped[str] = mapped_column(String(64))
+    holder_name: Mapped[str] = mapped_column(String(500))
+    holder_code: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]]
+    valid_from: Mapped[datetime]
+    valid_until: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default=CertificateStatus.VALID.value)
+    seal_id: Mapped[str] = mapped_column(ForeignKey("seals.id"))
+    pdf_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    signed_digest: Mapped[str] = mapped_column(String(128), index=True)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SealedDocument(Base):
+    """A PDF sealed on request (kind ``document``)."""
+
+    __tablename__ = "sealed_documents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    seal_id: Mapped[str] = mapped_column(ForeignKey("seals.id"))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    level: Mapped[str] = mapped_column(String(10))
+    pdf_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    signed_digest: Mapped[str] = mapped_column(String(128), index=True)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusEvent(Base):
+    """A change of a certificate's status, with who made it and why."""
+
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """One state-changing action: who, what, on which object, with which outcome."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_time", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20), default="success")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,287 @@
+"""The service's PKI, wired to the registry: authorities, seal certificates, CRLs, OCSP.
+
+``keys`` knows how to build certificates, CRLs, OCSP responses and timestamps from a key
+handle; this module decides which authorities exist, keeps their certificates in the
+registry, and answers revocation questions from the seals table.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from econtract.config import Settings
+from econtract.errors import RegistryError
+from econtract.models import Authority as AuthorityRow
+from econtract.models import Seal, SealStatus
+from keys.ca import (
+    Authority,
+    PKIURLs,
+    create_issuing_ca,
+    create_root_ca,
+    issue_ocsp_responder_certificate,
+    issue_tsa_certificate,
+)
+from keys.crl import RevokedEntry, build_crl
+from keys.handles import KeyAlgorithm, KeyHandle
+from keys.ocsp import OCSPReply, OCSPResponder, RevocationStatus
+from keys.store import KeyStore
+from keys.tsa import TimestampAuthority
+
+ROOT = "root"
+ISSUING = "issuing"
+TSA = "tsa"
+OCSP = "ocsp"
+TOKEN = "token"  # noqa: S105 - the name of the QR/JWT token-signing key, not a secret
+
+#: Which authorities ``econtract init`` creates, and their key algorithms.
+AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
+    ROOT: KeyAlgorithm.EC_P384,
+    ISSUING: KeyAlgorithm.EC_P384,
+    TSA: KeyAlgorithm.EC_P256,
+    OCSP: KeyAlgorithm.EC_P256,
+    TOKEN: KeyAlgorithm.EC_P256,
+}
+
+#: How long a generated CRL is served before a new one is made, unless a revocation lands.
+CRL_CACHE_SECONDS = 600
+CRL_VALIDITY = timedelta(days=1)
+
+
+def new_key_label(prefix: str) -> str:
+    """A fresh key label; random so that a retried, half-finished creation never collides."""
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def bootstrap_pki(session: Session, key_store: KeyStore, settings: Settings) -> list[str]:
+    """Create the authorities that do not exist yet; return the names created. Idempotent."""
+    rows = {row.name: row for row in session.scalars(select(AuthorityRow))}
+    urls = PKIURLs(base_url=settings.public_base_url)
+    org = settings.ca_organization
+    created: list[str] = []
+
+    def make(name: str) -> tuple[AuthorityRow, KeyHandle]:
+        label = new_key_label(f"authority-{name}")
+        handle = key_store.generate(label, AUTHORITY_ALGORITHMS[name])
+        row = AuthorityRow(name=name, key_label=label)
+        session.add(row)
+        rows[name] = row
+        created.append(name)
+        return row, handle
+
+    def load(name: str) -> Authority:
+        row = rows[name]
+        assert row.certificate_der is not None
+        chain = () if name == ROOT else (load(ROOT).certificate,)
+        return Authority(
+            certificate=x509.load_der_x509_certificate(row.certificate_der),
+            handle=key_store.load(row.key_label),
+            chain=chain,
+        )
+
+    if ROOT not in rows:
+        row, handle = make(ROOT)
+        root = create_root_ca(handle, common_name=f"{org} Root CA", organization=org)
+        row.certificate_der = root.certificate.public_bytes(Encoding.DER)
+    if ISSUING not in rows:
+        row, handle = make(ISSUING)
+        ca = create_issuing_ca(
+            load(ROOT),
+            handle,
+            ca_name=ISSUING,
+            common_name=f"{org} Seal CA",
+            organization=org,
+            urls=urls,
+        )
+        row.certificate_der = ca.certificate.public_bytes(Encoding.DER)
+    if TSA not in rows:
+        row, handle = make(TSA)
+        cert = issue_tsa_certificate(
+            load(ISSUING),
+            handle.public_key(),
+            common_name=f"{org} Timestamp Authority",
+            ca_name=ISSUING,
+            urls=urls,
+        )
+        row.certificate_der = cert.public_bytes(Encoding.DER)
+    if OCSP not in rows:
+        row, handle = make(OCSP)
+        cert = issue_ocsp_responder_certificate(
+            load(ISSUING),
+            handle.public_key(),
+            common_name=f"{org} OCSP Responder",
+        )
+        row.certificate_der = cert.public_bytes(Encoding.DER)
+    if TOKEN not in rows:
+        # The token key signs QR tokens and access tokens (JWS); it has no certificate.
+        make(TOKEN)
+    session.flush()
+    return created
+
+
+@dataclass(eq=False)
+class PKI:
+    """The loaded authorities of the service, and the revocation services built on them."""
+
+    urls: PKIURLs
+    root: Authority
+    issuing: Authority
+    tsa_authority: Authority
+    ocsp_authority: Authority
+    token_key: KeyHandle
+    sessions: sessionmaker[Session]
+    _crl_cache: dict[str, tuple[tuple[object, ...], float, bytes]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, sessions: sessionmaker[Session], key_store: KeyStore, settings: Settings) -> PKI:
+        """Load every authority from the registry and its key from the key store."""
+        with sessions() as session:
+            rows = {row.name: row for row in session.scalars(select(AuthorityRow))}
+        missing = [n for n in AUTHORITY_ALGORITHMS if n not in rows]
+        if missing:
+            raise RegistryError(
+                f"The PKI is not initialised (missing {', '.join(missing)}); run `econtract init`."
+            )
+
+        def cert(name: str) -> x509.Certificate:
+            der = rows[name].certificate_der
+            assert der is not None
+            return x509.load_der_x509_certificate(der)
+
+        root_cert = cert(ROOT)
+        issuing_cert = cert(ISSUING)
+        upper = (issuing_cert, root_cert)
+        return cls(
+            urls=PKIURLs(base_url=settings.public_base_url),
+            root=Authority(certificate=root_cert, handle=key_store.load(rows[ROOT].key_label)),
+            issuing=Authority(
+                certificate=issuing_cert,
+                handle=key_store.load(rows[ISSUING].key_label),
+                chain=(root_cert,),
+            ),
+            tsa_authority=Authority(
+                certificate=cert(TSA), handle=key_store.load(rows[TSA].key_label), chain=upper
+            ),
+            ocsp_authority=Authority(
+                certificate=cert(OCSP), handle=key_store.load(rows[OCSP].key_label), chain=upper
+            ),
+            token_key=key_store.load(rows[TOKEN].key_label),
+            sessions=sessions,
+        )
+
+    @property
+    def ca_certificates(self) -> dict[str, x509.Certificate]:
+        """The CA certificates by their URL name."""
+        return {ROOT: self.root.certificate, ISSUING: self.issuing.certificate}
+
+    @property
+    def tsa(self) -> TimestampAuthority:
+        """The in-process RFC 3161 timestamp authority."""
+        return TimestampAuthority(authority=self.tsa_authority)
+
+    def revocation_status(self, issuer: x509.Certificate, serial_number: int) -> RevocationStatus:
+        """The status of a certificate issued by ``issuer``, as the registry knows it."""
+        if issuer != self.issuing.certificate:
+            return RevocationStatus(status="unknown", revoked_at=None, reason=None)
+        service_serials = {
+            self.tsa_authority.certificate.serial_number,
+            self.ocsp_authority.certificate.serial_number,
+        }
+        if serial_number in service_serials:
+            return RevocationStatus(status="good", revoked_at=None, reason=None)
+        with self.sessions() as session:
+            seal = session.scalar(
+                select(Seal).where(Seal.issuer == ISSUING, Seal.serial_number == str(serial_number))
+            )
+        if seal is None:
+            return RevocationStatus(status="unknown", revoked_at=None, reason=None)
+        if seal.status == SealStatus.REVOKED and seal.revoked_at is not None:
+            return RevocationStatus(
+                status="revoked", revoked_at=seal.revoked_at, reason=_reason(seal.revocation_reason)
+            )
+        return RevocationStatus(status="good", revoked_at=None, reason=None)
+
+    def answer_ocsp(self, request_der: bytes) -> OCSPReply:
+        """Answer an RFC 6960 request about a certificate of the issuing CA."""
+        responder = OCSPResponder(
+            responder=self.ocsp_authority,
+            issuers=[self.issuing.certificate],
+            lookup=self.revocation_status,
+        )
+        return responder.respond(request_der)
+
+    def crl_der(self, ca_name: str, *, now: datetime | None = None) -> bytes:
+        """The current CRL of a CA, DER-encoded; regenerated when a revocation lands."""
+        if ca_name not in self.ca_certificates:
+            raise RegistryError(f"There is no CA named {ca_name!r}.", code="not-found")
+        now = now or datetime.now(UTC)
+        with self.sessions() as session:
+            if ca_name == ISSUING:
+                fingerprint: tuple[object, ...] = tuple(
+                    session.execute(
+                        select(func.count(), func.max(Seal.revoked_at)).where(
+                            Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
+                        )
+                    ).one()
+                )
+            else:
+                fingerprint = ()
+        with self._lock:
+            cached = self._crl_cache.get(ca_name)
+            if (
+                cached
+                and cached[0] == fingerprint
+                and now.timestamp() - cached[1] < CRL_CACHE_SECONDS
+            ):
+                return cached[2]
+        with self.sessions() as session, session.begin():
+            row = session.scalars(
+                select(AuthorityRow).where(AuthorityRow.name == ca_name).with_for_update()
+            ).one()
+            row.crl_number += 1
+            number = row.crl_number
+            revoked = (
+                [
+                    RevokedEntry(
+                        serial_number=int(s.serial_number),
+                        revoked_at=s.revoked_at or now,
+                        reason=_reason(s.revocation_reason),
+                    )
+                    for s in session.scalars(
+                        select(Seal).where(
+                            Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
+                        )
+                    )
+                ]
+                if ca_name == ISSUING
+                else []
+            )
+        authority = self.issuing if ca_name == ISSUING else self.root
+        crl = build_crl(
+            authority,
+            revoked=revoked,
+            crl_number=number,
+            this_update=now,
+            next_update=now + CRL_VALIDITY,
+        )
+        der = crl.public_bytes(Encoding.DER)
+        with self._lock:
+            self._crl_cache[ca_name] = (fingerprint, now.timestamp(), der)
+        return der
+
+
+def _reason(value: str | None) -> x509.ReasonFlags | None:
+    if value is None:
+        return None
+    try:
+        return x509.ReasonFlags(value)
+    except ValueError:
+        return x509.ReasonFlags.unspecified

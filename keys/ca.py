@@ -1,0 +1,419 @@
+"""The CA hierarchy: a root, issuing CAs, and the certificates they issue.
+
+Certificates are built with cryptography's builders and signed by a :class:`KeyHandle`
+(see :mod:`keys.tbs`), so an authority's key may stay in an HSM.
+
+Seal certificates name the department (O, organizationIdentifier ``NTRCN-<USCC>``), the seal
+(OU, CN) and carry the seal's kind as a certificate policy (:mod:`keys.oids`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from keys.errors import PKIError
+from keys.handles import KeyHandle
+from keys.oids import ORGANIZATION_IDENTIFIER, SEAL_KIND_POLICIES, SEAL_POLICY
+from keys.tbs import sign_certificate
+
+__all__ = [
+    "Authority",
+    "PKIURLs",
+    "SealSubject",
+    "create_issuing_ca",
+    "create_root_ca",
+    "department_code_of",
+    "issue_ocsp_responder_certificate",
+    "issue_seal_certificate",
+    "issue_tsa_certificate",
+    "seal_kind_of",
+]
+
+ROOT_CA_NAME = "root"
+"""The URL slug of the root CA (its CRL and certificate under ``/pki``)."""
+
+_ORG_ID_PREFIX = "NTRCN-"
+# The shape of a unified social credit code (GB 32100): 18 characters of its alphabet. The
+# check characters are verified by the registry (econtract.uscc) before a seal is made.
+_USCC_SHAPE = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{18}")
+_REGION = re.compile(r"[0-9]{6}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Authority:
+    """A CA or service identity: its certificate, its key handle and the chain above it."""
+
+    certificate: x509.Certificate
+    """The authority's own certificate."""
+    handle: KeyHandle
+    """The key that signs for the authority."""
+    chain: tuple[x509.Certificate, ...] = ()
+    """The certificates above it, issuer first, up to the root; empty for the root."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PKIURLs:
+    """The public URLs of the PKI, under the service's base URL."""
+
+    base_url: str
+    """The public base URL, e.g. ``http://127.0.0.1:8000`` (a trailing slash is ignored)."""
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"The PKI base URL must be http(s), not {self.base_url!r}.")
+
+    @property
+    def _base(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def crl_url(self, ca_name: str) -> str:
+        """Where the CRL of the CA ``ca_name`` is published."""
+        return f"{self._base}/pki/crl/{ca_name}.crl"
+
+    def ocsp_url(self) -> str:
+        """The OCSP responder."""
+        return f"{self._base}/pki/ocsp"
+
+    def ca_issuers_url(self, ca_name: str) -> str:
+        """Where the certificate of the CA ``ca_name`` is published (DER)."""
+        return f"{self._base}/pki/ca/{ca_name}.cer"
+
+    def tsa_url(self) -> str:
+        """The RFC 3161 timestamp authority."""
+        return f"{self._base}/pki/tsa"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealSubject:
+    """Whom a seal certificate names: the department and the kind of seal."""
+
+    department_name: str
+    """The department's name, e.g. ``杭州市市场监督管理局``."""
+    department_code: str
+    """The department's 18-character unified social credit code (GB 32100)."""
+    seal_kind: str
+    """``official``, ``licence`` or ``contract``."""
+    seal_name: str
+    """The seal's Chinese name, e.g. ``证照专用章``."""
+    region: str | None = None
+    """The 6-digit administrative division code, if known (not put in the certificate)."""
+
+    def __post_init__(self) -> None:
+        if not self.department_name.strip():
+            raise ValueError("The department name must not be empty.")
+        if _USCC_SHAPE.fullmatch(self.department_code) is None:
+            raise ValueError(f"{self.department_code!r} is not a unified social credit code.")
+        if self.seal_kind not in SEAL_KIND_POLICIES:
+            raise ValueError(
+                f"Unknown seal kind {self.seal_kind!r}; use one of {sorted(SEAL_KIND_POLICIES)}."
+            )
+        if not self.seal_name.strip():
+            raise ValueError("The seal name must not be empty.")
+        if self.region is not None and _REGION.fullmatch(self.region) is None:
+            raise ValueError(f"The region {self.region!r} is not a 6-digit division code.")
+
+    def name(self) -> x509.Name:
+        """The certificate subject."""
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.department_name),
+                x509.NameAttribute(ORGANIZATION_IDENTIFIER, _ORG_ID_PREFIX + self.department_code),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, self.seal_name),
+                x509.NameAttribute(NameOID.COMMON_NAME, self.department_name + self.seal_name),
+            ]
+        )
+
+
+def _now(now: datetime.datetime | None) -> datetime.datetime:
+    if now is None:
+        return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    if now.tzinfo is None:
+        raise ValueError("Times must be timezone-aware.")
+    return now
+
+
+def _authority_name(common_name: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key_usage(
+    *, digital_signature: bool = False, non_repudiation: bool = False, ca: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _issued_by(
+    ca: Authority,
+    public_key: PublicKeyTypes,
+    subject: x509.Name,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    serial_number: int | None = None,
+) -> x509.CertificateBuilder:
+    """A builder for a certificate issued by ``ca``, with the extensions every one carries."""
+    if not_after <= not_before:
+        raise PKIError("A certificate must end after it starts.")
+    if not_after > ca.certificate.not_valid_after_utc:
+        raise PKIError(
+            f"The certificate would outlive its issuer ({ca.certificate.not_valid_after_utc})."
+        )
+    issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)  # type: ignore[arg-type]  # DH/X25519 etc. refused by builder
+        .serial_number(serial_number or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
+            critical=False,
+        )
+    )
+
+
+def _within_issuer(ca: Authority, not_after: datetime.datetime) -> datetime.datetime:
+    # A validity given in days is cut to the issuer's, rather than refused.
+    return min(not_after, ca.certificate.not_valid_after_utc)
+
+
+def _revocation_pointers(
+    builder: x509.CertificateBuilder, urls: PKIURLs, ca_name: str, *, ocsp: bool
+) -> x509.CertificateBuilder:
+    access = [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS,
+            x509.UniformResourceIdentifier(urls.ca_issuers_url(ca_name)),
+        )
+    ]
+    if ocsp:
+        access.insert(
+            0,
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP,
+                x509.UniformResourceIdentifier(urls.ocsp_url()),
+            ),
+        )
+    crl_dp = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(urls.crl_url(ca_name))],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=None,
+    )
+    return builder.add_extension(
+        x509.CRLDistributionPoints([crl_dp]), critical=False
+    ).add_extension(x509.AuthorityInformationAccess(access), critical=False)
+
+
+def create_root_ca(
+    handle: KeyHandle,
+    *,
+    common_name: str,
+    organization: str,
+    validity_days: int = 7300,
+    now: datetime.datetime | None = None,
+) -> Authority:
+    """A self-signed root CA for the key ``handle``."""
+    start = _now(now)
+    name = _authority_name(common_name, organization)
+    public_key = handle.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=validity_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
+    )
+    return Authority(certificate=sign_certificate(builder, handle), handle=handle)
+
+
+def create_issuing_ca(
+    root: Authority,
+    handle: KeyHandle,
+    *,
+    ca_name: str,
+    common_name: str,
+    organization: str,
+    urls: PKIURLs,
+    validity_days: int = 3650,
+    now: datetime.datetime | None = None,
+) -> Authority:
+    """An issuing CA (path length 0) under ``root``; ``ca_name`` is its URL slug.
+
+    Its CRL distribution point and caIssuers point at the root's CRL and certificate.
+    """
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", ca_name) or ca_name == ROOT_CA_NAME:
+        raise ValueError(f"Invalid issuing CA name {ca_name!r}.")
+    start = _now(now)
+    end = _within_issuer(root, start + datetime.timedelta(days=validity_days))
+    builder = _issued_by(
+        root,
+        handle.public_key(),
+        _authority_name(common_name, organization),
+        not_before=start,
+        not_after=end,
+    )
+    builder = builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=0), critical=True
+    ).add_extension(_key_usage(ca=True), critical=True)
+    builder = _revocation_pointers(builder, urls, ROOT_CA_NAME, ocsp=False)
+    return Authority(
+        certificate=sign_certificate(builder, root.handle),
+        handle=handle,
+        chain=(root.certificate, *root.chain),
+    )
+
+
+def issue_seal_certificate(
+    ca: Authority,
+    public_key: PublicKeyTypes,
+    *,
+    subject: SealSubject,
+    ca_name: str,
+    urls: PKIURLs,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    serial_number: int | None = None,
+) -> x509.Certificate:
+    """A seal certificate for ``public_key``, naming ``subject``, issued by ``ca``."""
+    builder = _issued_by(
+        ca,
+        public_key,
+        subject.name(),
+        not_before=not_before,
+        not_after=not_after,
+        serial_number=serial_number,
+    )
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
+        .add_extension(
+            x509.CertificatePolicies(
+                [
+                    x509.PolicyInformation(SEAL_POLICY, None),
+                    x509.PolicyInformation(SEAL_KIND_POLICIES[subject.seal_kind], None),
+                ]
+            ),
+            critical=False,
+        )
+    )
+    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
+    return sign_certificate(builder, ca.handle)
+
+
+def issue_tsa_certificate(
+    ca: Authority,
+    public_key: PublicKeyTypes,
+    *,
+    common_name: str,
+    ca_name: str,
+    urls: PKIURLs,
+    validity_days: int = 3650,
+    now: datetime.datetime | None = None,
+) -> x509.Certificate:
+    """A timestamping certificate: EKU timeStamping (critical, as RFC 3161 requires)."""
+    start = _now(now)
+    end = _within_issuer(ca, start + datetime.timedelta(days=validity_days))
+    organization = _organization_of(ca.certificate)
+    builder = _issued_by(
+        ca,
+        public_key,
+        _authority_name(common_name, organization),
+        not_before=start,
+        not_after=end,
+    )
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+    )
+    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
+    return sign_certificate(builder, ca.handle)
+
+
+def issue_ocsp_responder_certificate(
+    ca: Authority,
+    public_key: PublicKeyTypes,
+    *,
+    common_name: str,
+    validity_days: int = 365,
+    now: datetime.datetime | None = None,
+) -> x509.Certificate:
+    """A delegated OCSP responder certificate: EKU OCSPSigning and id-pkix-ocsp-nocheck."""
+    start = _now(now)
+    end = _within_issuer(ca, start + datetime.timedelta(days=validity_days))
+    organization = _organization_of(ca.certificate)
+    builder = _issued_by(
+        ca,
+        public_key,
+        _authority_name(common_name, organization),
+        not_before=start,
+        not_after=end,
+    )
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        # Clients need not check the responder's own status (RFC 6960 §4.2.2.2.1).
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+    )
+    return sign_certificate(builder, ca.handle)
+
+
+def _organization_of(cert: x509.Certificate) -> str:
+    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(values[0].value) if values else "eContract"
+
+
+def seal_kind_of(cert: x509.Certificate) -> str | None:
+    """The seal kind (``official``, ``licence``, ``contract``) named by a seal certificate."""
+    try:
+        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return None
+    kinds = {oid: kind for kind, oid in SEAL_KIND_POLICIES.items()}
+    for policy in policies:
+        kind = kinds.get(policy.policy_identifier)
+        if kind is not None:
+            return kind
+    return None
+
+
+def department_code_of(cert: x509.Certificate) -> str | None:
+    """The unified social credit code in a seal certificate's organizationIdentifier."""
+    for attribute in cert.subject.get_attributes_for_oid(ORGANIZATION_IDENTIFIER):
+        value = str(attribute.value)
+        if value.startswith(_ORG_ID_PREFIX):
+            return value[len(_ORG_ID_PREFIX) :]
+    return None

@@ -1,0 +1,41 @@
+"""Object identifiers of the service.
+
+The service's arc is a UUID OID under ``2.25`` (ITU-T X.667), which anyone may allocate
+without registration and which cannot collide with another organisation's arc::
+
+    2.25.170598603425513468970842892596004432622       eContract
+        .1.1     seal certificate policy (every seal certificate)
+        .1.2.1   seal kind "official" (公章)
+        .1.2.2   seal kind "licence"  (证照专用章)
+        .1.2.3   seal kind "contract" (合同专用章)
+        .2.1     timestamp policy of the service's TSA
+
+Published certificates and timestamps carry these values: never renumber them.
+"""
+
+from __future__ import annotations
+
+from cryptography.x509 import ObjectIdentifier
+
+ECONTRACT_ARC = "2.25.170598603425513468970842892596004432622"
+"""The root of the service's object identifiers."""
+
+SEAL_POLICY = ObjectIdentifier(f"{ECONTRACT_ARC}.1.1")
+"""The certificate policy every seal certificate of the service carries."""
+
+SEAL_KIND_POLICIES: dict[str, ObjectIdentifier] = {
+    "official": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.1"),
+    "licence": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.2"),
+    "contract": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.3"),
+}
+"""A second certificate policy per seal kind, so a verifier reads the kind from the certificate."""
+
+TSA_POLICY = ObjectIdentifier(f"{ECONTRACT_ARC}.2.1")
+"""The policy of the service's RFC 3161 timestamps."""
+
+ORGANIZATION_IDENTIFIER = ObjectIdentifier("2.5.4.97")
+"""X.520 organizationIdentifier; holds ``NTRCN-`` + the department's unified social credit code
+(the ETSI EN 319 412-1 semantics identifier form for a national trade register)."""
+
+OCSP_NOCHECK = ObjectIdentifier("1.3.6.1.5.5.7.48.1.5")
+"""id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1)."""

@@ -1,0 +1,47 @@
+"""Errors of the sealing engine; each says what was wrong with the input or the seal."""
+
+from __future__ import annotations
+
+from keys.errors import EContractError
+
+
+class SigningError(EContractError):
+    """A PDF could not be sealed."""
+
+    code = "signing"
+
+
+class NotAPDFError(SigningError):
+    """The input is not a PDF."""
+
+    code = "not-a-pdf"
+
+
+class EncryptedPDFError(SigningError):
+    """The input is an encrypted PDF; it must be decrypted before sealing."""
+
+    code = "encrypted-pdf"
+
+
+class BrokenPDFError(SigningError):
+    """The PDF's structure (cross-reference table, trailer, objects) is damaged."""
+
+    code = "broken-pdf"
+
+
+class SealUnusableError(SigningError):
+    """The seal may not sign now: revoked, retired, expired, not yet valid, or not the caller's."""
+
+    code = "seal-unusable"
+
+
+class PlacementError(SigningError):
+    """The seal's page or position is not on the document."""
+
+    code = "bad-placement"
+
+
+class TimestampError(SigningError):
+    """The timestamp authority is unreachable or answered something unusable."""
+
+    code = "timestamp-unavailable"

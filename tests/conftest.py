@@ -1,0 +1,80 @@
+"""Shared fixtures: settings on a fresh registry (SQLite, or PostgreSQL when asked), services.
+
+``ECONTRACT_TEST_DATABASE_URL`` switches the registry to a PostgreSQL server; every test then
+gets its own schema, dropped afterwards. Tests that use the registry are marked ``registry``
+so that ``make test`` runs them a second time on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from econtract.bootstrap import initialise
+from econtract.config import Settings
+from econtract.services import Services
+
+PG_URL = os.environ.get("ECONTRACT_TEST_DATABASE_URL")
+REGISTRY_FIXTURES = {"settings", "services", "initialised", "api_client", "cli_env"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "registry: uses the registry database (run on PostgreSQL too)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REGISTRY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.registry)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Development settings on a fresh data directory and database."""
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        key_passphrase="test-passphrase-0123",
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    """Services on the fresh registry (not initialised)."""
+    services = Services(settings=settings)
+    yield services
+    services.dispose()
+
+
+@pytest.fixture
+def initialised(services: Services) -> Services:
+    """Services after ``econtract init``: schema, PKI, demo department and seals."""
+    initialise(services)
+    return services

@@ -1,0 +1,50 @@
+"""GB 32100 unified social credit codes, checked against the shared sample holders."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from econtract.uscc import InvalidCreditCodeError, check_character, validate_credit_code
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def holders(name: str) -> list[dict[str, str]]:
+    with (DATA / name).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("row", holders("holders.csv"), ids=lambda r: r["credit_code"])
+def test_sample_codes_are_valid(row: dict[str, str]) -> None:
+    assert validate_credit_code(row["credit_code"]) == row["credit_code"]
+
+
+def test_sample_bad_check_character_is_refused() -> None:
+    code = holders("holders-bad.csv")[0]["credit_code"]
+    with pytest.raises(
+        InvalidCreditCodeError, match="wrong check character '0'; GB 32100 gives '9'"
+    ):
+        validate_credit_code(code)
+
+
+def test_sample_wrong_length_is_refused() -> None:
+    code = holders("holders-bad.csv")[1]["credit_code"]
+    with pytest.raises(InvalidCreditCodeError, match="18 characters; '91330100ABC' has 11"):
+        validate_credit_code(code)
+
+
+def test_letters_outside_the_alphabet_are_refused() -> None:
+    # I, O, Z, S and V are not in GB 32100's alphabet.
+    with pytest.raises(InvalidCreditCodeError, match="alphabet"):
+        validate_credit_code("9O33010052CL12THX9")
+
+
+def test_organisation_code_check_character_is_checked() -> None:
+    good = "9133010052CL12THX9"
+    body = good[:16] + ("0" if good[16] != "0" else "1")
+    bad = body + check_character(body)
+    with pytest.raises(InvalidCreditCodeError, match="GB 11714"):
+        validate_credit_code(bad)
