@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import secrets
 import time
@@ -18,13 +19,23 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econtract import db, metrics
+from econtract.audit import Actor
+from econtract.auth import OAuthError, Principal, authenticate, issue_access_token
+from econtract.blobs import DiskBlobStore
 from econtract.config import Settings, get_settings
 from econtract.errors import (
     ConflictError,
@@ -38,7 +49,20 @@ from econtract.errors import (
     PKIError,
 )
 from econtract.logs import configure_logging, request_id_var
+from econtract.models import SealedDocument
+from econtract.sealing import seal_document
 from econtract.services import Services
+from signing.errors import (
+    BrokenPDFError,
+    EncryptedPDFError,
+    NotAPDFError,
+    PlacementError,
+    SealUnusableError,
+    SigningError,
+    TimestampError,
+)
+from signing.fonts import check_font
+from signing.options import Certification, Placement, SealLevel, SealOptions
 
 log = logging.getLogger("econtract.api")
 
@@ -46,6 +70,13 @@ PROBLEM_JSON = "application/problem+json"
 
 #: HTTP status of each error family; the first matching class in this order wins.
 STATUS_OF: tuple[tuple[type[EContractError], int], ...] = (
+    (NotAPDFError, 415),
+    (EncryptedPDFError, 422),
+    (BrokenPDFError, 422),
+    (PlacementError, 422),
+    (SealUnusableError, 409),
+    (TimestampError, 503),
+    (SigningError, 422),
     (NotFoundError, 404),
     (ConflictError, 409),
     (InvalidInputError, 422),
@@ -94,8 +125,14 @@ def title_of(exc: EContractError) -> str:
     return doc.strip().splitlines()[0] if doc else exc.code
 
 
+#: RFC 6749 token-endpoint and RFC 6750 resource errors.
+OAUTH_STATUS = {"invalid_client": 401, "invalid_token": 401}
+
+
 def status_of(exc: EContractError) -> int:
     """The HTTP status an error answers with."""
+    if isinstance(exc, OAuthError):
+        return OAUTH_STATUS.get(exc.oauth_error, 400)
     extra = {PayloadTooLargeError: 413, UnsupportedMediaTypeError: 415}
     for cls, status in (*extra.items(), *STATUS_OF):
         if isinstance(exc, cls):
@@ -330,6 +367,211 @@ async def tsa(request: Request, services: ServicesDep) -> Response:
     )
 
 
+# --- authentication -----------------------------------------------------------------------
+
+auth_router = APIRouter(tags=["authentication"])
+bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/token.")
+basic = HTTPBasic(auto_error=False)
+
+
+class TokenResponse(BaseModel):
+    """An OAuth 2.0 access token (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type, not a secret
+    expires_in: int
+    scope: str
+
+
+@auth_router.post("/v1/token", response_model=TokenResponse)
+def token(
+    services: ServicesDep,
+    grant_type: Annotated[str, Form(examples=["client_credentials"])],
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form()] = None,
+    scope: Annotated[str | None, Form(examples=["issue read"])] = None,
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)] = None,
+) -> JSONResponse:
+    """OAuth 2.0 client credentials grant: a 15-minute ES256 JWT naming client, department
+    and scopes. Credentials in the form or as HTTP Basic."""
+    if grant_type != "client_credentials":
+        raise OAuthError(
+            "unsupported_grant_type", "Only the client_credentials grant is supported."
+        )
+    if credentials is not None:
+        client_id, client_secret = credentials.username, credentials.password
+    if not client_id or not client_secret:
+        raise OAuthError("invalid_request", "client_id and client_secret are required.")
+    with services.sessions() as session:
+        issued = issue_access_token(
+            session,
+            key=services.pki.token_signer,
+            settings=services.settings,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+        )
+    body = TokenResponse(
+        access_token=issued.token, expires_in=issued.expires_in, scope=" ".join(issued.scopes)
+    )
+    return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+def get_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller named by the bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise OAuthError("invalid_token", "A bearer access token is required.")
+    with services.sessions() as session:
+        return authenticate(
+            session,
+            key=services.pki.token_signer,
+            settings=services.settings,
+            token=credentials.credentials,
+        )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+@auth_router.get("/.well-known/jwks.json")
+def jwks(services: ServicesDep) -> dict[str, list[dict[str, str]]]:
+    """The public key that signs access tokens and QR tokens (RFC 7517)."""
+    return {"keys": [services.pki.token_signer.jwk()]}
+
+
+# --- sealed documents ---------------------------------------------------------------------
+
+documents = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+class DocumentPublic(BaseModel):
+    """A sealed document as registered."""
+
+    id: str
+    seal_id: str
+    level: str
+    file_name: str | None
+    sha256: str
+    signed_digest: str
+    created_at: str
+    pdf_url: str
+
+
+def document_public(document: SealedDocument) -> DocumentPublic:
+    """The public view of a sealed document."""
+    return DocumentPublic(
+        id=document.id,
+        seal_id=document.seal_id,
+        level=document.level,
+        file_name=document.file_name,
+        sha256=document.pdf_sha256,
+        signed_digest=document.signed_digest,
+        created_at=document.created_at.isoformat(),
+        pdf_url=f"/v1/documents/{document.id}/pdf",
+    )
+
+
+@documents.post(
+    "/seal",
+    status_code=201,
+    response_model=DocumentPublic,
+    responses={201: {"content": {"application/pdf": {}}}, 409: {}, 413: {}, 415: {}, 422: {}},
+)
+def seal_uploaded(
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="The PDF to seal.")],
+    seal: Annotated[str, Form(description="One of the caller's seal ids.")],
+    level: Annotated[SealLevel, Form()] = SealLevel.B_LT,
+    visible: Annotated[
+        str | None, Form(description="PAGE:X,Y of the seal's centre.", examples=["1:450,150"])
+    ] = None,
+    cross_page: Annotated[bool, Form()] = False,
+    certify: Annotated[Certification, Form()] = Certification.APPROVAL,
+    field: Annotated[str | None, Form(description="Signature field to create or fill.")] = None,
+) -> Response:
+    """Seal an uploaded PDF with one of the caller's department's seals, and register it.
+
+    Answers the document's record as JSON, or the sealed PDF itself with
+    ``Accept: application/pdf``.
+    """
+    principal.require("seal")
+    options = SealOptions(
+        level=level,
+        certification=certify,
+        placement=Placement.parse(visible) if visible else None,
+        cross_page=cross_page,
+        field_name=field,
+    )
+    sealed = seal_document(
+        services,
+        source=file.file,
+        seal_id=seal,
+        options=options,
+        actor=actor_of(request, principal),
+        file_name=_safe_name(file.filename),
+    )
+    location = f"/v1/documents/{sealed.document.id}"
+    if "application/pdf" in request.headers.get("accept", ""):
+        path = DiskBlobStore(services.settings.blob_dir).path(sealed.document.blob_key)
+        return FileResponse(
+            path,
+            status_code=201,
+            media_type="application/pdf",
+            headers={"Location": location, "X-Document-Id": sealed.document.id},
+        )
+    body = document_public(sealed.document).model_dump()
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
+def _get_document(services: Services, principal: Principal, document_id: str) -> SealedDocument:
+    with services.sessions() as session:
+        document = session.get(SealedDocument, document_id)
+    if document is None or document.department_id != principal.department_id:
+        raise NotFoundError(f"No document {document_id!r}.")
+    return document
+
+
+@documents.get("/{document_id}", response_model=DocumentPublic)
+def get_document(
+    document_id: str, services: ServicesDep, principal: PrincipalDep
+) -> DocumentPublic:
+    """A sealed document of the caller's department."""
+    principal.require("read")
+    return document_public(_get_document(services, principal, document_id))
+
+
+@documents.get("/{document_id}/pdf", response_class=FileResponse)
+def get_document_pdf(
+    document_id: str, services: ServicesDep, principal: PrincipalDep
+) -> FileResponse:
+    """The sealed PDF of a document of the caller's department."""
+    principal.require("read")
+    document = _get_document(services, principal, document_id)
+    path = DiskBlobStore(services.settings.blob_dir).path(document.blob_key)
+    return FileResponse(path, media_type="application/pdf")
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """The audit trail's actor for an authenticated request."""
+    return Actor(
+        name=principal.actor_name,
+        department_id=principal.department_id,
+        request_id=request_id_var.get(),
+    )
+
+
+def _safe_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in base if ch.isprintable())[:255] or None
+
+
 # --- the application ----------------------------------------------------------------------
 
 
@@ -344,7 +586,18 @@ def install_error_handlers(app: FastAPI) -> None:
             errors = [{"pointer": p, "detail": d} for p, d in exc.errors]
         if status >= 500:
             log.error("service unavailable", extra={"problem": exc.code, "detail": exc.message})
-        return problem(status, exc.code, title_of(exc), exc.message, errors=errors)
+        response = problem(status, exc.code, title_of(exc), exc.message, errors=errors)
+        if isinstance(exc, OAuthError):
+            # RFC 6749 clients read "error"; RFC 6750 asks for a challenge on a 401.
+            body = json.loads(bytes(response.body))
+            body["error"] = exc.oauth_error
+            body["error_description"] = exc.message
+            headers = {"Cache-Control": "no-store"}
+            if status == 401:
+                realm = "token" if exc.oauth_error == "invalid_client" else "api"
+                headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="{exc.oauth_error}"'
+            return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -374,6 +627,47 @@ def install_error_handlers(app: FastAPI) -> None:
             "Internal error.",
             "The service failed unexpectedly; the request id identifies it in the logs.",
         )
+
+
+class BodyLimit:
+    """Refuse a request body larger than ``limit`` before reading it whole.
+
+    A declared Content-Length over the limit is answered at once; a body that grows past it
+    while streaming (chunked uploads) makes the reader fail with a 413.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            response = problem(
+                413,
+                PayloadTooLargeError.code,
+                "Payload too large.",
+                f"The body has {int(declared)} bytes; the limit is {self.limit}.",
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise PayloadTooLargeError(
+                        f"The body is larger than the limit of {self.limit} bytes."
+                    )
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def install_middleware(app: FastAPI) -> None:
@@ -415,6 +709,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI application (``uvicorn --factory api:create_app``)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    check_font()
     services = Services(settings=settings)
 
     @asynccontextmanager
@@ -431,6 +726,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     install_middleware(app)
+    # Multipart framing adds a little to the file itself.
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     app.include_router(ops)
     app.include_router(pki_router)
+    app.include_router(auth_router)
+    app.include_router(documents)
     return app

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,12 +19,16 @@ from sqlalchemy.orm import Session
 from typer.exceptions import TyperException
 
 from econtract import audit, clients, db, departments, seals
+from econtract.blobs import DiskBlobStore
 from econtract.bootstrap import initialise
 from econtract.config import ConfigurationError, Settings, get_settings
 from econtract.errors import EContractError
 from econtract.models import ApiClient, Department, Seal, SealKind
+from econtract.sealing import seal_document
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
+from signing.fonts import check_font
+from signing.options import Certification, Placement, SealLevel, SealOptions
 
 #: Exit status of a usage error (BSD sysexits EX_USAGE), kept apart from verdict codes.
 EXIT_USAGE = 64
@@ -161,6 +167,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Initialise if needed, then serve the HTTP API."""
+    check_font()
     services = open_services()
     try:
         initialise(services)
@@ -176,6 +183,71 @@ def serve(
         access_log=False,
         server_header=False,
     )
+
+
+@app.command()
+def seal(
+    source: Annotated[Path, typer.Argument(help="The PDF to seal.", dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the sealed PDF.")],
+    seal_id: Annotated[str, typer.Option("--seal", help="The seal's id (econtract seals list).")],
+    level: Annotated[SealLevel, typer.Option(help="PAdES level.")] = SealLevel.B_LT,
+    visible: Annotated[
+        str | None,
+        typer.Option(help="PAGE:X,Y of the seal's centre, in points; invisible if unset."),
+    ] = None,
+    cross_page: Annotated[
+        bool, typer.Option("--cross-page", help="Add a cross-page seal along the right edge.")
+    ] = False,
+    certify: Annotated[
+        Certification, typer.Option(help="approval, or certify with no-changes / form-filling.")
+    ] = Certification.APPROVAL,
+    field: Annotated[str | None, typer.Option(help="Signature field to create or fill.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal a PDF with a seal and register it; the output appears only when all went well."""
+    options = SealOptions(
+        level=level,
+        certification=certify,
+        placement=Placement.parse(visible) if visible else None,
+        cross_page=cross_page,
+        field_name=field,
+    )
+    services = open_services()
+    try:
+        try:
+            source_file = source.open("rb")
+        except OSError as exc:
+            raise EContractError(f"Cannot read {source}: {exc.strerror}.") from None
+        with source_file:
+            sealed = seal_document(
+                services,
+                source=source_file,
+                seal_id=seal_id,
+                options=options,
+                actor=audit.Actor.operator(),
+                file_name=source.name,
+            )
+        blobs = DiskBlobStore(services.settings.blob_dir)
+        partial = output.with_name(f".{output.name}.part")
+        try:
+            with partial.open("wb") as out:
+                blobs.copy_to(sealed.document.blob_key, out)
+            os.replace(partial, output)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise EContractError(f"Cannot write {output}: {exc.strerror}.") from None
+    finally:
+        services.dispose()
+    row = {
+        "id": sealed.document.id,
+        "seal": sealed.document.seal_id,
+        "level": sealed.document.level,
+        "field": sealed.result.field_name,
+        "sha256": sealed.document.pdf_sha256,
+        "signed_digest": sealed.document.signed_digest,
+        "output": str(output),
+    }
+    emit(as_json, [row], title="sealed", single=True)
 
 
 @db_app.command("upgrade")

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     """Time limit of one verification or sealing of an uploaded file."""
 
+    tsa_url: str | None = None
+    """An external RFC 3161 timestamp authority for seals; the built-in one when unset."""
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long to wait for an external timestamp authority."""
+
     ca_organization: str = "eContract Development PKI"
     """Organisation name in the CA certificates created by ``econtract init``."""
 

@@ -25,7 +25,8 @@ def add_department(
         validate_credit_code(code)
     except InvalidCreditCodeError as exc:
         raise InvalidInputError(str(exc), errors=[("/code", str(exc))]) from None
-    name = clean_text(name, field="name", max_length=200)
+    # Thirty characters is what the round seal can carry along its upper arc.
+    name = clean_text(name, field="name", max_length=30)
     if region is None:
         # The administrative division is characters 3 to 8 of the credit code.
         region = code[2:8]

@@ -11,9 +11,12 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +24,7 @@ from econtract.config import Settings
 from econtract.errors import RegistryError
 from econtract.models import Authority as AuthorityRow
 from econtract.models import Seal, SealStatus
+from econtract.tokens import TokenKey
 from keys.ca import (
     Authority,
     PKIURLs,
@@ -33,7 +37,8 @@ from keys.crl import RevokedEntry, build_crl
 from keys.handles import KeyAlgorithm, KeyHandle
 from keys.ocsp import OCSPReply, OCSPResponder, RevocationStatus
 from keys.store import KeyStore
-from keys.tsa import TimestampAuthority
+from keys.tsa import InProcessTimeStamper, TimestampAuthority
+from signing.material import ValidationMaterial
 
 ROOT = "root"
 ISSUING = "issuing"
@@ -53,6 +58,8 @@ AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
 #: How long a generated CRL is served before a new one is made, unless a revocation lands.
 CRL_CACHE_SECONDS = 600
 CRL_VALIDITY = timedelta(days=1)
+#: How long the validation material embedded in B-LT seals is reused.
+MATERIAL_SECONDS = 300
 
 
 def new_key_label(prefix: str) -> str:
@@ -138,6 +145,9 @@ class PKI:
     token_key: KeyHandle
     sessions: sessionmaker[Session]
     _crl_cache: dict[str, tuple[tuple[object, ...], float, bytes]] = field(default_factory=dict)
+    _material_cache: dict[int, tuple[bytes, bytes, float, ValidationMaterial]] = field(
+        default_factory=dict
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -182,10 +192,58 @@ class PKI:
         """The CA certificates by their URL name."""
         return {ROOT: self.root.certificate, ISSUING: self.issuing.certificate}
 
-    @property
+    @cached_property
     def tsa(self) -> TimestampAuthority:
         """The in-process RFC 3161 timestamp authority."""
         return TimestampAuthority(authority=self.tsa_authority)
+
+    @cached_property
+    def timestamper(self) -> InProcessTimeStamper:
+        """pyHanko's client of the in-process authority (one per process: it caches its
+        size estimate)."""
+        return InProcessTimeStamper(self.tsa)
+
+    @cached_property
+    def token_signer(self) -> TokenKey:
+        """The ES256 key of access tokens and QR tokens."""
+        return TokenKey.from_handle(self.token_key)
+
+    def validation_material(self, seal_certificate: x509.Certificate) -> ValidationMaterial:
+        """What a B-LT seal embeds: chains, current CRLs and a fresh OCSP response.
+
+        Reused for the same seal while the CRLs are unchanged and the OCSP response is
+        younger than ``MATERIAL_SECONDS``.
+        """
+        now = datetime.now(UTC)
+        crls = (self.crl_der(ROOT, now=now), self.crl_der(ISSUING, now=now))
+        serial = seal_certificate.serial_number
+        with self._lock:
+            cached = self._material_cache.get(serial)
+        if (
+            cached
+            and (cached[0], cached[1]) == crls
+            and now.timestamp() - cached[2] < MATERIAL_SECONDS
+        ):
+            return cached[3]
+        request = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(seal_certificate, self.issuing.certificate, hashes.SHA256())
+            .build()
+            .public_bytes(Encoding.DER)
+        )
+        material = ValidationMaterial.build(
+            certificates=[
+                self.issuing.certificate,
+                self.root.certificate,
+                self.tsa_authority.certificate,
+                self.ocsp_authority.certificate,
+            ],
+            crls=crls,
+            ocsp_responses=[self.answer_ocsp(request).der],
+        )
+        with self._lock:
+            self._material_cache[serial] = (crls[0], crls[1], now.timestamp(), material)
+        return material
 
     def revocation_status(self, issuer: x509.Certificate, serial_number: int) -> RevocationStatus:
         """The status of a certificate issued by ``issuer``, as the registry knows it."""

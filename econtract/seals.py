@@ -56,6 +56,14 @@ class SealRequest:
             )
 
 
+def seal_code(seal: Seal, department: Department) -> str:
+    """The 13-digit code engraved along the seal's lower edge: region, then a serial part.
+
+    Derived from the certificate's serial number, so it is the same wherever it is shown.
+    """
+    return f"{department.region or department.code[2:8]}{int(seal.serial_number) % 10**7:07d}"
+
+
 def new_seal_id() -> str:
     """A seal identifier, usable as a key label too."""
     return f"seal-{secrets.token_hex(10)}"

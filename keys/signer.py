@@ -4,16 +4,34 @@ pyHanko's ``SimpleSigner`` re-parses its private key on every signature, and pyH
 once more in a dry run to size the signature placeholder. This signer keeps the handle
 (parsed once) and answers the dry run with placeholder bytes of the right size, so a seal
 costs exactly one private-key operation.
+
+Most of the remaining cost of a seal is asn1crypto building the CMS SignedData: copying and
+re-encoding the issuer name into the signing-certificate-v2 attribute, the SignerInfo and the
+certificate set, for every document. For a plain PAdES signature all of that is the same from
+one document to the next, so :class:`KeySigner` encodes those pieces once per digest
+algorithm and assembles each SignedData from DER bytes; only the message digest, the
+signature and (for B-T) the signature timestamp change. The result has exactly the structure
+pyHanko's own path produces: signed attributes content-type, message-digest and
+signing-certificate-v2 (PAdES puts the signing time in the signature dictionary's ``/M``, not
+in a signingTime attribute), and the signature timestamp token as the only unsigned
+attribute. Anything else (CAdES attributes, Adobe-style revocation info, attribute
+providers, attribute certificates, non-PAdES subfilters) goes through pyHanko unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
+from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.attributes import TSTProvider
+from pyhanko.sign.general import as_signing_certificate_v2
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from keys.handles import KeyHandle
@@ -24,10 +42,56 @@ def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
 
 
+# DER tags used when assembling the SignedData.
+_SEQUENCE = 0x30
+_SET = 0x31
+_OCTET_STRING = 0x04
+_CONTEXT_0 = 0xA0  # [0]: explicit content of ContentInfo; implicit certificates, signedAttrs.
+_CONTEXT_1 = 0xA1  # [1] IMPLICIT: unsignedAttrs.
+_VERSION_1 = b"\x02\x01\x01"  # INTEGER 1: CMSVersion v1 (content type data, issuerAndSerial).
+# Object identifiers, encoded with their tag and length.
+_OID_CONTENT_TYPE = bytes.fromhex("06092a864886f70d010903")
+_OID_MESSAGE_DIGEST = bytes.fromhex("06092a864886f70d010904")
+_OID_DATA = bytes.fromhex("06092a864886f70d010701")
+_OID_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+_OID_SIGNATURE_TIMESTAMP = bytes.fromhex("060b2a864886f70d010910020e")
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    """One DER element: a single-byte tag, a definite length and ``content``."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
+
+
+def _attribute(kind: str, value: Any) -> bytes:
+    """A CMS attribute with one value, DER-encoded (as pyHanko's ``simple_cms_attribute``)."""
+    return bytes(cms.CMSAttribute({"type": cms.CMSAttributeType(kind), "values": (value,)}).dump())
+
+
+@dataclass(frozen=True)
+class _DigestTemplate:
+    """The DER pieces of a PAdES SignedData that depend only on the digest algorithm."""
+
+    content_type_attr: bytes
+    """The content-type attribute (id-data)."""
+    signing_certificate_attr: bytes
+    """The signing-certificate-v2 attribute naming the signer's certificate."""
+    digest_algorithm: bytes
+    """The DigestAlgorithmIdentifier."""
+    signature_algorithm: bytes
+    """The SignatureAlgorithmIdentifier."""
+
+
 class KeySigner(Signer):
     """Signs CMS signatures for pyHanko with a :class:`KeyHandle`.
 
-    Construct with :meth:`for_handle`.
+    Construct with :meth:`for_handle`. A plain PAdES signature is assembled from DER pieces
+    encoded once per signer and digest algorithm (see the module's docstring); the
+    certificates it embeds are those given at construction, so later additions to
+    :attr:`cert_registry` are not seen by that path.
     """
 
     def __init__(
@@ -46,6 +110,11 @@ class KeySigner(Signer):
             embed_roots=embed_roots,
         )
         self._handle = handle
+        self._certificate = certificate
+        # Filled on first use, so that building a signer stays cheap. Two threads racing on
+        # the first use both encode the same bytes, so no lock is needed.
+        self._templates: dict[str, _DigestTemplate] = {}
+        self._identity_der: tuple[bytes, bytes] | None = None
 
     @classmethod
     def for_handle(
@@ -73,3 +142,147 @@ class KeySigner(Signer):
         if dry_run:
             return bytes(self._handle.algorithm.max_signature_size)
         return self._handle.sign(data, digest_algorithm)
+
+    async def async_sign(  # pyHanko's signature, positional arguments included
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        dry_run: bool = False,
+        use_pades: bool = False,
+        timestamper: TimeStamper | None = None,
+        signed_attr_settings: PdfCMSSignedAttributes | None = None,
+        is_pdf_sig: bool = True,
+        encap_content_info: Any = None,
+    ) -> Any:
+        """Produce the detached CMS signature (an asn1crypto ``ContentInfo``) of a digest.
+
+        A plain PAdES signature is assembled from DER pieces encoded once per signer and
+        digest algorithm; anything else is delegated to pyHanko's ``Signer.async_sign``.
+        The parameters are pyHanko's.
+        """
+        if not self._is_plain_pades(
+            use_pades=use_pades,
+            signed_attr_settings=signed_attr_settings,
+            is_pdf_sig=is_pdf_sig,
+            encap_content_info=encap_content_info,
+        ):
+            return await super().async_sign(
+                data_digest,
+                digest_algorithm,
+                dry_run=dry_run,
+                use_pades=use_pades,
+                timestamper=timestamper,
+                signed_attr_settings=signed_attr_settings,
+                is_pdf_sig=is_pdf_sig,
+                encap_content_info=encap_content_info,
+            )
+        digest_algorithm = digest_algorithm.lower()
+        template = self._template(digest_algorithm)
+        sid, certificates = self._identity()
+        message_digest_attr = _tlv(
+            _SEQUENCE,
+            _OID_MESSAGE_DIGEST + _tlv(_SET, _tlv(_OCTET_STRING, data_digest)),
+        )
+        # DER orders the elements of a SET OF by their encodings; the signature is computed
+        # over the attributes tagged as a SET OF, and they are embedded tagged [0] IMPLICIT.
+        attrs = b"".join(
+            sorted(
+                (
+                    template.content_type_attr,
+                    message_digest_attr,
+                    template.signing_certificate_attr,
+                )
+            )
+        )
+        signature = await self.async_sign_raw(_tlv(_SET, attrs), digest_algorithm, dry_run)
+        unsigned_attrs = b""
+        if timestamper is not None:
+            # The same provider pyHanko's default unsigned attributes use: it hashes the
+            # signature value and asks the timestamper (or its dummy response in a dry run).
+            token = await TSTProvider(
+                digest_algorithm=digest_algorithm, data_to_ts=signature, timestamper=timestamper
+            ).build_attr_value(dry_run=dry_run)
+            unsigned_attrs = _tlv(
+                _CONTEXT_1,
+                _tlv(_SEQUENCE, _OID_SIGNATURE_TIMESTAMP + _tlv(_SET, token.dump())),
+            )
+        signer_info = _tlv(
+            _SEQUENCE,
+            _VERSION_1
+            + sid
+            + template.digest_algorithm
+            + _tlv(_CONTEXT_0, attrs)
+            + template.signature_algorithm
+            + _tlv(_OCTET_STRING, signature)
+            + unsigned_attrs,
+        )
+        signed_data = _tlv(
+            _SEQUENCE,
+            _VERSION_1
+            + _tlv(_SET, template.digest_algorithm)
+            + _tlv(_SEQUENCE, _OID_DATA)
+            + certificates
+            + _tlv(_SET, signer_info),
+        )
+        return cms.ContentInfo.load(
+            _tlv(_SEQUENCE, _OID_SIGNED_DATA + _tlv(_CONTEXT_0, signed_data))
+        )
+
+    def _is_plain_pades(
+        self,
+        *,
+        use_pades: bool,
+        signed_attr_settings: PdfCMSSignedAttributes | None,
+        is_pdf_sig: bool,
+        encap_content_info: Any,
+    ) -> bool:
+        """True when pyHanko would sign with exactly the attributes the fast path writes."""
+        if not (use_pades and is_pdf_sig) or encap_content_info is not None:
+            return False
+        if self.signed_attr_prov_spec is not None or self.unsigned_attr_prov_spec is not None:
+            return False
+        if list(self.attribute_certs):
+            return False
+        # pyHanko ignores the signing time for PAdES (it goes into the signature's /M).
+        return signed_attr_settings is None or (
+            signed_attr_settings.cades_signed_attrs is None
+            and signed_attr_settings.adobe_revinfo_attr is None
+        )
+
+    def _template(self, digest_algorithm: str) -> _DigestTemplate:
+        """The DER pieces for ``digest_algorithm``, encoded on first use."""
+        template = self._templates.get(digest_algorithm)
+        if template is None:
+            # The same refusal pyHanko makes when the mechanism fixes another digest.
+            self._check_digest_algorithm(digest_algorithm)
+            template = _DigestTemplate(
+                content_type_attr=_attribute("content_type", "data"),
+                # pyHanko identifies the signer's certificate by its SHA-256 hash whatever
+                # the signature's digest, so the attribute is the same for every digest.
+                signing_certificate_attr=_attribute(
+                    "signing_certificate_v2", as_signing_certificate_v2(self._certificate)
+                ),
+                digest_algorithm=algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump(),
+                signature_algorithm=self.get_signature_mechanism_for_digest(
+                    digest_algorithm
+                ).dump(),
+            )
+            self._templates[digest_algorithm] = template
+        return template
+
+    def _identity(self) -> tuple[bytes, bytes]:
+        """The SignerIdentifier and the [0] certificate set, encoded on first use."""
+        if self._identity_der is None:
+            cert = self._certificate
+            sid = cms.IssuerAndSerialNumber(
+                {"issuer": cert.issuer, "serial_number": cert.serial_number}
+            ).dump()
+            # As pyHanko does: the signer's certificate always, self-signed ones only when
+            # roots are embedded; a set, so each certificate once, in DER order.
+            embedded = {cert.dump()}
+            embedded.update(
+                c.dump() for c in self.cert_registry if self.embed_roots or c.self_signed == "no"
+            )
+            certificates = _tlv(_CONTEXT_0, b"".join(sorted(embedded)))
+            self._identity_der = (sid, certificates)
+        return self._identity_der

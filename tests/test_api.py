@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
@@ -21,6 +18,7 @@ from econtract import audit, db
 from econtract.models import Seal
 from econtract.seals import revoke_seal
 from econtract.services import Services
+from tests.live import serve
 
 
 @pytest.fixture
@@ -31,25 +29,9 @@ def api_client(initialised: Services) -> Iterator[TestClient]:
 
 @pytest.fixture
 def live_server(initialised: Services) -> Iterator[str]:
-    """The API served by uvicorn on a free loopback port, in a thread."""
-    config = uvicorn.Config(
-        create_app(initialised.settings),
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    """The API served by uvicorn on a free loopback port."""
+    with serve(initialised.settings) as base:
+        yield base
 
 
 def pem_files(base: str, tmp_path: Path) -> dict[str, Path]:

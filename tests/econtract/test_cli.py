@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -11,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import EXIT_USAGE, run
 from econtract.config import Settings, get_settings
+from tests.signing.sealing import make_pdf
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
 
@@ -175,3 +179,64 @@ def test_wrong_key_passphrase_is_one_line(
     assert err.startswith("error: ")
     assert err.count("\n") == 1
     assert "passphrase" in err.lower()
+
+
+def test_seal_writes_a_valid_sealed_file(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli_json(capsys, "init")
+    [seal] = [s for s in cli_json(capsys, "seals", "list") if s["kind"] == "official"]
+    source = tmp_path / "in.pdf"
+    source.write_bytes(make_pdf(2))
+    out = tmp_path / "out.pdf"
+    result = cli_json(
+        capsys,
+        "seal",
+        str(source),
+        "-o",
+        str(out),
+        "--seal",
+        seal["id"],
+        "--level",
+        "B-T",
+        "--visible",
+        "2:300,200",
+        "--cross-page",
+    )
+    assert result["level"] == "B-T"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == result["sha256"]
+    [signature] = PdfFileReader(io.BytesIO(out.read_bytes())).embedded_signatures
+    assert signature.field_name == result["field"]
+
+
+def test_seal_of_a_non_pdf_writes_nothing(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli_json(capsys, "init")
+    [seal] = [s for s in cli_json(capsys, "seals", "list") if s["kind"] == "official"]
+    source = tmp_path / "in.pdf"
+    source.write_bytes(b"just text")
+    out = tmp_path / "out.pdf"
+    status = run(["seal", str(source), "-o", str(out), "--seal", seal["id"]])
+    assert status == 1
+    assert capsys.readouterr().err == "error: The file is not a PDF: it has no %PDF- header.\n"
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.pdf*"))
+
+
+def test_seal_with_an_unknown_level_is_a_usage_error(
+    cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = run(
+        [
+            "seal",
+            str(tmp_path / "x.pdf"),
+            "-o",
+            str(tmp_path / "y.pdf"),
+            "--seal",
+            "s",
+            "--level",
+            "B-XL",
+        ]
+    )
+    assert status == EXIT_USAGE

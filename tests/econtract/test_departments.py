@@ -73,3 +73,13 @@ def test_unknown_department_is_not_found(initialised: Services) -> None:
         initialised.sessions() as session,
     ):
         get_department(session, "9133100015J1YG617W")
+
+
+def test_name_longer_than_the_seal_can_carry_is_refused(initialised: Services) -> None:
+    with (
+        pytest.raises(InvalidInputError, match="31 characters; at most 30"),
+        db.transaction(initialised.sessions) as session,
+    ):
+        add_department(
+            session, code="9133010052CL12THX9", name="局" * 31, region=None, actor=OPERATOR
+        )

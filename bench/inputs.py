@@ -1,0 +1,354 @@
+"""Benchmark inputs, made once and shared by every contender: the licence, a large PDF, a PKI.
+
+The PDFs are cached under ``bench/out/`` (git-ignored), so that every run and every
+contender seals the same bytes. The PKI is built afresh on each run (it takes well under a
+second) with the project's own CA code, and written there as PEM files, because the
+baseline loads its key and certificates from disk as pyHanko's documentation shows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import random
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from PIL import Image
+from pyhanko_certvalidator import ValidationContext
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+
+from keys.ca import (
+    Authority,
+    PKIURLs,
+    SealSubject,
+    create_issuing_ca,
+    create_root_ca,
+    issue_ocsp_responder_certificate,
+    issue_seal_certificate,
+    issue_tsa_certificate,
+)
+from keys.crl import build_crl
+from keys.handles import KeyAlgorithm, SoftwareKeyHandle, generate_software_key
+from keys.ocsp import OCSPResponder, RevocationStatus
+from keys.signer import to_asn1
+from keys.tsa import InProcessTimeStamper, TimestampAuthority
+
+ROOT = Path(__file__).resolve().parent
+OUT_DIR = ROOT / "out"
+"""Where inputs are cached (git-ignored)."""
+FONT_PATH = ROOT.parent / "signing" / "fonts" / "EContractSerifSC.ttf"
+"""The project's CJK font."""
+LICENCE_PATH = OUT_DIR / "licence-standin-v1.pdf"
+"""The cached one-page licence."""
+LARGE_PATH = OUT_DIR / "large-50mb-v1.pdf"
+"""The cached 50 MB PDF."""
+PKI_DIR = OUT_DIR / "pki"
+"""Where the benchmark PKI's PEM files are written."""
+
+_FONT_NAME = "EContractSerifSC"
+_ISSUING_CA_NAME = "bench"
+_DEPARTMENT_NAME = "杭州市市场监督管理局"
+_DEPARTMENT_CODE = "9133010052CL12THX9"  # a valid unified social credit code
+_LARGE_PAGES = 100
+_LARGE_IMAGE_SIDE = 850  # an 850×850 noise JPEG at quality 70 is about 500 KB
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+@cache
+def _register_font() -> str:
+    """Register the project font with reportlab, once per process."""
+    if not FONT_PATH.exists():
+        raise FileNotFoundError(f"The project font {FONT_PATH} has not been built yet.")
+    pdfmetrics.registerFont(TTFont(_FONT_NAME, str(FONT_PATH)))
+    return _FONT_NAME
+
+
+def render_standin_licence() -> bytes:
+    """A representative one-page A4 business licence (营业执照): Chinese text and a QR code.
+
+    STAND-IN: this is not the project's licence renderer, which does not exist yet. It draws
+    what such a licence carries (title, holder, fields, issuing department, a verification
+    QR code) with reportlab in the project font, so that the sealing benchmark seals a
+    realistic document. Replace it with the project's renderer once there is one.
+    """
+    import segno  # noqa: PLC0415  # only needed when the cache is cold
+
+    font = _register_font()
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=A4, invariant=True)
+    width, height = A4
+    page.setTitle("营业执照")
+    page.setStrokeColorRGB(0.6, 0.1, 0.1)
+    page.setLineWidth(3)
+    page.rect(12 * mm, 12 * mm, width - 24 * mm, height - 24 * mm)
+    page.setFont(font, 36)
+    page.drawCentredString(width / 2, height - 50 * mm, "营 业 执 照")
+    page.setFont(font, 12)
+    page.drawCentredString(width / 2, height - 60 * mm, "（副 本）")
+    fields = [
+        ("统一社会信用代码", "91330106MA2H4XYZ1K"),
+        ("名称", "杭州青山数字科技有限公司"),
+        ("类型", "有限责任公司（自然人投资或控股）"),
+        ("法定代表人", "王晓明"),
+        ("经营范围", "软件开发；信息技术咨询服务；数据处理和存储支持服务；"),
+        ("", "互联网数据服务；电子产品销售。"),
+        ("注册资本", "伍佰万元整"),
+        ("成立日期", "2021年03月15日"),
+        ("营业期限", "2021年03月15日至长期"),
+        ("住所", "浙江省杭州市西湖区文三路 478 号 12 层 1203 室"),
+    ]
+    y = height - 85 * mm
+    for label, value in fields:
+        page.setFont(font, 13)
+        if label:
+            page.drawString(30 * mm, y, label)
+        page.drawString(72 * mm, y, value)
+        y -= 11 * mm
+    page.setFont(font, 14)
+    page.drawString(width - 95 * mm, 55 * mm, "登记机关  " + _DEPARTMENT_NAME)
+    page.drawString(width - 75 * mm, 45 * mm, "2026 年 11 月 27 日")
+    page.setFont(font, 9)
+    page.drawString(30 * mm, 22 * mm, "国家企业信用信息公示系统网址：http://www.gsxt.gov.cn")
+    # The QR code is drawn as vector modules, as the project's renderer is meant to.
+    qr = segno.make(
+        "https://econtract.example.gov.cn/v/eyJ2IjoxLCJjIjoiTEMtMjAyNi0wMDAxMjMifQ", error="m"
+    )
+    module = 1.1 * mm
+    left, top = 30 * mm, 35 * mm + qr.symbol_size(scale=1)[1] * module
+    page.setFillColorRGB(0, 0, 0)
+    for row_index, row in enumerate(qr.matrix_iter(scale=1, border=0)):
+        for column_index, dark in enumerate(row):
+            if dark:
+                page.rect(
+                    left + column_index * module,
+                    top - (row_index + 1) * module,
+                    module,
+                    module,
+                    stroke=0,
+                    fill=1,
+                )
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+def licence_pdf() -> bytes:
+    """The one-page licence every contender seals (rendered once, then read from the cache)."""
+    if not LICENCE_PATH.exists():
+        _write_atomically(LICENCE_PATH, render_standin_licence())
+    return LICENCE_PATH.read_bytes()
+
+
+def large_pdf() -> Path:
+    """The path of a ~50 MB PDF: 100 A4 pages, each with a distinct ~500 KB noise JPEG.
+
+    Noise does not compress, so the file stays large; the images are seeded, so that a
+    rebuilt file has the same content.
+    """
+    if not LARGE_PATH.exists():
+        out = io.BytesIO()
+        page = canvas.Canvas(out, pagesize=A4, invariant=True)
+        side = _LARGE_IMAGE_SIDE
+        for number in range(1, _LARGE_PAGES + 1):
+            noise = random.Random(number).randbytes(side * side * 3)
+            jpeg = io.BytesIO()
+            Image.frombytes("RGB", (side, side), noise).save(jpeg, "JPEG", quality=70)
+            jpeg.seek(0)
+            page.drawImage(ImageReader(jpeg), 50, 150, 500, 500)
+            page.drawString(72, 800, f"page {number}")
+            page.showPage()
+        page.save()
+        _write_atomically(LARGE_PATH, out.getvalue())
+    return LARGE_PATH
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchSeal:
+    """A seal of the benchmark PKI: the handle for the project, PEM files for the baseline."""
+
+    algorithm: KeyAlgorithm
+    """The key type and size."""
+    handle: SoftwareKeyHandle
+    """The key, held in memory."""
+    certificate: x509.Certificate
+    """The seal certificate."""
+    key_file: Path
+    """The unencrypted PKCS#8 PEM of the key (benchmark only)."""
+    cert_file: Path
+    """The PEM of the certificate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchPKI:
+    """A root, an issuing CA, a TSA, an OCSP responder, seals, and their revocation data."""
+
+    root: Authority
+    """The root CA."""
+    issuing: Authority
+    """The issuing CA."""
+    tsa: Authority
+    """The timestamp authority's identity."""
+    seals: dict[KeyAlgorithm, BenchSeal]
+    """One seal per key algorithm."""
+    chain_files: tuple[Path, ...]
+    """PEM files of the issuing CA and the root (``ca_chain_files``)."""
+    crls: tuple[bytes, ...]
+    """DER CRLs of the root and the issuing CA."""
+    ocsp_responses: tuple[bytes, ...]
+    """DER OCSP responses (good) for every seal and the TSA."""
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The certificates above a seal: the issuing CA, then the root."""
+        return (self.issuing.certificate, self.root.certificate)
+
+    def timestamper(self) -> InProcessTimeStamper:
+        """A pyHanko timestamper answered in process (so the TSA's network is not measured)."""
+        return InProcessTimeStamper(TimestampAuthority(authority=self.tsa))
+
+    def validation_context(self) -> ValidationContext:
+        """A validation context holding this PKI's revocation data; it never fetches."""
+        return ValidationContext(
+            trust_roots=[to_asn1(self.root.certificate)],
+            other_certs=[to_asn1(self.issuing.certificate)],
+            crls=list(self.crls),
+            ocsps=list(self.ocsp_responses),
+            allow_fetching=False,
+        )
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.PEM)
+
+
+def _ocsp_response(
+    responder: OCSPResponder, cert: x509.Certificate, issuer: x509.Certificate
+) -> bytes:
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256()).build()
+    return responder.respond(request.public_bytes(Encoding.DER)).der
+
+
+def build_bench_pki(
+    algorithms: tuple[KeyAlgorithm, ...] = (KeyAlgorithm.RSA_2048, KeyAlgorithm.EC_P256),
+    directory: Path = PKI_DIR,
+) -> BenchPKI:
+    """Build the benchmark PKI with the project's CA code and write its PEM files."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(hours=1)
+    urls = PKIURLs(base_url="http://127.0.0.1:8000")
+    root = create_root_ca(
+        generate_software_key("bench-root", KeyAlgorithm.EC_P384),
+        common_name="eContract Bench Root CA",
+        organization="eContract Bench",
+        now=now,
+    )
+    issuing = create_issuing_ca(
+        root,
+        generate_software_key("bench-issuing", KeyAlgorithm.EC_P384),
+        ca_name=_ISSUING_CA_NAME,
+        common_name="eContract Bench Issuing CA",
+        organization="eContract Bench",
+        urls=urls,
+        now=now,
+    )
+    chain = (issuing.certificate, root.certificate)
+    tsa_key = generate_software_key("bench-tsa", KeyAlgorithm.EC_P256)
+    tsa_cert = issue_tsa_certificate(
+        issuing,
+        tsa_key.public_key(),
+        common_name="eContract Bench TSA",
+        ca_name=_ISSUING_CA_NAME,
+        urls=urls,
+        now=now,
+    )
+    tsa = Authority(certificate=tsa_cert, handle=tsa_key, chain=chain)
+    ocsp_key = generate_software_key("bench-ocsp", KeyAlgorithm.EC_P256)
+    ocsp_cert = issue_ocsp_responder_certificate(
+        issuing, ocsp_key.public_key(), common_name="eContract Bench OCSP Responder", now=now
+    )
+    responder = OCSPResponder(
+        responder=Authority(certificate=ocsp_cert, handle=ocsp_key, chain=chain),
+        issuers=[issuing.certificate],
+        lookup=lambda _issuer, _serial: RevocationStatus("good"),
+    )
+
+    directory.mkdir(parents=True, exist_ok=True)
+    chain_files = (directory / "issuing.pem", directory / "root.pem")
+    chain_files[0].write_bytes(_pem(issuing.certificate))
+    chain_files[1].write_bytes(_pem(root.certificate))
+    subject = SealSubject(
+        department_name=_DEPARTMENT_NAME,
+        department_code=_DEPARTMENT_CODE,
+        seal_kind="licence",
+        seal_name="证照专用章",
+    )
+    seals: dict[KeyAlgorithm, BenchSeal] = {}
+    for algorithm in algorithms:
+        handle = generate_software_key(f"bench-seal-{algorithm.value}", algorithm)
+        cert = issue_seal_certificate(
+            issuing,
+            handle.public_key(),
+            subject=subject,
+            ca_name=_ISSUING_CA_NAME,
+            urls=urls,
+            not_before=now,
+            not_after=now + datetime.timedelta(days=365),
+        )
+        key_file = directory / f"seal-{algorithm.value}.key.pem"
+        cert_file = directory / f"seal-{algorithm.value}.pem"
+        # The baseline loads an unencrypted key file, as pyHanko's documentation does; this
+        # throwaway key exists only for the benchmark, in the git-ignored bench/out/.
+        key_file.write_bytes(
+            handle._key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key_file.chmod(0o600)
+        cert_file.write_bytes(_pem(cert))
+        seals[algorithm] = BenchSeal(
+            algorithm=algorithm,
+            handle=handle,
+            certificate=cert,
+            key_file=key_file,
+            cert_file=cert_file,
+        )
+
+    this_update = now
+    next_update = now + datetime.timedelta(days=7)
+    crls = tuple(
+        build_crl(
+            ca, revoked=[], crl_number=1, this_update=this_update, next_update=next_update
+        ).public_bytes(Encoding.DER)
+        for ca in (root, issuing)
+    )
+    responses = tuple(
+        _ocsp_response(responder, cert, issuing.certificate)
+        for cert in [*(s.certificate for s in seals.values()), tsa_cert]
+    )
+    return BenchPKI(
+        root=root,
+        issuing=issuing,
+        tsa=tsa,
+        seals=seals,
+        chain_files=chain_files,
+        crls=crls,
+        ocsp_responses=responses,
+    )

@@ -1,0 +1,243 @@
+"""POST /v1/documents/seal and the access tokens it needs: a department seals with its own
+seals only; bad uploads get specific problem+json errors and nothing is registered."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pyhanko.pdf_utils.reader import PdfFileReader
+from sqlalchemy import func, select
+
+from api import create_app
+from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.clients import create_client
+from econtract.departments import add_department
+from econtract.models import AuditEvent, Seal, SealedDocument, SealKind
+from econtract.seals import SealRequest, create_seal, revoke_seal
+from econtract.services import Services
+from tests.signing.sealing import make_pdf
+
+OTHER_CODE = "9133100015J1YG617W"
+OPERATOR = audit.Actor.operator("test")
+
+
+@pytest.fixture
+def api_client(initialised: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(initialised.settings)) as client:
+        yield client
+
+
+def token_for(client: TestClient, services: Services, department: str, scopes: str) -> str:
+    with db.transaction(services.sessions) as session:
+        api_client, secret = create_client(
+            session, department_code=department, name="审批系统", scopes=scopes, actor=OPERATOR
+        )
+    response = client.post(
+        "/v1/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": api_client.id,
+            "client_secret": secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 900
+    return str(body["access_token"])
+
+
+def seal_id(
+    services: Services, department: str = DEMO_DEPARTMENT_CODE, kind: str = "official"
+) -> str:
+    with services.sessions() as session:
+        return session.scalars(
+            select(Seal.id)
+            .join(Seal.department)
+            .where(Seal.kind == kind, Seal.department.has(code=department))
+        ).one()
+
+
+def documents(services: Services) -> int:
+    with services.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(SealedDocument)) or 0)
+
+
+def upload(client: TestClient, token: str, pdf: bytes, **form: str) -> object:
+    return client.post(
+        "/v1/documents/seal",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("申请书.pdf", pdf, "application/pdf")},
+        data=form,
+    )
+
+
+def test_seal_registers_the_document(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal,read")
+    response = api_client.post(
+        "/v1/documents/seal",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("申请书.pdf", make_pdf(), "application/pdf")},
+        data={"seal": seal_id(initialised), "level": "B-T", "visible": "1:450,150"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["level"] == "B-T"
+    assert body["file_name"] == "申请书.pdf"
+    assert response.headers["location"] == f"/v1/documents/{body['id']}"
+    pdf = api_client.get(body["pdf_url"], headers={"Authorization": f"Bearer {token}"}).content
+    assert hashlib.sha256(pdf).hexdigest() == body["sha256"]
+    [signature] = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    assert signature.signer_cert.subject.native["organization_name"] == "杭州市市场监督管理局"
+    with initialised.sessions() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "document.seal")
+        ).one()
+    assert event.target_id == body["id"]
+    assert event.detail["signed_digest"] == body["signed_digest"]
+
+
+def test_seal_answers_the_pdf_when_asked(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal")
+    response = api_client.post(
+        "/v1/documents/seal",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/pdf"},
+        files={"file": ("a.pdf", make_pdf(), "application/pdf")},
+        data={"seal": seal_id(initialised), "level": "B-LT"},
+    )
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
+    assert response.headers["x-document-id"].startswith("doc_")
+
+
+def test_another_departments_seal_is_not_found(
+    api_client: TestClient, initialised: Services
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        add_department(session, code=OTHER_CODE, name="台州市建设局", region=None, actor=OPERATOR)
+        create_seal(
+            session,
+            request=SealRequest(department_code=OTHER_CODE, kind=SealKind.OFFICIAL),
+            key_store=initialised.key_store,
+            pki=initialised.pki,
+            actor=OPERATOR,
+        )
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal")
+    response = upload(api_client, token, make_pdf(), seal=seal_id(initialised, OTHER_CODE))
+    assert response.status_code == 404  # type: ignore[attr-defined]
+    assert response.json()["type"] == "urn:econtract:problem:not-found"  # type: ignore[attr-defined]
+    assert documents(initialised) == 0
+
+
+def test_revoked_seal_is_refused(api_client: TestClient, initialised: Services) -> None:
+    seal = seal_id(initialised)
+    with db.transaction(initialised.sessions) as session:
+        revoke_seal(session, seal_id=seal, reason="keyCompromise", actor=OPERATOR)
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal")
+    response = upload(api_client, token, make_pdf(), seal=seal)
+    assert response.status_code == 409  # type: ignore[attr-defined]
+    assert "revoked" in response.json()["detail"]  # type: ignore[attr-defined]
+    assert documents(initialised) == 0
+
+
+@pytest.mark.parametrize(
+    ("pdf", "form", "status", "problem"),
+    [
+        (b"GIF89a not a pdf", {}, 415, "not-a-pdf"),
+        (make_pdf(), {"visible": "5:100,100"}, 422, "bad-placement"),
+        (make_pdf(), {"visible": "1:9999,100"}, 422, "bad-placement"),
+        (make_pdf(), {"visible": "here"}, 422, "bad-placement"),
+        (make_pdf(), {"level": "B-XL"}, 422, "invalid-input"),
+    ],
+)
+def test_bad_uploads_are_specific_problems(
+    api_client: TestClient,
+    initialised: Services,
+    pdf: bytes,
+    form: dict[str, str],
+    status: int,
+    problem: str,
+) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal")
+    response = upload(api_client, token, pdf, seal=seal_id(initialised), **form)
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    assert response.json()["type"] == f"urn:econtract:problem:{problem}"  # type: ignore[attr-defined]
+    assert documents(initialised) == 0
+    blobs = initialised.settings.blob_dir
+    assert not blobs.exists() or not list(blobs.rglob("*.pdf"))
+
+
+def test_upload_over_the_limit_is_413_before_reading(initialised: Services) -> None:
+    settings = initialised.settings.model_copy(update={"max_upload_bytes": 10_000})
+    with TestClient(create_app(settings)) as client:
+        token = token_for(client, initialised, DEMO_DEPARTMENT_CODE, "seal")
+        response = upload(client, token, b"%PDF-1.7\n" + bytes(200_000), seal=seal_id(initialised))
+    assert response.status_code == 413  # type: ignore[attr-defined]
+    assert documents(initialised) == 0
+
+
+def test_sealing_needs_the_seal_scope(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "read")
+    response = upload(api_client, token, make_pdf(), seal=seal_id(initialised))
+    assert response.status_code == 403  # type: ignore[attr-defined]
+
+
+def test_sealing_needs_a_token(api_client: TestClient, initialised: Services) -> None:
+    response = api_client.post(
+        "/v1/documents/seal",
+        files={"file": ("a.pdf", make_pdf(), "application/pdf")},
+        data={"seal": seal_id(initialised)},
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_wrong_client_secret_is_invalid_client(
+    api_client: TestClient, initialised: Services
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        client, _ = create_client(
+            session, department_code=DEMO_DEPARTMENT_CODE, name="x", scopes="seal", actor=OPERATOR
+        )
+    response = api_client.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials", "client_id": client.id, "client_secret": "nope"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+def test_other_departments_document_is_not_found(
+    api_client: TestClient, initialised: Services
+) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal,read")
+    doc = upload(api_client, token, make_pdf(), seal=seal_id(initialised), level="B-B").json()  # type: ignore[attr-defined]
+    with db.transaction(initialised.sessions) as session:
+        add_department(session, code=OTHER_CODE, name="台州市建设局", region=None, actor=OPERATOR)
+    other = token_for(api_client, initialised, OTHER_CODE, "read")
+    response = api_client.get(
+        f"/v1/documents/{doc['id']}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert response.status_code == 404
+    assert (
+        api_client.get(
+            f"/v1/documents/{doc['id']}/pdf", headers={"Authorization": f"Bearer {other}"}
+        ).status_code
+        == 404
+    )
+
+
+def test_jwks_publishes_the_token_key(api_client: TestClient) -> None:
+    [key] = api_client.get("/.well-known/jwks.json").json()["keys"]
+    assert key["kty"] == "EC"
+    assert key["crv"] == "P-256"
+    assert key["alg"] == "ES256"
+    assert "d" not in key
