@@ -62,7 +62,7 @@ from signing.errors import (
     TimestampError,
 )
 from signing.fonts import check_font
-from signing.options import Certification, Placement, SealLevel, SealOptions
+from signing.options import Certification, SealLevel, SealOptions
 
 log = logging.getLogger("econtract.api")
 
@@ -493,6 +493,14 @@ def seal_uploaded(
     cross_page: Annotated[bool, Form()] = False,
     certify: Annotated[Certification, Form()] = Certification.APPROVAL,
     field: Annotated[str | None, Form(description="Signature field to create or fill.")] = None,
+    reserve: Annotated[
+        list[str] | None,
+        Form(
+            description="Empty seal fields for the departments that seal later: NAME or "
+            "NAME@PAGE:X,Y (with certify=form-filling).",
+            examples=[["Dept2@1:280,150"]],
+        ),
+    ] = None,
 ) -> Response:
     """Seal an uploaded PDF with one of the caller's department's seals, and register it.
 
@@ -500,12 +508,13 @@ def seal_uploaded(
     ``Accept: application/pdf``.
     """
     principal.require("seal")
-    options = SealOptions(
+    options = SealOptions.from_text(
         level=level,
         certification=certify,
-        placement=Placement.parse(visible) if visible else None,
+        visible=visible,
         cross_page=cross_page,
         field_name=field,
+        reserve=reserve or (),
     )
     sealed = seal_document(
         services,

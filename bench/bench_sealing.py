@@ -47,6 +47,9 @@ from bench.inputs import OUT_DIR, BenchPKI, BenchSeal, build_bench_pki, large_pd
 from bench.timing import Rate, measure_rate, ratio_line
 from keys.handles import KeyAlgorithm
 from keys.signer import KeySigner, to_asn1
+from signing.material import ValidationMaterial
+from signing.options import SealLevel, SealOptions
+from signing.sealer import SealIdentity, SealingContext, seal_pdf, seal_pdf_bytes
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 """The PAdES levels measured."""
@@ -57,9 +60,8 @@ FIELD_NAME = "Seal"
 MEMORY_ALGORITHM = KeyAlgorithm.EC_P256
 """The key type of the memory measurement (the key does not change the memory profile)."""
 
-PROJECT_LABEL = "project (STAND-IN: KeySigner + PdfSigner, bytes_reserved)"
-"""What the project's figures measure; says so while ``signing.sealer`` is not measured."""
-_RESERVED = 16384  # Room for the CMS in hex: chain, signature and a timestamp token fit.
+PROJECT_LABEL = "project (signing.sealer)"
+"""What the project's figures measure."""
 
 _TARGET_BB_SPEEDUP = 10.0
 _TARGET_BT_OVER_BB = 1.5
@@ -123,32 +125,30 @@ def baseline_contender(seal: BenchSeal, pki: BenchPKI, level: str) -> Contender:
 
 
 def project_contender(seal: BenchSeal, pki: BenchPKI, level: str) -> Contender:
-    """The project's path: the one function to change when ``signing.sealer`` is measured.
-
-    STAND-IN until then: the project's ``KeySigner`` (key parsed once, CMS from cached DER
-    pieces) kept across documents, with pyHanko's ``PdfSigner`` and a reserved signature
-    size. The switch builds a ``signing.sealer.SealIdentity`` from ``seal`` and ``pki``
-    here, calls ``seal_pdf_bytes`` in ``seal_bytes`` and the file-to-file form in
-    ``seal_file``, and changes the label.
-    """
-    signer = KeySigner.for_handle(seal.handle, seal.certificate, pki.chain)
-    timestamper = _timestamper(pki, level)
-
-    def sign(writer: IncrementalPdfFileWriter, output: Any) -> None:
-        pdf_signer = signers.PdfSigner(
-            _metadata(pki, level), signer=signer, timestamper=timestamper
-        )
-        pdf_signer.sign_pdf(writer, output=output, bytes_reserved=_RESERVED)
+    """The project's path: ``signing.sealer`` with a seal identity and context made once."""
+    identity = SealIdentity(
+        signer=KeySigner.for_handle(seal.handle, seal.certificate, pki.chain),
+        certificate=seal.certificate,
+        chain=pki.chain,
+    )
+    options = SealOptions(level=SealLevel(level), field_name=FIELD_NAME)
+    context = SealingContext(
+        timestamper=_timestamper(pki, level),
+        material=ValidationMaterial.build(
+            certificates=[*pki.chain, pki.tsa.certificate],
+            crls=pki.crls,
+            ocsp_responses=pki.ocsp_responses,
+        ),
+    )
 
     def seal_bytes(pdf: bytes) -> bytes:
-        output = io.BytesIO()
-        sign(IncrementalPdfFileWriter(io.BytesIO(pdf)), output)
-        return output.getvalue()
+        sealed, _ = seal_pdf_bytes(pdf, identity=identity, options=options, context=context)
+        return sealed
 
     def seal_file(source: Path, target: Path) -> None:
         # pyHanko reads the output back to hash it, so the target is opened for reading too.
         with source.open("rb") as infile, target.open("w+b") as outfile:
-            sign(IncrementalPdfFileWriter(infile), outfile)
+            seal_pdf(infile, outfile, identity=identity, options=options, context=context)
 
     return Contender(label=PROJECT_LABEL, seal=seal_bytes, seal_file=seal_file)
 

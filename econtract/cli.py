@@ -28,7 +28,7 @@ from econtract.sealing import seal_document
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
 from signing.fonts import check_font
-from signing.options import Certification, Placement, SealLevel, SealOptions
+from signing.options import Certification, SealLevel, SealOptions
 
 #: Exit status of a usage error (BSD sysexits EX_USAGE), kept apart from verdict codes.
 EXIT_USAGE = 64
@@ -202,15 +202,20 @@ def seal(
         Certification, typer.Option(help="approval, or certify with no-changes / form-filling.")
     ] = Certification.APPROVAL,
     field: Annotated[str | None, typer.Option(help="Signature field to create or fill.")] = None,
+    reserve: Annotated[
+        list[str] | None,
+        typer.Option(help="Empty field for a later department: NAME or NAME@PAGE:X,Y (repeat)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Seal a PDF with a seal and register it; the output appears only when all went well."""
-    options = SealOptions(
+    options = SealOptions.from_text(
         level=level,
         certification=certify,
-        placement=Placement.parse(visible) if visible else None,
+        visible=visible,
         cross_page=cross_page,
         field_name=field,
+        reserve=reserve or (),
     )
     services = open_services()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -119,3 +120,33 @@ class SealOptions:
             raise PlacementError(
                 "Empty seal fields for later departments need certification 'form-filling'."
             )
+
+    @classmethod
+    def from_text(
+        cls,
+        *,
+        level: SealLevel,
+        certification: Certification = Certification.APPROVAL,
+        visible: str | None = None,
+        cross_page: bool = False,
+        field_name: str | None = None,
+        reserve: Sequence[str] = (),
+    ) -> SealOptions:
+        """Options as the command line and the API spell them.
+
+        ``visible`` is ``PAGE:X,Y``; each ``reserve`` entry is ``NAME`` (an invisible field)
+        or ``NAME@PAGE:X,Y``.
+        """
+        return cls(
+            level=level,
+            certification=certification,
+            placement=Placement.parse(visible) if visible else None,
+            cross_page=cross_page,
+            field_name=field_name or None,
+            reserve_fields=tuple(_reserved_field(entry) for entry in reserve),
+        )
+
+
+def _reserved_field(entry: str) -> tuple[str, Placement | None]:
+    name, _, where = entry.partition("@")
+    return name.strip(), Placement.parse(where) if where else None

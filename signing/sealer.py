@@ -14,7 +14,9 @@ speed and for honesty about what was made:
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +28,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError, PdfReadError
-from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.timestamps.api import TimeStamper
@@ -58,6 +59,8 @@ _CMS_OVERHEAD = 2048
 _TIMESTAMP_TOKEN = 6144
 
 _PDF_HEADER_WINDOW = 1024
+_CHUNK = 1024 * 1024
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
 _MDP = {
     Certification.NO_CHANGES: fields.MDPPerm.NO_CHANGES,
@@ -144,6 +147,7 @@ def seal_pdf(
         stamp_style=style,
         new_field_spec=new_field,
     )
+    input_end = _size(source)
     with _translated_errors():
         pdf_signer.sign_pdf(
             writer,
@@ -151,6 +155,7 @@ def seal_pdf(
             bytes_reserved=_reserve(identity, timestamped=options.level.timestamped),
             existing_fields_only=new_field is None and options.field_name is not None,
         )
+        signed_end = _size(output)
         if options.level.long_term:
             assert context.material is not None
             _embed_material(output, context.material)
@@ -160,7 +165,7 @@ def seal_pdf(
     return SealResult(
         field_name=field_name,
         level=options.level,
-        signed_digest=_signed_digest(output, field_name),
+        signed_digest=_signed_digest(output, input_end, signed_end),
         signed_at=now,
     )
 
@@ -201,6 +206,11 @@ def _check_context(options: SealOptions, context: SealingContext) -> None:
         raise TimestampError(f"PAdES {options.level} needs a timestamp authority; none is set.")
     if options.level.long_term and context.material is None:
         raise SigningError(f"PAdES {options.level} needs validation material; none was given.")
+
+
+def _size(stream: BinaryIO) -> int:
+    stream.seek(0, io.SEEK_END)
+    return stream.tell()
 
 
 def _check_header(source: BinaryIO) -> None:
@@ -351,16 +361,31 @@ def _add_document_timestamp(output: BinaryIO, timestamper: TimeStamper) -> None:
     )
 
 
-def _signed_digest(output: BinaryIO, field_name: str) -> str:
-    output.seek(0)
-    reader = PdfFileReader(output, strict=False)
-    for signature in reader.embedded_signatures:
-        if signature.field_name == field_name:
-            digest = signature.signer_info["signed_attrs"]
-            for attr in digest:
-                if attr["type"].native == "message_digest":
-                    return bytes(attr["values"][0].native).hex()
-    raise SigningError(f"The sealed document has no signature in field {field_name!r}.")
+def _signed_digest(output: BinaryIO, start: int, end: int) -> str:
+    """SHA-256 of the bytes the new signature covers, read from its ``/ByteRange``.
+
+    The new signature is the only one written between ``start`` and ``end`` (the revision
+    pyHanko just appended), so its ``/ByteRange`` is found there; reading it from the bytes is
+    far cheaper than parsing the document again for the CMS's ``messageDigest``, which it
+    equals.
+    """
+    output.seek(start)
+    revision = output.read(end - start)
+    match = _BYTE_RANGE.search(revision)
+    if match is None:
+        raise SigningError("The sealed revision has no /ByteRange.")
+    first, first_len, second, second_len = (int(v) for v in match.groups())
+    digest = hashlib.sha256()
+    for offset, length in ((first, first_len), (second, second_len)):
+        output.seek(offset)
+        remaining = length
+        while remaining > 0:
+            chunk = output.read(min(remaining, _CHUNK))
+            if not chunk:
+                raise SigningError("The sealed file is shorter than its /ByteRange.")
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager

@@ -241,3 +241,63 @@ def test_jwks_publishes_the_token_key(api_client: TestClient) -> None:
     assert key["crv"] == "P-256"
     assert key["alg"] == "ES256"
     assert "d" not in key
+
+
+def test_parallel_approval_through_the_api(api_client: TestClient, initialised: Services) -> None:
+    third_code = "9133040016D272HD32"
+    with db.transaction(initialised.sessions) as session:
+        for code, name in ((OTHER_CODE, "台州市建设局"), (third_code, "嘉兴市住房和城乡建设局")):
+            add_department(session, code=code, name=name, region=None, actor=OPERATOR)
+            create_seal(
+                session,
+                request=SealRequest(department_code=code, kind=SealKind.OFFICIAL),
+                key_store=initialised.key_store,
+                pki=initialised.pki,
+                actor=OPERATOR,
+            )
+    first = upload_pdf(
+        api_client,
+        token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal"),
+        make_pdf(),
+        seal=seal_id(initialised),
+        level="B-T",
+        certify="form-filling",
+        field="Dept1",
+        visible="1:100,150",
+        reserve=["Dept2@1:280,150", "Dept3@1:460,150"],
+    )
+    second = upload_pdf(
+        api_client,
+        token_for(api_client, initialised, OTHER_CODE, "seal"),
+        first,
+        seal=seal_id(initialised, OTHER_CODE),
+        level="B-T",
+        field="Dept2",
+    )
+    third = upload_pdf(
+        api_client,
+        token_for(api_client, initialised, third_code, "seal"),
+        second,
+        seal=seal_id(initialised, third_code),
+        level="B-LT",
+        field="Dept3",
+    )
+    signatures = PdfFileReader(io.BytesIO(third)).embedded_regular_signatures
+    assert [s.field_name for s in signatures] == ["Dept1", "Dept2", "Dept3"]
+    assert [s.signer_cert.subject.native["organization_name"] for s in signatures] == [
+        "杭州市市场监督管理局",
+        "台州市建设局",
+        "嘉兴市住房和城乡建设局",
+    ]
+    assert documents(initialised) == 3
+
+
+def upload_pdf(client: TestClient, token: str, pdf: bytes, **form: object) -> bytes:
+    response = client.post(
+        "/v1/documents/seal",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/pdf"},
+        files={"file": ("a.pdf", pdf, "application/pdf")},
+        data=form,
+    )
+    assert response.status_code == 201, response.text
+    return bytes(response.content)
