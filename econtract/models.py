@@ -206,6 +206,33 @@ class Certificate(Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NumberCounter(Base):
+    """The last licence number handed out per department, type and year.
+
+    Incremented inside the issuing transaction (row lock on PostgreSQL, the database lock on
+    SQLite), so a number is never handed out twice and never reused after a rollback.
+    """
+
+    __tablename__ = "number_counters"
+
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), primary_key=True)
+    type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IdempotencyRecord(Base):
+    """An ``Idempotency-Key`` a client used, the request it came with, and what it made."""
+
+    __tablename__ = "idempotency_records"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    certificate_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SealedDocument(Base):
     """A PDF sealed on request (kind ``document``)."""
 

@@ -45,6 +45,7 @@ ISSUING = "issuing"
 TSA = "tsa"
 OCSP = "ocsp"
 TOKEN = "token"  # noqa: S105 - the name of the QR/JWT token-signing key, not a secret
+LOG = "log"
 
 #: Which authorities ``econtract init`` creates, and their key algorithms.
 AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
@@ -53,6 +54,7 @@ AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
     TSA: KeyAlgorithm.EC_P256,
     OCSP: KeyAlgorithm.EC_P256,
     TOKEN: KeyAlgorithm.EC_P256,
+    LOG: KeyAlgorithm.EC_P256,
 }
 
 #: How long a generated CRL is served before a new one is made, unless a revocation lands.
@@ -129,6 +131,9 @@ def bootstrap_pki(session: Session, key_store: KeyStore, settings: Settings) -> 
     if TOKEN not in rows:
         # The token key signs QR tokens and access tokens (JWS); it has no certificate.
         make(TOKEN)
+    if LOG not in rows:
+        # The log key signs the transparency log's tree heads; it has no certificate.
+        make(LOG)
     session.flush()
     return created
 
@@ -143,6 +148,7 @@ class PKI:
     tsa_authority: Authority
     ocsp_authority: Authority
     token_key: KeyHandle
+    log_key: KeyHandle
     sessions: sessionmaker[Session]
     _crl_cache: dict[str, tuple[tuple[object, ...], float, bytes]] = field(default_factory=dict)
     _material_cache: dict[int, tuple[bytes, bytes, float, ValidationMaterial]] = field(
@@ -184,6 +190,7 @@ class PKI:
                 certificate=cert(OCSP), handle=key_store.load(rows[OCSP].key_label), chain=upper
             ),
             token_key=key_store.load(rows[TOKEN].key_label),
+            log_key=key_store.load(rows[LOG].key_label),
             sessions=sessions,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from sqlalchemy import select
 
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.config import Settings
+from econtract.db import make_engine
+from econtract.models import Authority
 from tests.keys.softhsm import SOFTHSM2_MODULE, init_softhsm_token
+from tests.signing.sealing import make_pdf
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
 PIN = "5678"
@@ -50,7 +59,7 @@ def econtract(env: dict[str, str], *args: str) -> Any:
 
 def test_init_and_seals_on_the_token(hsm_env: dict[str, str], settings: Settings) -> None:
     report = econtract(hsm_env, "init")
-    assert len(report["authorities_created"]) == 5
+    assert len(report["authorities_created"]) == 6
     assert len(report["seals_created"]) == 2
     seal = econtract(
         hsm_env,
@@ -87,3 +96,47 @@ def test_wrong_pin_is_one_line(hsm_env: dict[str, str]) -> None:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "PIN" in done.stderr.upper()
+
+
+def test_seal_with_a_key_on_the_token(
+    hsm_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    econtract(hsm_env, "init")
+    [seal] = [s for s in econtract(hsm_env, "seals", "list") if s["kind"] == "licence"]
+    source = tmp_path / "in.pdf"
+    source.write_bytes(make_pdf())
+    out = tmp_path / "out.pdf"
+    econtract(
+        hsm_env,
+        "seal",
+        str(source),
+        "-o",
+        str(out),
+        "--seal",
+        seal["id"],
+        "--level",
+        "B-LTA",
+        "--visible",
+        "1:450,150",
+    )
+    reader = PdfFileReader(io.BytesIO(out.read_bytes()))
+    [signature] = reader.embedded_regular_signatures
+    # The trust anchor comes from the registry, never from the file being checked.
+    engine = make_engine(settings.effective_database_url)
+    with engine.connect() as conn:
+        root_der = conn.execute(
+            select(Authority.certificate_der).where(Authority.name == "root")
+        ).scalar_one()
+    engine.dispose()
+    vc = DocumentSecurityStore.read_dss(reader).as_validation_context(
+        {
+            "trust_roots": [asn1_x509.Certificate.load(root_der)],
+            "allow_fetching": False,
+            "revocation_mode": "hard-fail",
+        }
+    )
+    status = validate_pdf_signature(signature, vc, ts_validation_context=vc)
+    assert status.intact
+    assert status.valid
+    assert status.trusted
+    assert len(reader.embedded_timestamp_signatures) == 1
