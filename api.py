@@ -10,25 +10,29 @@ import base64
 import binascii
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import (
     HTTPAuthorizationCredentials,
     HTTPBasic,
     HTTPBasicCredentials,
     HTTPBearer,
 )
-from pydantic import BaseModel, ConfigDict
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +40,15 @@ from econtract import db, metrics
 from econtract.audit import Actor
 from econtract.auth import OAuthError, Principal, authenticate, issue_access_token
 from econtract.blobs import DiskBlobStore
+from econtract.certificates import (
+    TRANSITIONS,
+    CertificateQuery,
+    change_status,
+    effective_status,
+    get_certificate,
+    list_certificates,
+    supersede,
+)
 from econtract.config import Settings, get_settings
 from econtract.errors import (
     ConflictError,
@@ -48,10 +61,14 @@ from econtract.errors import (
     PermissionDeniedError,
     PKIError,
 )
+from econtract.issuance import CHINA, IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.logs import configure_logging, request_id_var
-from econtract.models import SealedDocument
+from econtract.models import Certificate, SealedDocument
+from econtract.qrcheck import check_qr
 from econtract.sealing import seal_document
 from econtract.services import Services
+from econtract.templates import TEMPLATES
+from econtract.verification import verify_upload
 from signing.errors import (
     BrokenPDFError,
     EncryptedPDFError,
@@ -63,6 +80,7 @@ from signing.errors import (
 )
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
+from verify.errors import TooLargeError, VerificationError
 
 log = logging.getLogger("econtract.api")
 
@@ -70,6 +88,8 @@ PROBLEM_JSON = "application/problem+json"
 
 #: HTTP status of each error family; the first matching class in this order wins.
 STATUS_OF: tuple[tuple[type[EContractError], int], ...] = (
+    (TooLargeError, 413),
+    (VerificationError, 422),
     (NotAPDFError, 415),
     (EncryptedPDFError, 422),
     (BrokenPDFError, 422),
@@ -581,6 +601,355 @@ def _safe_name(name: str | None) -> str | None:
     return "".join(ch for ch in base if ch.isprintable())[:255] or None
 
 
+# --- certificate types and certificates ---------------------------------------------------
+
+certificates = APIRouter(prefix="/v1", tags=["certificates"])
+
+
+class CertificateTypePublic(BaseModel):
+    """A certificate type: its template's code, name and the JSON Schema of its fields."""
+
+    code: str
+    name: str
+    name_en: str
+    version: int
+    fields_schema: dict[str, Any]
+
+
+@certificates.get("/certificate-types", response_model=list[CertificateTypePublic])
+def certificate_types() -> list[CertificateTypePublic]:
+    """Every type a department can issue; each schema carries ``examples`` of valid fields."""
+    return [
+        CertificateTypePublic(
+            code=t.code, name=t.name, name_en=t.name_en, version=t.version, fields_schema=t.schema
+        )
+        for t in TEMPLATES.values()
+    ]
+
+
+def _example_fields() -> dict[str, Any]:
+    schema = TEMPLATES["business_licence"].schema
+    examples = schema.get("examples") or [{}]
+    return dict(examples[0])
+
+
+class CertificateCreate(BaseModel):
+    """A request to issue a licence."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"type": "business_licence", "fields": _example_fields()}]},
+    )
+    type: str = Field(max_length=60, description="A code from GET /v1/certificate-types.")
+    fields: dict[str, Any] = Field(description="The licence's fields, per the type's schema.")
+    valid_from: date | None = Field(default=None, description="First day; today by default.")
+    valid_until: date | None = Field(
+        default=None, description="Last day; the type's term by default."
+    )
+
+
+class StatusChange(BaseModel):
+    """Why a certificate's status changes."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "经营者申请注销"}]}
+    )
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SupersedeRequest(BaseModel):
+    """Renew (new validity) or amend (new fields): a new certificate replaces this one."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, Any] | None = Field(
+        default=None, description="New fields; the old ones if unset."
+    )
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class CertificatePublic(BaseModel):
+    """An issued certificate as its department sees it."""
+
+    id: str
+    type: str
+    number: str
+    holder_name: str
+    status: str
+    registry_status: str
+    valid_from: date
+    valid_until: date | None
+    issued_at: datetime
+    seal_id: str
+    sha256: str
+    signed_digest: str
+    supersedes: str | None
+    fields: dict[str, Any]
+    pdf_url: str
+
+
+def certificate_public(c: Certificate) -> CertificatePublic:
+    """The public view of a certificate."""
+    return CertificatePublic(
+        id=c.id,
+        type=c.type_code,
+        number=c.number,
+        holder_name=c.holder_name,
+        status=effective_status(c),
+        registry_status=c.status,
+        valid_from=c.valid_from,
+        valid_until=c.valid_until,
+        issued_at=c.issued_at,
+        seal_id=c.seal_id,
+        sha256=c.pdf_sha256,
+        signed_digest=c.signed_digest,
+        supersedes=c.supersedes_id,
+        fields=c.fields,
+        pdf_url=f"/v1/certificates/{c.id}/pdf",
+    )
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@certificates.post(
+    "/certificates",
+    status_code=201,
+    response_model=CertificatePublic,
+    responses={
+        200: {"description": "A replay of an earlier request with the same key."},
+        409: {},
+        413: {},
+        422: {},
+    },
+)
+def issue(
+    body: CertificateCreate,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Issue a sealed e-licence. With an ``Idempotency-Key``, the same key and body give the
+    same certificate; the same key with another body is refused (422), and a concurrent
+    duplicate gets 409."""
+    principal.require("issue")
+    idempotency = None
+    if idempotency_key is not None:
+        if not _IDEMPOTENCY_KEY.match(idempotency_key):
+            raise InvalidInputError(
+                "An Idempotency-Key is 1 to 255 visible ASCII characters.",
+                errors=[("/Idempotency-Key", "malformed")],
+            )
+        idempotency = IdempotencyKey(
+            principal.client_id, idempotency_key, request_hash(body.model_dump(mode="json"))
+        )
+    issued = issue_certificate(
+        services,
+        department_code=principal.department_code,
+        request=IssueRequest(
+            type_code=body.type,
+            fields=body.fields,
+            valid_from=body.valid_from,
+            valid_until=body.valid_until,
+        ),
+        actor=actor_of(request, principal),
+        idempotency=idempotency,
+    )
+    public = certificate_public(issued.certificate)
+    return JSONResponse(
+        public.model_dump(mode="json"),
+        status_code=200 if issued.replayed else 201,
+        headers={"Location": f"/v1/certificates/{public.id}"},
+    )
+
+
+@certificates.get("/certificates", response_model=list[CertificatePublic])
+def list_certificates_route(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    type: Annotated[str | None, Query(max_length=60)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    number: Annotated[str | None, Query(max_length=64)] = None,
+    holder: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[
+        str | None, Query(max_length=40, description="Last id of the previous page.")
+    ] = None,
+) -> list[CertificatePublic]:
+    """The caller's department's certificates, newest first."""
+    principal.require("read")
+    with services.sessions() as session:
+        rows = list_certificates(
+            session,
+            CertificateQuery(
+                department_id=principal.department_id,
+                type_code=type,
+                status=status,
+                number=number,
+                holder=holder,
+                limit=limit,
+                after=after,
+            ),
+        )
+    return [certificate_public(c) for c in rows]
+
+
+@certificates.get("/certificates/{certificate_id}", response_model=CertificatePublic)
+def get_certificate_route(
+    certificate_id: str, services: ServicesDep, principal: PrincipalDep
+) -> CertificatePublic:
+    """One of the caller's department's certificates."""
+    principal.require("read")
+    with services.sessions() as session:
+        return certificate_public(
+            get_certificate(session, certificate_id, department_id=principal.department_id)
+        )
+
+
+@certificates.get("/certificates/{certificate_id}/pdf", response_class=FileResponse)
+def get_certificate_pdf(
+    certificate_id: str, services: ServicesDep, principal: PrincipalDep
+) -> FileResponse:
+    """The sealed PDF of one of the caller's department's certificates."""
+    principal.require("read")
+    with services.sessions() as session:
+        certificate = get_certificate(
+            session, certificate_id, department_id=principal.department_id
+        )
+    path = DiskBlobStore(services.settings.blob_dir).path(certificate.blob_key)
+    return FileResponse(path, media_type="application/pdf", filename=f"{certificate.number}.pdf")
+
+
+def _status_route(action: str) -> Callable[..., CertificatePublic]:
+    def change(
+        certificate_id: str,
+        body: StatusChange,
+        request: Request,
+        services: ServicesDep,
+        principal: PrincipalDep,
+    ) -> CertificatePublic:
+        principal.require("revoke")
+        certificate = change_status(
+            services,
+            certificate_id=certificate_id,
+            action=action,
+            reason=body.reason,
+            actor=actor_of(request, principal),
+        )
+        return certificate_public(certificate)
+
+    change.__doc__ = {
+        "revoke": "Revoke a certificate for good (scope ``revoke``).",
+        "suspend": "Suspend a certificate until it is reinstated (scope ``revoke``).",
+        "reinstate": "Reinstate a suspended certificate (scope ``revoke``).",
+    }[action]
+    return change
+
+
+for _action in TRANSITIONS:
+    certificates.add_api_route(
+        f"/certificates/{{certificate_id}}/{_action}",
+        _status_route(_action),
+        methods=["POST"],
+        response_model=CertificatePublic,
+        name=f"certificate_{_action}",
+        responses={404: {}, 409: {}},
+    )
+
+
+@certificates.post(
+    "/certificates/{certificate_id}/supersede",
+    status_code=201,
+    response_model=CertificatePublic,
+    responses={404: {}, 409: {}, 422: {}},
+)
+def supersede_route(
+    certificate_id: str,
+    body: SupersedeRequest,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> JSONResponse:
+    """Renew or amend: a new certificate with its own number replaces this one, which then
+    shows SUPERSEDED (scope ``issue``)."""
+    principal.require("issue")
+    issued = supersede(
+        services,
+        certificate_id=certificate_id,
+        department_code=principal.department_code,
+        fields=body.fields,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        actor=actor_of(request, principal),
+    )
+    public = certificate_public(issued.certificate)
+    return JSONResponse(
+        public.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"/v1/certificates/{public.id}"},
+    )
+
+
+# --- the citizen's pages -----------------------------------------------------------------
+
+public_pages = APIRouter(tags=["public verification"])
+pages = Jinja2Templates(directory=Path(__file__).parent / "econtract" / "web")
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the client asked for JSON rather than a page."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+@public_pages.get(
+    "/v/{token}",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}},
+)
+def qr_page(token: str, request: Request, services: ServicesDep) -> Response:
+    """The page a licence's QR code opens: the verdict in Chinese and English, the licence's
+    details to compare with the paper (personal id numbers masked). ``Accept:
+    application/json`` gives the same verdict as JSON."""
+    check = check_qr(services, token)
+    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    if wants_json(request):
+        return JSONResponse(check.to_json(), headers=headers)
+    issued_at = (
+        check.issued_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if check.issued_at else ""
+    )
+    return pages.TemplateResponse(
+        request,
+        "qr.html",
+        {"check": check, "issued_at": issued_at, "format": check.format},
+        headers=headers,
+    )
+
+
+@public_pages.get("/verify", response_class=HTMLResponse)
+def verify_page(request: Request) -> Response:
+    """A page to upload a PDF and read its verdict with the reasons in plain words."""
+    return pages.TemplateResponse(request, "verify.html", {})
+
+
+@public_pages.post(
+    "/v1/verify",
+    responses={200: {"content": {"application/json": {}, "text/html": {}}}, 413: {}, 422: {}},
+)
+def verify_upload_route(
+    request: Request,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="The PDF to check.")],
+) -> Response:
+    """Verify an uploaded PDF: the report (versioned JSON schema), or the printable HTML report
+    with ``Accept: text/html``. No token needed: anyone may check a document."""
+    report = verify_upload(services, file.file.read())
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(report.to_html())
+    return JSONResponse(report.to_json())
+
+
 # --- the application ----------------------------------------------------------------------
 
 
@@ -638,28 +1007,34 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+#: Paths that take a file upload; every other body is held to the JSON request limit.
+UPLOAD_PATHS = ("/v1/documents/seal", "/v1/verify")
+
+
 class BodyLimit:
-    """Refuse a request body larger than ``limit`` before reading it whole.
+    """Refuse a request body larger than the path's limit before reading it whole.
 
     A declared Content-Length over the limit is answered at once; a body that grows past it
     while streaming (chunked uploads) makes the reader fail with a 413.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, upload_limit: int, request_limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.upload_limit = upload_limit
+        self.request_limit = request_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_limit if scope["path"] in UPLOAD_PATHS else self.request_limit
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             response = problem(
                 413,
                 PayloadTooLargeError.code,
                 "Payload too large.",
-                f"The body has {int(declared)} bytes; the limit is {self.limit}.",
+                f"The body has {int(declared)} bytes; the limit is {limit}.",
             )
             await response(scope, receive, send)
             return
@@ -670,9 +1045,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise PayloadTooLargeError(
-                        f"The body is larger than the limit of {self.limit} bytes."
+                        f"The body is larger than the limit of {limit} bytes."
                     )
             return message
 
@@ -736,9 +1111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app)
     # Multipart framing adds a little to the file itself.
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
+    app.add_middleware(
+        BodyLimit,
+        upload_limit=settings.max_upload_bytes + 64 * 1024,
+        request_limit=settings.max_request_bytes,
+    )
     app.include_router(ops)
     app.include_router(pki_router)
     app.include_router(auth_router)
     app.include_router(documents)
+    app.include_router(certificates)
+    app.include_router(public_pages)
     return app

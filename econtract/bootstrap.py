@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from econtract import audit, db
 from econtract.departments import add_department
+from econtract.issuance import ensure_certificate_types
 from econtract.models import Department, Seal, SealKind
 from econtract.pki import bootstrap_pki
 from econtract.seals import SealRequest, create_seal
@@ -41,6 +42,7 @@ def initialise(services: Services, *, demo: bool = True) -> InitReport:
     actor = audit.Actor.operator("init")
     with db.transaction(services.sessions) as session:
         report.authorities_created = bootstrap_pki(session, services.key_store, services.settings)
+        ensure_certificate_types(session)
     if not demo:
         return report
     with db.transaction(services.sessions) as session:

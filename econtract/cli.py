@@ -5,30 +5,46 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 import uvicorn
+from cryptography import x509
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy.orm import Session
 from typer.exceptions import TyperException
 
 from econtract import audit, clients, db, departments, seals
+from econtract.batch import load_batch, run_batch
 from econtract.blobs import DiskBlobStore
 from econtract.bootstrap import initialise
+from econtract.certificates import TRANSITIONS, change_status, effective_status
 from econtract.config import ConfigurationError, Settings, get_settings
 from econtract.errors import EContractError
-from econtract.models import ApiClient, Department, Seal, SealKind
+from econtract.issuance import IssueRequest, issue_certificate
+from econtract.models import ApiClient, Certificate, Department, Seal, SealKind
 from econtract.sealing import seal_document
 from econtract.services import Services
+from econtract.verification import service_policy
 from keys.handles import KeyAlgorithm
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
+from verify.limits import verify_pdf_bounded
+from verify.policy import VerificationPolicy
+from verify.report import Report
 
 #: Exit status of a usage error (BSD sysexits EX_USAGE), kept apart from verdict codes.
 EXIT_USAGE = 64
@@ -48,9 +64,12 @@ app.add_typer(departments_app, name="departments")
 app.add_typer(seals_app, name="seals")
 app.add_typer(clients_app, name="clients")
 app.add_typer(db_app, name="db")
+batch_app = typer.Typer(help="Batch runs.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 console = Console()
+err_console = Console(stderr=True)
 
 
 def load_settings() -> Settings:
@@ -253,6 +272,217 @@ def seal(
         "output": str(output),
     }
     emit(as_json, [row], title="sealed", single=True)
+
+
+def certificate_row(c: Certificate) -> dict[str, Any]:
+    """A certificate as printed."""
+    return {
+        "id": c.id,
+        "type": c.type_code,
+        "number": c.number,
+        "holder": c.holder_name,
+        "status": effective_status(c),
+        "valid_from": c.valid_from.isoformat(),
+        "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+        "sha256": c.pdf_sha256,
+    }
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON document from a file, with a one-line error when it is not."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EContractError(f"Cannot read {path}: {exc.strerror}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EContractError(f"{path} is not JSON: {exc}.") from None
+
+
+def write_atomically(path: Path, copy: Callable[[BinaryIO], None]) -> None:
+    """Write a file through a temporary name, so that it appears whole or not at all."""
+    partial = path.with_name(f".{path.name}.part")
+    try:
+        with partial.open("wb") as out:
+            copy(out)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise EContractError(f"Cannot write {path}: {exc.strerror}.") from None
+
+
+@app.command()
+def issue(
+    type_code: Annotated[
+        str, typer.Option("--type", help="Certificate type, e.g. business_licence.")
+    ],
+    data: Annotated[Path, typer.Option(help="The licence's fields, a JSON object.")],
+    department: Annotated[str, typer.Option(help="The issuing department's code.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the sealed PDF.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a sealed licence without HTTP."""
+    fields = read_json_file(data)
+    if not isinstance(fields, dict):
+        raise EContractError(f"{data} must hold a JSON object of fields.")
+    services = open_services()
+    try:
+        issued = issue_certificate(
+            services,
+            department_code=department,
+            request=IssueRequest(type_code=type_code, fields=fields),
+            actor=operator(),
+        )
+        blobs = DiskBlobStore(services.settings.blob_dir)
+        write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
+    finally:
+        services.dispose()
+    emit(
+        as_json,
+        [certificate_row(issued.certificate) | {"output": str(output)}],
+        title="issued",
+        single=True,
+    )
+
+
+def operator() -> audit.Actor:
+    """The operator at the command line."""
+    return audit.Actor.operator()
+
+
+def _status_command(action: str) -> None:
+    @app.command(name=action, help=f"{action.capitalize()} a certificate.")
+    def command(
+        certificate: Annotated[str, typer.Argument(help="The certificate's id.")],
+        reason: Annotated[str, typer.Option(help="Why, recorded in the status history.")],
+        as_json: JsonOption = False,
+    ) -> None:
+        services = open_services()
+        try:
+            changed = change_status(
+                services, certificate_id=certificate, action=action, reason=reason, actor=operator()
+            )
+        finally:
+            services.dispose()
+        emit(as_json, [certificate_row(changed)], title=action, single=True)
+
+
+for _action in TRANSITIONS:
+    _status_command(_action)
+
+
+@batch_app.command("issue")
+def batch_issue(
+    type_code: Annotated[str, typer.Option("--type", help="Certificate type.")],
+    csv_file: Annotated[
+        Path, typer.Option("--csv", help="One licence per row; columns are field names.")
+    ],
+    department: Annotated[str, typer.Option(help="The issuing department's code.")],
+    out_dir: Annotated[Path, typer.Option(help="Where the PDFs and results.csv go.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Issue one licence per CSV row, with a progress bar and a per-row result file.
+
+    Safe to run again after an interruption: each row carries an idempotency key derived from
+    the file's content and the row's number, so a row issued before is not issued twice; its
+    PDF is written again if it is missing.
+    """
+    batch = load_batch(csv_file)
+    services = open_services()
+    try:
+        with _progress(len(batch.rows), enabled=not as_json) as advance:
+            summary = run_batch(
+                services,
+                type_code=type_code,
+                batch=batch,
+                department=department,
+                out_dir=out_dir,
+                advance=advance,
+            )
+    finally:
+        services.dispose()
+    emit(as_json, [summary], title="batch", single=True)
+    if summary["failed"]:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+    if not enabled:
+        yield lambda: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("issuing", total=total)
+        yield lambda: progress.advance(task)
+
+
+#: Exit statuses of ``econtract verify``.
+EXIT_VALID, EXIT_NOT_VALID, EXIT_INDETERMINATE = 0, 1, 2
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="The PDF to check.", dir_okay=False)],
+    trust_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A trusted root certificate (PEM or DER); repeat for several. Without "
+            "it, the local service's root and registry are used."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a sealed PDF offline. Exit 0 when VALID, 1 when not, 2 when INDETERMINATE."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise EContractError(f"Cannot read {file}: {exc.strerror}.") from None
+    if trust_root:
+        policy = VerificationPolicy(trust_roots=tuple(load_certificate(p) for p in trust_root))
+    else:
+        services = open_services()
+        try:
+            policy = service_policy(services)
+            report = verify_pdf_bounded(data, policy=policy)
+        finally:
+            services.dispose()
+        _print_report(report, as_json)
+        return
+    _print_report(verify_pdf_bounded(data, policy=policy), as_json)
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """A certificate from a PEM or DER file, with a one-line error otherwise."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise EContractError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in raw:
+            return x509.load_pem_x509_certificate(raw)
+        return x509.load_der_x509_certificate(raw)
+    except ValueError:
+        raise EContractError(f"{path} is not an X.509 certificate.") from None
+
+
+def _print_report(report: Report, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        console.print(f"[bold]{report.verdict.value}[/bold]")
+        for reason in report.to_json()["reasons"]:
+            console.print(f"  - {reason['en']} ({reason['zh']})")
+    if report.verdict.value == "VALID":
+        return
+    raise typer.Exit(
+        EXIT_INDETERMINATE if report.verdict.value == "INDETERMINATE" else EXIT_NOT_VALID
+    )
 
 
 @db_app.command("upgrade")

@@ -34,11 +34,19 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+            # SQLAlchemy emits BEGIN itself (below), so that a use case can take the write
+            # lock when its transaction starts instead of failing to upgrade a read lock.
+            conn.isolation_level = None
             cursor = conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -78,6 +86,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One use case's unit of work: commit when the block ends, roll back when it raises."""
+    """One use case's unit of work: commit when the block ends, roll back when it raises.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it holds the write lock from
+    its first statement, so concurrent use cases queue (up to the busy timeout) rather than
+    one of them failing when it turns from reading to writing.
+    """
     with factory() as session, session.begin():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         yield session

@@ -23,6 +23,9 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 ERRORS = Counter("econtract_errors_total", "Errors answered, by problem code.", ["code"])
+CERTIFICATES_ISSUED = Counter(
+    "econtract_certificates_issued_total", "Certificates issued.", ["type"]
+)
 SEALS_MADE = Counter("econtract_seals_made_total", "PDF seals applied.", ["level"])
 TIMESTAMPS_ISSUED = Counter("econtract_timestamps_issued_total", "RFC 3161 timestamps granted.")
 OCSP_RESPONSES = Counter("econtract_ocsp_responses_total", "OCSP responses, by status.", ["status"])

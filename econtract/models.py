@@ -7,7 +7,7 @@ Alembic migrations in ``econtract/migrations``.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -195,8 +195,8 @@ class Certificate(Base):
     holder_name: Mapped[str] = mapped_column(String(500))
     holder_code: Mapped[str | None] = mapped_column(String(64))
     fields: Mapped[dict[str, Any]]
-    valid_from: Mapped[datetime]
-    valid_until: Mapped[datetime | None]
+    valid_from: Mapped[date]
+    valid_until: Mapped[date | None]
     status: Mapped[str] = mapped_column(String(20), default=CertificateStatus.VALID.value)
     seal_id: Mapped[str] = mapped_column(ForeignKey("seals.id"))
     pdf_sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -226,7 +226,8 @@ class IdempotencyRecord(Base):
 
     __tablename__ = "idempotency_records"
 
-    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """The API client's id, or ``batch:<department code>`` for a batch run."""
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     certificate_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
@@ -279,3 +280,58 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(20), default="success")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- the transparency log (econtract.translog) ----------------------------------------------
+
+#: On SQLite a 64-bit key is declared INTEGER so that it is the rowid: one B-tree, not two.
+LogIndex = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LogState(Base):
+    """The transparency log's size: one row (``id`` 1), locked by every append.
+
+    Appends read and raise ``tree_size`` under ``SELECT ... FOR UPDATE`` on PostgreSQL (the
+    database write lock on SQLite), so concurrent appends get consecutive leaf indexes.
+    """
+
+    __tablename__ = "log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tree_size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LogLeaf(Base):
+    """One entry of the transparency log: its canonical bytes and RFC 9162 leaf hash."""
+
+    __tablename__ = "log_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(LogIndex, primary_key=True, autoincrement=False)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogNode(Base):
+    """The hash of a complete subtree of the log: ``2**level`` leaves from ``index << level``.
+
+    Written once, when its last leaf is appended; level 0 is ``LogLeaf.leaf_hash``.
+    """
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogTreeHead(Base):
+    """A signed tree head the log published; proofs are given only against these sizes."""
+
+    __tablename__ = "log_tree_heads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

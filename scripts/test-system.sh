@@ -11,6 +11,8 @@ command -v certutil >/dev/null || need+=(libnss3-tools)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
+[ -f /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata ] || need+=(tesseract-ocr-chi-sim)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
 
 if [ ${#need[@]} -gt 0 ]; then

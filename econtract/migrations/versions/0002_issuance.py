@@ -42,7 +42,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "idempotency_records",
-        sa.Column("client_id", sa.String(length=40), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("certificate_id", sa.String(length=40), nullable=True),
@@ -51,11 +51,6 @@ def upgrade() -> None:
             ["certificate_id"],
             ["certificates.id"],
             name=op.f("fk_idempotency_records_certificate_id_certificates"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["client_id"],
-            ["api_clients.id"],
-            name=op.f("fk_idempotency_records_client_id_api_clients"),
         ),
         sa.PrimaryKeyConstraint("client_id", "key", name=op.f("pk_idempotency_records")),
     )

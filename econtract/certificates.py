@@ -1,0 +1,168 @@
+"""Issued certificates: lookups scoped to a department, status changes, the effective status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from econtract import audit, db
+from econtract.errors import ConflictError, InvalidInputError, NotFoundError
+from econtract.issuance import Issued, IssueRequest, issue_certificate, today
+from econtract.models import Certificate, CertificateStatus, StatusEvent
+from econtract.services import Services
+from econtract.text import clean_text
+
+#: The status a certificate shows: the registry's status, or EXPIRED after its last valid day.
+EXPIRED = "expired"
+
+#: Which status each action moves a certificate from, and to.
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "revoke": (frozenset({"valid", "suspended"}), CertificateStatus.REVOKED.value),
+    "suspend": (frozenset({"valid"}), CertificateStatus.SUSPENDED.value),
+    "reinstate": (frozenset({"suspended"}), CertificateStatus.VALID.value),
+}
+
+
+PAST_TENSE = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
+
+
+def effective_status(certificate: Certificate, on: date | None = None) -> str:
+    """The status a person sees: expiry is derived from the validity dates."""
+    on = on or today()
+    if (
+        certificate.status == CertificateStatus.VALID
+        and certificate.valid_until is not None
+        and on > certificate.valid_until
+    ):
+        return EXPIRED
+    if certificate.status == CertificateStatus.VALID and on < certificate.valid_from:
+        return "not-yet-valid"
+    return certificate.status
+
+
+def get_certificate(
+    session: Session, certificate_id: str, *, department_id: int | None, for_update: bool = False
+) -> Certificate:
+    """A certificate; another department's answers exactly like one that does not exist."""
+    certificate = session.get(Certificate, certificate_id, with_for_update=for_update)
+    if certificate is None or (
+        department_id is not None and certificate.department_id != department_id
+    ):
+        raise NotFoundError(f"No certificate {certificate_id!r}.")
+    return certificate
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertificateQuery:
+    """Filters of a certificate listing (always within one department)."""
+
+    department_id: int
+    type_code: str | None = None
+    status: str | None = None
+    number: str | None = None
+    holder: str | None = None
+    limit: int = 50
+    after: str | None = None
+    """The id of the last certificate of the previous page (newest first)."""
+
+
+def list_certificates(session: Session, query: CertificateQuery) -> list[Certificate]:
+    """A page of the department's certificates, newest first."""
+    if not 1 <= query.limit <= 200:
+        raise InvalidInputError("limit is between 1 and 200.", errors=[("/limit", "out of range")])
+    stmt = select(Certificate).where(Certificate.department_id == query.department_id)
+    if query.type_code:
+        stmt = stmt.where(Certificate.type_code == query.type_code)
+    if query.status:
+        stmt = stmt.where(Certificate.status == query.status)
+    if query.number:
+        stmt = stmt.where(Certificate.number == query.number)
+    if query.holder:
+        stmt = stmt.where(Certificate.holder_name.contains(query.holder))
+    if query.after:
+        last = get_certificate(session, query.after, department_id=query.department_id)
+        stmt = stmt.where(
+            (Certificate.issued_at < last.issued_at)
+            | ((Certificate.issued_at == last.issued_at) & (Certificate.id < last.id))
+        )
+    stmt = stmt.order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(query.limit)
+    return list(session.scalars(stmt))
+
+
+def change_status(
+    services: Services, *, certificate_id: str, action: str, reason: str, actor: audit.Actor
+) -> Certificate:
+    """Revoke, suspend or reinstate a certificate, with a status event and an audit event."""
+    if action not in TRANSITIONS:
+        raise InvalidInputError(f"Unknown action {action!r}.", errors=[("/action", "unknown")])
+    reason = clean_text(reason, field="reason", max_length=500)
+    allowed_from, target = TRANSITIONS[action]
+    with db.transaction(services.sessions) as session:
+        certificate = get_certificate(
+            session, certificate_id, department_id=actor.department_id, for_update=True
+        )
+        if certificate.status not in allowed_from:
+            raise ConflictError(
+                f"Certificate {certificate.number} is {certificate.status}; it cannot be "
+                f"{PAST_TENSE[action]}."
+            )
+        session.add(
+            StatusEvent(
+                certificate_id=certificate.id,
+                from_status=certificate.status,
+                to_status=target,
+                reason=reason,
+                actor=actor.name,
+            )
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action=f"certificate.{action}",
+            department_id=certificate.department_id,
+            target_type="certificate",
+            target_id=certificate.id,
+            detail={"from": certificate.status, "to": target, "reason": reason},
+        )
+        certificate.status = target
+    return certificate
+
+
+def supersede(
+    services: Services,
+    *,
+    certificate_id: str,
+    department_code: str,
+    fields: dict[str, object] | None,
+    valid_from: date | None,
+    valid_until: date | None,
+    actor: audit.Actor,
+) -> Issued:
+    """Renew or amend: a new certificate with its own number pointing to the old one, which
+    shows SUPERSEDED. Fields not given are the old certificate's."""
+    with services.sessions() as session:
+        old = get_certificate(session, certificate_id, department_id=actor.department_id)
+    request = IssueRequest(
+        type_code=old.type_code,
+        fields=dict(fields) if fields is not None else dict(old.fields),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        supersedes=old.id,
+    )
+    return issue_certificate(
+        services, department_code=department_code, request=request, actor=actor
+    )
+
+
+def status_history(session: Session, certificate_id: str) -> list[StatusEvent]:
+    """The certificate's status events, oldest first."""
+    return list(
+        session.scalars(
+            select(StatusEvent)
+            .where(StatusEvent.certificate_id == certificate_id)
+            .order_by(StatusEvent.created_at, StatusEvent.id)
+        )
+    )

@@ -1,0 +1,392 @@
+"""Issuing an e-licence: validate, number, render, seal, store and register, in one transaction.
+
+Everything happens inside the registry transaction that hands out the number: the number is
+allocated first (a row lock on the department's counter), the PDF is rendered with it and
+sealed, the blob is stored, and the certificate, its first status event and the audit event
+are written. If anything fails the transaction rolls back, so no certificate shows as issued
+and the number was never handed out; a number that was handed out is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from econtract import audit, db, metrics
+from econtract.blobs import DiskBlobStore
+from econtract.departments import get_department
+from econtract.errors import ConflictError, InvalidInputError, NotFoundError
+from econtract.models import (
+    Certificate,
+    CertificateStatus,
+    CertificateType,
+    Department,
+    IdempotencyRecord,
+    NumberCounter,
+    Seal,
+    SealKind,
+    SealStatus,
+    StatusEvent,
+    new_public_id,
+)
+from econtract.qrtoken import QRClaims, fields_digest, make_qr_token
+from econtract.render import LicenceContent, render_licence
+from econtract.sealing import seal_identity, sealing_context, usable_seal
+from econtract.services import Services
+from econtract.templates import TEMPLATES, LicenceTemplate, get_template, validate_fields
+from signing.options import Certification, SealLevel, SealOptions
+from signing.sealer import seal_pdf
+
+#: Licences are dated in China Standard Time.
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def today() -> date:
+    """Today's date in China Standard Time."""
+    return datetime.now(CHINA).date()
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueRequest:
+    """What an approval system asks for."""
+
+    type_code: str
+    """The certificate type (template code)."""
+    fields: dict[str, Any]
+    """The licence's fields, per the type's JSON Schema."""
+    valid_from: date | None = None
+    """First day of validity; today when unset."""
+    valid_until: date | None = None
+    """Last day of validity; from the type's default term when unset."""
+    supersedes: str | None = field(default=None, repr=False)
+    """Set by :func:`supersede`: the certificate this one replaces."""
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's ``Idempotency-Key`` and the hash of the request that came with it."""
+
+    client_id: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An issued certificate; ``replayed`` when an earlier request with the same key made it."""
+
+    certificate: Certificate
+    replayed: bool = False
+
+
+def request_hash(body: Any) -> str:
+    """SHA-256 of a request body's canonical JSON (what an Idempotency-Key is bound to)."""
+    canonical = json.dumps(
+        body, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def format_number(template: LicenceTemplate, department: Department, year: int, value: int) -> str:
+    """A licence number: type prefix, the department's region, the year, a 6-digit sequence.
+
+    For example ``YZ3301002026000042``; unique per department and type, never reused.
+    """
+    region = department.region or department.code[2:8]
+    return f"{template.number_prefix}{region}{year}{value:06d}"
+
+
+def allocate_number(
+    session: Session, department: Department, template: LicenceTemplate, year: int
+) -> str:
+    """The next number of the department's counter for this type and year (row-locked)."""
+    bump = (
+        update(NumberCounter)
+        .where(
+            NumberCounter.department_id == department.id,
+            NumberCounter.type_code == template.code,
+            NumberCounter.year == year,
+        )
+        .values(last_value=NumberCounter.last_value + 1)
+        .returning(NumberCounter.last_value)
+    )
+    value = session.execute(bump).scalar_one_or_none()
+    if value is None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(NumberCounter)
+            .values(department_id=department.id, type_code=template.code, year=year, last_value=0)
+            .on_conflict_do_nothing()
+        )
+        value = session.execute(bump).scalar_one()
+    if value >= 1_000_000:
+        raise ConflictError(
+            f"The {template.name} numbers of {year} are used up for this department."
+        )
+    return format_number(template, department, year, value)
+
+
+def ensure_certificate_types(session: Session) -> None:
+    """Register every template as a certificate type (new types and new versions)."""
+    stored = {t.code: t for t in session.scalars(select(CertificateType))}
+    for template in TEMPLATES.values():
+        row = stored.get(template.code)
+        if row is None:
+            session.add(
+                CertificateType(
+                    code=template.code,
+                    name=template.name,
+                    schema=template.schema,
+                    version=template.version,
+                )
+            )
+        elif row.version != template.version:
+            row.name, row.schema, row.version = template.name, template.schema, template.version
+
+
+def licence_seal(session: Session, department: Department) -> Seal:
+    """The seal a department's licences carry: its active licence seal, else its official one."""
+    seals = {
+        s.kind: s
+        for s in session.scalars(
+            select(Seal)
+            .where(Seal.department_id == department.id, Seal.status == SealStatus.ACTIVE)
+            .order_by(Seal.created_at)
+        )
+    }
+    seal = seals.get(SealKind.LICENCE.value) or seals.get(SealKind.OFFICIAL.value)
+    if seal is None:
+        raise ConflictError("The department has no active licence or official seal to issue with.")
+    return seal
+
+
+def _validity(
+    template: LicenceTemplate, request: IssueRequest, fields: dict[str, Any]
+) -> tuple[date, date | None]:
+    start = request.valid_from or today()
+    end = request.valid_until or template.valid_until(fields, start)
+    if end is not None and end < start:
+        raise InvalidInputError(
+            "valid_until is before valid_from.", errors=[("/valid_until", "before valid_from")]
+        )
+    return start, end
+
+
+def _replay(session: Session, idem: IdempotencyKey) -> Issued | None:
+    record = session.get(IdempotencyRecord, (idem.client_id, idem.key))
+    if record is None:
+        return None
+    if record.request_hash != idem.request_hash:
+        raise InvalidInputError(
+            "This Idempotency-Key was used with another request body; use a new key.",
+            errors=[("/", "Idempotency-Key reused with a different body")],
+        )
+    if record.certificate_id is None:
+        raise ConflictError("A request with this Idempotency-Key is still being processed.")
+    certificate = session.get(Certificate, record.certificate_id)
+    assert certificate is not None
+    return Issued(certificate, replayed=True)
+
+
+def _mark_superseded(session: Session, old_id: str, new: Certificate, actor: audit.Actor) -> None:
+    old = session.get(Certificate, old_id, with_for_update=True)
+    if old is None or old.department_id != new.department_id:
+        raise NotFoundError(f"No certificate {old_id!r}.")
+    if old.status not in (CertificateStatus.VALID, CertificateStatus.SUSPENDED):
+        raise ConflictError(f"Certificate {old.number} is {old.status}; it cannot be superseded.")
+    session.add(
+        StatusEvent(
+            certificate_id=old.id,
+            from_status=old.status,
+            to_status=CertificateStatus.SUPERSEDED.value,
+            reason=f"superseded by {new.number}",
+            actor=actor.name,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="certificate.supersede",
+        department_id=old.department_id,
+        target_type="certificate",
+        target_id=old.id,
+        detail={"from": old.status, "by": new.id, "by_number": new.number},
+    )
+    old.status = CertificateStatus.SUPERSEDED.value
+
+
+def issue_certificate(
+    services: Services,
+    *,
+    department_code: str,
+    request: IssueRequest,
+    actor: audit.Actor,
+    idempotency: IdempotencyKey | None = None,
+) -> Issued:
+    """Issue a licence (see the module's docstring for what happens, and in which order)."""
+    try:
+        template = get_template(request.type_code)
+    except NotFoundError as exc:
+        raise InvalidInputError(
+            exc.message, errors=[("/type", "unknown certificate type")]
+        ) from None
+    fields = validate_fields(template, request.fields)
+    valid_from, valid_until = _validity(template, request, fields)
+    if idempotency is not None:
+        with services.sessions() as session:
+            replayed = _replay(session, idempotency)
+        if replayed is not None:
+            return replayed
+    # The seal and its validation material (CRLs, an OCSP response) are made ready before the
+    # transaction: producing them writes to the registry too (CRL numbers), and the issuing
+    # transaction holds the write lock from its first statement.
+    with services.sessions() as session:
+        department = get_department(session, department_code)
+        seal = licence_seal(session, department)
+        session.expunge_all()
+    identity = seal_identity(services, seal, department)
+    context = sealing_context(services, identity.certificate, long_term=True)
+    blobs = DiskBlobStore(services.settings.blob_dir)
+    stored: str | None = None
+    staged = blobs.staging()
+    try:
+        with db.transaction(services.sessions) as session:
+            if idempotency is not None:
+                replayed = _replay(session, idempotency)
+                if replayed is not None:
+                    return replayed
+                session.add(
+                    IdempotencyRecord(
+                        client_id=idempotency.client_id,
+                        key=idempotency.key,
+                        request_hash=idempotency.request_hash,
+                    )
+                )
+                try:
+                    session.flush()
+                except IntegrityError:
+                    raise ConflictError(
+                        "A request with this Idempotency-Key is being processed concurrently."
+                    ) from None
+            current = session.get(Seal, seal.id)
+            assert current is not None
+            usable_seal(current, department_id=department.id)
+            issued_at = datetime.now(UTC)
+            number = allocate_number(
+                session, department, template, issued_at.astimezone(CHINA).year
+            )
+            certificate_id = new_public_id("crt")
+            token = make_qr_token(
+                services.pki.token_signer,
+                QRClaims(
+                    certificate_id=certificate_id,
+                    number=number,
+                    type_code=template.code,
+                    fields_digest=fields_digest(fields),
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                    issued_at=issued_at,
+                ),
+            )
+            rendered = render_licence(
+                LicenceContent(
+                    template=template,
+                    fields=fields,
+                    number=number,
+                    department_name=department.name,
+                    issued_on=issued_at.astimezone(CHINA).date(),
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                    verify_url=f"{services.settings.public_base_url.rstrip('/')}/v/{token}",
+                )
+            )
+            options = SealOptions(
+                level=SealLevel.B_LT,
+                certification=Certification.NO_CHANGES,
+                placement=rendered.seal_placement,
+                field_name="IssuerSeal",
+            )
+            with staged.temp_path.open("w+b") as output:
+                result = seal_pdf(
+                    io.BytesIO(rendered.pdf),
+                    output,
+                    identity=identity,
+                    options=options,
+                    context=context,
+                )
+            key, sha256, new = staged.commit()
+            stored = key if new else None
+            certificate = Certificate(
+                id=certificate_id,
+                department_id=department.id,
+                type_code=template.code,
+                number=number,
+                holder_name=str(fields[template.holder_name_field]),
+                holder_code=(
+                    str(fields[template.holder_code_field])
+                    if template.holder_code_field and template.holder_code_field in fields
+                    else None
+                ),
+                fields=fields,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                status=CertificateStatus.VALID.value,
+                seal_id=seal.id,
+                pdf_sha256=sha256,
+                signed_digest=result.signed_digest,
+                blob_key=key,
+                supersedes_id=request.supersedes,
+                issued_at=issued_at,
+            )
+            session.add(certificate)
+            if request.supersedes is not None:
+                _mark_superseded(session, request.supersedes, certificate, actor)
+            session.add(
+                StatusEvent(
+                    certificate_id=certificate_id,
+                    from_status=None,
+                    to_status=CertificateStatus.VALID.value,
+                    reason=None,
+                    actor=actor.name,
+                    created_at=issued_at,
+                )
+            )
+            audit.record(
+                session,
+                actor=actor,
+                action="certificate.issue",
+                department_id=department.id,
+                target_type="certificate",
+                target_id=certificate_id,
+                detail={
+                    "number": number,
+                    "type": template.code,
+                    "sha256": sha256,
+                    "signed_digest": result.signed_digest,
+                    "seal": seal.id,
+                    "supersedes": request.supersedes,
+                },
+            )
+            if idempotency is not None:
+                record = session.get(IdempotencyRecord, (idempotency.client_id, idempotency.key))
+                assert record is not None
+                record.certificate_id = certificate_id
+    except BaseException:
+        if stored is not None:
+            blobs.remove(stored)
+        raise
+    finally:
+        staged.discard()
+    metrics.CERTIFICATES_ISSUED.labels(type=template.code).inc()
+    metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
+    return Issued(certificate)

@@ -1,0 +1,586 @@
+"""Drawing a licence: one A4 page in the manner of the paper forms, ready to be sealed.
+
+The page carries a double frame, the title in large characters, the licence number (证照编号)
+top right, the fields as label/value rows, the validity, a QR code that opens the
+verification page (bottom left) and the issuing department's name and the issue date bottom
+right, where :attr:`RenderedLicence.seal_placement` tells the sealer to put the seal.
+
+Text is set in the project's font (``signing/fonts/EContractSerifSC.ttf``). ReportLab parses
+it once per process (about 0.2 s) and embeds, in each PDF, a subset holding only the glyphs
+that page uses, with a ``ToUnicode`` map so that the text can be searched and copied.
+Nothing is drawn with a glyph the font lacks: :class:`LicenceContent` refuses such text,
+naming the field.
+
+:class:`LicenceStyle` holds how a page looks; the template (:mod:`econtract.templates`) says
+what it shows.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+from typing import Any
+
+import segno
+from reportlab import rl_config
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from econtract.errors import InvalidInputError
+from econtract.templates import LONG_TERM, LicenceTemplate, validate_fields
+from econtract.text import clean_text
+from signing.fonts import check_font, font_bytes, missing_characters
+from signing.options import SEAL_DIAMETER, Placement
+
+__all__ = [
+    "DEFAULT_STYLE",
+    "FORMAT_VERSION",
+    "LicenceContent",
+    "LicenceStyle",
+    "RenderedLicence",
+    "format_date",
+    "render_licence",
+]
+
+FORMAT_VERSION = "econtract-licence/1"
+"""The version marker of the page layout, written as the PDF's ``/Producer``."""
+
+FONT_NAME = "EContractSerifSC"
+"""The name the project font is registered under in ReportLab."""
+
+_MM = 72 / 25.4
+_QUIET_ZONE = 4  # modules, as ISO/IEC 18004 requires around a QR code
+_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_URL = re.compile(r"^https?://[!-~]+$")
+# Chinese line breaking (禁则): closing punctuation never starts a line and opening
+# punctuation never ends one.
+_NO_LINE_START = frozenset("，。、；：？！）》」』】〕〉”’…—,.;:?!)]}%")
+_NO_LINE_END = frozenset("（《「『【〔〈“‘([{")
+_TOKENS = re.compile(r"[!-~]+| +|.", re.DOTALL)
+
+Colour = tuple[float, float, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LicenceStyle:
+    """How a licence page looks, apart from what it says. Lengths are in PDF points."""
+
+    page_size: tuple[float, float] = A4
+    """The page's width and height."""
+    frame_inset: float = 24.0
+    """Distance from the page edge to the outer frame line."""
+    frame_width: float = 3.0
+    """The outer frame line's width; an inner hairline frame runs inside it."""
+    frame_colour: Colour = (0.55, 0.16, 0.12)
+    """The frame's colour: the red-brown of the paper forms."""
+    text_colour: Colour = (0.08, 0.08, 0.08)
+    """The colour of all text and of the QR code."""
+    content_inset: float = 56.0
+    """Distance from the page edge to the text."""
+    title_size: float = 38.0
+    """The title's size; long titles are set smaller to fit."""
+    body_size: float = 11.5
+    """The rows' largest size; rows are set smaller, down to ``min_body_size``, until the
+    page holds them."""
+    min_body_size: float = 7.0
+    """The rows' smallest size."""
+    leading: float = 1.45
+    """Line spacing as a multiple of the size."""
+    qr_size: float = 120.0
+    """The QR code's side, quiet zone included (42 mm)."""
+    qr_min_module: float = 1.2
+    """The smallest module side: below it (2.5 pixels at 150 dpi) a scan is unreliable, so a
+    URL needing more modules is refused rather than drawn."""
+    notes_size: float = 7.5
+    """The size of the small print at the foot."""
+    qr_mask: int | None = None
+    """The QR code's mask pattern (0 to 7); ``None`` lets the encoder pick the best of the
+    eight as ISO/IEC 18004 asks, which is most of the render time (about 13 ms)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_body_size <= self.body_size:
+            raise ValueError("min_body_size must be positive and at most body_size.")
+        if self.qr_mask is not None and not 0 <= self.qr_mask <= 7:
+            raise ValueError(f"A QR mask pattern is 0 to 7, not {self.qr_mask}.")
+        if self.qr_size < 25 * _MM:
+            raise ValueError("A QR code under 25 mm does not scan reliably from print.")
+
+
+DEFAULT_STYLE = LicenceStyle()
+"""The style of every licence unless a caller asks for another."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LicenceContent:
+    """Everything printed on one licence. The constructor validates it all.
+
+    ``fields`` are checked with :func:`~econtract.templates.validate_fields` and kept in
+    their cleaned form; text outside the font is refused, naming the field.
+    """
+
+    template: LicenceTemplate
+    """The certificate type."""
+    fields: Mapping[str, Any]
+    """The template's fields."""
+    number: str
+    """The licence number (证照编号): letters, digits and hyphens."""
+    department_name: str
+    """The issuing department, printed where its seal goes."""
+    issued_on: date
+    """The issue date printed under the department's name."""
+    valid_from: date
+    """The first day of validity."""
+    valid_until: date | None
+    """The last day of validity; ``None`` for no end (长期)."""
+    verify_url: str
+    """The URL the QR code encodes: the verification page of this licence."""
+
+    def __post_init__(self) -> None:
+        for name in ("issued_on", "valid_from"):
+            if not isinstance(getattr(self, name), date):
+                raise TypeError(f"{name} must be a date.")
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise InvalidInputError(
+                f"The licence would expire ({self.valid_until}) before it starts "
+                f"({self.valid_from}).",
+                errors=[("/valid_until", "before valid_from")],
+            )
+        if not _NUMBER.match(self.number):
+            raise InvalidInputError(
+                f"A licence number is 1 to 64 letters, digits and hyphens, not {self.number!r}.",
+                errors=[("/number", "not a licence number")],
+            )
+        if len(self.verify_url) > 2048 or not _URL.match(self.verify_url):
+            raise InvalidInputError(
+                "The verification URL must be an http(s) URL of printable ASCII, at most "
+                "2048 characters.",
+                errors=[("/verify_url", "not an http(s) URL")],
+            )
+        department = clean_text(self.department_name, field="department_name", max_length=100)
+        missing = missing_characters(department)
+        if missing:
+            raise InvalidInputError(
+                f"The department name has characters the licence font cannot draw: "
+                f"{', '.join(f'{ch!r} (U+{ord(ch):04X})' for ch in missing)}.",
+                errors=[("/department_name", "characters outside the licence font")],
+            )
+        object.__setattr__(self, "department_name", department)
+        fields = validate_fields(self.template, dict(self.fields))
+        object.__setattr__(self, "fields", MappingProxyType(fields))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderedLicence:
+    """A drawn licence, not yet sealed."""
+
+    pdf: bytes
+    """The PDF: one A4 page."""
+    seal_placement: Placement
+    """Where the issuing department's seal goes: over its name and the issue date."""
+
+
+def render_licence(
+    content: LicenceContent, *, style: LicenceStyle = DEFAULT_STYLE
+) -> RenderedLicence:
+    """Draw ``content`` as a one-page PDF in ``style``.
+
+    Raises :class:`~signing.fonts.FontMissingError` when the font is not installed, and
+    :class:`~econtract.errors.InvalidInputError` when the URL needs too dense a QR code or
+    the fields cannot fit on the page even at the smallest size.
+    """
+    # ReportLab keeps per-document state on the shared font object; one document at a time
+    # keeps threads from mixing their subsets; a page holds the lock for ~25 ms at most.
+    with _render_lock:
+        font = _font()
+        buffer = io.BytesIO()
+        # invariant: no timestamp or random ID, so the same content gives the same bytes and
+        # a stored licence can be re-rendered and compared. Its dates are on the page.
+        canvas = Canvas(
+            buffer,
+            pagesize=style.page_size,
+            invariant=True,
+            lang="zh-CN",
+            initialFontName=FONT_NAME,  # else an unembedded Helvetica is listed on the page
+        )
+        canvas.setProducer(FORMAT_VERSION)
+        canvas.setCreator("eContract")
+        canvas.setTitle(f"{content.template.name} {content.number}")
+        canvas.setSubject(f"{content.template.code}/{content.template.version}")
+        placement = _Page(canvas, font, style, content).draw()
+        canvas.showPage()
+        # ASCII85 only makes streams bigger, and without ReportLab's C accelerator encoding
+        # them is a third of the render time; the setting is global, so it is restored.
+        a85 = rl_config.useA85
+        rl_config.useA85 = 0
+        try:
+            canvas.save()
+        finally:
+            rl_config.useA85 = a85
+    return RenderedLicence(pdf=buffer.getvalue(), seal_placement=placement)
+
+
+# ---------------------------------------------------------------------------------------------
+# The font
+# ---------------------------------------------------------------------------------------------
+
+_render_lock = threading.Lock()
+
+
+@functools.cache
+def _font() -> TTFont:
+    """The project font, parsed and registered with ReportLab once per process."""
+    check_font()
+    font = TTFont(FONT_NAME, io.BytesIO(font_bytes()))
+    pdfmetrics.registerFont(font)
+    return font
+
+
+@functools.cache
+def _advance(char: str) -> float:
+    """The advance width of ``char`` at size 1."""
+    width: float = _font().stringWidth(char, 1.0)
+    return width
+
+
+def _width(text: str, size: float) -> float:
+    return sum(_advance(ch) for ch in text) * size
+
+
+def format_date(day: date) -> str:
+    """A date as the forms print it: 2024年05月06日."""
+    return f"{day.year}年{day.month:02d}月{day.day:02d}日"
+
+
+def _wrap(text: str, width: float, size: float) -> list[str]:
+    """``text`` broken into lines no wider than ``width``, Chinese-style.
+
+    Lines break between any two Chinese characters and at spaces between Latin words; a
+    Latin word wider than the line is broken anywhere. Closing punctuation may hang past the
+    edge by one character rather than start a line.
+    """
+    tokens: list[str] = []
+    for token in _TOKENS.findall(text):
+        tokens.extend(token if _width(token, size) > width else [token])
+    lines: list[str] = []
+    line, line_width = "", 0.0
+    for token in tokens:
+        token_width = _width(token, size)
+        if token.isspace():
+            if line:
+                line, line_width = line + token, line_width + token_width
+            continue
+        fits = line_width + token_width <= width
+        hangs = len(token) == 1 and token in _NO_LINE_START
+        if not line or fits or hangs:
+            line, line_width = line + token, line_width + token_width
+            continue
+        carry = ""
+        if len(line) > 1 and line[-1] in _NO_LINE_END:
+            line, carry = line[:-1], line[-1]
+        lines.append(line.rstrip())
+        line = carry + token
+        line_width = _width(line, size)
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    label: str
+    value: str
+    pointer: str
+
+
+class _Page:
+    """One licence page being drawn; coordinates are PDF points from the bottom left."""
+
+    def __init__(
+        self, canvas: Canvas, font: TTFont, style: LicenceStyle, content: LicenceContent
+    ) -> None:
+        self.c = canvas
+        self.font = font
+        self.style = style
+        self.content = content
+        self.width, self.height = style.page_size
+        self.x0 = style.content_inset
+        self.x1 = self.width - style.content_inset
+        self.top = self.height - style.content_inset
+        self.bottom = style.content_inset
+
+    def draw(self) -> Placement:
+        c, style = self.c, self.style
+        c.setFillColorRGB(*style.text_colour)
+        c.setStrokeColorRGB(*style.text_colour)
+        self._frame()
+        self._header()
+        below_title = self._title()
+        notes_top = self._notes()
+        qr_bottom = notes_top + 36
+        qr_top = qr_bottom + style.qr_size
+        self._qr(qr_bottom)
+        placement = self._issuer(qr_bottom + style.qr_size / 2)
+        self._rows(below_title - 10, qr_top + 14)
+        return placement
+
+    # -- pieces of the page -----------------------------------------------------------------
+
+    def _frame(self) -> None:
+        c, s = self.c, self.style
+        c.saveState()
+        c.setStrokeColorRGB(*s.frame_colour)
+        c.setFillColorRGB(*s.frame_colour)
+        outer = s.frame_inset
+        c.setLineWidth(s.frame_width)
+        c.rect(outer, outer, self.width - 2 * outer, self.height - 2 * outer)
+        inner = outer + s.frame_width + 3
+        c.setLineWidth(0.6)
+        c.rect(inner, inner, self.width - 2 * inner, self.height - 2 * inner)
+        # Small squares in the inner corners echo the ornamented corners of the paper forms.
+        for x in (inner, self.width - inner):
+            for y in (inner, self.height - inner):
+                c.rect(x - 3, y - 3, 6, 6, stroke=0, fill=1)
+        c.restoreState()
+
+    def _header(self) -> None:
+        content = self.content
+        y = self.top - 4
+        template = content.template
+        for name in template.header_fields:
+            value = content.fields.get(name)
+            if value is None:
+                continue
+            title = str(template.properties[name].get("title", name))
+            self._text(self.x0, y, title, 9.5)
+            self._text(self.x0, y - 17, str(value), 13)
+            y -= 36
+        label = "证照编号："
+        number_width = _width(content.number, 11)
+        self._text(self.x1 - number_width, self.top - 4, content.number, 11)
+        self._text(self.x1 - number_width - _width(label, 9.5), self.top - 4, label, 9.5)
+
+    def _title(self) -> float:
+        """Draw the title and its English name; return the lowest point they reach."""
+        c, s = self.c, self.style
+        name = self.content.template.name
+        size = s.title_size
+        spacing = size * (0.6 if len(name) <= 4 else 0.2)
+        available = (self.x1 - self.x0) * 0.8
+        natural = _width(name, size) + spacing * (len(name) - 1)
+        if natural > available:
+            size *= available / natural
+            spacing *= available / natural
+        natural = _width(name, size) + spacing * (len(name) - 1)
+        baseline = self.top - 78
+        c.saveState()  # the text render mode is graphics state: keep it to the title
+        text = c.beginText((self.width - natural) / 2, baseline)
+        text.setFont(FONT_NAME, size)
+        text.setCharSpace(spacing)
+        # Fill and stroke (render mode 2): the font has one weight, and titles are bold.
+        text.setTextRenderMode(2)
+        c.setLineWidth(size * 0.03)
+        text.textOut(name)
+        c.drawText(text)
+        c.restoreState()
+        english = self.content.template.name_en.upper()
+        en_size, en_spacing = 10.0, 2.0
+        en_width = _width(english, en_size) + en_spacing * (len(english) - 1)
+        c.drawString((self.width - en_width) / 2, baseline - 24, english, charSpace=en_spacing)
+        return baseline - 24 - en_size
+
+    def _notes(self) -> float:
+        """Draw the small print at the foot; return its top."""
+        s = self.style
+        width = self.x1 - self.x0
+        lines = [
+            line
+            for note in self.content.template.notes
+            for line in _wrap(note, width, s.notes_size)
+        ]
+        leading = s.notes_size * 1.4
+        y = self.bottom + leading * (len(lines) - 1)
+        top = y + s.notes_size
+        self.c.saveState()
+        self.c.setFillColorRGB(0.3, 0.3, 0.3)
+        for line in lines:
+            self._text(self.x0, y, line, s.notes_size)
+            y -= leading
+        self.c.restoreState()
+        return top if lines else self.bottom
+
+    def _qr(self, bottom: float) -> None:
+        c, s = self.c, self.style
+        qr = segno.make(self.content.verify_url, error="m", micro=False, mask=s.qr_mask)
+        modules = qr.symbol_size(border=0)[0]
+        module = s.qr_size / (modules + 2 * _QUIET_ZONE)
+        if module < s.qr_min_module:
+            raise InvalidInputError(
+                f"The verification URL ({len(self.content.verify_url)} characters) needs a QR "
+                f"code of {modules} modules, too dense to scan reliably at "
+                f"{s.qr_size / _MM:.0f} mm; shorten the URL.",
+                errors=[("/verify_url", "too long for the QR code")],
+            )
+        left = self.x0 + 4 - _QUIET_ZONE * module  # the symbol, not its quiet zone, aligns
+        top = bottom + s.qr_size
+        ops: list[str] = []
+        for r, row in enumerate(qr.matrix):
+            y = top - (_QUIET_ZONE + r + 1) * module
+            start = None
+            for col, dark in enumerate((*row, 0)):
+                if dark and start is None:
+                    start = col
+                elif not dark and start is not None:
+                    x = left + (_QUIET_ZONE + start) * module
+                    ops.append(f"{x:.3f} {y:.3f} {(col - start) * module:.3f} {module:.3f} re")
+                    start = None
+        # One filled path: the modules join without the hairline seams that separately
+        # anti-aliased rectangles leave. The operators are written directly because
+        # ReportLab's path object formats each number in pure Python, which for the thousand
+        # rectangles of a QR code costs more than the rest of the page.
+        c.saveState()
+        c.setFillColorRGB(*s.text_colour)
+        c.addLiteral("\n".join(ops) + "\nf")
+        c.restoreState()
+        centre = left + s.qr_size / 2
+        caption = "扫描二维码验证"
+        self._text(centre - _width(caption, 9) / 2, bottom - 12, caption, 9)
+        english = "Scan to verify"
+        self._text(centre - _width(english, 7.5) / 2, bottom - 23, english, 7.5)
+
+    def _issuer(self, middle: float) -> Placement:
+        """Draw the department and the issue date bottom right; return where the seal goes."""
+        content = self.content
+        room = 220.0
+        centre = self.x1 - room / 2
+        name = content.department_name
+        size = 13.0
+        while _width(name, size) > room and size > 9:
+            size -= 0.5
+        lines = _wrap(name, room, size)
+        leading = size * 1.3
+        day = format_date(content.issued_on)
+        date_size = 12.0
+        # Name and date are centred as a block on the seal's centre.
+        block = leading * len(lines) + date_size * 1.6
+        y = middle + block / 2 - size
+        label = content.template.issuer_label
+        self.c.saveState()
+        self.c.setFillColorRGB(0.3, 0.3, 0.3)
+        self._text(centre - _width(label, 9) / 2, y + size + 12, label, 9)
+        self.c.restoreState()
+        for line in lines:
+            self._text(centre - _width(line, size) / 2, y, line, size)
+            y -= leading
+        y -= date_size * 0.6
+        self._text(centre - _width(day, date_size) / 2, y, day, date_size)
+        return Placement(page=1, x=centre, y=middle, diameter=SEAL_DIAMETER)
+
+    def _rows(self, top: float, bottom: float) -> None:
+        """Draw the preamble and the rows between ``top`` and ``bottom``, as large as fits."""
+        s = self.style
+        rows = self._row_texts()
+        preamble = self.content.template.preamble
+        width = self.x1 - self.x0
+        size = s.body_size
+        while True:
+            leading = size * s.leading
+            label_width = max(4 * size, *(_width(r.label, size) for r in rows))
+            gap = size * 1.5
+            value_width = width - label_width - gap
+            wrapped = [_wrap(r.value, value_width, size) for r in rows]
+            intro = _wrap(preamble, width, size) if preamble else []
+            row_gap = size * 0.55
+            needed = (
+                leading * sum(len(w) for w in wrapped)
+                + row_gap * (len(rows) - 1)
+                + (leading * len(intro) + size if intro else 0)
+            )
+            if needed <= top - bottom - size or size <= s.min_body_size:
+                break
+            size = max(s.min_body_size, size - 0.5)
+        if needed > top - bottom - size:
+            longest = max(rows, key=lambda r: len(r.value))
+            raise InvalidInputError(
+                f"The fields of this {self.content.template.name} do not fit on one page even "
+                f"at {size} points; shorten {longest.pointer[1:] or 'them'}.",
+                errors=[(longest.pointer, "too long to fit on the page")],
+            )
+        # Share what is left between the rows, up to a line each, so short forms do not
+        # huddle at the top of the page.
+        spare = top - bottom - size - needed
+        if len(rows) > 1:
+            row_gap += min(leading, spare / 2 / (len(rows) - 1))
+        y = top - size
+        for line in intro:
+            self._text(self.x0, y, line, size)
+            y -= leading
+        if intro:
+            y -= size
+        x_value = self.x0 + label_width + gap
+        for row, lines in zip(rows, wrapped, strict=True):
+            self._label(row.label, y, size)
+            for line in lines:
+                self._text(x_value, y, line, size)
+                y -= leading
+            y -= row_gap
+
+    def _row_texts(self) -> list[_Row]:
+        content = self.content
+        template = content.template
+        properties = template.properties
+        rows: list[_Row] = []
+        for row in template.rows:
+            values: list[str] = []
+            for name in row.fields:
+                value = content.fields.get(name, properties[name].get("default"))
+                if value is None:
+                    break
+                values.append(_display(value))
+            else:
+                rows.append(_Row(row.label, row.text.format(*values), "/" + row.fields[0]))
+        if template.valid_until_field is None:
+            start = format_date(content.valid_from)
+            until = content.valid_until
+            validity = f"{start}至{format_date(until)}" if until else f"{start}起{LONG_TERM}有效"
+            rows.append(_Row("有效期限", validity, "/valid_until"))
+        return rows
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def _text(self, x: float, y: float, text: str, size: float) -> None:
+        self.c.setFont(FONT_NAME, size)
+        self.c.drawString(x, y, text)
+
+    def _label(self, label: str, y: float, size: float) -> None:
+        # Short labels are spread over four characters' width (名　　称), as on the forms.
+        spacing = (4 * size - _width(label, size)) / (len(label) - 1) if len(label) < 4 else 0
+        self.c.saveState()
+        # A hairline stroke around the fill sets labels a little bolder than values.
+        self.c.setLineWidth(size * 0.025)
+        text = self.c.beginText(self.x0, y)
+        text.setFont(FONT_NAME, size)
+        text.setCharSpace(spacing)
+        text.setTextRenderMode(2)
+        text.textOut(label)
+        self.c.drawText(text)
+        self.c.restoreState()
+
+
+def _display(value: object) -> str:
+    """A field's value as printed: ISO dates the Chinese way, the rest as text."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return format_date(date.fromisoformat(value))
+    return str(value)

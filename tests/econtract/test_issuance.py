@@ -1,0 +1,313 @@
+"""Issuance: one transaction from number to registry; numbers never handed out twice."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from sqlalchemy import func, select
+
+import econtract.issuance
+from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.certificates import change_status, effective_status, supersede
+from econtract.errors import ConflictError, InvalidInputError
+from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
+from econtract.models import Certificate, IdempotencyRecord, NumberCounter, StatusEvent
+from econtract.qrtoken import fields_digest, read_qr_token
+from econtract.services import Services
+from econtract.templates import TEMPLATES
+from keys.signer import to_asn1
+
+OPERATOR = audit.Actor.operator("test")
+
+
+def example(type_code: str = "business_licence") -> dict[str, Any]:
+    return dict(TEMPLATES[type_code].schema["examples"][0])
+
+
+def issue(services: Services, fields: dict[str, Any] | None = None, **kw: Any) -> Certificate:
+    request = IssueRequest(
+        type_code=kw.pop("type_code", "business_licence"), fields=fields or example(), **kw
+    )
+    return issue_certificate(
+        services, department_code=DEMO_DEPARTMENT_CODE, request=request, actor=OPERATOR
+    ).certificate
+
+
+def pdf_of(services: Services, certificate: Certificate) -> bytes:
+    return (services.settings.blob_dir / certificate.blob_key).read_bytes()
+
+
+def count(services: Services, model: type[Any]) -> int:
+    with services.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.parametrize("type_code", sorted(TEMPLATES))
+def test_issued_licence_is_certified_long_term_and_registered(
+    initialised: Services, type_code: str
+) -> None:
+    certificate = issue(initialised, example(type_code), type_code=type_code)
+    assert re.fullmatch(
+        rf"{TEMPLATES[type_code].number_prefix}330100\d{{4}}000001", certificate.number
+    )
+    assert certificate.id.startswith("crt_")
+    assert len(certificate.id) >= 26
+    pdf = pdf_of(initialised, certificate)
+    reader = PdfFileReader(io.BytesIO(pdf))
+    [signature] = reader.embedded_regular_signatures
+    vc = DocumentSecurityStore.read_dss(reader).as_validation_context(
+        {
+            "trust_roots": [to_asn1(initialised.pki.root.certificate)],
+            "allow_fetching": False,
+            "revocation_mode": "hard-fail",
+        }
+    )
+    status = validate_pdf_signature(signature, vc, ts_validation_context=vc)
+    assert status.bottom_line
+    assert status.docmdp_ok
+    assert signature.docmdp_level is not None
+    assert signature.compute_digest().hex() == certificate.signed_digest
+    with initialised.sessions() as session:
+        [event] = session.scalars(
+            select(StatusEvent).where(StatusEvent.certificate_id == certificate.id)
+        ).all()
+    assert event.to_status == "valid"
+
+
+def test_qr_code_decodes_to_a_token_naming_the_certificate(
+    initialised: Services, tmp_path: Path
+) -> None:
+    certificate = issue(initialised)
+    (tmp_path / "licence.pdf").write_bytes(pdf_of(initialised, certificate))
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "150",
+            "-png",
+            "-singlefile",
+            str(tmp_path / "licence.pdf"),
+            str(tmp_path / "page"),
+        ],
+        check=True,
+        timeout=60,
+    )
+    decoded = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(tmp_path / "page.png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    prefix = "http://127.0.0.1:8000/v/"
+    assert decoded.startswith(prefix)
+    claims = read_qr_token(initialised.pki.token_signer, decoded[len(prefix) :])
+    assert claims.certificate_id == certificate.id
+    assert claims.number == certificate.number
+    assert claims.fields_digest == fields_digest(certificate.fields)
+
+
+def test_numbers_are_sequential_per_department_and_type(initialised: Services) -> None:
+    numbers = [issue(initialised).number for _ in range(3)]
+    assert [n[-6:] for n in numbers] == ["000001", "000002", "000003"]
+    other = issue(initialised, example("food_business_permit"), type_code="food_business_permit")
+    assert other.number.endswith("000001")
+
+
+def test_200_parallel_issuances_get_200_distinct_numbers(initialised: Services) -> None:
+    issue(initialised)  # warm the process: key, font, seal identity
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(lambda _: issue(initialised).number, range(200)))
+    assert len(set(numbers)) == 200
+    assert sorted(int(n[-6:]) for n in numbers) == list(range(2, 202))
+    assert count(initialised, Certificate) == 201
+
+
+def test_a_crash_while_sealing_leaves_nothing_and_reuses_no_number(
+    initialised: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = issue(initialised)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(econtract.issuance, "seal_pdf", broken)
+    with pytest.raises(RuntimeError, match="power cut"):
+        issue(initialised)
+    monkeypatch.undo()
+    assert count(initialised, Certificate) == 1
+    assert not list((initialised.settings.blob_dir / "tmp").iterdir())
+    second = issue(initialised)
+    assert int(second.number[-6:]) == int(first.number[-6:]) + 1
+    with initialised.sessions() as session:
+        assert session.scalars(select(NumberCounter.last_value)).one() == 2
+
+
+def test_invalid_fields_name_every_bad_field(initialised: Services) -> None:
+    fields = example() | {"credit_code": "9133010052CL12THX0", "name": "名" * 2000}
+    with pytest.raises(InvalidInputError) as raised:
+        issue(initialised, fields)
+    pointers = {p for p, _ in raised.value.errors}
+    assert {"/credit_code", "/name"} <= pointers
+    assert count(initialised, Certificate) == 0
+
+
+def test_right_to_left_override_is_refused(initialised: Services) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        issue(initialised, example() | {"address": "杭州\u202e市"})
+    assert "/address" in {p for p, _ in raised.value.errors}
+
+
+def test_idempotent_replay_returns_the_same_certificate(initialised: Services) -> None:
+    body = {"type": "business_licence", "fields": example()}
+    key = IdempotencyKey("cli_x", "order-1", request_hash(body))
+    request = IssueRequest(type_code="business_licence", fields=example())
+    first = issue_certificate(
+        initialised,
+        department_code=DEMO_DEPARTMENT_CODE,
+        request=request,
+        actor=OPERATOR,
+        idempotency=key,
+    )
+    again = issue_certificate(
+        initialised,
+        department_code=DEMO_DEPARTMENT_CODE,
+        request=request,
+        actor=OPERATOR,
+        idempotency=key,
+    )
+    assert again.replayed
+    assert again.certificate.id == first.certificate.id
+    assert count(initialised, Certificate) == 1
+    other = IdempotencyKey("cli_x", "order-1", request_hash({"other": 1}))
+    with pytest.raises(InvalidInputError, match="another request body"):
+        issue_certificate(
+            initialised,
+            department_code=DEMO_DEPARTMENT_CODE,
+            request=request,
+            actor=OPERATOR,
+            idempotency=other,
+        )
+
+
+def test_a_duplicate_in_flight_is_a_conflict(initialised: Services) -> None:
+    body_hash = request_hash({"b": 1})
+    with db.transaction(initialised.sessions) as session:
+        session.add(IdempotencyRecord(client_id="cli_x", key="k", request_hash=body_hash))
+    with pytest.raises(ConflictError, match="still being processed"):
+        issue_certificate(
+            initialised,
+            department_code=DEMO_DEPARTMENT_CODE,
+            request=IssueRequest(type_code="business_licence", fields=example()),
+            actor=OPERATOR,
+            idempotency=IdempotencyKey("cli_x", "k", body_hash),
+        )
+
+
+def test_lifecycle_suspend_reinstate_revoke(initialised: Services) -> None:
+    certificate = issue(initialised)
+    assert (
+        change_status(
+            initialised,
+            certificate_id=certificate.id,
+            action="suspend",
+            reason="核查中",
+            actor=OPERATOR,
+        ).status
+        == "suspended"
+    )
+    with pytest.raises(ConflictError, match="cannot be suspended"):
+        change_status(
+            initialised, certificate_id=certificate.id, action="suspend", reason="x", actor=OPERATOR
+        )
+    assert (
+        change_status(
+            initialised,
+            certificate_id=certificate.id,
+            action="reinstate",
+            reason="核查完毕",
+            actor=OPERATOR,
+        ).status
+        == "valid"
+    )
+    assert (
+        change_status(
+            initialised,
+            certificate_id=certificate.id,
+            action="revoke",
+            reason="吊销",
+            actor=OPERATOR,
+        ).status
+        == "revoked"
+    )
+    with pytest.raises(ConflictError, match="cannot be reinstated"):
+        change_status(
+            initialised,
+            certificate_id=certificate.id,
+            action="reinstate",
+            reason="x",
+            actor=OPERATOR,
+        )
+    with initialised.sessions() as session:
+        events = session.scalars(
+            select(StatusEvent)
+            .where(StatusEvent.certificate_id == certificate.id)
+            .order_by(StatusEvent.id)
+        ).all()
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (None, "valid"),
+        ("valid", "suspended"),
+        ("suspended", "valid"),
+        ("valid", "revoked"),
+    ]
+    assert all(e.actor == "cli:test" for e in events)
+
+
+def test_supersede_issues_a_new_number_and_marks_the_old(initialised: Services) -> None:
+    old = issue(initialised)
+    new = supersede(
+        initialised,
+        certificate_id=old.id,
+        department_code=DEMO_DEPARTMENT_CODE,
+        fields=example() | {"address": "浙江省杭州市西湖区新址路1号"},
+        valid_from=None,
+        valid_until=None,
+        actor=OPERATOR,
+    ).certificate
+    assert new.supersedes_id == old.id
+    assert new.number != old.number
+    with initialised.sessions() as session:
+        assert session.get(Certificate, old.id).status == "superseded"  # type: ignore[union-attr]
+    with pytest.raises(ConflictError, match="superseded"):
+        supersede(
+            initialised,
+            certificate_id=old.id,
+            department_code=DEMO_DEPARTMENT_CODE,
+            fields=None,
+            valid_from=None,
+            valid_until=None,
+            actor=OPERATOR,
+        )
+
+
+def test_expiry_comes_from_the_validity_dates(initialised: Services) -> None:
+    start = date.today() - timedelta(days=400)
+    certificate = issue(initialised, valid_from=start, valid_until=start + timedelta(days=30))
+    assert certificate.status == "valid"
+    assert effective_status(certificate) == "expired"
+
+
+def test_unknown_type_is_refused(initialised: Services) -> None:
+    with pytest.raises(InvalidInputError, match="business_licence"):
+        issue(initialised, type_code="driving_licence")

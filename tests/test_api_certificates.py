@@ -1,0 +1,264 @@
+"""The issuing API: tokens, scopes, department scoping, idempotency and bad input."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api import create_app
+from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.clients import create_client
+from econtract.departments import add_department
+from econtract.models import Certificate, SealKind
+from econtract.seals import SealRequest, create_seal
+from econtract.services import Services
+from econtract.templates import TEMPLATES
+
+OTHER_CODE = "9133100015J1YG617W"
+OPERATOR = audit.Actor.operator("test")
+
+
+@pytest.fixture
+def api_client(initialised: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(initialised.settings)) as client:
+        yield client
+
+
+def token_for(
+    client: TestClient,
+    services: Services,
+    department: str = DEMO_DEPARTMENT_CODE,
+    scopes: str = "issue,read,revoke",
+) -> str:
+    with db.transaction(services.sessions) as session:
+        api_client, secret = create_client(
+            session, department_code=department, name="审批系统", scopes=scopes, actor=OPERATOR
+        )
+    response = client.post(
+        "/v1/token", data={"grant_type": "client_credentials"}, auth=(api_client.id, secret)
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def auth(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "type": "business_licence",
+        "fields": dict(TEMPLATES["business_licence"].schema["examples"][0]),
+    } | overrides
+
+
+def certificates(services: Services) -> int:
+    with services.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Certificate)) or 0)
+
+
+def test_certificate_types_carry_schemas_with_examples(api_client: TestClient) -> None:
+    types = {t["code"]: t for t in api_client.get("/v1/certificate-types").json()}
+    assert {"business_licence", "food_business_permit", "construction_permit"} <= set(types)
+    for t in types.values():
+        assert t["fields_schema"]["examples"]
+
+
+def test_issue_then_read_list_and_download(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised)
+    created = api_client.post("/v1/certificates", json=body(), headers=auth(token))
+    assert created.status_code == 201, created.text
+    certificate = created.json()
+    assert certificate["status"] == "valid"
+    assert created.headers["location"] == f"/v1/certificates/{certificate['id']}"
+    assert (
+        api_client.get(f"/v1/certificates/{certificate['id']}", headers=auth(token)).json()
+        == certificate
+    )
+    listed = api_client.get(
+        "/v1/certificates", params={"number": certificate["number"]}, headers=auth(token)
+    ).json()
+    assert [c["id"] for c in listed] == [certificate["id"]]
+    pdf = api_client.get(certificate["pdf_url"], headers=auth(token))
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+
+
+def test_idempotency_key_replays_and_refuses_another_body(
+    api_client: TestClient, initialised: Services
+) -> None:
+    token = token_for(api_client, initialised)
+    first = api_client.post(
+        "/v1/certificates", json=body(), headers=auth(token, **{"Idempotency-Key": "order-42"})
+    )
+    again = api_client.post(
+        "/v1/certificates", json=body(), headers=auth(token, **{"Idempotency-Key": "order-42"})
+    )
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    changed = body()
+    changed["fields"]["name"] = "另一家公司有限公司"
+    other = api_client.post(
+        "/v1/certificates", json=changed, headers=auth(token, **{"Idempotency-Key": "order-42"})
+    )
+    assert other.status_code == 422
+    assert certificates(initialised) == 1
+    # Keys are per client: another client's "order-42" is a different request.
+    second_client = token_for(api_client, initialised)
+    fresh = api_client.post(
+        "/v1/certificates",
+        json=changed,
+        headers=auth(second_client, **{"Idempotency-Key": "order-42"}),
+    )
+    assert fresh.status_code == 201
+
+
+def test_another_departments_certificate_is_404(
+    api_client: TestClient, initialised: Services
+) -> None:
+    mine = api_client.post(
+        "/v1/certificates", json=body(), headers=auth(token_for(api_client, initialised))
+    ).json()
+    with db.transaction(initialised.sessions) as session:
+        add_department(
+            session, code=OTHER_CODE, name="台州市市场监督管理局", region=None, actor=OPERATOR
+        )
+        create_seal(
+            session,
+            request=SealRequest(department_code=OTHER_CODE, kind=SealKind.LICENCE),
+            key_store=initialised.key_store,
+            pki=initialised.pki,
+            actor=OPERATOR,
+        )
+    theirs = token_for(api_client, initialised, OTHER_CODE)
+    for path in (f"/v1/certificates/{mine['id']}", f"/v1/certificates/{mine['id']}/pdf"):
+        assert api_client.get(path, headers=auth(theirs)).status_code == 404
+    revoke = api_client.post(
+        f"/v1/certificates/{mine['id']}/revoke", json={"reason": "x"}, headers=auth(theirs)
+    )
+    assert revoke.status_code == 404
+    assert api_client.get("/v1/certificates", headers=auth(theirs)).json() == []
+
+
+def test_status_changes_over_http(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised)
+    certificate = api_client.post("/v1/certificates", json=body(), headers=auth(token)).json()
+    path = f"/v1/certificates/{certificate['id']}"
+    assert (
+        api_client.post(f"{path}/suspend", json={"reason": "核查"}, headers=auth(token)).json()[
+            "status"
+        ]
+        == "suspended"
+    )
+    assert (
+        api_client.post(f"{path}/suspend", json={"reason": "核查"}, headers=auth(token)).status_code
+        == 409
+    )
+    assert (
+        api_client.post(f"{path}/reinstate", json={"reason": "完毕"}, headers=auth(token)).json()[
+            "status"
+        ]
+        == "valid"
+    )
+    renewed = api_client.post(f"{path}/supersede", json={}, headers=auth(token))
+    assert renewed.status_code == 201
+    assert renewed.json()["supersedes"] == certificate["id"]
+    assert api_client.get(path, headers=auth(token)).json()["status"] == "superseded"
+
+
+@pytest.mark.parametrize(
+    ("payload", "pointer"),
+    [
+        (body(type="driving_licence"), "/type"),
+        (body(fields={**body()["fields"], "name": "名" * 2000}), "/name"),
+        (body(fields={**body()["fields"], "address": "杭州\u202e市"}), "/address"),
+        (body(fields={**body()["fields"], "name": "ab\x07c"}), "/name"),
+        (body(colour="red"), "/colour"),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(
+    api_client: TestClient, initialised: Services, payload: dict[str, Any], pointer: str
+) -> None:
+    response = api_client.post(
+        "/v1/certificates", json=payload, headers=auth(token_for(api_client, initialised))
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert pointer in {e["pointer"] for e in response.json()["errors"]}
+    assert certificates(initialised) == 0
+
+
+def test_a_100_mb_body_is_413_before_it_is_read(
+    api_client: TestClient, initialised: Services
+) -> None:
+    token = token_for(api_client, initialised)
+    response = api_client.post(
+        "/v1/certificates",
+        content=b"{" + b" " * 100_000_000 + b"}",
+        headers=auth(token, **{"Content-Type": "application/json"}),
+    )
+    assert response.status_code == 413
+    assert certificates(initialised) == 0
+
+
+def test_issuing_needs_the_issue_scope(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised, scopes="read")
+    assert api_client.post("/v1/certificates", json=body(), headers=auth(token)).status_code == 403
+
+
+def _forge(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    def enc(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return (
+        f"{enc(header)}.{enc(claims)}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+    )
+
+
+def _hs256(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
+    """A token MACed with the public key, as the classic algorithm-confusion attack makes it."""
+    unsigned = _forge(header, claims).rsplit(".", 1)[0]
+    mac = hmac.new(key, unsigned.encode(), hashlib.sha256).digest()
+    return unsigned + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def test_forged_and_expired_tokens_are_401(api_client: TestClient, initialised: Services) -> None:
+    genuine = token_for(api_client, initialised)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    header = jwt.get_unverified_header(genuine)
+    public_pem = initialised.pki.token_signer.public_key.public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    forged = {
+        "alg none": _forge({**header, "alg": "none"}, claims),
+        "HS256 with the public key": _hs256({**header, "alg": "HS256"}, claims, public_pem),
+        "expired": initialised.pki.token_signer.sign(
+            claims | {"iat": now - 3600, "exp": now - 1800}, typ=header["typ"]
+        ),
+        "wrong audience": initialised.pki.token_signer.sign(
+            claims | {"aud": "https://elsewhere/v1"}, typ=header["typ"]
+        ),
+        "issuer prefix": initialised.pki.token_signer.sign(
+            claims | {"iss": claims["iss"][:-2]}, typ=header["typ"]
+        ),
+        "tampered": genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB"),
+    }
+    for name, token in forged.items():
+        response = api_client.get("/v1/certificates", headers=auth(token))
+        assert response.status_code == 401, name
+        assert response.json()["error"] == "invalid_token", name
+    assert api_client.get("/v1/certificates", headers=auth(genuine)).status_code == 200

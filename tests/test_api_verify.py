@@ -1,0 +1,165 @@
+"""Verification as offered: POST /v1/verify, the upload page in Chromium, `econtract verify`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi.testclient import TestClient
+from playwright.sync_api import sync_playwright
+
+from api import create_app
+from econtract import audit
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.certificates import change_status
+from econtract.issuance import IssueRequest, issue_certificate
+from econtract.services import Services
+from econtract.templates import TEMPLATES
+from signing.options import SealLevel, SealOptions
+from signing.sealer import seal_pdf_bytes
+from tests.live import serve
+from tests.signing.sealing import context, identity, make_pdf
+from tests.testpki import build_test_pki
+
+ECONTRACT = str(Path(sys.executable).with_name("econtract"))
+OPERATOR = audit.Actor.operator("test")
+
+
+@pytest.fixture
+def api_client(initialised: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(initialised.settings)) as client:
+        yield client
+
+
+def licence(services: Services) -> tuple[Any, bytes]:
+    certificate = issue_certificate(
+        services,
+        department_code=DEMO_DEPARTMENT_CODE,
+        request=IssueRequest(
+            type_code="business_licence",
+            fields=dict(TEMPLATES["business_licence"].schema["examples"][0]),
+        ),
+        actor=OPERATOR,
+    ).certificate
+    return certificate, (services.settings.blob_dir / certificate.blob_key).read_bytes()
+
+
+def upload(client: TestClient, data: bytes, **headers: str) -> Any:
+    return client.post(
+        "/v1/verify", files={"file": ("x.pdf", data, "application/pdf")}, headers=headers
+    )
+
+
+def test_an_issued_licence_is_valid_and_found_in_the_registry(
+    api_client: TestClient, initialised: Services
+) -> None:
+    certificate, pdf = licence(initialised)
+    report = upload(api_client, pdf).json()
+    assert report["verdict"] == "VALID"
+    assert report["registry"]["record_id"] == certificate.id
+    assert report["registry"]["matched_by"] == "file"
+
+
+def test_a_revoked_licence_is_revoked(api_client: TestClient, initialised: Services) -> None:
+    certificate, pdf = licence(initialised)
+    change_status(
+        initialised, certificate_id=certificate.id, action="revoke", reason="吊销", actor=OPERATOR
+    )
+    assert upload(api_client, pdf).json()["verdict"] == "REVOKED"
+
+
+def test_a_changed_licence_is_not_valid(api_client: TestClient, initialised: Services) -> None:
+    _, pdf = licence(initialised)
+    tampered = pdf + b"\n1 0 obj\n(forged)\nendobj\n"
+    assert upload(api_client, tampered).json()["verdict"] != "VALID"
+
+
+def test_the_printable_report(api_client: TestClient, initialised: Services) -> None:
+    _, pdf = licence(initialised)
+    page = upload(api_client, pdf, Accept="text/html")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "有效" in page.text
+
+
+def test_not_a_pdf_is_422(api_client: TestClient) -> None:
+    response = upload(api_client, b"hello")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:econtract:problem:malformed-pdf"
+
+
+def test_a_file_over_the_limit_is_413(initialised: Services) -> None:
+    settings = initialised.settings.model_copy(update={"max_upload_bytes": 50_000})
+    with TestClient(create_app(settings)) as client:
+        response = upload(client, b"%PDF-1.7\n" + bytes(100_000))
+    assert response.status_code == 413
+
+
+def test_the_upload_page_in_chromium(initialised: Services, tmp_path: Path) -> None:
+    _, pdf = licence(initialised)
+    (tmp_path / "licence.pdf").write_bytes(pdf)
+    with serve(initialised.settings) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{base}/verify")
+        page.set_input_files("#file", str(tmp_path / "licence.pdf"))
+        page.click("button[type=submit]")
+        page.wait_for_selector(".verdict", timeout=30_000)
+        assert page.locator(".verdict").inner_text().split() == ["有效", "VALID"]
+        assert page.locator(".reasons li").count() >= 1
+        browser.close()
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ECONTRACT, "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def test_cli_offline_with_only_the_root(initialised: Services, tmp_path: Path) -> None:
+    _, pdf = licence(initialised)
+    (tmp_path / "licence.pdf").write_bytes(pdf)
+    root = tmp_path / "root.pem"
+    root.write_bytes(initialised.pki.root.certificate.public_bytes(Encoding.PEM))
+    done = cli(str(tmp_path / "licence.pdf"), "--trust-root", str(root), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (tmp_path / "bad.pdf").write_bytes(pdf[:-200] + b"x" * 200)
+    assert cli(str(tmp_path / "bad.pdf"), "--trust-root", str(root)).returncode == 1
+
+
+def test_cli_checks_another_issuers_pdf_under_its_own_root(tmp_path: Path) -> None:
+    pki = build_test_pki()
+    seal = identity(pki)
+    with ThreadPoolExecutor(1) as pool:
+        pdf, _ = pool.submit(
+            seal_pdf_bytes,
+            make_pdf(),
+            identity=seal,
+            options=SealOptions(level=SealLevel.B_LT),
+            context=context(pki, seal),
+        ).result()
+    (tmp_path / "other.pdf").write_bytes(pdf)
+    root = tmp_path / "other-root.pem"
+    root.write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
+    done = cli(str(tmp_path / "other.pdf"), "--trust-root", str(root), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"verdict": "VALID"' in done.stdout
+
+
+def test_cli_usage_error_is_64(tmp_path: Path) -> None:
+    assert cli().returncode == 64
+    assert cli(str(tmp_path / "x.pdf"), "--bogus").returncode == 64

@@ -1,0 +1,73 @@
+"""Bounded verification in a worker process: a report, or a typed error, in bounded time."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.verify import forge
+from tests.verify.forge import Sealed
+from verify.errors import MalformedPDFError, TooLargeError, VerificationTimeoutError
+from verify.limits import verify_pdf_bounded
+from verify.pdf import verify_pdf
+from verify.policy import VerificationLimits, VerificationPolicy
+from verify.registry import InMemoryRegistry
+from verify.report import Verdict
+from verify.structure import nesting_depth
+
+
+def test_a_genuine_file_is_valid_in_a_worker(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    registry = InMemoryRegistry([licence_lt.record()])
+    report = verify_pdf_bounded(
+        licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry)
+    )
+    assert report.verdict is Verdict.VALID
+    assert report.registry.matched_by == "file"
+
+
+def test_too_large_is_refused_before_any_work(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    small = dataclasses.replace(policy, limits=VerificationLimits(max_file_size=1000))
+    with pytest.raises(TooLargeError) as info:
+        verify_pdf_bounded(licence_lt.pdf, policy=small)
+    assert info.value.code == "too-large"
+    assert info.value.limit == 1000
+
+
+def test_timeout_stops_the_worker(policy: VerificationPolicy, licence_lt: Sealed) -> None:
+    hurried = dataclasses.replace(policy, limits=VerificationLimits(wall_seconds=0.001))
+    with pytest.raises(VerificationTimeoutError, match="stopped"):
+        verify_pdf_bounded(licence_lt.pdf, policy=hurried)
+
+
+def test_malformed_pdf_error_crosses_the_process_boundary(policy: VerificationPolicy) -> None:
+    with pytest.raises(MalformedPDFError, match="no %PDF- header"):
+        verify_pdf_bounded(b"hello", policy=policy)
+
+
+def test_too_many_objects(policy: VerificationPolicy, licence_lt: Sealed) -> None:
+    few = dataclasses.replace(policy, limits=VerificationLimits(max_objects=3))
+    with pytest.raises(TooLargeError, match="objects"):
+        verify_pdf(licence_lt.pdf, policy=few)
+
+
+@pytest.mark.parametrize(
+    ("data", "depth"),
+    [
+        (b"<< /A [1 [2] (]]]) ] >>", 3),
+        (b"% [[[[ comment\n[ ]", 1),
+        (b"<< /Length 4 >>\nstream\n[[[[\nendstream", 1),
+        (b"(a \\( [[[) [", 1),
+    ],
+)
+def test_nesting_depth_ignores_strings_comments_and_streams(data: bytes, depth: int) -> None:
+    assert nesting_depth(data, 100) == depth
+
+
+def test_prev_loop_in_a_worker_is_malformed(policy: VerificationPolicy, licence_lt: Sealed) -> None:
+    with pytest.raises(MalformedPDFError):
+        verify_pdf_bounded(forge.prev_loop(licence_lt.pdf), policy=policy)

@@ -1,0 +1,132 @@
+"""Genuine sealed documents come out VALID, with and without the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from signing.options import Certification, Placement, SealLevel, SealOptions
+from signing.sealer import seal_pdf_bytes
+from tests.signing.sealing import context, identity, make_pdf
+from tests.testpki import TestPKI
+from tests.verify.forge import Sealed, seal
+from verify.pdf import verify_pdf
+from verify.policy import VerificationPolicy
+from verify.registry import InMemoryRegistry
+from verify.report import Indication, Verdict
+
+
+@pytest.mark.parametrize("level", list(SealLevel), ids=lambda lv: lv.value)
+def test_every_level_is_valid_with_the_registry_match(
+    pki: TestPKI, policy: VerificationPolicy, level: SealLevel
+) -> None:
+    sealed = seal(pki, level=level, certification=Certification.NO_CHANGES)
+    registry = InMemoryRegistry([sealed.record()])
+    report = verify_pdf(sealed.pdf, policy=dataclasses.replace(policy, registry=registry))
+    assert report.verdict is Verdict.VALID, report.reasons
+    assert report.registry.matched_by == "file"
+    [seal_report, *timestamps] = report.signatures
+    assert seal_report.indication is Indication.TOTAL_PASSED
+    assert seal_report.pades_level == level.value
+    assert seal_report.signer is not None
+    assert seal_report.signer.department_code == "9133010052CL12THX9"
+    assert seal_report.signer.seal_kind == "licence"
+    assert seal_report.certification_level == "NO_CHANGES"
+    assert len(timestamps) == (1 if level is SealLevel.B_LTA else 0)
+    assert report.structure.clean
+
+
+@pytest.mark.parametrize("level", [SealLevel.B_LT, SealLevel.B_LTA], ids=lambda lv: lv.value)
+def test_long_term_levels_are_valid_offline_from_embedded_data(
+    pki: TestPKI, offline_policy: VerificationPolicy, level: SealLevel
+) -> None:
+    report = verify_pdf(seal(pki, level=level).pdf, policy=offline_policy)
+    assert report.verdict is Verdict.VALID, report.reasons
+    assert report.signatures[0].revocation.sources == ("embedded",)
+    assert report.signatures[0].revocation.state == "good"
+
+
+def test_a_file_not_issued_here_keeps_its_cryptographic_verdict(
+    pki: TestPKI, policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    other = seal(pki)
+    registry = InMemoryRegistry([other.record()])
+    report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
+    assert report.verdict is Verdict.VALID
+    assert report.registry.consulted
+    assert not report.registry.matched
+    assert report.reasons[-1].code == "not-issued-here"
+
+
+def test_a_later_lta_update_is_matched_by_the_signed_bytes(
+    pki: TestPKI, policy: VerificationPolicy
+) -> None:
+    sealed = seal(pki, level=SealLevel.B_LTA)
+    registry = InMemoryRegistry([dataclasses.replace(sealed.record(), pdf_sha256="0" * 64)])
+    report = verify_pdf(sealed.pdf, policy=dataclasses.replace(policy, registry=registry))
+    assert report.verdict is Verdict.VALID
+    assert report.registry.matched_by == "signed-bytes"
+    assert report.registry.signer_is_recorded_seal
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        ("revoked", Verdict.REVOKED),
+        ("suspended", Verdict.SUSPENDED),
+        ("superseded", Verdict.SUPERSEDED),
+        ("expired", Verdict.EXPIRED),
+    ],
+)
+def test_registry_status_is_the_verdict(
+    policy: VerificationPolicy, licence_lt: Sealed, status: str, verdict: Verdict
+) -> None:
+    registry = InMemoryRegistry([licence_lt.record(status=status)])
+    report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
+    assert report.verdict is verdict
+
+
+def test_parallel_approval_of_three_departments_is_valid(
+    pki: TestPKI, policy: VerificationPolicy
+) -> None:
+    first = identity(pki)
+    second = identity(pki, department_name="台州市建设局", department_code="9133100015J1YG617W")
+    third = identity(
+        pki, department_name="嘉兴市住房和城乡建设局", department_code="9133040016D272HD32"
+    )
+    pdf, _ = seal_pdf_bytes(
+        make_pdf(),
+        identity=first,
+        options=SealOptions(
+            level=SealLevel.B_T,
+            certification=Certification.FORM_FILLING,
+            field_name="Dept1",
+            placement=Placement(page=1, x=100, y=150),
+            reserve_fields=(
+                ("Dept2", Placement(page=1, x=280, y=150)),
+                ("Dept3", Placement(page=1, x=460, y=150)),
+            ),
+        ),
+        context=context(pki, first),
+    )
+    for name, who in (("Dept2", second), ("Dept3", third)):
+        pdf, _ = seal_pdf_bytes(
+            pdf,
+            identity=who,
+            options=SealOptions(level=SealLevel.B_T, field_name=name),
+            context=context(pki, who),
+        )
+    report = verify_pdf(pdf, policy=policy)
+    assert report.verdict is Verdict.VALID, report.reasons
+    assert [s.field_name for s in report.signatures] == ["Dept1", "Dept2", "Dept3"]
+    assert report.signatures[0].modification_level == "FORM_FILLING"
+    assert all(s.indication is Indication.TOTAL_PASSED for s in report.signatures)
+
+
+def test_b_b_without_revocation_data_is_indeterminate(
+    offline_policy: VerificationPolicy, approval_bb: Sealed
+) -> None:
+    report = verify_pdf(approval_bb.pdf, policy=offline_policy)
+    assert report.verdict is Verdict.INDETERMINATE
+    assert report.signatures[0].indication is Indication.INDETERMINATE

@@ -1,0 +1,297 @@
+"""The verification report: one verdict for a person, the details for an auditor.
+
+Every report carries :data:`REPORT_SCHEMA` (``econtract-report/1``), the version of its JSON
+form, which ``verify/report_schema.json`` describes. Per signature it follows the vocabulary
+of ETSI EN 319 102-1: an indication (TOTAL_PASSED, TOTAL_FAILED, INDETERMINATE) and, unless
+it passed, a sub-indication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+REPORT_SCHEMA = "econtract-report/1"
+"""The version marker of the report format."""
+
+
+class Verdict(StrEnum):
+    """The bottom line for a person (DESIGN.md, "Verdicts")."""
+
+    VALID = "VALID"
+    """Genuine, unchanged and in force."""
+    INVALID = "INVALID"
+    """Not genuine: a broken, untrusted or missing seal."""
+    MODIFIED = "MODIFIED"
+    """Sealed genuinely, then changed in a way the seal does not allow."""
+    REVOKED = "REVOKED"
+    """Revoked: the licence by its issuer, or the seal before it sealed."""
+    SUSPENDED = "SUSPENDED"
+    """Suspended by its issuer."""
+    EXPIRED = "EXPIRED"
+    """Past its validity."""
+    SUPERSEDED = "SUPERSEDED"
+    """Replaced by a newer issue."""
+    UNKNOWN = "UNKNOWN"
+    """Not issued here."""
+    INDETERMINATE = "INDETERMINATE"
+    """Cannot be decided now (for example, revocation data is missing)."""
+
+
+class Indication(StrEnum):
+    """ETSI EN 319 102-1 main indications."""
+
+    TOTAL_PASSED = "TOTAL_PASSED"
+    """Every check passed."""
+    TOTAL_FAILED = "TOTAL_FAILED"
+    """A check failed for good (forged, altered, revoked before signing)."""
+    INDETERMINATE = "INDETERMINATE"
+    """The checks could not conclude."""
+
+
+RevocationSource = Literal["embedded", "crl", "ocsp", "registry"]
+"""Where revocation data came from: the file (DSS, CMS), the caller's CRLs or OCSP
+responses, or the registry."""
+RevocationState = Literal["good", "revoked", "revoked-after-signing", "unknown", "not-checked"]
+"""What the revocation check found for the signer's certificate."""
+SignatureKind = Literal["seal", "document-timestamp"]
+"""An approval or certification seal, or a document timestamp (PAdES B-LTA)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reason:
+    """One reason for the verdict, in plain words, Chinese and English."""
+
+    code: str
+    """A stable slug (``hash-failure``, ``registry-revoked``, ...)."""
+    zh: str
+    """The reason in Chinese."""
+    en: str
+    """The reason in English."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertificateInfo:
+    """A certificate as a person reads it, with its fingerprint."""
+
+    subject: str
+    """The subject, human-friendly."""
+    issuer: str
+    """The issuer, human-friendly."""
+    serial: str
+    """The serial number, hexadecimal."""
+    sha256: str
+    """SHA-256 of the DER encoding, lowercase hex."""
+    not_before: datetime
+    """Start of validity."""
+    not_after: datetime
+    """End of validity."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignerInfo:
+    """The seal that signed, read from its certificate."""
+
+    department_name: str | None
+    """The department (O)."""
+    department_code: str | None
+    """The department's unified social credit code (organizationIdentifier)."""
+    seal_name: str | None
+    """The seal's name (OU)."""
+    seal_kind: str | None
+    """``official``, ``licence`` or ``contract`` (from the certificate policy)."""
+    common_name: str | None
+    """The certificate's CN (for a foreign signer, the only name it may have)."""
+    certificate_sha256: str
+    """SHA-256 of the signer's certificate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimestampInfo:
+    """An RFC 3161 timestamp: on a seal (B-T) or the document timestamp itself."""
+
+    authority: str
+    """The timestamp authority's subject."""
+    time: datetime
+    """The time it proves."""
+    intact: bool
+    """The stamped digest matches."""
+    valid: bool
+    """The token's signature is cryptographically valid."""
+    trusted: bool
+    """The authority chains to a trust root."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevocationInfo:
+    """The signer certificate's revocation status at the proven signing time."""
+
+    state: RevocationState
+    """What was found."""
+    at: datetime | None
+    """The time the status is stated for (the proven signing time, else the check time)."""
+    sources: tuple[RevocationSource, ...] = ()
+    """Where revocation data was available from."""
+    revoked_at: datetime | None = None
+    """When the certificate was revoked, if it was."""
+    reason: str | None = None
+    """The RFC 5280 revocation reason, if any."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlgorithmInfo:
+    """The algorithms of a signature and whether they are strong enough."""
+
+    digest: str
+    """The message digest (``sha256``)."""
+    signature: str
+    """The signature mechanism (``ecdsa``, ``sha256_rsa``, ``rsassa_pss``...)."""
+    key_type: str
+    """``rsa``, ``ec``, ..."""
+    key_size: int
+    """Key size in bits (the curve size for EC)."""
+    acceptable: bool
+    """Whether the digest and key meet the policy (SHA-256 or better; RSA >= 2048; EC >= 256)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignatureReport:
+    """Everything checked about one signature or document timestamp."""
+
+    field_name: str
+    """The signature field."""
+    kind: SignatureKind
+    """A seal or a document timestamp."""
+    signer: SignerInfo | None
+    """The seal that signed (for a document timestamp, the authority's certificate)."""
+    chain: tuple[CertificateInfo, ...]
+    """The validated path, signer first, up to the trust anchor; the embedded certificates
+    when no path was found."""
+    trust_anchor: CertificateInfo | None
+    """The trust root the path ends at, if one was found."""
+    intact: bool
+    """The signed bytes hash to the signed digest."""
+    valid: bool
+    """The signature value is cryptographically valid."""
+    trusted: bool
+    """The signer chains to a trust root, and passes revocation and usage checks."""
+    coverage: str
+    """ENTIRE_FILE, ENTIRE_REVISION, CONTIGUOUS_BLOCK_FROM_START or UNCLEAR."""
+    modification_level: str
+    """What changed after this signature: NONE, LTA_UPDATES, FORM_FILLING, ANNOTATIONS, OTHER."""
+    certification_level: str | None
+    """The DocMDP permission when the signature certifies (NO_CHANGES, FILL_FORMS, ANNOTATE)."""
+    docmdp_ok: bool | None
+    """Whether the changes after it are within what the certification allows."""
+    signing_time: datetime | None
+    """The signing time the signer claims (signed attribute, else ``/M``); not proof."""
+    timestamp: TimestampInfo | None
+    """The signature timestamp (B-T), or for a document timestamp, the token itself."""
+    revocation: RevocationInfo
+    """Revocation status at the proven signing time."""
+    pades_level: str | None
+    """B-B, B-T, B-LT or B-LTA reached by this seal; ``None`` for a document timestamp."""
+    algorithms: AlgorithmInfo | None
+    """Digest, signature mechanism and key."""
+    signed_digest: str
+    """SHA-256 (hex) of the bytes the signature covers (the registry looks seals up by it)."""
+    indication: Indication
+    """ETSI EN 319 102-1 indication."""
+    sub_indication: str | None
+    """ETSI sub-indication (HASH_FAILURE, REVOKED, NO_CERTIFICATE_CHAIN_FOUND, ...)."""
+    problems: tuple[str, ...] = ()
+    """What went wrong, in English sentences for an auditor."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryReport:
+    """The registry's view of the file."""
+
+    consulted: bool
+    """Whether a registry was asked (an offline auditor may have none)."""
+    matched: bool
+    """Whether the file was issued here."""
+    record_id: str | None = None
+    """The certificate's or document's id."""
+    kind: str | None = None
+    """``certificate`` or ``document``."""
+    number: str | None = None
+    """The number people read."""
+    status: str | None = None
+    """valid, revoked, suspended, superseded or expired."""
+    matched_by: str | None = None
+    """``file`` (whole-file SHA-256) or ``signed-bytes`` (a seal's signed digest)."""
+    recorded_seal_sha256: str | None = None
+    """SHA-256 of the seal certificate recorded at issuance."""
+    signer_is_recorded_seal: bool | None = None
+    """Whether the last seal of the file was made by that seal certificate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StructureReport:
+    """What the file's byte structure showed."""
+
+    revisions: int
+    """Number of revisions (the original plus incremental updates)."""
+    clean: bool
+    """Every revision ends where the next begins, every appended object is referenced by its
+    cross-reference section, and nothing but line ends follows the last ``%%EOF``."""
+    problems: tuple[str, ...] = ()
+    """What was found, in English sentences."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """The verification report of one PDF."""
+
+    verdict: Verdict
+    """The bottom line."""
+    reasons: tuple[Reason, ...]
+    """Why, in plain words; the first reason is the decisive one."""
+    file_sha256: str
+    """SHA-256 of the whole file."""
+    file_size: int
+    """Size in bytes."""
+    verified_at: datetime
+    """When the verification ran (or the time the caller pinned)."""
+    signatures: tuple[SignatureReport, ...]
+    """Every seal and document timestamp, in the order they were added."""
+    registry: RegistryReport
+    """The registry's view."""
+    structure: StructureReport
+    """The file's byte structure."""
+    schema: str = field(default=REPORT_SCHEMA)
+    """The report format's version marker."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict (times in ISO 8601), per ``report_schema.json``."""
+        return _jsonable(self)  # type: ignore[no-any-return]
+
+    def to_html(self) -> str:
+        """A printable HTML page an auditor can file (Chinese first, English second)."""
+        from verify.html import render_html  # noqa: PLC0415  # only auditors need it
+
+        return render_html(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of :meth:`Report.to_json` (``verify/report_schema.json``)."""
+    import json  # noqa: PLC0415
+    from importlib.resources import files  # noqa: PLC0415
+
+    text = files("verify").joinpath("report_schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]

@@ -1,0 +1,285 @@
+"""From the checks to one verdict and its reasons in plain words.
+
+The rules (issue 5):
+
+- bytes exactly as issued (the registry found the whole file's SHA-256): the registry's
+  status is the verdict;
+- otherwise the last seal must be intact, valid and trusted, everything after it a
+  long-term-validation update (DSS, document timestamps) with a clean byte structure, every
+  earlier seal within its certification, and every document timestamp intact and trusted;
+  then a registry match by a seal's signed bytes adds the registry's status, and a file not
+  issued here keeps its cryptographic verdict;
+- severity decides between failures: INVALID, then REVOKED, then MODIFIED, then
+  INDETERMINATE.
+
+A file with no seal at all is INVALID, not UNKNOWN: a seal picture without a signature
+proves nothing, and UNKNOWN ("not issued here") would suggest it might be genuine elsewhere.
+A seal whose certificate was revoked before the proven signing time is REVOKED (ETSI:
+TOTAL_FAILED / REVOKED), kept apart from INVALID because the seal was genuine once and the
+person should hear that it was withdrawn, not forged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from verify.registry import RegistryView
+from verify.report import (
+    Indication,
+    Reason,
+    RegistryReport,
+    Report,
+    SignatureReport,
+    StructureReport,
+    Verdict,
+)
+
+_SEVERITY = (Verdict.INVALID, Verdict.REVOKED, Verdict.MODIFIED, Verdict.INDETERMINATE)
+_PERMITTED_AFTER_LAST = ("NONE", "LTA_UPDATES")
+_STATUS_VERDICT = {
+    "valid": Verdict.VALID,
+    "revoked": Verdict.REVOKED,
+    "suspended": Verdict.SUSPENDED,
+    "superseded": Verdict.SUPERSEDED,
+    "expired": Verdict.EXPIRED,
+}
+_STATUS_WORDS = {
+    "valid": ("登记状态有效", "the registry lists it as valid"),
+    "revoked": ("已被签发机关撤销", "its issuer has revoked it"),
+    "suspended": ("已被签发机关暂停", "its issuer has suspended it"),
+    "superseded": ("已被新版本取代", "a newer issue has replaced it"),
+    "expired": ("已过有效期", "it has expired"),
+}
+
+
+def decide(
+    signatures: tuple[SignatureReport, ...],
+    structure: StructureReport,
+    registry: RegistryReport,
+) -> tuple[Verdict, tuple[Reason, ...]]:
+    """The verdict and its reasons, decisive reason first."""
+    if registry.matched and registry.matched_by == "file" and registry.status is not None:
+        zh, en = _STATUS_WORDS[registry.status]
+        return _STATUS_VERDICT[registry.status], (
+            Reason(
+                code=f"registry-{registry.status}",
+                zh=f"文件与签发时完全一致，{zh}。",
+                en=f"The file is byte for byte the one issued, and {en}.",
+            ),
+        )
+    verdict, reasons = _cryptographic(signatures, structure)
+    if not registry.consulted:
+        return verdict, reasons
+    if not registry.matched:
+        return verdict, (
+            *reasons,
+            Reason(
+                code="not-issued-here",
+                zh="本平台未签发此文件；以上结论仅依据电子签章本身。",
+                en="This service did not issue the file; the verdict rests on its seals alone.",
+            ),
+        )
+    if registry.signer_is_recorded_seal is False:
+        return Verdict.INVALID, (
+            Reason(
+                code="wrong-seal",
+                zh="文件上的印章不是签发时登记的印章。",
+                en="The seal on the file is not the seal recorded when it was issued.",
+            ),
+            *reasons,
+        )
+    if verdict is Verdict.VALID and registry.status is not None:
+        zh, en = _STATUS_WORDS[registry.status]
+        return _STATUS_VERDICT[registry.status], (
+            Reason(
+                code=f"registry-{registry.status}",
+                zh=f"印章有效，文件为本平台签发，{zh}。",
+                en=f"The seal holds, the file was issued here, and {en}.",
+            ),
+            *reasons,
+        )
+    return verdict, reasons
+
+
+def apply_registry(report: Report, registry: RegistryView | None) -> Report:
+    """``report`` judged again with the registry's view (verification in a worker process
+    leaves the registry to the caller, which holds the database session)."""
+    if registry is None:
+        return report
+    seals = [s for s in report.signatures if s.kind == "seal" and s.signed_digest]
+    match = registry.lookup(report.file_sha256, [s.signed_digest for s in seals])
+    if match is None:
+        view = RegistryReport(consulted=True, matched=False)
+    else:
+        last = seals[-1] if seals else None
+        signer = last.signer.certificate_sha256 if last and last.signer else None
+        view = RegistryReport(
+            consulted=True,
+            matched=True,
+            record_id=match.record_id,
+            kind=match.kind,
+            number=match.number,
+            status=match.status,
+            matched_by=match.matched_by,
+            recorded_seal_sha256=match.seal_fingerprint,
+            signer_is_recorded_seal=signer == match.seal_fingerprint,
+        )
+    verdict, reasons = decide(report.signatures, report.structure, view)
+    return dataclasses.replace(report, verdict=verdict, reasons=reasons, registry=view)
+
+
+def _cryptographic(
+    signatures: tuple[SignatureReport, ...], structure: StructureReport
+) -> tuple[Verdict, tuple[Reason, ...]]:
+    seals = [s for s in signatures if s.kind == "seal"]
+    if not seals:
+        return Verdict.INVALID, (
+            Reason(
+                code="no-seal",
+                zh="文件没有电子签章；印章图案本身不能证明真实性。",
+                en="The file carries no electronic seal; a picture of a seal proves nothing.",
+            ),
+        )
+    found: list[tuple[Verdict, Reason]] = []
+    for index, sig in enumerate(seals):
+        found.extend(_judge_seal(sig, last=index == len(seals) - 1))
+    for sig in signatures:
+        if sig.kind == "document-timestamp":
+            found.extend(_judge_timestamp(sig))
+    if not structure.clean:
+        found.append(
+            (
+                Verdict.MODIFIED,
+                Reason(
+                    code="stray-bytes",
+                    zh="盖章后文件末尾被追加了未登记的内容。",
+                    en="Unreferenced objects or stray bytes were appended after sealing.",
+                ),
+            )
+        )
+    if not found:
+        return Verdict.VALID, (
+            Reason(
+                code="seals-valid",
+                zh="电子签章完整、有效、可信，盖章后未被改动。",
+                en="Every seal is intact, valid and trusted, and nothing changed after sealing.",
+            ),
+        )
+    worst = min(_SEVERITY.index(v) for v, _ in found)
+    ordered = sorted(found, key=lambda item: _SEVERITY.index(item[0]))
+    return _SEVERITY[worst], tuple(dict.fromkeys(r for _, r in ordered))
+
+
+def _judge_seal(sig: SignatureReport, *, last: bool) -> list[tuple[Verdict, Reason]]:
+    name = sig.field_name
+    out: list[tuple[Verdict, Reason]] = []
+    if sig.sub_indication in ("REVOKED", "REVOKED_NO_POE"):
+        out.append(
+            (
+                Verdict.REVOKED,
+                Reason(
+                    code="seal-revoked",
+                    zh=f"印章“{name}”的证书在盖章前已被吊销。",
+                    en=f"The certificate of seal {name!r} was revoked before it sealed.",
+                ),
+            )
+        )
+    elif sig.indication is Indication.TOTAL_FAILED or sig.coverage in (
+        "UNCLEAR",
+        "CONTIGUOUS_BLOCK_FROM_START",
+    ):
+        out.append(
+            (
+                Verdict.INVALID,
+                Reason(
+                    code="seal-broken",
+                    zh=f"印章“{name}”已损坏或被伪造（{sig.sub_indication or '签名范围异常'}）。",
+                    en=f"Seal {name!r} is broken or forged "
+                    f"({sig.sub_indication or 'its signed range is irregular'}).",
+                ),
+            )
+        )
+    elif sig.sub_indication in (
+        "NO_CERTIFICATE_CHAIN_FOUND",
+        "CHAIN_CONSTRAINTS_FAILURE",
+        "CRYPTO_CONSTRAINTS_FAILURE",
+        "NO_SIGNING_CERTIFICATE_FOUND",
+        "CERTIFICATE_CHAIN_GENERAL_FAILURE",
+    ):
+        out.append(
+            (
+                Verdict.INVALID,
+                Reason(
+                    code="seal-untrusted",
+                    zh=f"印章“{name}”不是可信机构签发的印章（{sig.sub_indication}）。",
+                    en=f"Seal {name!r} does not come from a trusted authority "
+                    f"({sig.sub_indication}).",
+                ),
+            )
+        )
+    elif sig.indication is Indication.INDETERMINATE:
+        out.append(
+            (
+                Verdict.INDETERMINATE,
+                Reason(
+                    code="seal-indeterminate",
+                    zh=f"暂时无法确认印章“{name}”的有效性（{sig.sub_indication}）。",
+                    en=f"Seal {name!r} cannot be confirmed now ({sig.sub_indication}).",
+                ),
+            )
+        )
+    modified = (
+        sig.modification_level not in _PERMITTED_AFTER_LAST
+        if last
+        else sig.docmdp_ok is not True or sig.modification_level in ("OTHER", "UNKNOWN")
+    )
+    if modified:
+        out.append(
+            (
+                Verdict.MODIFIED,
+                Reason(
+                    code="modified-after-seal",
+                    zh=f"印章“{name}”之后文件被改动（{sig.modification_level}）。",
+                    en=f"The file was changed after seal {name!r} ({sig.modification_level}).",
+                ),
+            )
+        )
+    return out
+
+
+def _judge_timestamp(sig: SignatureReport) -> list[tuple[Verdict, Reason]]:
+    name = sig.field_name
+    if sig.indication is Indication.TOTAL_FAILED or not (sig.intact and sig.valid):
+        return [
+            (
+                Verdict.INVALID,
+                Reason(
+                    code="timestamp-broken",
+                    zh=f"文档时间戳“{name}”已损坏。",
+                    en=f"Document timestamp {name!r} is broken.",
+                ),
+            )
+        ]
+    if not sig.trusted:
+        return [
+            (
+                Verdict.INDETERMINATE,
+                Reason(
+                    code="timestamp-untrusted",
+                    zh=f"文档时间戳“{name}”的时间戳机构不可信。",
+                    en=f"The authority of document timestamp {name!r} is not trusted.",
+                ),
+            )
+        ]
+    if sig.modification_level not in _PERMITTED_AFTER_LAST:
+        return [
+            (
+                Verdict.MODIFIED,
+                Reason(
+                    code="modified-after-timestamp",
+                    zh=f"文档时间戳“{name}”之后文件被改动。",
+                    en=f"The file was changed after document timestamp {name!r}.",
+                ),
+            )
+        ]
+    return []
