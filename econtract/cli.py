@@ -647,7 +647,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status; errors are one line on stderr."""
     command = typer.main.get_command(app)
     try:
-        command.main(
+        # Outside standalone mode, click returns the code of a ``typer.Exit`` instead of
+        # raising it.
+        result = command.main(
             args=list(argv) if argv is not None else None,
             prog_name="econtract",
             standalone_mode=False,
@@ -664,7 +666,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except EContractError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return EXIT_ERROR
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def main() -> None:

@@ -163,3 +163,25 @@ def test_cli_checks_another_issuers_pdf_under_its_own_root(tmp_path: Path) -> No
 def test_cli_usage_error_is_64(tmp_path: Path) -> None:
     assert cli().returncode == 64
     assert cli(str(tmp_path / "x.pdf"), "--bogus").returncode == 64
+
+
+def test_cli_exit_codes_follow_the_verdict(initialised: Services, tmp_path: Path) -> None:
+    _, pdf = licence(initialised)
+    root = tmp_path / "root.pem"
+    root.write_bytes(initialised.pki.root.certificate.public_bytes(Encoding.PEM))
+    (tmp_path / "modified.pdf").write_bytes(pdf + b"garbage after the end\n")
+    modified = cli(str(tmp_path / "modified.pdf"), "--trust-root", str(root), "--json")
+    assert modified.returncode == 1
+    assert '"verdict": "MODIFIED"' in modified.stdout
+    pki = build_test_pki()
+    seal = identity(pki)
+    with ThreadPoolExecutor(1) as pool:
+        bare, _ = pool.submit(seal_pdf_bytes, make_pdf(), identity=seal,
+                              options=SealOptions(level=SealLevel.B_B),
+                              context=context(pki, seal)).result()
+    (tmp_path / "bare.pdf").write_bytes(bare)
+    (tmp_path / "other-root.pem").write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
+    undecided = cli(str(tmp_path / "bare.pdf"), "--trust-root", str(tmp_path / "other-root.pem"),
+                    "--json")
+    assert undecided.returncode == 2, undecided.stdout
+    assert '"verdict": "INDETERMINATE"' in undecided.stdout
