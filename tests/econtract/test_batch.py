@@ -13,7 +13,6 @@ from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import run
 from econtract.models import Certificate
 from econtract.services import Services
-from tests.econtract.test_cli import cli_env  # noqa: F401 - the fixture
 from tests.econtract.test_uscc import DATA
 
 
@@ -33,12 +32,27 @@ def certificates(services: Services) -> int:
         return int(session.scalar(select(func.count()).select_from(Certificate)) or 0)
 
 
-def test_batch_issue_and_resume(cli_env: dict[str, str], tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str], initialised: Services) -> None:
+def test_batch_issue_and_resume(
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    initialised: Services,
+) -> None:
     source = sample(tmp_path)
     out = tmp_path / "out"
-    args = ["batch", "issue", "--type", "business_licence", "--csv", str(source),
-            "--department", DEMO_DEPARTMENT_CODE, "--out-dir", str(out), "--json"]
+    args = [
+        "batch",
+        "issue",
+        "--type",
+        "business_licence",
+        "--csv",
+        str(source),
+        "--department",
+        DEMO_DEPARTMENT_CODE,
+        "--out-dir",
+        str(out),
+        "--json",
+    ]
     assert run(args) == 1  # three bad rows
     summary = json.loads(capsys.readouterr().out)
     assert (summary["issued"], summary["failed"]) == (4, 3)

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import EXIT_USAGE, run
-from econtract.config import Settings, get_settings
+from econtract.config import get_settings
 from econtract.pki import AUTHORITY_ALGORITHMS
 from tests.signing.sealing import make_pdf
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Environment variables that point the CLI at the test's data directory and database."""
-    env = {
-        "ECONTRACT_DATA_DIR": str(settings.data_dir),
-        "ECONTRACT_DATABASE_URL": settings.effective_database_url,
-        "ECONTRACT_KEY_PASSPHRASE": "test-passphrase-0123",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(settings.data_dir.parent)
-    get_settings.cache_clear()
-    yield env
-    get_settings.cache_clear()
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
