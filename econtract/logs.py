@@ -47,3 +47,5 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Every request is logged once, by the API's middleware, with its request id.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
