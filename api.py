@@ -33,11 +33,12 @@ from fastapi.security import (
 )
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econtract import db, metrics
-from econtract.audit import Actor
+from econtract.audit import Actor, AuditQuery, event_json, query_events, to_csv, to_jsonl
 from econtract.auth import OAuthError, Principal, authenticate, issue_access_token
 from econtract.blobs import DiskBlobStore
 from econtract.certificates import (
@@ -68,6 +69,19 @@ from econtract.qrcheck import check_qr
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.templates import TEMPLATES
+from econtract.translog import (
+    LogError,
+    LogNotFoundError,
+    LogRequestError,
+    TreeHeadPublisher,
+    consistency_json,
+    entries_json,
+    inclusion_json,
+    log_key_json,
+    log_key_pem,
+    sth_json,
+    subject_proofs_json,
+)
 from econtract.verification import verify_upload
 from signing.errors import (
     BrokenPDFError,
@@ -88,6 +102,9 @@ PROBLEM_JSON = "application/problem+json"
 
 #: HTTP status of each error family; the first matching class in this order wins.
 STATUS_OF: tuple[tuple[type[EContractError], int], ...] = (
+    (LogRequestError, 400),
+    (LogNotFoundError, 404),
+    (LogError, 500),
     (TooLargeError, 413),
     (VerificationError, 422),
     (NotAPDFError, 415),
@@ -915,7 +932,10 @@ def qr_page(token: str, request: Request, services: ServicesDep) -> Response:
     check = check_qr(services, token)
     headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
     if wants_json(request):
-        return JSONResponse(check.to_json(), headers=headers)
+        body = check.to_json()
+        if check.certificate_id is not None:
+            body["transparency"] = transparency(services, check.certificate_id)
+        return JSONResponse(body, headers=headers)
     issued_at = (
         check.issued_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if check.issued_at else ""
     )
@@ -947,7 +967,117 @@ def verify_upload_route(
     report = verify_upload(services, file.file.read())
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(report.to_html())
-    return JSONResponse(report.to_json())
+    body = report.to_json()
+    if report.registry is not None and report.registry.record_id:
+        body["transparency"] = transparency(services, report.registry.record_id)
+    return JSONResponse(body)
+
+
+# --- the transparency log ----------------------------------------------------------------
+
+log_router = APIRouter(prefix="/log", tags=["transparency log"])
+LogNumber = Annotated[str | None, Query(max_length=40)]
+
+
+@log_router.get("/sth")
+def log_sth(services: ServicesDep) -> dict[str, Any]:
+    """The latest signed tree head (RFC 6962 TreeHeadSignature, ECDSA P-256)."""
+    with services.sessions() as session:
+        return sth_json(session)
+
+
+@log_router.get("/proof/inclusion")
+def log_inclusion(
+    services: ServicesDep,
+    tree_size: LogNumber = None,
+    leaf_index: LogNumber = None,
+    entry_hash: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """An inclusion proof of a leaf (by index or entry hash) in a published tree size."""
+    with services.sessions() as session:
+        return inclusion_json(
+            session, leaf_index=leaf_index, entry_hash=entry_hash, tree_size=tree_size
+        )
+
+
+@log_router.get("/proof/consistency")
+def log_consistency(
+    services: ServicesDep, first: LogNumber = None, second: LogNumber = None
+) -> dict[str, Any]:
+    """A consistency proof between two published tree sizes."""
+    with services.sessions() as session:
+        return consistency_json(session, first=first, second=second)
+
+
+@log_router.get("/entries")
+def log_entries(
+    services: ServicesDep, start: LogNumber = None, end: LogNumber = None
+) -> dict[str, Any]:
+    """Entries ``[start, end)``, at most 1000, within the latest signed tree head."""
+    with services.sessions() as session:
+        return entries_json(session, start=start, end=end)
+
+
+@log_router.get("/key", response_class=Response)
+def log_key(request: Request, services: ServicesDep) -> Response:
+    """The log's public key: PEM, or JSON with ``Accept: application/json``."""
+    public_key = services.pki.log_key.public_key()
+    if wants_json(request):
+        return JSONResponse(log_key_json(public_key))
+    return Response(log_key_pem(public_key), media_type="application/x-pem-file")
+
+
+def transparency(services: Services, subject: str) -> dict[str, Any]:
+    """A certificate's or document's log entries with checked inclusion proofs."""
+    with services.sessions() as session:
+        return subject_proofs_json(session, subject, public_key=services.pki.log_key.public_key())
+
+
+# --- the audit trail ----------------------------------------------------------------------
+
+audit_router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@audit_router.get(
+    "/events",
+    responses={
+        200: {"content": {"application/json": {}, "application/x-ndjson": {}, "text/csv": {}}}
+    },
+)
+def audit_events(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    certificate: Annotated[str | None, Query(max_length=64)] = None,
+    format: Annotated[str, Query(pattern="^(json|jsonl|csv)$")] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """The department's audit trail (scope ``audit``): who did what, when, with which outcome;
+    as JSON, JSON Lines or CSV."""
+    principal.require("audit")
+    with services.sessions() as session:
+        events = query_events(
+            session,
+            AuditQuery(
+                department_id=principal.department_id,
+                since=since,
+                until=until,
+                actor=actor,
+                target_id=certificate,
+                limit=limit,
+            ),
+        )
+    if format == "jsonl":
+        return Response(to_jsonl(events), media_type="application/x-ndjson")
+    if format == "csv":
+        return Response(
+            to_csv(events),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+        )
+    return JSONResponse([event_json(e) for e in events])
 
 
 # --- the application ----------------------------------------------------------------------
@@ -1098,7 +1228,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        publisher: TreeHeadPublisher | None = None
+        try:
+            publisher = TreeHeadPublisher(
+                sessions=services.sessions,
+                log_key=services.pki.log_key,
+                every_seconds=settings.log_sth_seconds,
+            )
+            publisher.start()
+        except (EContractError, SQLAlchemyError) as exc:
+            # The process still serves /healthz and a /readyz that says what is wrong.
+            log.error("tree heads are not published", extra={"reason": str(exc).splitlines()[0]})
         yield
+        if publisher is not None:
+            publisher.stop()
         services.dispose()
 
     app = FastAPI(
@@ -1122,4 +1265,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents)
     app.include_router(certificates)
     app.include_router(public_pages)
+    app.include_router(log_router)
+    app.include_router(audit_router)
     return app

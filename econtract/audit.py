@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract.models import AuditEvent
@@ -51,3 +56,80 @@ def record(
     )
     session.add(event)
     return event
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditQuery:
+    """Filters of the audit trail (always within one department, or all for an operator)."""
+
+    department_id: int | None
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    target_id: str | None = None
+    limit: int = 1000
+
+
+def query_events(session: Session, query: AuditQuery) -> list[AuditEvent]:
+    """Audit events matching ``query``, oldest first."""
+    stmt = select(AuditEvent)
+    if query.department_id is not None:
+        stmt = stmt.where(AuditEvent.department_id == query.department_id)
+    if query.since is not None:
+        stmt = stmt.where(AuditEvent.created_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(AuditEvent.created_at < query.until)
+    if query.actor:
+        stmt = stmt.where(AuditEvent.actor == query.actor)
+    if query.target_id:
+        stmt = stmt.where(AuditEvent.target_id == query.target_id)
+    return list(session.scalars(stmt.order_by(AuditEvent.id).limit(query.limit)))
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "time",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "request_id",
+    "outcome",
+    "detail",
+)
+
+
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    """An audit event as JSON."""
+    return {
+        "id": event.id,
+        "time": event.created_at.isoformat(),
+        "actor": event.actor,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "request_id": event.request_id,
+        "outcome": event.outcome,
+        "detail": event.detail,
+    }
+
+
+def to_jsonl(events: list[AuditEvent]) -> str:
+    """Events as JSON Lines."""
+    return "".join(json.dumps(event_json(e), ensure_ascii=False) + "\n" for e in events)
+
+
+def to_csv(events: list[AuditEvent]) -> str:
+    """Events as CSV (the detail column holds JSON)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for e in events:
+        row = event_json(e)
+        writer.writerow(
+            [
+                json.dumps(row[c], ensure_ascii=False) if c == "detail" else row[c]
+                for c in EXPORT_COLUMNS
+            ]
+        )
+    return out.getvalue()

@@ -43,8 +43,12 @@ def initialise(services: Services, *, demo: bool = True) -> InitReport:
     with db.transaction(services.sessions) as session:
         report.authorities_created = bootstrap_pki(session, services.key_store, services.settings)
         ensure_certificate_types(session)
-    if not demo:
-        return report
+    if demo:
+        _create_demo(services, report, actor)
+    return report
+
+
+def _create_demo(services: Services, report: InitReport, actor: audit.Actor) -> None:
     with db.transaction(services.sessions) as session:
         department = session.scalar(
             select(Department).where(Department.code == DEMO_DEPARTMENT_CODE)
@@ -72,4 +76,3 @@ def initialise(services: Services, *, demo: bool = True) -> InitReport:
                 actor=actor,
             )
             report.seals_created.append(seal.id)
-    return report

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from econtract import audit, db
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.issuance import Issued, IssueRequest, issue_certificate, today
-from econtract.models import Certificate, CertificateStatus, StatusEvent
+from econtract.models import Certificate, CertificateStatus, Department, StatusEvent
 from econtract.services import Services
 from econtract.text import clean_text
+from econtract.translog import LogEntry, append_entry
 
 #: The status a certificate shows: the registry's status, or EXPIRED after its last valid day.
 EXPIRED = "expired"
@@ -127,7 +128,21 @@ def change_status(
             target_id=certificate.id,
             detail={"from": certificate.status, "to": target, "reason": reason},
         )
+        previous = certificate.status
         certificate.status = target
+        session.flush()
+        department = session.get(Department, certificate.department_id)
+        assert department is not None
+        append_entry(
+            session,
+            LogEntry.certificate_status_changed(
+                certificate,
+                department_code=department.code,
+                previous_status=previous,
+                reason=reason,
+                time=datetime.now(UTC),
+            ),
+        )
     return certificate
 
 

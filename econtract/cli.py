@@ -27,7 +27,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 from typer.exceptions import TyperException
 
-from econtract import audit, clients, db, departments, seals
+from econtract import audit, auditor, clients, db, departments, seals
 from econtract.batch import load_batch, run_batch
 from econtract.blobs import DiskBlobStore
 from econtract.bootstrap import initialise
@@ -65,6 +65,10 @@ app.add_typer(seals_app, name="seals")
 app.add_typer(clients_app, name="clients")
 app.add_typer(db_app, name="db")
 batch_app = typer.Typer(help="Batch runs.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The auditor's tool: watch the transparency log.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 app.add_typer(batch_app, name="batch")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -483,6 +487,35 @@ def _print_report(report: Report, as_json: bool) -> None:
     raise typer.Exit(
         EXIT_INDETERMINATE if report.verdict.value == "INDETERMINATE" else EXIT_NOT_VALID
     )
+
+
+@audit_app.command("fetch")
+def audit_fetch(
+    url: Annotated[str, typer.Option(help="The service's public base URL.")],
+    store: Annotated[
+        Path, typer.Option(help="Where the tree heads and leaf hashes seen are kept.")
+    ],
+) -> None:
+    """Store the log's current signed tree head (and the leaf hashes it covers)."""
+    result = auditor.fetch(url, store)
+    console.print(result.summary())
+    if not result.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@audit_app.command("check")
+def audit_check(
+    url: Annotated[str, typer.Option(help="The service's public base URL.")],
+    store: Annotated[Path, typer.Option(help="The store written by `econtract audit fetch`.")],
+) -> None:
+    """Prove the log consistent with every stored head; name any entry rewritten, removed or
+    reordered. Exit 0 when the log holds, 1 when it does not."""
+    result = auditor.check(url, store)
+    console.print(result.summary())
+    for finding in result.findings:
+        console.print(f"  {finding.line()}")
+    if not result.ok:
+        raise typer.Exit(EXIT_ERROR)
 
 
 @db_app.command("upgrade")

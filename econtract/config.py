@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     tsa_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long to wait for an external timestamp authority."""
 
+    log_sth_seconds: float = Field(default=10.0, gt=0)
+    """A signed tree head is published at least this often while log entries arrive."""
+
     ca_organization: str = "eContract Development PKI"
     """Organisation name in the CA certificates created by ``econtract init``."""
 

@@ -44,6 +44,7 @@ from econtract.render import LicenceContent, render_licence
 from econtract.sealing import seal_identity, sealing_context, usable_seal
 from econtract.services import Services
 from econtract.templates import TEMPLATES, LicenceTemplate, get_template, validate_fields
+from econtract.translog import LogEntry, append_entry
 from signing.options import Certification, SealLevel, SealOptions
 from signing.sealer import seal_pdf
 
@@ -222,7 +223,21 @@ def _mark_superseded(session: Session, old_id: str, new: Certificate, actor: aud
         target_id=old.id,
         detail={"from": old.status, "by": new.id, "by_number": new.number},
     )
+    previous = old.status
     old.status = CertificateStatus.SUPERSEDED.value
+    session.flush()
+    department = session.get(Department, old.department_id)
+    assert department is not None
+    append_entry(
+        session,
+        LogEntry.certificate_status_changed(
+            old,
+            department_code=department.code,
+            previous_status=previous,
+            reason=f"superseded by {new.number}",
+            time=datetime.now(UTC),
+        ),
+    )
 
 
 def issue_certificate(
@@ -349,6 +364,13 @@ def issue_certificate(
                 issued_at=issued_at,
             )
             session.add(certificate)
+            session.flush()
+            append_entry(
+                session,
+                LogEntry.certificate_issued(
+                    certificate, department_code=department.code, seal_serial=seal.serial_number
+                ),
+            )
             if request.supersedes is not None:
                 _mark_superseded(session, request.supersedes, certificate, actor)
             session.add(

@@ -309,6 +309,8 @@ class LogLeaf(Base):
     leaf_index: Mapped[int] = mapped_column(LogIndex, primary_key=True, autoincrement=False)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     entry: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The certificate, document or seal id the entry is about, to find its proofs."""
 
 
 class LogNode(Base):

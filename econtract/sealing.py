@@ -16,6 +16,7 @@ from econtract.errors import NotFoundError
 from econtract.models import Department, Seal, SealedDocument, SealKind, SealStatus, new_public_id
 from econtract.seals import seal_code
 from econtract.services import Services
+from econtract.translog import LogEntry, append_entry
 from keys.signer import KeySigner
 from signing.appearance import SealAppearance
 from signing.errors import SealUnusableError
@@ -138,6 +139,10 @@ def seal_document(
                 created_at=datetime.now(UTC),
             )
             session.add(document)
+            session.flush()
+            owner = session.get(Department, seal.department_id)
+            assert owner is not None
+            append_entry(session, LogEntry.document_sealed(document, department_code=owner.code))
             audit.record(
                 session,
                 actor=actor,

@@ -16,6 +16,7 @@ from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.models import Department, Seal, SealKind, SealStatus
 from econtract.pki import ISSUING, PKI
+from econtract.translog import LogEntry, append_entry
 from keys.ca import SealSubject, issue_seal_certificate
 from keys.handles import KeyAlgorithm
 from keys.store import KeyStore
@@ -121,6 +122,7 @@ def create_seal(
     )
     session.add(seal)
     session.flush()
+    append_entry(session, LogEntry.seal_created(seal, department_code=department.code))
     audit.record(
         session,
         actor=actor,
@@ -170,6 +172,12 @@ def revoke_seal(session: Session, *, seal_id: str, reason: str, actor: audit.Act
     seal.status = SealStatus.REVOKED.value
     seal.revoked_at = datetime.now(UTC).replace(microsecond=0)
     seal.revocation_reason = reason
+    session.flush()
+    owner = session.get(Department, seal.department_id)
+    assert owner is not None
+    append_entry(
+        session, LogEntry.seal_revoked(seal, department_code=owner.code, time=seal.revoked_at)
+    )
     audit.record(
         session,
         actor=actor,

@@ -176,12 +176,17 @@ def test_cli_exit_codes_follow_the_verdict(initialised: Services, tmp_path: Path
     pki = build_test_pki()
     seal = identity(pki)
     with ThreadPoolExecutor(1) as pool:
-        bare, _ = pool.submit(seal_pdf_bytes, make_pdf(), identity=seal,
-                              options=SealOptions(level=SealLevel.B_B),
-                              context=context(pki, seal)).result()
+        bare, _ = pool.submit(
+            seal_pdf_bytes,
+            make_pdf(),
+            identity=seal,
+            options=SealOptions(level=SealLevel.B_B),
+            context=context(pki, seal),
+        ).result()
     (tmp_path / "bare.pdf").write_bytes(bare)
     (tmp_path / "other-root.pem").write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
-    undecided = cli(str(tmp_path / "bare.pdf"), "--trust-root", str(tmp_path / "other-root.pem"),
-                    "--json")
+    undecided = cli(
+        str(tmp_path / "bare.pdf"), "--trust-root", str(tmp_path / "other-root.pem"), "--json"
+    )
     assert undecided.returncode == 2, undecided.stdout
     assert '"verdict": "INDETERMINATE"' in undecided.stdout

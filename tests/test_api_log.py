@@ -1,0 +1,208 @@
+"""The transparency log as the service runs it: every use case appends, the QR page carries a
+checked inclusion proof, the audit trail exports, and `econtract audit` catches an insider."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from api import create_app
+from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.certificates import change_status
+from econtract.clients import create_client
+from econtract.issuance import IssueRequest, issue_certificate
+from econtract.models import LogLeaf
+from econtract.qrtoken import QRClaims, fields_digest, make_qr_token
+from econtract.services import Services
+from econtract.templates import TEMPLATES
+from econtract.translog import publish_sth
+from tests.live import serve
+
+ECONTRACT = str(Path(sys.executable).with_name("econtract"))
+OPERATOR = audit.Actor.operator("test")
+
+
+@pytest.fixture
+def api_client(initialised: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(initialised.settings)) as client:
+        yield client
+
+
+def issue(services: Services) -> Any:
+    return issue_certificate(
+        services,
+        department_code=DEMO_DEPARTMENT_CODE,
+        request=IssueRequest(
+            type_code="business_licence",
+            fields=dict(TEMPLATES["business_licence"].schema["examples"][0]),
+        ),
+        actor=OPERATOR,
+    ).certificate
+
+
+def publish(services: Services) -> None:
+    with db.transaction(services.sessions) as session:
+        publish_sth(session, services.pki.log_key, force=True)
+
+
+def entries(client: TestClient) -> list[dict[str, Any]]:
+    size = client.get("/log/sth").json()["tree_size"]
+    body = client.get("/log/entries", params={"start": 0, "end": size}).json()
+    return [json.loads(base64.b64decode(e["entry"])) for e in body["entries"]]
+
+
+def test_every_change_is_logged(api_client: TestClient, initialised: Services) -> None:
+    certificate = issue(initialised)
+    change_status(
+        initialised, certificate_id=certificate.id, action="suspend", reason="核查", actor=OPERATOR
+    )
+    publish(initialised)
+    kinds = [e["kind"] for e in entries(api_client)]
+    assert kinds == ["seal.create", "seal.create", "certificate.issue", "certificate.status"]
+    issued = entries(api_client)[2]
+    assert issued["certificate_id"] == certificate.id
+    assert issued["certificate_number"] == certificate.number
+    assert issued["pdf_sha256"] == certificate.pdf_sha256
+    assert "holder" not in json.dumps(issued)  # the log is public: no licence fields
+
+
+def test_qr_json_carries_a_checked_inclusion_proof(
+    api_client: TestClient, initialised: Services
+) -> None:
+    certificate = issue(initialised)
+    publish(initialised)
+    token = make_qr_token(
+        initialised.pki.token_signer,
+        QRClaims(
+            certificate_id=certificate.id,
+            number=certificate.number,
+            type_code=certificate.type_code,
+            fields_digest=fields_digest(certificate.fields),
+            valid_from=certificate.valid_from,
+            valid_until=certificate.valid_until,
+            issued_at=certificate.issued_at,
+        ),
+    )
+    body = api_client.get(f"/v/{token}", headers={"Accept": "application/json"}).json()
+    log = body["transparency"]
+    assert log["sth"]["tree_size"] >= 3
+    [entry] = log["entries"]
+    assert entry["leaf_index"] == 2
+    assert entry["audit_path"]
+    assert log["checked"] is True
+
+
+def test_log_requests_out_of_range_are_400(api_client: TestClient, initialised: Services) -> None:
+    publish(initialised)
+    for path, params in (
+        ("/log/proof/inclusion", {"leaf_index": 99, "tree_size": 2}),
+        ("/log/proof/inclusion", {"leaf_index": -1, "tree_size": 2}),
+        ("/log/proof/consistency", {"first": 2, "second": 1}),
+        ("/log/proof/consistency", {"first": 1, "second": 10**30}),
+        ("/log/proof/consistency", {"first": 1, "second": 7}),  # a size never published
+        ("/log/entries", {"start": "x", "end": 1}),
+    ):
+        response = api_client.get(path, params=params)
+        assert response.status_code in (400, 404), (path, params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_audit_trail_exports(api_client: TestClient, initialised: Services) -> None:
+    with db.transaction(initialised.sessions) as session:
+        client, secret = create_client(
+            session,
+            department_code=DEMO_DEPARTMENT_CODE,
+            name="审计",
+            scopes="issue,audit",
+            actor=OPERATOR,
+        )
+    token = api_client.post(
+        "/v1/token", data={"grant_type": "client_credentials"}, auth=(client.id, secret)
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    made = api_client.post(
+        "/v1/certificates",
+        headers=headers,
+        json={
+            "type": "business_licence",
+            "fields": dict(TEMPLATES["business_licence"].schema["examples"][0]),
+        },
+    ).json()
+    events = api_client.get(
+        "/v1/audit/events", headers=headers, params={"certificate": made["id"]}
+    ).json()
+    assert [e["action"] for e in events] == ["certificate.issue"]
+    assert events[0]["actor"] == f"client:{client.id}"
+    assert events[0]["request_id"]
+    lines = api_client.get("/v1/audit/events", headers=headers, params={"format": "jsonl"}).text
+    assert all(json.loads(line)["id"] for line in lines.splitlines())
+    table = list(
+        csv.DictReader(
+            io.StringIO(
+                api_client.get("/v1/audit/events", headers=headers, params={"format": "csv"}).text
+            )
+        )
+    )
+    assert "certificate.issue" in {row["action"] for row in table}
+    reader = api_client.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials", "scope": "issue"},
+        auth=(client.id, secret),
+    )
+    narrow = {"Authorization": f"Bearer {reader.json()['access_token']}"}
+    assert api_client.get("/v1/audit/events", headers=narrow).status_code == 403
+
+
+def test_audit_cli_names_a_rewritten_entry(initialised: Services, tmp_path: Path) -> None:
+    issue(initialised)
+    publish(initialised)
+    store = tmp_path / "store"
+    with serve(initialised.settings.model_copy(update={"log_sth_seconds": 3600.0})) as base:
+        fetched = subprocess.run(
+            [ECONTRACT, "audit", "fetch", "--url", base, "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+        clean = subprocess.run(
+            [ECONTRACT, "audit", "check", "--url", base, "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert clean.returncode == 0, clean.stdout
+        with db.transaction(initialised.sessions) as session:
+            forged = httpx.get(f"{base}/log/entries", params={"start": 2, "end": 3}).json()
+            entry = json.loads(base64.b64decode(forged["entries"][0]["entry"]))
+            entry["certificate_number"] = "YYZZ3301002026999999"
+            session.execute(
+                update(LogLeaf)
+                .where(LogLeaf.leaf_index == 2)
+                .values(entry=json.dumps(entry, separators=(",", ":"), sort_keys=True).encode())
+            )
+        caught = subprocess.run(
+            [ECONTRACT, "audit", "check", "--url", base, "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert caught.returncode == 1, caught.stdout
+    assert "2" in caught.stdout
+    assert "rewritten" in caught.stdout.lower()
