@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -196,6 +197,12 @@ def serve(
         initialise(services)
     finally:
         services.dispose()
+    if workers > 1:
+        # Each worker counts in files here; /metrics in any worker adds them all up.
+        metrics_dir = services.settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     uvicorn.run(
         "api:create_app",
         factory=True,

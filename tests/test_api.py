@@ -236,3 +236,22 @@ def test_tsa_refuses_an_unsupported_hash(live_server: str, tmp_path: Path) -> No
     shown = openssl("ts", "-reply", "-in", str(tmp_path / "r.tsr"), "-text")
     assert "Status: Rejected" in shown.stdout
     assert "unrecognized or unsupported algorithm identifier" in shown.stdout.lower()
+
+
+def test_openapi_describes_every_route(api_client: TestClient) -> None:
+    spec = api_client.get("/openapi.json").json()
+    for path in (
+        "/v1/token",
+        "/v1/certificates",
+        "/v1/documents/seal",
+        "/v1/verify",
+        "/v/{token}",
+        "/pki/ocsp",
+        "/pki/tsa",
+        "/log/sth",
+        "/v1/audit/events",
+    ):
+        assert path in spec["paths"], path
+    create = spec["components"]["schemas"]["CertificateCreate"]
+    assert create["examples"][0]["type"] == "business_licence"
+    assert create["additionalProperties"] is False
