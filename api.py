@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -1184,39 +1184,57 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def install_middleware(app: FastAPI) -> None:
-    """Request ids, JSON access logs and metrics."""
+class Observe:
+    """Request ids, JSON access logs and metrics, as a plain ASGI middleware.
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
+    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs every request through
+    extra tasks and streams, which costs more than the QR page itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
         request_id = given if 0 < len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
-        token = request_id_var.set(request_id)
+        # Left set for the rest of this request's task, so that the outermost error handler's
+        # problem+json still names the request.
+        request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode("latin-1"))
         started = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = request_id
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.REQUESTS.labels(request.method, path, str(status)).inc()
-            metrics.LATENCY.labels(request.method, path).observe(elapsed)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            metrics.REQUESTS.labels(method, route, str(status)).inc()
+            metrics.LATENCY.labels(method, route).observe(elapsed)
             log.info(
                 "request",
                 extra={
-                    "method": request.method,
-                    "path": request.url.path,
+                    "method": method,
+                    "path": scope["path"],
                     "status": status,
                     "ms": round(elapsed * 1000, 2),
                 },
             )
-            request_id_var.reset(token)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -1252,13 +1270,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    install_middleware(app)
     # Multipart framing adds a little to the file itself.
     app.add_middleware(
         BodyLimit,
         upload_limit=settings.max_upload_bytes + 64 * 1024,
         request_limit=settings.max_request_bytes,
     )
+    app.add_middleware(Observe)  # outermost: every answer is counted and logged
     app.include_router(ops)
     app.include_router(pki_router)
     app.include_router(auth_router)

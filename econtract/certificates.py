@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +31,18 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 PAST_TENSE = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
 
 
-def effective_status(certificate: Certificate, on: date | None = None) -> str:
+class Validity(Protocol):
+    """What the effective status is computed from."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def valid_from(self) -> date: ...
+    @property
+    def valid_until(self) -> date | None: ...
+
+
+def effective_status(certificate: Validity, on: date | None = None) -> str:
     """The status a person sees: expiry is derived from the validity dates."""
     on = on or today()
     if (

@@ -20,6 +20,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from econtract import db
 from econtract.config import Settings
 from econtract.errors import RegistryError
 from econtract.models import Authority as AuthorityRow
@@ -155,6 +156,9 @@ class PKI:
         default_factory=dict
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _crl_locks: dict[str, threading.Lock] = field(
+        default_factory=lambda: {ROOT: threading.Lock(), ISSUING: threading.Lock()}
+    )
 
     @classmethod
     def load(cls, sessions: sessionmaker[Session], key_store: KeyStore, settings: Settings) -> PKI:
@@ -299,15 +303,30 @@ class PKI:
                 )
             else:
                 fingerprint = ()
+        cached = self._fresh_crl(ca_name, fingerprint, now)
+        if cached is not None:
+            return cached
+        # One regeneration per CA at a time in this process; the write transaction (BEGIN
+        # IMMEDIATE on SQLite, a row lock on PostgreSQL) orders it against other processes.
+        with self._crl_locks[ca_name]:
+            cached = self._fresh_crl(ca_name, fingerprint, now)
+            if cached is not None:
+                return cached
+            return self._regenerate_crl(ca_name, fingerprint, now)
+
+    def _fresh_crl(
+        self, ca_name: str, fingerprint: tuple[object, ...], now: datetime
+    ) -> bytes | None:
         with self._lock:
             cached = self._crl_cache.get(ca_name)
-            if (
-                cached
-                and cached[0] == fingerprint
-                and now.timestamp() - cached[1] < CRL_CACHE_SECONDS
-            ):
-                return cached[2]
-        with self.sessions() as session, session.begin():
+        if cached and cached[0] == fingerprint and now.timestamp() - cached[1] < CRL_CACHE_SECONDS:
+            return cached[2]
+        return None
+
+    def _regenerate_crl(
+        self, ca_name: str, fingerprint: tuple[object, ...], now: datetime
+    ) -> bytes:
+        with db.transaction(self.sessions) as session:
             row = session.scalars(
                 select(AuthorityRow).where(AuthorityRow.name == ca_name).with_for_update()
             ).one()

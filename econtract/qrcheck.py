@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from econtract.certificates import EXPIRED, effective_status
 from econtract.models import Certificate, Department
-from econtract.qrtoken import fields_digest, read_qr_token
+from econtract.qrtoken import QRClaims, fields_digest, read_qr_token
 from econtract.services import Services
 from econtract.templates import TEMPLATES
-from econtract.tokens import TokenError
+from econtract.tokens import TokenError, TokenKey
 
 #: The report format's version marker.
 FORMAT = "econtract-qr-verdict/1"
@@ -110,10 +113,65 @@ def mask(value: str) -> str:
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
+@dataclass(frozen=True)
+class _Record:
+    """The columns of a certificate the QR page shows."""
+
+    id: str
+    number: str
+    type_code: str
+    holder_name: str
+    fields: dict[str, Any]
+    status: str
+    valid_from: date
+    valid_until: date | None
+    issued_at: datetime
+    department_name: str
+
+
+_LOOKUP = (
+    select(
+        Certificate.id,
+        Certificate.number,
+        Certificate.type_code,
+        Certificate.holder_name,
+        Certificate.fields,
+        Certificate.status,
+        Certificate.valid_from,
+        Certificate.valid_until,
+        Certificate.issued_at,
+        Department.name.label("department_name"),
+    )
+    .join(Department, Department.id == Certificate.department_id)
+    .where(Certificate.id == bindparam("id"))
+)
+_NEWER = select(Certificate.number).where(Certificate.supersedes_id == bindparam("id"))
+
+_verified: OrderedDict[tuple[str, str], QRClaims] = OrderedDict()
+_verified_lock = threading.Lock()
+_VERIFIED_MAX = 4096
+
+
+def _read_cached(key: TokenKey, token: str) -> QRClaims:
+    """``read_qr_token``, remembering tokens whose signature checked (it cannot change)."""
+    cache_key = (key.kid, token)
+    with _verified_lock:
+        claims = _verified.get(cache_key)
+        if claims is not None:
+            _verified.move_to_end(cache_key)
+            return claims
+    claims = read_qr_token(key, token)
+    with _verified_lock:
+        _verified[cache_key] = claims
+        if len(_verified) > _VERIFIED_MAX:
+            _verified.popitem(last=False)
+    return claims
+
+
 def check_qr(services: Services, token: str) -> QRCheck:
     """Check a QR token (signature, key id, version) and read the certificate's status."""
     try:
-        claims = read_qr_token(services.pki.token_signer, token)
+        claims = _read_cached(services.pki.token_signer, token)
     except TokenError:
         return QRCheck(
             verdict=QRVerdict.FORGED,
@@ -121,14 +179,15 @@ def check_qr(services: Services, token: str) -> QRCheck:
             reason_en="This QR code was not issued by this service or has been altered. "
             "Do not trust this licence.",
         )
-    with services.sessions() as session:
-        certificate = session.get(Certificate, claims.certificate_id)
-        department = session.get(Department, certificate.department_id) if certificate else None
+    # Core rather than the ORM: this is the busiest read of the service, and one row of plain
+    # columns is all it needs.
+    with services.engine.connect() as conn:
+        row = conn.execute(_LOOKUP, {"id": claims.certificate_id}).first()
+        certificate = _Record(**row._mapping) if row is not None else None
         newer = None
         if certificate is not None and certificate.status == "superseded":
-            newer = session.scalar(
-                select(Certificate.number).where(Certificate.supersedes_id == certificate.id)
-            )
+            newer = conn.execute(_NEWER, {"id": certificate.id}).scalar()
+    department = certificate.department_name if certificate is not None else None
     if certificate is None or department is None:
         return QRCheck(
             verdict=QRVerdict.UNKNOWN,
@@ -176,7 +235,7 @@ def check_qr(services: Services, token: str) -> QRCheck:
         type_name_en=template.name_en if template else certificate.type_code,
         number=certificate.number,
         holder_name=certificate.holder_name,
-        department=department.name,
+        department=department,
         valid_from=certificate.valid_from,
         valid_until=certificate.valid_until,
         issued_at=certificate.issued_at,
@@ -185,7 +244,7 @@ def check_qr(services: Services, token: str) -> QRCheck:
     )
 
 
-def _shown_fields(certificate: Certificate) -> list[tuple[str, str]]:
+def _shown_fields(certificate: _Record) -> list[tuple[str, str]]:
     template = TEMPLATES.get(certificate.type_code)
     if template is None:
         return []
