@@ -88,7 +88,7 @@ def _wrap(text: str, width: int) -> list[str]:
 def render_naive_licence(fields: dict[str, Any], number: str, verify_url: str) -> bytes:
     """A business licence drawn with reportlab as a script would: the project font (registered
     once per process), the fields as label/value rows, a QR code of ``verify_url`` as vector
-    modules with segno (as ``bench.inputs.render_standin_licence`` draws it)."""
+    modules with segno."""
     font = _register_font()
     properties = TEMPLATES[TYPE_CODE].schema["properties"]
     out = io.BytesIO()

@@ -240,7 +240,7 @@ def run(count: int, repeats: int) -> None:
     pdf = licence_pdf()
     pki = build_bench_pki(ALGORITHMS)
     print("Sealing benchmark")
-    print(f"  input: one-page licence (stand-in renderer), {len(pdf)} bytes")
+    print(f"  input: one-page licence (the project renderer), {len(pdf)} bytes")
     print(
         f"  {count} documents per repetition, {repeats} repetitions; pyHanko {version('pyHanko')}"
     )

@@ -22,12 +22,13 @@ from cryptography.x509 import ocsp
 from PIL import Image
 from pyhanko_certvalidator import ValidationContext
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
+from econtract.render import LicenceContent, render_licence
+from econtract.templates import TEMPLATES
 from keys.ca import (
     Authority,
     PKIURLs,
@@ -49,7 +50,7 @@ OUT_DIR = ROOT / "out"
 """Where inputs are cached (git-ignored)."""
 FONT_PATH = ROOT.parent / "signing" / "fonts" / "EContractSerifSC.ttf"
 """The project's CJK font."""
-LICENCE_PATH = OUT_DIR / "licence-standin-v1.pdf"
+LICENCE_PATH = OUT_DIR / "licence-v2.pdf"
 """The cached one-page licence."""
 LARGE_PATH = OUT_DIR / "large-50mb-v1.pdf"
 """The cached 50 MB PDF."""
@@ -80,79 +81,29 @@ def _register_font() -> str:
     return _FONT_NAME
 
 
-def render_standin_licence() -> bytes:
-    """A representative one-page A4 business licence (营业执照): Chinese text and a QR code.
-
-    STAND-IN: this is not the project's licence renderer, which does not exist yet. It draws
-    what such a licence carries (title, holder, fields, issuing department, a verification
-    QR code) with reportlab in the project font, so that the sealing benchmark seals a
-    realistic document. Replace it with the project's renderer once there is one.
-    """
-    import segno  # noqa: PLC0415  # only needed when the cache is cold
-
-    font = _register_font()
-    out = io.BytesIO()
-    page = canvas.Canvas(out, pagesize=A4, invariant=True)
-    width, height = A4
-    page.setTitle("营业执照")
-    page.setStrokeColorRGB(0.6, 0.1, 0.1)
-    page.setLineWidth(3)
-    page.rect(12 * mm, 12 * mm, width - 24 * mm, height - 24 * mm)
-    page.setFont(font, 36)
-    page.drawCentredString(width / 2, height - 50 * mm, "营 业 执 照")
-    page.setFont(font, 12)
-    page.drawCentredString(width / 2, height - 60 * mm, "（副 本）")
-    fields = [
-        ("统一社会信用代码", "91330106MA2H4XYZ1K"),
-        ("名称", "杭州青山数字科技有限公司"),
-        ("类型", "有限责任公司（自然人投资或控股）"),
-        ("法定代表人", "王晓明"),
-        ("经营范围", "软件开发；信息技术咨询服务；数据处理和存储支持服务；"),
-        ("", "互联网数据服务；电子产品销售。"),
-        ("注册资本", "伍佰万元整"),
-        ("成立日期", "2021年03月15日"),
-        ("营业期限", "2021年03月15日至长期"),
-        ("住所", "浙江省杭州市西湖区文三路 478 号 12 层 1203 室"),
-    ]
-    y = height - 85 * mm
-    for label, value in fields:
-        page.setFont(font, 13)
-        if label:
-            page.drawString(30 * mm, y, label)
-        page.drawString(72 * mm, y, value)
-        y -= 11 * mm
-    page.setFont(font, 14)
-    page.drawString(width - 95 * mm, 55 * mm, "登记机关  " + _DEPARTMENT_NAME)
-    page.drawString(width - 75 * mm, 45 * mm, "2026 年 11 月 27 日")
-    page.setFont(font, 9)
-    page.drawString(30 * mm, 22 * mm, "国家企业信用信息公示系统网址：http://www.gsxt.gov.cn")
-    # The QR code is drawn as vector modules, as the project's renderer is meant to.
-    qr = segno.make(
-        "https://econtract.example.gov.cn/v/eyJ2IjoxLCJjIjoiTEMtMjAyNi0wMDAxMjMifQ", error="m"
+def render_project_licence() -> bytes:
+    """The one-page A4 business licence (营业执照) as the project renders it for issuance:
+    the template's example fields, a number, the department, and a QR code of a URL as long
+    as a real one."""
+    template = TEMPLATES["business_licence"]
+    today = datetime.date.today()
+    content = LicenceContent(
+        template=template,
+        fields=template.example,
+        number="YYZZ3301002026000042",
+        department_name=_DEPARTMENT_NAME,
+        issued_on=today,
+        valid_from=today,
+        valid_until=template.valid_until(template.example, today),
+        verify_url="http://127.0.0.1:8000/v/" + "x" * 380,
     )
-    module = 1.1 * mm
-    left, top = 30 * mm, 35 * mm + qr.symbol_size(scale=1)[1] * module
-    page.setFillColorRGB(0, 0, 0)
-    for row_index, row in enumerate(qr.matrix_iter(scale=1, border=0)):
-        for column_index, dark in enumerate(row):
-            if dark:
-                page.rect(
-                    left + column_index * module,
-                    top - (row_index + 1) * module,
-                    module,
-                    module,
-                    stroke=0,
-                    fill=1,
-                )
-    page.showPage()
-    page.save()
-    return out.getvalue()
+    return render_licence(content).pdf
 
 
 def licence_pdf() -> bytes:
     """The one-page licence every contender seals (rendered once, then read from the cache)."""
     if not LICENCE_PATH.exists():
-        _write_atomically(LICENCE_PATH, render_standin_licence())
+        _write_atomically(LICENCE_PATH, render_project_licence())
     return LICENCE_PATH.read_bytes()
 
 
