@@ -34,11 +34,22 @@ from fastapi.security import (
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econtract import db, metrics
-from econtract.audit import Actor, AuditQuery, event_json, query_events, to_csv, to_jsonl
+from econtract.audit import (
+    Actor,
+    AuditQuery,
+    event_json,
+    query_events,
+    to_csv,
+    to_jsonl,
+)
+from econtract.audit import (
+    record as record_event,
+)
 from econtract.auth import OAuthError, Principal, authenticate, issue_access_token
 from econtract.blobs import DiskBlobStore
 from econtract.certificates import (
@@ -455,19 +466,48 @@ def token(
 
 
 def get_principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller named by the bearer token."""
+    """The caller named by the bearer token (kept on the request for the audit trail)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise OAuthError("invalid_token", "A bearer access token is required.")
     with services.sessions() as session:
-        return authenticate(
+        principal = authenticate(
             session,
             key=services.pki.token_signer,
             settings=services.settings,
             token=credentials.credentials,
         )
+    request.state.principal = principal
+    return principal
+
+
+def audit_refusal(request: Request, exc: EContractError, status: int) -> None:
+    """Record a refused state-changing call of an authenticated client in the audit trail.
+
+    Successful changes are recorded by their use case, in their own transaction; a refused
+    one rolled back, so it is written here, in a transaction of its own.
+    """
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    services: Services = request.app.state.services
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    try:
+        with db.transaction(services.sessions) as session:
+            record_event(
+                session,
+                actor=actor_of(request, principal),
+                action=f"{request.method} {route}",
+                target_type="request",
+                target_id=request.path_params.get("certificate_id"),
+                outcome=f"refused:{status}",
+                detail={"problem": exc.code, "detail": exc.message},
+            )
+    except Exception:  # the refusal itself is answered whatever happens here
+        log.exception("a refused call could not be written to the audit trail")
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -1087,8 +1127,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map every error to problem+json in this one place."""
 
     @app.exception_handler(EContractError)
-    async def domain_error(_: Request, exc: EContractError) -> JSONResponse:
+    async def domain_error(request: Request, exc: EContractError) -> JSONResponse:
         status = status_of(exc)
+        await run_in_threadpool(audit_refusal, request, exc, status)
         errors = None
         if isinstance(exc, InvalidInputError):
             errors = [{"pointer": p, "detail": d} for p, d in exc.errors]

@@ -206,3 +206,38 @@ def test_audit_cli_names_a_rewritten_entry(initialised: Services, tmp_path: Path
     assert caught.returncode == 1, caught.stdout
     assert "2" in caught.stdout
     assert "rewritten" in caught.stdout.lower()
+
+
+def test_a_refused_change_is_in_the_audit_trail(
+    api_client: TestClient, initialised: Services
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        client, secret = create_client(
+            session,
+            department_code=DEMO_DEPARTMENT_CODE,
+            name="审计",
+            scopes="issue,revoke,audit",
+            actor=OPERATOR,
+        )
+    token = api_client.post(
+        "/v1/token", data={"grant_type": "client_credentials"}, auth=(client.id, secret)
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "req-409"}
+    made = api_client.post(
+        "/v1/certificates",
+        headers=headers,
+        json={
+            "type": "business_licence",
+            "fields": dict(TEMPLATES["business_licence"].schema["examples"][0]),
+        },
+    ).json()
+    path = f"/v1/certificates/{made['id']}/reinstate"
+    assert api_client.post(path, headers=headers, json={"reason": "x"}).status_code == 409
+    events = api_client.get(
+        "/v1/audit/events", headers=headers, params={"certificate": made["id"]}
+    ).json()
+    refused = [e for e in events if e["outcome"] == "refused:409"]
+    assert len(refused) == 1
+    assert refused[0]["action"] == "POST /v1/certificates/{certificate_id}/reinstate"
+    assert refused[0]["request_id"] == "req-409"
+    assert refused[0]["actor"] == f"client:{client.id}"
