@@ -126,7 +126,8 @@ def subset_font(text: str) -> bytes:
     options.name_IDs = ["*"]
     options.notdef_outline = True
     options.recalc_timestamp = False  # the same text gives the same bytes
-    font = TTFont(io.BytesIO(font_bytes()), lazy=True)
+    # TTFont stamps head.modified with the current time on save unless told not to.
+    font = TTFont(io.BytesIO(font_bytes()), lazy=True, recalcTimestamp=False)
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=text)
     subsetter.subset(font)
