@@ -106,6 +106,7 @@ from signing.errors import (
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
 from verify.errors import TooLargeError, VerificationError
+from verify.pdf_report import report_pdf
 
 log = logging.getLogger("econtract.api")
 
@@ -1002,9 +1003,13 @@ def verify_upload_route(
     file: Annotated[UploadFile, File(description="The PDF to check.")],
 ) -> Response:
     """Verify an uploaded PDF: the report (versioned JSON schema), or the printable HTML report
-    with ``Accept: text/html``. No token needed: anyone may check a document."""
+    with ``Accept: text/html``, or as a PDF to file with ``Accept: application/pdf``. No
+    token needed: anyone may check a document."""
     report = verify_upload(services, file.file.read())
-    if "text/html" in request.headers.get("accept", ""):
+    accept = request.headers.get("accept", "")
+    if "application/pdf" in accept:
+        return Response(report_pdf(report), media_type="application/pdf")
+    if "text/html" in accept:
         return HTMLResponse(report.to_html())
     body = report.to_json()
     if report.registry is not None and report.registry.record_id:

@@ -44,6 +44,7 @@ from keys.handles import KeyAlgorithm
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
 from verify.limits import verify_pdf_bounded
+from verify.pdf_report import report_pdf
 from verify.policy import VerificationPolicy
 from verify.report import Report
 
@@ -309,7 +310,7 @@ def read_json_file(path: Path) -> Any:
         raise EContractError(f"{path} is not JSON: {exc}.") from None
 
 
-def write_atomically(path: Path, copy: Callable[[BinaryIO], None]) -> None:
+def write_atomically(path: Path, copy: Callable[[BinaryIO], object]) -> None:
     """Write a file through a temporary name, so that it appears whole or not at all."""
     partial = path.with_name(f".{path.name}.part")
     try:
@@ -447,6 +448,9 @@ def verify(
             "it, the local service's root and registry are used."
         ),
     ] = None,
+    report_pdf_path: Annotated[
+        Path | None, typer.Option("--report-pdf", help="Also write the report as a PDF to file.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check a sealed PDF offline. Exit 0 when VALID, 1 when not, 2 when INDETERMINATE."""
@@ -456,16 +460,16 @@ def verify(
         raise EContractError(f"Cannot read {file}: {exc.strerror}.") from None
     if trust_root:
         policy = VerificationPolicy(trust_roots=tuple(load_certificate(p) for p in trust_root))
+        report = verify_pdf_bounded(data, policy=policy)
     else:
         services = open_services()
         try:
-            policy = service_policy(services)
-            report = verify_pdf_bounded(data, policy=policy)
+            report = verify_pdf_bounded(data, policy=service_policy(services))
         finally:
             services.dispose()
-        _print_report(report, as_json)
-        return
-    _print_report(verify_pdf_bounded(data, policy=policy), as_json)
+    if report_pdf_path is not None:
+        write_atomically(report_pdf_path, lambda out: out.write(report_pdf(report)))
+    _print_report(report, as_json)
 
 
 def load_certificate(path: Path) -> x509.Certificate:

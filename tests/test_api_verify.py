@@ -135,8 +135,16 @@ def test_cli_offline_with_only_the_root(initialised: Services, tmp_path: Path) -
     (tmp_path / "licence.pdf").write_bytes(pdf)
     root = tmp_path / "root.pem"
     root.write_bytes(initialised.pki.root.certificate.public_bytes(Encoding.PEM))
-    done = cli(str(tmp_path / "licence.pdf"), "--trust-root", str(root), "--json")
+    done = cli(
+        str(tmp_path / "licence.pdf"),
+        "--trust-root",
+        str(root),
+        "--json",
+        "--report-pdf",
+        str(tmp_path / "report.pdf"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF-")
     (tmp_path / "bad.pdf").write_bytes(pdf[:-200] + b"x" * 200)
     assert cli(str(tmp_path / "bad.pdf"), "--trust-root", str(root)).returncode == 1
 
@@ -190,3 +198,22 @@ def test_cli_exit_codes_follow_the_verdict(initialised: Services, tmp_path: Path
     )
     assert undecided.returncode == 2, undecided.stdout
     assert '"verdict": "INDETERMINATE"' in undecided.stdout
+
+
+def test_the_report_as_a_pdf_to_file(
+    api_client: TestClient, initialised: Services, tmp_path: Path
+) -> None:
+    certificate, pdf = licence(initialised)
+    response = upload(api_client, pdf, Accept="application/pdf")
+    assert response.headers["content-type"] == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(response.content)
+    text = subprocess.run(
+        ["pdftotext", str(tmp_path / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "有效 VALID" in text
+    assert certificate.id in text
+    assert "杭州市市场监督管理局" in text
