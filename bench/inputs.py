@@ -31,13 +31,9 @@ from econtract.render import LicenceContent, render_licence
 from econtract.templates import TEMPLATES
 from keys.ca import (
     Authority,
-    PKIURLs,
     SealSubject,
-    create_issuing_ca,
-    create_root_ca,
-    issue_ocsp_responder_certificate,
+    create_in_memory_hierarchy,
     issue_seal_certificate,
-    issue_tsa_certificate,
 )
 from keys.crl import build_crl
 from keys.handles import KeyAlgorithm, SoftwareKeyHandle, generate_software_key
@@ -202,39 +198,12 @@ def build_bench_pki(
 ) -> BenchPKI:
     """Build the benchmark PKI with the project's CA code and write its PEM files."""
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(hours=1)
-    urls = PKIURLs(base_url="http://127.0.0.1:8000")
-    root = create_root_ca(
-        generate_software_key("bench-root", KeyAlgorithm.EC_P384),
-        common_name="eContract Bench Root CA",
-        organization="eContract Bench",
-        now=now,
+    hierarchy = create_in_memory_hierarchy(
+        name="Bench", base_url="http://127.0.0.1:8000", ca_name=_ISSUING_CA_NAME, now=now
     )
-    issuing = create_issuing_ca(
-        root,
-        generate_software_key("bench-issuing", KeyAlgorithm.EC_P384),
-        ca_name=_ISSUING_CA_NAME,
-        common_name="eContract Bench Issuing CA",
-        organization="eContract Bench",
-        urls=urls,
-        now=now,
-    )
-    chain = (issuing.certificate, root.certificate)
-    tsa_key = generate_software_key("bench-tsa", KeyAlgorithm.EC_P256)
-    tsa_cert = issue_tsa_certificate(
-        issuing,
-        tsa_key.public_key(),
-        common_name="eContract Bench TSA",
-        ca_name=_ISSUING_CA_NAME,
-        urls=urls,
-        now=now,
-    )
-    tsa = Authority(certificate=tsa_cert, handle=tsa_key, chain=chain)
-    ocsp_key = generate_software_key("bench-ocsp", KeyAlgorithm.EC_P256)
-    ocsp_cert = issue_ocsp_responder_certificate(
-        issuing, ocsp_key.public_key(), common_name="eContract Bench OCSP Responder", now=now
-    )
+    root, issuing, tsa, urls = hierarchy.root, hierarchy.issuing, hierarchy.tsa, hierarchy.urls
     responder = OCSPResponder(
-        responder=Authority(certificate=ocsp_cert, handle=ocsp_key, chain=chain),
+        responder=hierarchy.ocsp,
         issuers=[issuing.certificate],
         lookup=lambda _issuer, _serial: RevocationStatus("good"),
     )
@@ -292,7 +261,7 @@ def build_bench_pki(
     )
     responses = tuple(
         _ocsp_response(responder, cert, issuing.certificate)
-        for cert in [*(s.certificate for s in seals.values()), tsa_cert]
+        for cert in [*(s.certificate for s in seals.values()), tsa.certificate]
     )
     return BenchPKI(
         root=root,

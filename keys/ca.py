@@ -18,14 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from keys.errors import PKIError
-from keys.handles import KeyHandle
+from keys.handles import KeyAlgorithm, KeyHandle, generate_software_key
 from keys.oids import ORGANIZATION_IDENTIFIER, SEAL_KIND_POLICIES, SEAL_POLICY
 from keys.tbs import sign_certificate
 
 __all__ = [
     "Authority",
+    "Hierarchy",
     "PKIURLs",
     "SealSubject",
+    "create_in_memory_hierarchy",
     "create_issuing_ca",
     "create_root_ca",
     "department_code_of",
@@ -417,3 +419,82 @@ def department_code_of(cert: x509.Certificate) -> str | None:
         if value.startswith(_ORG_ID_PREFIX):
             return value[len(_ORG_ID_PREFIX) :]
     return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hierarchy:
+    """A complete CA hierarchy: root, issuing CA, timestamp authority, OCSP responder."""
+
+    root: Authority
+    """The root CA."""
+    issuing: Authority
+    """The issuing CA, which issues seals, the TSA and the OCSP responder."""
+    tsa: Authority
+    """The timestamp authority's identity."""
+    ocsp: Authority
+    """The delegated OCSP responder's identity."""
+    urls: PKIURLs
+    """The URLs written into the certificates."""
+    ca_name: str
+    """The issuing CA's URL slug."""
+    now: datetime.datetime
+    """The start of every certificate's validity."""
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The chain above a seal certificate: the issuing CA, then the root."""
+        return (self.issuing.certificate, self.root.certificate)
+
+
+def create_in_memory_hierarchy(
+    *,
+    name: str,
+    base_url: str,
+    ca_name: str,
+    now: datetime.datetime,
+) -> Hierarchy:
+    """A hierarchy whose keys live in process memory only (tests, benchmarks, demos).
+
+    ``name`` (e.g. ``Test``) goes into every common name and the organisation.
+    """
+    slug = name.lower()
+    urls = PKIURLs(base_url=base_url)
+    organization = f"eContract {name}"
+    root = create_root_ca(
+        generate_software_key(f"{slug}-root", KeyAlgorithm.EC_P384),
+        common_name=f"eContract {name} Root CA",
+        organization=organization,
+        now=now,
+    )
+    issuing = create_issuing_ca(
+        root,
+        generate_software_key(f"{slug}-issuing", KeyAlgorithm.EC_P384),
+        ca_name=ca_name,
+        common_name=f"eContract {name} Issuing CA",
+        organization=organization,
+        urls=urls,
+        now=now,
+    )
+    chain = (issuing.certificate, root.certificate)
+    tsa_key = generate_software_key(f"{slug}-tsa", KeyAlgorithm.EC_P256)
+    tsa_cert = issue_tsa_certificate(
+        issuing,
+        tsa_key.public_key(),
+        common_name=f"eContract {name} TSA",
+        ca_name=ca_name,
+        urls=urls,
+        now=now,
+    )
+    ocsp_key = generate_software_key(f"{slug}-ocsp", KeyAlgorithm.EC_P256)
+    ocsp_cert = issue_ocsp_responder_certificate(
+        issuing, ocsp_key.public_key(), common_name=f"eContract {name} OCSP Responder", now=now
+    )
+    return Hierarchy(
+        root=root,
+        issuing=issuing,
+        tsa=Authority(certificate=tsa_cert, handle=tsa_key, chain=chain),
+        ocsp=Authority(certificate=ocsp_cert, handle=ocsp_key, chain=chain),
+        urls=urls,
+        ca_name=ca_name,
+        now=now,
+    )

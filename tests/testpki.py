@@ -28,11 +28,8 @@ from keys.ca import (
     Authority,
     PKIURLs,
     SealSubject,
-    create_issuing_ca,
-    create_root_ca,
-    issue_ocsp_responder_certificate,
+    create_in_memory_hierarchy,
     issue_seal_certificate,
-    issue_tsa_certificate,
 )
 from keys.handles import KeyAlgorithm, KeyHandle, SoftwareKeyHandle, generate_software_key
 from keys.ocsp import OCSPResponder, RevocationStatus
@@ -186,41 +183,9 @@ def pem(cert: x509.Certificate) -> bytes:
 def build_test_pki() -> TestPKI:
     """The test PKI, built on first call and then shared (it takes a few milliseconds)."""
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(days=1)
-    urls = PKIURLs(base_url=BASE_URL)
-    root = create_root_ca(
-        generate_software_key("test-root", KeyAlgorithm.EC_P384),
-        common_name="eContract Test Root CA",
-        organization="eContract Test",
-        now=now,
+    pki = create_in_memory_hierarchy(
+        name="Test", base_url=BASE_URL, ca_name=ISSUING_CA_NAME, now=now
     )
-    issuing = create_issuing_ca(
-        root,
-        generate_software_key("test-issuing", KeyAlgorithm.EC_P384),
-        ca_name=ISSUING_CA_NAME,
-        common_name="eContract Test Issuing CA",
-        organization="eContract Test",
-        urls=urls,
-        now=now,
-    )
-    tsa_key = generate_software_key("test-tsa", KeyAlgorithm.EC_P256)
-    tsa_cert = issue_tsa_certificate(
-        issuing,
-        tsa_key.public_key(),
-        common_name="eContract Test TSA",
-        ca_name=ISSUING_CA_NAME,
-        urls=urls,
-        now=now,
-    )
-    ocsp_key = generate_software_key("test-ocsp", KeyAlgorithm.EC_P256)
-    ocsp_cert = issue_ocsp_responder_certificate(
-        issuing, ocsp_key.public_key(), common_name="eContract Test OCSP Responder", now=now
-    )
-    chain = (issuing.certificate, root.certificate)
     return TestPKI(
-        root=root,
-        issuing=issuing,
-        tsa=Authority(certificate=tsa_cert, handle=tsa_key, chain=chain),
-        ocsp=Authority(certificate=ocsp_cert, handle=ocsp_key, chain=chain),
-        urls=urls,
-        now=now,
+        root=pki.root, issuing=pki.issuing, tsa=pki.tsa, ocsp=pki.ocsp, urls=pki.urls, now=now
     )
