@@ -31,6 +31,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
 from verify.errors import MalformedPDFError, TooLargeError
+from verify.hexstrings import fast_hex_strings
 from verify.policy import VerificationPolicy
 from verify.report import RegistryReport, Report, RevocationSource, SignatureReport
 from verify.signatures import Contexts, check_document_timestamp, check_seal, failed_signature
@@ -51,6 +52,11 @@ def verify_pdf(data: bytes, *, policy: VerificationPolicy) -> Report:
     readable PDF; every readable PDF gets a report with a verdict. For uploads, run it
     through :func:`verify.limits.verify_pdf_bounded` (time and memory limits).
     """
+    with fast_hex_strings():
+        return _verify(data, policy)
+
+
+def _verify(data: bytes, policy: VerificationPolicy) -> Report:
     verified_at = policy.now or datetime.now(UTC)
     prescan(data, policy.limits)
     reader = _open(data, policy)
@@ -251,7 +257,20 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy) -> Contexts:
     if policy.ocsp_responses:
         sources.append("ocsp")
 
+    current: list[ValidationContext] = []
+
     def make(moment: datetime | None) -> ValidationContext:
+        if moment is None and current:
+            # Every signature validated at the policy's time shares one context, so a
+            # certificate's path and revocation status (the TSA's, the CAs') are checked once
+            # per document instead of once per signature.
+            return current[0]
+        context = _context(moment)
+        if moment is None:
+            current.append(context)
+        return context
+
+    def _context(moment: datetime | None) -> ValidationContext:
         at = moment or policy.now
         return ValidationContext(
             trust_roots=roots,
