@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -76,7 +77,7 @@ from econtract.errors import (
 from econtract.issuance import CHINA, IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.logs import configure_logging, request_id_var
 from econtract.models import Certificate, SealedDocument
-from econtract.qrcheck import check_qr
+from econtract.qrcheck import QRCheck, check_qr
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.templates import TEMPLATES
@@ -192,7 +193,7 @@ def status_of(exc: EContractError) -> int:
 # --- dependencies -------------------------------------------------------------------------
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The process's services."""
     services: Services = request.app.state.services
     return services
@@ -967,24 +968,40 @@ def wants_json(request: Request) -> bool:
     response_class=HTMLResponse,
     responses={200: {"content": {"text/html": {}, "application/json": {}}}},
 )
-def qr_page(token: str, request: Request, services: ServicesDep) -> Response:
+async def qr_page(token: str, request: Request) -> Response:
     """The page a licence's QR code opens: the verdict in Chinese and English, the licence's
     details to compare with the paper (personal id numbers masked). ``Accept:
     application/json`` gives the same verdict as JSON."""
-    check = check_qr(services, token)
+    # The services are taken from the app directly: FastAPI's dependency resolution costs
+    # more than this page's database read.
+    services: Services = request.app.state.services
+    if db.is_embedded(services.engine):
+        # The busiest page: a primary-key read of a local SQLite file (WAL: it never waits for
+        # a writer) takes less time than handing the request to the thread pool and back.
+        check = check_qr(services, token)
+    else:
+        # A networked database is read in the thread pool, so that it never stalls the loop.
+        check = await run_in_threadpool(check_qr, services, token)
     headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
     if wants_json(request):
         body = check.to_json()
         if check.certificate_id is not None:
-            body["transparency"] = transparency(services, check.certificate_id)
+            body["transparency"] = await run_in_threadpool(
+                transparency, services, check.certificate_id
+            )
         return JSONResponse(body, headers=headers)
+    return HTMLResponse(qr_html(check), headers=headers)
+
+
+@lru_cache(maxsize=4096)
+def qr_html(check: QRCheck) -> str:
+    """The QR page for a verdict. The verdict holds everything the page shows (status,
+    details, today's expiry decision), so equal verdicts give the same page and the last
+    ones rendered are kept: rendering costs more than the page's database read."""
     issued_at = (
         check.issued_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if check.issued_at else ""
     )
-    # The template is rendered directly: TemplateResponse's context processing and debug
-    # hooks cost more than the page, which is the service's busiest.
-    html = QR_TEMPLATE.render(check=check, issued_at=issued_at, format=check.format)
-    return HTMLResponse(html, headers=headers)
+    return QR_TEMPLATE.render(check=check, issued_at=issued_at, format=check.format)
 
 
 @public_pages.get("/verify", response_class=HTMLResponse)
@@ -1322,12 +1339,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request_limit=settings.max_request_bytes,
     )
     app.add_middleware(Observe)  # outermost: every answer is counted and logged
+    # Routes are matched in order, one by one: the QR page, the busiest, comes first.
+    app.include_router(public_pages)
     app.include_router(ops)
     app.include_router(pki_router)
     app.include_router(auth_router)
     app.include_router(documents)
     app.include_router(certificates)
-    app.include_router(public_pages)
     app.include_router(log_router)
     app.include_router(audit_router)
     return app

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from econtract.errors import DatabaseUnavailableError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_T = TypeVar("_T")
 
 
 def make_engine(url: str) -> Engine:
@@ -45,11 +49,119 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            options = conn.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
+                return  # every statement is its own transaction (ReadConnections)
+            mode = options.get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def is_embedded(engine: Engine) -> bool:
+    """Whether the registry is a local SQLite file (a read never waits on a network)."""
+    return engine.dialect.name == "sqlite"
+
+
+class _ThreadReader:
+    """A thread's read connection and what it remembers (see :class:`ReadConnections`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.version: object = None
+        self.remembered: OrderedDict[Hashable, Any] = OrderedDict()
+
+
+class ReadConnections:
+    """One long-lived autocommit connection per thread, for the busiest single-row reads.
+
+    Taking a connection from the pool, beginning and rolling back a transaction (and, on
+    PostgreSQL, the pool's liveness ping) cost more than a primary-key lookup itself. Each
+    statement on these connections runs in its own transaction, so a read always sees the
+    latest committed state and never holds a snapshot open. A connection the database
+    dropped is replaced once, transparently.
+    """
+
+    #: Answers remembered per thread by :meth:`run_remembered`.
+    REMEMBERED = 4096
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+        self._lock = threading.Lock()
+        self._sqlite = is_embedded(engine)
+
+    def run(self, read: Callable[[Connection], _T]) -> _T:
+        """``read(connection)`` on this thread's connection; for reads only."""
+        return self._run(lambda reader: read(reader.conn))
+
+    def run_remembered(self, key: Hashable, read: Callable[[Connection], _T]) -> _T:
+        """``run(read)``, its answer remembered under ``key`` until the database changes.
+
+        On SQLite, ``PRAGMA data_version`` changes whenever another connection (of any
+        process) commits, so the first read after any write forgets every remembered answer:
+        nothing stale is ever returned. Other databases have no such cheap signal; there this
+        is :meth:`run`.
+        """
+        if not self._sqlite:
+            return self.run(read)
+
+        def remembered(reader: _ThreadReader) -> _T:
+            raw = reader.conn.connection.driver_connection
+            assert raw is not None
+            version = raw.execute("PRAGMA data_version").fetchone()[0]
+            if version != reader.version:
+                reader.remembered.clear()
+                reader.version = version
+            elif key in reader.remembered:
+                reader.remembered.move_to_end(key)
+                return reader.remembered[key]  # type: ignore[no-any-return]
+            answer = read(reader.conn)
+            reader.remembered[key] = answer
+            if len(reader.remembered) > self.REMEMBERED:
+                reader.remembered.popitem(last=False)
+            return answer
+
+        return self._run(remembered)
+
+    def _run(self, read: Callable[[_ThreadReader], _T]) -> _T:
+        for attempt in (1, 2):
+            reader = self._reader()
+            try:
+                return read(reader)
+            except DBAPIError as exc:
+                self._drop(reader)
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reader(self) -> _ThreadReader:
+        reader: _ThreadReader | None = getattr(self._local, "reader", None)
+        if reader is None or reader.conn.closed:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            reader = _ThreadReader(conn)
+            self._local.reader = reader
+            with self._lock:
+                self._opened.append(conn)
+        return reader
+
+    def _drop(self, reader: _ThreadReader) -> None:
+        self._local.reader = None
+        with self._lock:
+            if reader.conn in self._opened:
+                self._opened.remove(reader.conn)
+        with contextlib.suppress(DBAPIError):  # already gone
+            reader.conn.close()
+
+    def close(self) -> None:
+        """Close every thread's connection (when the process stops serving)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with contextlib.suppress(DBAPIError):
+                conn.close()
 
 
 def check_database(engine: Engine) -> None:

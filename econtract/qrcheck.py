@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
 from econtract.certificates import EXPIRED, effective_status
 from econtract.models import Certificate, Department
@@ -76,7 +76,7 @@ class QRCheck:
     valid_from: date | None = None
     valid_until: date | None = None
     issued_at: datetime | None = None
-    shown_fields: list[tuple[str, str]] = field(default_factory=list)
+    shown_fields: tuple[tuple[str, str], ...] = ()
     """Label/value pairs to compare with the paper (personal id numbers masked)."""
     superseded_by: str | None = None
     format: str = FORMAT
@@ -127,6 +127,8 @@ class _Record:
     valid_until: date | None
     issued_at: datetime
     department_name: str
+    digest: str
+    """The digest of ``fields`` the QR token carries."""
 
 
 _LOOKUP = (
@@ -179,14 +181,9 @@ def check_qr(services: Services, token: str) -> QRCheck:
             reason_en="This QR code was not issued by this service or has been altered. "
             "Do not trust this licence.",
         )
-    # Core rather than the ORM: this is the busiest read of the service, and one row of plain
-    # columns is all it needs.
-    with services.engine.connect() as conn:
-        row = conn.execute(_LOOKUP, {"id": claims.certificate_id}).first()
-        certificate = _Record(**row._mapping) if row is not None else None
-        newer = None
-        if certificate is not None and certificate.status == "superseded":
-            newer = conn.execute(_NEWER, {"id": certificate.id}).scalar()
+    certificate, newer = services.reads.run_remembered(
+        ("qr", claims.certificate_id), lambda conn: _lookup(conn, claims.certificate_id)
+    )
     department = certificate.department_name if certificate is not None else None
     if certificate is None or department is None:
         return QRCheck(
@@ -197,7 +194,7 @@ def check_qr(services: Services, token: str) -> QRCheck:
     if (
         certificate.number != claims.number
         or certificate.type_code != claims.type_code
-        or fields_digest(certificate.fields) != claims.fields_digest
+        or certificate.digest != claims.fields_digest
     ):
         return QRCheck(
             verdict=QRVerdict.FORGED,
@@ -244,14 +241,30 @@ def check_qr(services: Services, token: str) -> QRCheck:
     )
 
 
-def _shown_fields(certificate: _Record) -> list[tuple[str, str]]:
+def _lookup(conn: Connection, certificate_id: str) -> tuple[_Record | None, str | None]:
+    """The certificate's row and, when superseded, its successor's number.
+
+    Core rather than the ORM: this is the busiest read of the service, and one row of plain
+    columns is all it needs.
+    """
+    row = conn.execute(_LOOKUP, {"id": certificate_id}).first()
+    if row is None:
+        return None, None
+    certificate = _Record(**row._mapping, digest=fields_digest(row.fields))
+    newer = None
+    if certificate.status == "superseded":
+        newer = conn.execute(_NEWER, {"id": certificate.id}).scalar()
+    return certificate, newer
+
+
+def _shown_fields(certificate: _Record) -> tuple[tuple[str, str], ...]:
     template = TEMPLATES.get(certificate.type_code)
     if template is None:
-        return []
+        return ()
     properties = template.schema.get("properties", {})
     shown = []
     for name, value in certificate.fields.items():
         label = properties.get(name, {}).get("title", name)
         text = str(value)
         shown.append((label, mask(text) if name in template.masked_fields else text))
-    return shown
+    return tuple(shown)

@@ -37,6 +37,11 @@ class Services:
         return db.session_factory(self.engine)
 
     @cached_property
+    def reads(self) -> db.ReadConnections:
+        """Per-thread autocommit connections for the busiest single-row reads."""
+        return db.ReadConnections(self.engine)
+
+    @cached_property
     def key_store(self) -> KeyStore:
         """The configured key store."""
         with self._lock:
@@ -49,5 +54,7 @@ class Services:
 
     def dispose(self) -> None:
         """Close the database pool."""
+        if "reads" in self.__dict__:
+            self.reads.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

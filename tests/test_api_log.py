@@ -23,12 +23,11 @@ from econtract import audit, db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.clients import create_client
-from econtract.issuance import IssueRequest, issue_certificate
 from econtract.models import LogLeaf
-from econtract.qrtoken import QRClaims, fields_digest, make_qr_token
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
+from tests.licences import issue_example, qr_token
 from tests.live import serve
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
@@ -39,18 +38,6 @@ OPERATOR = audit.Actor.operator("test")
 def api_client(initialised: Services) -> Iterator[TestClient]:
     with TestClient(create_app(initialised.settings)) as client:
         yield client
-
-
-def issue(services: Services) -> Any:
-    return issue_certificate(
-        services,
-        department_code=DEMO_DEPARTMENT_CODE,
-        request=IssueRequest(
-            type_code="business_licence",
-            fields=dict(TEMPLATES["business_licence"].schema["examples"][0]),
-        ),
-        actor=OPERATOR,
-    ).certificate
 
 
 def publish(services: Services) -> None:
@@ -65,7 +52,7 @@ def entries(client: TestClient) -> list[dict[str, Any]]:
 
 
 def test_every_change_is_logged(api_client: TestClient, initialised: Services) -> None:
-    certificate = issue(initialised)
+    certificate = issue_example(initialised)
     change_status(
         initialised, certificate_id=certificate.id, action="suspend", reason="核查", actor=OPERATOR
     )
@@ -82,20 +69,9 @@ def test_every_change_is_logged(api_client: TestClient, initialised: Services) -
 def test_qr_json_carries_a_checked_inclusion_proof(
     api_client: TestClient, initialised: Services
 ) -> None:
-    certificate = issue(initialised)
+    certificate = issue_example(initialised)
     publish(initialised)
-    token = make_qr_token(
-        initialised.pki.token_signer,
-        QRClaims(
-            certificate_id=certificate.id,
-            number=certificate.number,
-            type_code=certificate.type_code,
-            fields_digest=fields_digest(certificate.fields),
-            valid_from=certificate.valid_from,
-            valid_until=certificate.valid_until,
-            issued_at=certificate.issued_at,
-        ),
-    )
+    token = qr_token(initialised, certificate)
     body = api_client.get(f"/v/{token}", headers={"Accept": "application/json"}).json()
     log = body["transparency"]
     assert log["sth"]["tree_size"] >= 3
@@ -167,7 +143,7 @@ def test_audit_trail_exports(api_client: TestClient, initialised: Services) -> N
 
 
 def test_audit_cli_names_a_rewritten_entry(initialised: Services, tmp_path: Path) -> None:
-    issue(initialised)
+    issue_example(initialised)
     publish(initialised)
     store = tmp_path / "store"
     with serve(initialised.settings.model_copy(update={"log_sth_seconds": 3600.0})) as base:
