@@ -25,6 +25,11 @@ from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.general import (
+    MultivaluedAttributeError,
+    NonexistentAttributeError,
+    find_unique_cms_attribute,
+)
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
@@ -61,7 +66,7 @@ def _verify(data: bytes, policy: VerificationPolicy) -> Report:
     prescan(data, policy.limits)
     reader = _open(data, policy)
     sigs = _embedded_signatures(reader, policy)
-    contexts = _contexts(reader, policy)
+    contexts = _contexts(reader, policy, sigs)
     checked = asyncio.run(_check_all(reader, sigs, contexts))
     seal_revisions = [
         sig.signed_revision
@@ -219,12 +224,19 @@ def _dss_revision(reader: PdfFileReader) -> int | None:
     return reader.xrefs.get_last_change(ref.reference)  # type: ignore[no-any-return]
 
 
-def _contexts(reader: PdfFileReader, policy: VerificationPolicy) -> Contexts:
+def _contexts(
+    reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Entry]
+) -> Contexts:
     roots = _asn1_roots(policy.trust_roots)
     crls = list(_asn1_crls(policy.crls))
     ocsps = list(_asn1_ocsps(policy.ocsp_responses))
     certs: list[asn1_x509.Certificate] = []
     sources: list[RevocationSource] = []
+    carried_crls, carried_ocsps = _carried_revinfo(sigs)
+    if carried_crls or carried_ocsps:
+        sources.append("embedded")
+        crls = _unique([*carried_crls, *crls])
+        ocsps = _unique([*carried_ocsps, *ocsps])
     try:
         dss = DocumentSecurityStore.read_dss(reader)
     except NoDSSFoundError:
@@ -247,7 +259,7 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy) -> Contexts:
             ]
         except _PARSE_ERRORS as exc:
             raise MalformedPDFError(f"The document security store is damaged: {exc}.") from None
-        if dss_crls or dss_ocsps:
+        if (dss_crls or dss_ocsps) and "embedded" not in sources:
             sources.append("embedded")
         # The service's own CRLs are often the very ones embedded: check each once.
         crls = _unique([*dss_crls, *crls])
@@ -296,6 +308,40 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy) -> Contexts:
         )
 
     return Contexts(make=make, soft=soft, sources=tuple(sources))
+
+
+def _carried_revinfo(
+    sigs: list[_Entry],
+) -> tuple[list[asn1_crl.CertificateList], list[asn1_ocsp.OCSPResponse]]:
+    """CRLs and OCSP responses carried inside the signatures themselves: the signed attribute
+    adbe-revocationInfoArchival (how Acrobat embeds them, ISO 32000-1 12.8.3.3.2) and the CMS
+    ``crls`` field (CAdES; OCSP responses as the other-revocation-info format of RFC 5940).
+    Their authenticity is checked like any other revocation data's: by their issuers'
+    signatures during path validation. A signature too broken to read them is reported by
+    its own check."""
+    crls: list[asn1_crl.CertificateList] = []
+    ocsps: list[asn1_ocsp.OCSPResponse] = []
+    for sig in sigs:
+        if not isinstance(sig, EmbeddedPdfSignature):
+            continue
+        try:
+            try:
+                archival = find_unique_cms_attribute(
+                    sig.signer_info["signed_attrs"], "adobe_revocation_info_archival"
+                )
+            except (NonexistentAttributeError, MultivaluedAttributeError):
+                archival = None
+            if archival is not None:
+                crls.extend(_parsed_crl(item.dump()) for item in archival["crl"] or ())
+                ocsps.extend(_parsed_ocsp(item.dump()) for item in archival["ocsp"] or ())
+            for choice in sig.signed_data["crls"] or ():
+                if choice.name == "crl":
+                    crls.append(_parsed_crl(choice.chosen.dump()))
+                elif choice.chosen["other_rev_info_format"].native == "ocsp_response":
+                    ocsps.append(_parsed_ocsp(choice.chosen["other_rev_info"].dump()))
+        except _PARSE_ERRORS:
+            continue
+    return crls, ocsps
 
 
 # Documents sealed by the service embed the same CA certificates, CRLs and OCSP responses;

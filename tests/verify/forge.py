@@ -115,6 +115,41 @@ def flip_signed_byte(pdf: bytes) -> bytes:
     return pdf[:at] + b"X" + pdf[at + 1 :]
 
 
+def with_cms_revinfo(pdf: bytes, crls: list[bytes], ocsp_responses: list[bytes]) -> bytes:
+    """Put CRLs and OCSP responses into the first signature's CMS ``crls`` field (CAdES style;
+    OCSP as RFC 5940's other-revocation-info). The field is not signed, so the seal stays
+    intact; /Contents keeps its length."""
+    from asn1crypto import cms  # noqa: PLC0415
+    from asn1crypto import crl as asn1_crl  # noqa: PLC0415
+    from asn1crypto import ocsp as asn1_ocsp  # noqa: PLC0415
+
+    match = _CONTENTS.search(pdf)
+    assert match is not None
+    hex_cms = match.group(1)
+    info = cms.ContentInfo.load(bytes.fromhex(hex_cms.decode()), strict=False)
+    signed = info["content"]
+    signed["crls"] = [
+        *(
+            cms.RevocationInfoChoice(name="crl", value=asn1_crl.CertificateList.load(c))
+            for c in crls
+        ),
+        *(
+            cms.RevocationInfoChoice(
+                name="other",
+                value={
+                    "other_rev_info_format": "ocsp_response",
+                    "other_rev_info": asn1_ocsp.OCSPResponse.load(o),
+                },
+            )
+            for o in ocsp_responses
+        ),
+    ]
+    der: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    assert 2 * len(der) <= len(hex_cms)
+    forged = der.hex().encode().ljust(len(hex_cms), b"0")
+    return pdf[: match.start(1)] + forged + pdf[match.end(1) :]
+
+
 def empty_contents(pdf: bytes) -> bytes:
     """Zero the first signature's /Contents (same length)."""
     match = _CONTENTS.search(pdf)
@@ -287,17 +322,51 @@ def append_deep_update(pdf: bytes, depth: int = 100_000) -> bytes:
 
 def sha1_signed(pki: TestPKI) -> bytes:
     """A PDF signed by a genuine seal key and certificate with SHA-1 as the digest."""
+    from pyhanko.sign import signers  # noqa: PLC0415
+    from pyhanko.sign.fields import SigSeedSubFilter  # noqa: PLC0415
+
+    meta = signers.PdfSignatureMetadata(
+        field_name="Seal", md_algorithm="sha1", subfilter=SigSeedSubFilter.PADES
+    )
+    return _pyhanko_signed(pki, meta)
+
+
+def adobe_revinfo_signed(pki: TestPKI) -> bytes:
+    """A PDF signed the way Acrobat does: ``adbe.pkcs7.detached``, the seal's CRLs inside the
+    signature (the signed attribute adbe-revocationInfoArchival), no DSS."""
+    from pyhanko.sign import signers  # noqa: PLC0415
+    from pyhanko.sign.fields import SigSeedSubFilter  # noqa: PLC0415
+    from pyhanko_certvalidator import ValidationContext  # noqa: PLC0415
+
+    from keys.signer import to_asn1  # noqa: PLC0415
+
+    meta = signers.PdfSignatureMetadata(
+        field_name="Seal",
+        md_algorithm="sha256",
+        subfilter=SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
+        embed_validation_info=True,
+        validation_context=ValidationContext(
+            trust_roots=[to_asn1(pki.root.certificate)],
+            crls=list(service_crls(pki)),
+            allow_fetching=False,
+        ),
+    )
+    return _pyhanko_signed(pki, meta)
+
+
+def _pyhanko_signed(pki: TestPKI, meta: object) -> bytes:
+    """A new seal of ``pki`` signing a plain PDF through pyHanko with ``meta``."""
     from asn1crypto import keys as asn1_keys  # noqa: PLC0415
     from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
         NoEncryption,
         PrivateFormat,
     )
     from pyhanko.sign import signers  # noqa: PLC0415
-    from pyhanko.sign.fields import SigSeedSubFilter  # noqa: PLC0415
     from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: PLC0415
 
     from keys.signer import to_asn1  # noqa: PLC0415
 
+    assert isinstance(meta, signers.PdfSignatureMetadata)
     handle, cert = pki.make_seal()
     der_key = handle._key.private_bytes(  # type: ignore[attr-defined]  # test-only
         Encoding.DER, PrivateFormat.PKCS8, NoEncryption()
@@ -306,9 +375,6 @@ def sha1_signed(pki: TestPKI) -> bytes:
         signing_cert=to_asn1(cert),
         signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
         cert_registry=SimpleCertificateStore.from_certs([to_asn1(c) for c in pki.chain]),
-    )
-    meta = signers.PdfSignatureMetadata(
-        field_name="Seal", md_algorithm="sha1", subfilter=SigSeedSubFilter.PADES
     )
     out = io.BytesIO()
     signers.PdfSigner(meta, signer=signer).sign_pdf(
