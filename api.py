@@ -92,9 +92,8 @@ from econtract.translog import (
     log_key_json,
     log_key_pem,
     sth_json,
-    subject_proofs_json,
 )
-from econtract.verification import verify_upload
+from econtract.verification import log_appendix, log_proofs, verify_upload
 from signing.errors import (
     BrokenPDFError,
     EncryptedPDFError,
@@ -987,7 +986,7 @@ async def qr_page(token: str, request: Request) -> Response:
         body = check.to_json()
         if check.certificate_id is not None:
             body["transparency"] = await run_in_threadpool(
-                transparency, services, check.certificate_id
+                log_proofs, services, check.certificate_id
             )
         return JSONResponse(body, headers=headers)
     return HTMLResponse(qr_html(check), headers=headers)
@@ -1023,14 +1022,16 @@ def verify_upload_route(
     with ``Accept: text/html``, or as a PDF to file with ``Accept: application/pdf``. No
     token needed: anyone may check a document."""
     report = verify_upload(services, file.file.read())
+    proofs = log_proofs(services, report.registry.record_id) if report.registry.record_id else None
+    appendices = (log_appendix(proofs),) if proofs is not None else ()
     accept = request.headers.get("accept", "")
     if "application/pdf" in accept:
-        return Response(report_pdf(report), media_type="application/pdf")
+        return Response(report_pdf(report, appendices), media_type="application/pdf")
     if "text/html" in accept:
-        return HTMLResponse(report.to_html())
+        return HTMLResponse(report.to_html(appendices))
     body = report.to_json()
-    if report.registry is not None and report.registry.record_id:
-        body["transparency"] = transparency(services, report.registry.record_id)
+    if proofs is not None:
+        body["transparency"] = proofs
     return JSONResponse(body)
 
 
@@ -1086,12 +1087,6 @@ def log_key(request: Request, services: ServicesDep) -> Response:
     if wants_json(request):
         return JSONResponse(log_key_json(public_key))
     return Response(log_key_pem(public_key), media_type="application/x-pem-file")
-
-
-def transparency(services: Services, subject: str) -> dict[str, Any]:
-    """A certificate's or document's log entries with checked inclusion proofs."""
-    with services.sessions() as session:
-        return subject_proofs_json(session, subject, public_key=services.pki.log_key.public_key())
 
 
 # --- the audit trail ----------------------------------------------------------------------

@@ -39,14 +39,14 @@ from econtract.issuance import IssueRequest, issue_certificate
 from econtract.models import ApiClient, Certificate, Department, Seal, SealKind
 from econtract.sealing import seal_document
 from econtract.services import Services
-from econtract.verification import service_policy
+from econtract.verification import log_appendix, log_proofs, service_policy
 from keys.handles import KeyAlgorithm
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
 from verify.limits import verify_pdf_bounded
 from verify.pdf_report import report_pdf
 from verify.policy import VerificationPolicy
-from verify.report import Report
+from verify.report import Appendix, Report
 
 #: Exit status of a usage error (BSD sysexits EX_USAGE), kept apart from verdict codes.
 EXIT_USAGE = 64
@@ -458,6 +458,7 @@ def verify(
         data = file.read_bytes()
     except OSError as exc:
         raise EContractError(f"Cannot read {file}: {exc.strerror}.") from None
+    appendices: tuple[Appendix, ...] = ()
     if trust_root:
         policy = VerificationPolicy(trust_roots=tuple(load_certificate(p) for p in trust_root))
         report = verify_pdf_bounded(data, policy=policy)
@@ -465,10 +466,12 @@ def verify(
         services = open_services()
         try:
             report = verify_pdf_bounded(data, policy=service_policy(services))
+            if report.registry.record_id and report_pdf_path is not None:
+                appendices = (log_appendix(log_proofs(services, report.registry.record_id)),)
         finally:
             services.dispose()
     if report_pdf_path is not None:
-        write_atomically(report_pdf_path, lambda out: out.write(report_pdf(report)))
+        write_atomically(report_pdf_path, lambda out: out.write(report_pdf(report, appendices)))
     _print_report(report, as_json)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -12,10 +14,11 @@ from econtract.certificates import effective_status
 from econtract.models import Certificate, Seal, SealedDocument, StatusEvent
 from econtract.pki import ISSUING, ROOT
 from econtract.services import Services
+from econtract.translog import subject_proofs_json
 from verify.limits import verify_pdf_bounded
 from verify.policy import VerificationLimits, VerificationPolicy
 from verify.registry import RegistryMatch, RegistryStatus
-from verify.report import Report
+from verify.report import Appendix, Report
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,58 @@ def service_policy(services: Services, *, registry: bool = True) -> Verification
 def verify_upload(services: Services, data: bytes) -> Report:
     """Verify an uploaded file in a bounded worker, with the registry's view."""
     return verify_pdf_bounded(data, policy=service_policy(services))
+
+
+def log_proofs(services: Services, subject: str) -> dict[str, Any]:
+    """A certificate's or document's log entries with inclusion proofs, each proof and the
+    tree head's signature checked before they are returned."""
+    with services.sessions() as session:
+        return subject_proofs_json(session, subject, public_key=services.pki.log_key.public_key())
+
+
+def log_appendix(proofs: dict[str, Any]) -> Appendix:
+    """The printable report's section on the transparency log, from :func:`log_proofs`."""
+    sth = proofs.get("sth")
+    rows: list[tuple[str, str]] = []
+    if sth is None:
+        rows.append(("树头 Signed tree head", "none published yet / 尚未发布"))
+    else:
+        published = datetime.fromtimestamp(sth["timestamp"] / 1000, UTC)
+        rows.append(
+            (
+                "树头 Signed tree head",
+                f"size {sth['tree_size']}, root {sth['sha256_root_hash']}, "
+                f"{published.isoformat(timespec='seconds')}, signature checked",
+            )
+        )
+    for item in proofs.get("entries", []):
+        rows.append(
+            (
+                f"条目 Entry {item['leaf_index']}",
+                f"{_entry_text(item['entry'])}; leaf {item['leaf_hash']}; inclusion proof of "
+                f"{len(item['audit_path'])} hashes checked",
+            )
+        )
+    for item in proofs.get("pending", []):
+        rows.append(
+            (
+                f"待纳入 Pending entry {item['leaf_index']}",
+                f"{_entry_text(item['entry'])}; the next tree head covers it",
+            )
+        )
+    return Appendix(
+        title="透明日志 Transparency log",
+        note="本平台公开日志（RFC 9162）中关于该登记记录的条目，包含证明与树头签名已核对；"
+        "任何人可用 econtract audit 或 GET /log/proof/inclusion 复核。 "
+        "The entries about this record in the service's public log (RFC 9162), their "
+        "inclusion proofs and the tree head's signature checked; anyone can check them again "
+        "with `econtract audit` or GET /log/proof/inclusion.",
+        rows=tuple(rows),
+    )
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    details = ", ".join(
+        f"{key} {value}" for key, value in entry.items() if key not in ("v", "kind", "time")
+    )
+    return f"{entry['kind']} at {entry['time']}" + (f" ({details})" if details else "")

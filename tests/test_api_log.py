@@ -27,6 +27,7 @@ from econtract.models import LogLeaf
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
+from econtract.verification import log_appendix, log_proofs
 from tests.licences import issue_example, qr_token
 from tests.live import serve
 
@@ -217,3 +218,24 @@ def test_a_refused_change_is_in_the_audit_trail(
     assert refused[0]["action"] == "POST /v1/certificates/{certificate_id}/reinstate"
     assert refused[0]["request_id"] == "req-409"
     assert refused[0]["actor"] == f"client:{client.id}"
+
+
+def test_the_printable_log_section_names_pending_and_proven_entries(
+    initialised: Services,
+) -> None:
+    certificate = issue_example(initialised)
+    with db.transaction(initialised.sessions) as session:
+        publish_sth(session, initialised.pki.log_key, force=True)
+    change_status(
+        initialised, certificate_id=certificate.id, action="suspend", reason="核查", actor=OPERATOR
+    )
+    rows = dict(log_appendix(log_proofs(initialised, certificate.id)).rows)
+    proven = [label for label in rows if label.startswith("条目 Entry")]
+    pending = [label for label in rows if label.startswith("待纳入 Pending entry")]
+    assert len(proven) == 1
+    assert len(pending) == 1
+    assert rows[proven[0]].startswith("certificate.issue at ")
+    assert rows[pending[0]].startswith("certificate.status at ")
+    assert "status suspended" in rows[pending[0]]
+    assert rows[pending[0]].endswith("the next tree head covers it")
+    assert "signature checked" in rows["树头 Signed tree head"]

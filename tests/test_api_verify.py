@@ -15,12 +15,13 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 
 from api import create_app
-from econtract import audit
+from econtract import audit, db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.issuance import IssueRequest, issue_certificate
 from econtract.services import Services
 from econtract.templates import TEMPLATES
+from econtract.translog import publish_sth
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
 from tests.live import serve
@@ -80,11 +81,31 @@ def test_a_changed_licence_is_not_valid(api_client: TestClient, initialised: Ser
     assert upload(api_client, tampered).json()["verdict"] != "VALID"
 
 
+def publish(services: Services) -> None:
+    with db.transaction(services.sessions) as session:
+        publish_sth(session, services.pki.log_key, force=True)
+
+
 def test_the_printable_report(api_client: TestClient, initialised: Services) -> None:
     _, pdf = licence(initialised)
+    publish(initialised)
     page = upload(api_client, pdf, Accept="text/html")
     assert page.headers["content-type"].startswith("text/html")
     assert "有效" in page.text
+    # The log's proof for the matched record, the same one the JSON report carries.
+    proofs = upload(api_client, pdf).json()["transparency"]
+    (entry,) = proofs["entries"]
+    assert "透明日志 Transparency log" in page.text
+    assert f"Entry {entry['leaf_index']}" in page.text
+    assert entry["leaf_hash"] in page.text
+    assert f"inclusion proof of {len(entry['audit_path'])} hashes checked" in page.text
+    assert proofs["sth"]["sha256_root_hash"] in page.text
+
+
+def test_a_file_not_issued_here_has_no_log_section(api_client: TestClient) -> None:
+    page = upload(api_client, make_pdf(), Accept="text/html")
+    assert "本平台未签发此文件" in page.text
+    assert "Transparency log" not in page.text
 
 
 def test_not_a_pdf_is_422(api_client: TestClient) -> None:
@@ -217,3 +238,4 @@ def test_the_report_as_a_pdf_to_file(
     assert "有效 VALID" in text
     assert certificate.id in text
     assert "杭州市市场监督管理局" in text
+    assert "透明日志 Transparency log" in text

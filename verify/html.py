@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-from verify.report import Report, SignatureReport, Verdict
+from verify.report import Appendix, Report, SignatureReport, Verdict
 
 _VERDICT_ZH = {
     Verdict.VALID: "有效",
@@ -32,8 +32,8 @@ _STYLE = (
 )
 
 
-def render_html(report: Report) -> str:
-    """The report as one HTML page."""
+def render_html(report: Report, appendices: tuple[Appendix, ...] = ()) -> str:
+    """The report as one HTML page, with the caller's appendices at the end."""
     verdict = report.verdict
     parts = [
         "<!DOCTYPE html>",
@@ -61,6 +61,7 @@ def render_html(report: Report) -> str:
         "<h2>登记信息 Registry</h2>",
         _registry(report),
         *(_signature(index, sig) for index, sig in enumerate(report.signatures, 1)),
+        *(_appendix(appendix) for appendix in appendices),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -157,6 +158,12 @@ def _signature(index: int, sig: SignatureReport) -> str:
     )
     rows += [("问题 Problem", escape(p)) for p in sig.problems]
     return f"<h2>{index}. {title}</h2>" + _table(rows)
+
+
+def _appendix(appendix: Appendix) -> str:
+    note = f"<p>{escape(appendix.note)}</p>" if appendix.note else ""
+    rows = [(escape(label), _code(value)) for label, value in appendix.rows]
+    return f"<h2>{escape(appendix.title)}</h2>{note}" + _table(rows)
 
 
 def _table(rows: list[tuple[str, str]]) -> str:

@@ -224,9 +224,7 @@ def _dss_revision(reader: PdfFileReader) -> int | None:
     return reader.xrefs.get_last_change(ref.reference)  # type: ignore[no-any-return]
 
 
-def _contexts(
-    reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Entry]
-) -> Contexts:
+def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Entry]) -> Contexts:
     roots = _asn1_roots(policy.trust_roots)
     crls = list(_asn1_crls(policy.crls))
     ocsps = list(_asn1_ocsps(policy.ocsp_responses))

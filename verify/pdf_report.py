@@ -11,7 +11,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from signing.fonts import check_font, font_bytes
-from verify.report import Report, SignatureReport
+from verify.report import Appendix, Report, SignatureReport
 
 _FONT = "EContractReport"
 _MARGIN = 56.0
@@ -125,8 +125,9 @@ def _signature(out: _Writer, number: int, sig: SignatureReport) -> None:
         out.line(f"问题 Problem: {problem}", indent=12)
 
 
-def report_pdf(report: Report) -> bytes:
-    """The report as a PDF: the verdict, its reasons, the registry's view, every signature."""
+def report_pdf(report: Report, appendices: tuple[Appendix, ...] = ()) -> bytes:
+    """The report as a PDF: the verdict, its reasons, the registry's view, every signature,
+    then the caller's appendices."""
     _register()
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=True)
@@ -158,6 +159,13 @@ def report_pdf(report: Report) -> bytes:
         )
     for number, signature in enumerate(report.signatures, start=1):
         _signature(out, number, signature)
+    for appendix in appendices:
+        out.gap()
+        out.line(appendix.title, 12)
+        if appendix.note:
+            out.line(appendix.note, 9, indent=12)
+        for label, value in appendix.rows:
+            out.line(f"{label}: {value}", 9, indent=12)
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()

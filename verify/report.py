@@ -269,11 +269,24 @@ class Report:
         """The report as a JSON-ready dict (times in ISO 8601), per ``report_schema.json``."""
         return _jsonable(self)  # type: ignore[no-any-return]
 
-    def to_html(self) -> str:
+    def to_html(self, appendices: tuple[Appendix, ...] = ()) -> str:
         """A printable HTML page an auditor can file (Chinese first, English second)."""
         from verify.html import render_html  # noqa: PLC0415  # only auditors need it
 
-        return render_html(self)
+        return render_html(self, appendices)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Appendix:
+    """A section the caller adds at the end of the printable report (HTML and PDF), such as
+    the service's transparency-log proof for the registry record the file matched."""
+
+    title: str
+    """The section's heading (Chinese, then English)."""
+    rows: tuple[tuple[str, str], ...]
+    """Label and value pairs, plain text."""
+    note: str = ""
+    """A sentence under the heading, plain text."""
 
 
 def _jsonable(value: Any) -> Any:
