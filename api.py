@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econtract import db, metrics
@@ -974,13 +976,17 @@ async def qr_page(token: str, request: Request) -> Response:
     # The services are taken from the app directly: FastAPI's dependency resolution costs
     # more than this page's database read.
     services: Services = request.app.state.services
+    check = None
     if db.is_embedded(services.engine):
-        # The busiest page: a primary-key read of a local SQLite file (WAL: it never waits for
-        # a writer) takes less time than handing the request to the thread pool and back.
-        check = check_qr(services, token)
-    else:
-        # A networked database is read in the thread pool, so that it never stalls the loop.
-        check = await run_in_threadpool(check_qr, services, token)
+        # The busiest page: a primary-key read of a local SQLite file (WAL: it does not wait
+        # for writers) takes less time than handing the request to the thread pool and back.
+        # It gives up at once if the file is locked (recovery, a checkpoint, a backup).
+        with contextlib.suppress(db.ReadBusyError):
+            check = check_qr(services, token)
+    if check is None:
+        # A networked database, or a locked file, is waited for in the thread pool, so that
+        # the loop never stalls.
+        check = await run_in_threadpool(check_qr, services, token, patient=True)
     headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
     if wants_json(request):
         body = check.to_json()
@@ -990,6 +996,17 @@ async def qr_page(token: str, request: Request) -> Response:
             )
         return JSONResponse(body, headers=headers)
     return HTMLResponse(qr_html(check), headers=headers)
+
+
+async def qr_page_route(request: Request) -> Response:
+    """:func:`qr_page` as a plain Starlette endpoint (see :func:`create_app`)."""
+    # FastAPI's router names only its own routes in the scope; the metrics label needs it.
+    request.scope.setdefault("route", QR_ROUTE)
+    return await qr_page(request.path_params["token"], request)
+
+
+QR_ROUTE = Route("/v/{token}", qr_page_route, methods=["GET"])
+"""The QR page's route, matched before every other."""
 
 
 @lru_cache(maxsize=4096)
@@ -1334,7 +1351,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request_limit=settings.max_request_bytes,
     )
     app.add_middleware(Observe)  # outermost: every answer is counted and logged
-    # Routes are matched in order, one by one: the QR page, the busiest, comes first.
+    # Routes are matched in order, one by one: the QR page, the busiest, comes first, as a
+    # plain Starlette route. FastAPI's per-route machinery (dependency resolution, parameter
+    # validation) costs more than the page itself; its FastAPI declaration in public_pages
+    # stays for the OpenAPI document and is matched after this one, so never reached.
+    app.router.routes.insert(0, QR_ROUTE)
     app.include_router(public_pages)
     app.include_router(ops)
     app.include_router(pki_router)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from econtract.errors import DatabaseUnavailableError
 
@@ -49,10 +52,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            options = conn.get_execution_options()
-            if options.get("isolation_level") == "AUTOCOMMIT":
-                return  # every statement is its own transaction (ReadConnections)
-            mode = options.get("sqlite_begin", "DEFERRED")
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
@@ -64,8 +64,13 @@ def is_embedded(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class ReadBusyError(Exception):
+    """A quick read gave up because the SQLite file was locked for a moment; ask again with
+    ``patient=True`` (off the event loop)."""
+
+
 class _ThreadReader:
-    """A thread's read connection and what it remembers (see :class:`ReadConnections`)."""
+    """A thread's quick-read connection and what it remembers (see :class:`ReadConnections`)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -74,39 +79,53 @@ class _ThreadReader:
 
 
 class ReadConnections:
-    """One long-lived autocommit connection per thread, for the busiest single-row reads.
+    """Reads for the busiest single-row lookups (the QR page).
 
-    Taking a connection from the pool, beginning and rolling back a transaction (and, on
-    PostgreSQL, the pool's liveness ping) cost more than a primary-key lookup itself. Each
-    statement on these connections runs in its own transaction, so a read always sees the
-    latest committed state and never holds a snapshot open. A connection the database
-    dropped is replaced once, transparently.
+    On SQLite, a quick read runs on a long-lived connection of the calling thread: taking a
+    connection from the pool, beginning and rolling back a transaction cost more than a
+    primary-key lookup. These connections come from an engine of their own (never returned
+    to the shared pool), run every statement in its own transaction (so a read sees the
+    latest commit and never holds a snapshot open), wait at most ``busy_timeout`` seconds
+    for a lock (:class:`ReadBusyError` then), and close when their thread ends. A patient
+    read, and every read of a networked database, takes a pooled connection for the call.
     """
 
     #: Answers remembered per thread by :meth:`run_remembered`.
     REMEMBERED = 4096
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout: float = 0.05) -> None:
         self._engine = engine
         self._local = threading.local()
-        self._opened: list[Connection] = []
+        self._readers: weakref.WeakSet[_ThreadReader] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self._sqlite = is_embedded(engine)
+        self._quick: Engine | None = None
+        if is_embedded(engine):
+            self._quick = create_engine(
+                engine.url,
+                poolclass=NullPool,
+                connect_args={"timeout": busy_timeout, "check_same_thread": False},
+            )
+            event.listen(self._quick, "connect", _driver_autocommit)
 
-    def run(self, read: Callable[[Connection], _T]) -> _T:
-        """``read(connection)`` on this thread's connection; for reads only."""
+    def run(self, read: Callable[[Connection], _T], *, patient: bool = False) -> _T:
+        """``read(connection)``; for reads only."""
+        if self._quick is None or patient:
+            with self._engine.connect() as conn:
+                return read(conn)
         return self._run(lambda reader: read(reader.conn))
 
-    def run_remembered(self, key: Hashable, read: Callable[[Connection], _T]) -> _T:
+    def run_remembered(
+        self, key: Hashable, read: Callable[[Connection], _T], *, patient: bool = False
+    ) -> _T:
         """``run(read)``, its answer remembered under ``key`` until the database changes.
 
         On SQLite, ``PRAGMA data_version`` changes whenever another connection (of any
         process) commits, so the first read after any write forgets every remembered answer:
-        nothing stale is ever returned. Other databases have no such cheap signal; there this
-        is :meth:`run`.
+        nothing stale is ever returned. Other databases have no such cheap signal; there
+        (and for a patient read) this is :meth:`run`.
         """
-        if not self._sqlite:
-            return self.run(read)
+        if self._quick is None or patient:
+            return self.run(read, patient=patient)
 
         def remembered(reader: _ThreadReader) -> _T:
             raw = reader.conn.connection.driver_connection
@@ -131,7 +150,14 @@ class ReadConnections:
             reader = self._reader()
             try:
                 return read(reader)
+            except sqlite3.OperationalError as exc:
+                # The driver's own error (PRAGMA data_version runs on the raw connection).
+                if _is_busy(exc):
+                    raise ReadBusyError(str(exc)) from None
+                raise
             except DBAPIError as exc:
+                if isinstance(exc.orig, sqlite3.OperationalError) and _is_busy(exc.orig):
+                    raise ReadBusyError(str(exc.orig)) from None
                 self._drop(reader)
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
@@ -140,28 +166,44 @@ class ReadConnections:
     def _reader(self) -> _ThreadReader:
         reader: _ThreadReader | None = getattr(self._local, "reader", None)
         if reader is None or reader.conn.closed:
-            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            assert self._quick is not None
+            conn = self._quick.connect().execution_options(isolation_level="AUTOCOMMIT")
             reader = _ThreadReader(conn)
+            # When the thread ends, its thread-local reader goes, and its connection with it.
+            weakref.finalize(reader, _close_quietly, conn)
             self._local.reader = reader
             with self._lock:
-                self._opened.append(conn)
+                self._readers.add(reader)
         return reader
 
     def _drop(self, reader: _ThreadReader) -> None:
         self._local.reader = None
         with self._lock:
-            if reader.conn in self._opened:
-                self._opened.remove(reader.conn)
-        with contextlib.suppress(DBAPIError):  # already gone
-            reader.conn.close()
+            self._readers.discard(reader)
+        _close_quietly(reader.conn)
 
     def close(self) -> None:
         """Close every thread's connection (when the process stops serving)."""
         with self._lock:
-            opened, self._opened = self._opened, []
-        for conn in opened:
-            with contextlib.suppress(DBAPIError):
-                conn.close()
+            readers = list(self._readers)
+            self._readers.clear()
+        for reader in readers:
+            _close_quietly(reader.conn)
+        if self._quick is not None:
+            self._quick.dispose()
+
+
+def _driver_autocommit(conn: Any, _record: Any) -> None:
+    conn.isolation_level = None
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _close_quietly(conn: Connection) -> None:
+    with contextlib.suppress(DBAPIError, sqlite3.Error):  # already gone
+        conn.close()
 
 
 def check_database(engine: Engine) -> None:

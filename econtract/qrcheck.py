@@ -170,8 +170,11 @@ def _read_cached(key: TokenKey, token: str) -> QRClaims:
     return claims
 
 
-def check_qr(services: Services, token: str) -> QRCheck:
-    """Check a QR token (signature, key id, version) and read the certificate's status."""
+def check_qr(services: Services, token: str, *, patient: bool = False) -> QRCheck:
+    """Check a QR token (signature, key id, version) and read the certificate's status.
+
+    A quick read (the default) raises :class:`econtract.db.ReadBusyError` rather than wait
+    for a locked SQLite file; ``patient`` waits (for callers off the event loop)."""
     try:
         claims = _read_cached(services.pki.token_signer, token)
     except TokenError:
@@ -182,7 +185,9 @@ def check_qr(services: Services, token: str) -> QRCheck:
             "Do not trust this licence.",
         )
     certificate, newer = services.reads.run_remembered(
-        ("qr", claims.certificate_id), lambda conn: _lookup(conn, claims.certificate_id)
+        ("qr", claims.certificate_id),
+        lambda conn: _lookup(conn, claims.certificate_id),
+        patient=patient,
     )
     department = certificate.department_name if certificate is not None else None
     if certificate is None or department is None:

@@ -18,12 +18,14 @@ from api import create_app
 from econtract import audit, db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
+from econtract.db import ReadBusyError, ReadConnections
 from econtract.issuance import IssueRequest, issue_certificate
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
+from tests.licences import qr_token
 from tests.live import serve
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import build_test_pki
@@ -239,3 +241,40 @@ def test_the_report_as_a_pdf_to_file(
     assert certificate.id in text
     assert "杭州市市场监督管理局" in text
     assert "透明日志 Transparency log" in text
+
+
+def test_the_qr_page_waits_in_the_thread_pool_when_the_registry_is_locked(
+    api_client: TestClient, initialised: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certificate, _ = licence(initialised)
+    token = qr_token(initialised, certificate)
+    calls: list[bool] = []
+    original = ReadConnections.run_remembered
+
+    def locked_unless_patient(self: ReadConnections, key: Any, read: Any, *, patient: bool = False):  # type: ignore[no-untyped-def]
+        calls.append(patient)
+        if not patient:
+            raise ReadBusyError("database is locked")
+        return original(self, key, read, patient=True)
+
+    monkeypatch.setattr(ReadConnections, "run_remembered", locked_unless_patient)
+    page = api_client.get(f"/v/{token}")
+    assert page.status_code == 200
+    assert "VALID" in page.text
+    assert certificate.number in page.text
+    expected = [False, True] if db.is_embedded(initialised.engine) else [True]
+    assert calls == expected
+
+
+def test_the_qr_page_is_counted_under_its_route_and_documented(
+    api_client: TestClient, initialised: Services
+) -> None:
+    certificate, _ = licence(initialised)
+    token = qr_token(initialised, certificate)
+    for accept in ("text/html", "application/json"):
+        assert api_client.get(f"/v/{token}", headers={"Accept": accept}).status_code == 200
+    assert api_client.head(f"/v/{token}").status_code == 200
+    assert api_client.post(f"/v/{token}").status_code == 405
+    metrics = api_client.get("/metrics").text
+    assert 'route="/v/{token}",status="200"' in metrics
+    assert "/v/{token}" in api_client.get("/openapi.json").json()["paths"]

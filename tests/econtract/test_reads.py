@@ -4,14 +4,21 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.pool import NullPool
 
-from econtract.db import ReadConnections, is_embedded
+from econtract.db import ReadBusyError, ReadConnections, is_embedded, make_engine
 from econtract.services import Services
 
 
@@ -84,18 +91,45 @@ def test_a_write_by_another_process_is_seen(table: Services) -> None:
 
 def test_each_thread_has_its_own_connection(table: Services) -> None:
     reads = ReadConnections(table.engine)
-    seen: list[int] = []
-
-    def which(conn: Connection) -> int:
-        return id(conn.connection.driver_connection)
-
+    seen: list[Connection] = []
     try:
-        seen.append(reads.run(which))
-        thread = threading.Thread(target=lambda: seen.append(reads.run(which)))
+        reads.run(seen.append)
+        thread = threading.Thread(target=lambda: reads.run(seen.append))
         thread.start()
         thread.join()
-        seen.append(reads.run(which))
-        assert seen[0] == seen[2] != seen[1]
+        reads.run(seen.append)
+        if is_embedded(table.engine):
+            # Quick reads keep one connection per thread.
+            assert seen[0] is seen[2] is not seen[1]
+            assert not seen[0].closed
+        else:
+            # Elsewhere every read takes a pooled connection for the call and gives it back.
+            assert all(conn.closed for conn in seen)
+    finally:
+        reads.close()
+
+
+def test_a_finished_thread_gives_its_connection_back(table: Services) -> None:
+    reads = ReadConnections(table.engine)
+    seen: list[Connection] = []
+    try:
+        thread = threading.Thread(target=lambda: reads.run(seen.append))
+        thread.start()
+        thread.join()
+        del thread
+        gc.collect()
+        assert seen[0].closed
+    finally:
+        reads.close()
+
+
+def test_many_threads_never_exhaust_the_shared_pool(table: Services) -> None:
+    reads = ReadConnections(table.engine)
+    try:
+        with ThreadPoolExecutor(60) as pool:
+            values = list(pool.map(lambda _: reads.run(value), range(600)))
+        assert set(values) == {"first"}
+        assert table.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         reads.close()
 
@@ -109,8 +143,10 @@ def test_a_dropped_connection_is_replaced(table: Services) -> None:
             reads.run(lambda conn: conn.connection.driver_connection.close())  # type: ignore[union-attr]
         else:
             pid = reads.run(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
-            with table.engine.begin() as conn:
+            admin = create_engine(table.engine.url, poolclass=NullPool)
+            with admin.begin() as conn:
                 conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.dispose()
         write(table, "after")
         assert reads.run(value) == "after"
         assert reads.run_remembered("k", value) == "after"
@@ -128,3 +164,41 @@ def test_close_closes_every_thread_connection(table: Services) -> None:
     reads.close()
     assert len(conns) == 2
     assert all(conn.closed for conn in conns)
+
+
+def test_a_locked_sqlite_file_makes_a_quick_read_give_up_and_a_patient_one_wait(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'locked.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, value TEXT NOT NULL)"))
+        conn.execute(text("INSERT INTO probe VALUES (1, 'first')"))
+    engine.dispose()  # no connection open: the lock below shuts every new one out
+    reads = ReadConnections(engine, busy_timeout=0.05)
+    holder = sqlite3.connect(tmp_path / "locked.db", check_same_thread=False)
+    try:
+        # An exclusive lock in WAL mode shuts every other connection out, readers too.
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE probe SET value = 'locked' WHERE id = 1")
+        started = time.monotonic()
+        with pytest.raises(ReadBusyError):
+            reads.run_remembered("k", value)
+        with pytest.raises(ReadBusyError):
+            reads.run(value)
+        assert time.monotonic() - started < 2
+
+        def unlock() -> None:
+            holder.commit()
+            holder.close()
+
+        release = threading.Timer(0.5, unlock)
+        release.start()
+        assert reads.run_remembered("k", value, patient=True) == "locked"
+        release.join()
+        assert reads.run_remembered("k", value) == "locked"
+    finally:
+        reads.close()
+        engine.dispose()
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            holder.close()
