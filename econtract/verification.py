@@ -4,6 +4,7 @@ root and CRLs, and every uploaded file checked in a bounded worker process."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,14 +12,17 @@ from typing import Any
 from sqlalchemy import select
 
 from econtract.certificates import effective_status
+from econtract.errors import EContractError
 from econtract.models import Certificate, Seal, SealedDocument, StatusEvent
 from econtract.pki import ISSUING, ROOT
 from econtract.services import Services
-from econtract.translog import subject_proofs_json
+from econtract.translog import WIRE_VERSION, subject_proofs_json
 from verify.limits import verify_pdf_bounded
 from verify.policy import VerificationLimits, VerificationPolicy
 from verify.registry import RegistryMatch, RegistryStatus
 from verify.report import Appendix, Report
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,16 +113,30 @@ def verify_upload(services: Services, data: bytes) -> Report:
 
 def log_proofs(services: Services, subject: str) -> dict[str, Any]:
     """A certificate's or document's log entries with inclusion proofs, each proof and the
-    tree head's signature checked before they are returned."""
-    with services.sessions() as session:
-        return subject_proofs_json(session, subject, public_key=services.pki.log_key.public_key())
+    tree head's signature checked before they are returned.
+
+    When they cannot be produced or do not check (the log key unavailable, a proof that
+    fails: the log is damaged), the answer says so (``"checked": false`` and the problem)
+    instead of failing the verification it accompanies; the failure is logged as an error.
+    """
+    try:
+        with services.sessions() as session:
+            return subject_proofs_json(
+                session, subject, public_key=services.pki.log_key.public_key()
+            )
+    except EContractError as exc:
+        problem = str(exc).splitlines()[0]
+        log.error("log proofs failed", extra={"subject": subject, "reason": problem})
+        return {"v": WIRE_VERSION, "subject": subject, "checked": False, "problem": problem}
 
 
 def log_appendix(proofs: dict[str, Any]) -> Appendix:
     """The printable report's section on the transparency log, from :func:`log_proofs`."""
     sth = proofs.get("sth")
     rows: list[tuple[str, str]] = []
-    if sth is None:
+    if not proofs.get("checked", False):
+        rows.append(("问题 Problem", f"the log's proof could not be checked: {proofs['problem']}"))
+    elif sth is None:
         rows.append(("树头 Signed tree head", "none published yet / 尚未发布"))
     else:
         published = datetime.fromtimestamp(sth["timestamp"] / 1000, UTC)

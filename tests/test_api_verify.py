@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
+from sqlalchemy import select
 
 from api import create_app
 from econtract import audit, db
@@ -20,6 +21,7 @@ from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.db import ReadBusyError, ReadConnections
 from econtract.issuance import IssueRequest, issue_certificate
+from econtract.models import LogLeaf
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
@@ -278,3 +280,21 @@ def test_the_qr_page_is_counted_under_its_route_and_documented(
     metrics = api_client.get("/metrics").text
     assert 'route="/v/{token}",status="200"' in metrics
     assert "/v/{token}" in api_client.get("/openapi.json").json()["paths"]
+
+
+def test_a_damaged_log_does_not_cost_the_document_its_verdict(
+    api_client: TestClient, initialised: Services
+) -> None:
+    certificate, pdf = licence(initialised)
+    publish(initialised)
+    # An insider rewrites the certificate's log entry: its inclusion proof no longer checks.
+    with db.transaction(initialised.sessions) as session:
+        leaf = session.scalars(select(LogLeaf).where(LogLeaf.subject == certificate.id)).one()
+        assert b'"status":"valid"' in leaf.entry
+        leaf.entry = leaf.entry.replace(b'"status":"valid"', b'"status":"revoked"')
+    body = upload(api_client, pdf).json()
+    assert body["verdict"] == "VALID"
+    assert body["transparency"]["checked"] is False
+    assert body["transparency"]["problem"]
+    page = upload(api_client, pdf, Accept="text/html").text
+    assert "the log&#x27;s proof could not be checked" in page

@@ -230,11 +230,7 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
     ocsps = list(_asn1_ocsps(policy.ocsp_responses))
     certs: list[asn1_x509.Certificate] = []
     sources: list[RevocationSource] = []
-    carried_crls, carried_ocsps = _carried_revinfo(sigs)
-    if carried_crls or carried_ocsps:
-        sources.append("embedded")
-        crls = _unique([*carried_crls, *crls])
-        ocsps = _unique([*carried_ocsps, *ocsps])
+    file_crls, file_ocsps = _carried_revinfo(sigs)
     try:
         dss = DocumentSecurityStore.read_dss(reader)
     except NoDSSFoundError:
@@ -248,20 +244,25 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
                 for ref in dss.certs.values()
             ]
             # Decoded under the reader's decode limits, with pyHanko's per-purpose caps.
-            dss_ocsps = [
+            file_ocsps += [
                 _parsed_ocsp(ref.get_object().read_data(DecodePurpose.OCSP_RESPONSE))
                 for ref in dss.ocsps
             ]
-            dss_crls = [
+            file_crls += [
                 _parsed_crl(ref.get_object().read_data(DecodePurpose.CRL)) for ref in dss.crls
             ]
         except _PARSE_ERRORS as exc:
             raise MalformedPDFError(f"The document security store is damaged: {exc}.") from None
-        if (dss_crls or dss_ocsps) and "embedded" not in sources:
-            sources.append("embedded")
-        # The service's own CRLs are often the very ones embedded: check each once.
-        crls = _unique([*dss_crls, *crls])
-        ocsps = _unique([*dss_ocsps, *ocsps])
+    if policy.crls:
+        # The caller's own, current CRLs decide. pyHanko stops at the first "good" OCSP
+        # answer and then never reads a CRL, so an authentic but older "good" answer carried
+        # in the file (valid for hours) would hide a revocation the caller's CRL lists.
+        file_ocsps = []
+    if file_crls or file_ocsps:
+        sources.append("embedded")
+    # The service's own CRLs are often the very ones embedded: check each once.
+    crls = _unique([*file_crls, *crls])
+    ocsps = _unique([*file_ocsps, *ocsps])
     if policy.crls:
         sources.append("crl")
     if policy.ocsp_responses:

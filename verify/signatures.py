@@ -57,7 +57,10 @@ class Contexts:
     """How to build validation contexts for one document (its DSS plus the caller's data)."""
 
     make: Callable[[datetime | None], ValidationContext]
-    """A fresh context validating at the given time (``None``: the policy's time)."""
+    """A context validating at the given time: for ``None`` (the policy's time) one context
+    shared by every signature of the document, so that common certificates are checked once
+    (certificates a signature carries only help build paths, which must still end at a trust
+    root); for a proven signing time a fresh one."""
     soft: Callable[[], ValidationContext]
     """A fresh context that tolerates missing revocation data (to tell "no revocation data"
     apart from a broken chain, which pyHanko reports alike)."""

@@ -55,6 +55,7 @@ from econtract.translog._store import (
     tree_size,
 )
 from econtract.translog._wire import (
+    WIRE_VERSION,
     consistency_json,
     entries_json,
     inclusion_json,
@@ -70,6 +71,7 @@ __all__ = [
     "ENTRY_VERSION",
     "MAX_PAGE",
     "MAX_TREE_SIZE",
+    "WIRE_VERSION",
     "CompactRange",
     "LogEntry",
     "LogEntryKind",

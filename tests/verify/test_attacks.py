@@ -310,3 +310,19 @@ def test_attack_files_can_be_kept_for_inspection(tmp_path: Path, approval_bb: Se
     assert forge.reader(path.read_bytes()).root["/AcroForm"] is not None
     assert forge.reader(forge.update(approval_bb.pdf, forge.evil_annotation)).root is not None
     _ = Certification
+
+
+@pytest.mark.usefixtures("timed")
+def test_an_older_good_ocsp_answer_in_the_file_does_not_hide_a_revocation(pki: TestPKI) -> None:
+    # A B-LT seal carries an authentic "good" OCSP answer (valid for hours) in its DSS; the
+    # service's current CRL lists the seal as revoked before the seal was made, as for a
+    # document forged with a stolen key after its seal was revoked.
+    sealed = forge.seal(pki, level=SealLevel.B_LT)
+    assert b"/OCSPs" in sealed.pdf
+    revoked_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    crls = forge.service_crls(
+        pki, (RevokedEntry(sealed.seal.certificate.serial_number, revoked_at),)
+    )
+    report = judge(sealed.pdf, VerificationPolicy(trust_roots=(pki.root.certificate,), crls=crls))
+    assert report.verdict is Verdict.REVOKED
+    assert report.signatures[0].revocation.state == "revoked"

@@ -9,8 +9,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from keys.ca import create_in_memory_hierarchy
 from keys.ocsp import RevocationStatus
-from tests.testpki import TestPKI
+from tests.testpki import BASE_URL, ISSUING_CA_NAME, TestPKI
 from tests.verify.forge import Sealed, adobe_revinfo_signed, service_crls, with_cms_revinfo
 from verify.pdf import verify_pdf
 from verify.policy import VerificationPolicy
@@ -82,3 +83,27 @@ def test_a_revoked_answer_carried_in_the_cms_is_heeded(
     assert report.verdict is not Verdict.VALID
     assert report.signatures[0].revocation.state == "revoked"
     assert report.signatures[0].revocation.reason == "key_compromise"
+
+
+def test_revinfo_from_a_look_alike_pki_is_not_believed(
+    pki: TestPKI, offline_policy: VerificationPolicy, approval_bb: Sealed
+) -> None:
+    # Another PKI with the same names but other keys signs "good" answers for our seal.
+    hierarchy = create_in_memory_hierarchy(
+        name="Test", base_url=BASE_URL, ca_name=ISSUING_CA_NAME, now=pki.now
+    )
+    other = TestPKI(
+        root=hierarchy.root,
+        issuing=hierarchy.issuing,
+        tsa=hierarchy.tsa,
+        ocsp=hierarchy.ocsp,
+        urls=hierarchy.urls,
+        now=pki.now,
+    )
+    assert other.issuing.certificate != pki.issuing.certificate
+    assert other.issuing.certificate.subject == pki.issuing.certificate.subject
+    fake_good = ocsp_for(other, approval_bb.seal.certificate, RevocationStatus("good"))
+    pdf = with_cms_revinfo(approval_bb.pdf, list(service_crls(other)), [fake_good])
+    report = verify_pdf(pdf, policy=offline_policy)
+    assert report.verdict in (Verdict.INDETERMINATE, Verdict.INVALID)
+    assert report.signatures[0].revocation.state != "good"
