@@ -3,6 +3,7 @@
 Run::
 
     .venv/bin/python -m bench.bench_qr [--seconds 20] [--concurrency 8] [--repeats 3]
+        [--writes-per-second W]
 
 Starts ``econtract serve --workers 2`` on a fresh data directory (SQLite), issues
 ``--certificates`` licences (20) over the API and reads their QR codes back from the sealed PDFs
@@ -14,6 +15,10 @@ turn) and for the bare route, at the same concurrency, alternately, ``--repeats`
 ``--seconds`` each (after a 2-second warm-up). Prints requests per second of both (median, min,
 max), latencies, errors, the ratio QR page / bare (target at least 0.30), and the server CPU
 time per request of both, which the load generator's share of the machine does not skew.
+
+With ``--writes-per-second W`` a thread of this process also suspends and reinstates one more
+licence over the API, W times a second, while the QR pages are asked for: every write makes
+every worker read the certificate rows again instead of answering from the ones it remembered.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -98,6 +107,46 @@ def issue_and_read_tokens(server: EContractServer, count: int) -> list[str]:
     return tokens
 
 
+@contextmanager
+def registry_writes(server: EContractServer, per_second: float) -> Iterator[list[int]]:
+    """While the block runs, suspend and reinstate a licence of its own ``per_second`` times a
+    second over the API; yields a list holding the number of writes made (when done)."""
+    made = [0]
+    if per_second <= 0:
+        yield made
+        return
+    headers = {"Authorization": f"Bearer {server.token()}"}
+    stop = threading.Event()
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        created = client.post(
+            "/v1/certificates",
+            json={"type": "business_licence", "fields": holder_fields()[-1]},
+        )
+        created.raise_for_status()
+        certificate_id = created.json()["id"]
+
+        def write() -> None:
+            actions = ("suspend", "reinstate")
+            next_at = time.monotonic()
+            while not stop.is_set():
+                action = actions[made[0] % 2]
+                answer = client.post(
+                    f"/v1/certificates/{certificate_id}/{action}", json={"reason": "bench"}
+                )
+                answer.raise_for_status()
+                made[0] += 1
+                next_at += 1 / per_second
+                stop.wait(max(0.0, next_at - time.monotonic()))
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        try:
+            yield made
+        finally:
+            stop.set()
+            writer.join(timeout=60)
+
+
 def _measure(spec: LoadSpec, group: int) -> tuple[LoadResult, float]:
     """Run a load; return what it measured and the server's CPU seconds per request."""
     before = process_group_cpu(group)
@@ -106,7 +155,14 @@ def _measure(spec: LoadSpec, group: int) -> tuple[LoadResult, float]:
     return result, used / max(result.total_requests, 1)
 
 
-def run(seconds: float, concurrency: int, repeats: int, certificates: int, engine: str) -> None:
+def run(
+    seconds: float,
+    concurrency: int,
+    repeats: int,
+    certificates: int,
+    engine: str,
+    writes_per_second: float = 0.0,
+) -> None:
     """Measure and print every figure."""
     print("QR page benchmark")
     print(
@@ -142,13 +198,18 @@ def run(seconds: float, concurrency: int, repeats: int, certificates: int, engin
                     ("qr", qr_spec, server.process_group),
                     ("bare", bare_spec, bare_group),
                 ):
-                    result, cpu = _measure(spec, group)
+                    with registry_writes(
+                        server, writes_per_second if name == "qr" else 0.0
+                    ) as writes:
+                        result, cpu = _measure(spec, group)
                     runs[name].append((result, cpu))
                     label = "GET /v/{token}" if name == "qr" else f"bare GET {BARE_PATH}"
                     print(f"  #{repetition} {label:<22}{result.summary()}")
                     print(
                         f"  {'':<25}server CPU {1e6 * cpu:.0f} us/request; {result.client_line()}"
                     )
+                    if writes[0]:
+                        print(f"  {'':<25}registry writes during the run: {writes[0]}")
                     if result.error_kinds:
                         print(f"  {'':<25}errors: {result.error_kinds}")
                     sys.stdout.flush()
@@ -183,12 +244,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per contender")
     parser.add_argument("--certificates", type=int, default=20, help="licences (QR tokens)")
     parser.add_argument("--engine", choices=("raw", "httpx"), default="raw")
+    parser.add_argument(
+        "--writes-per-second",
+        type=float,
+        default=0.0,
+        help="status changes per second made to the registry while the QR pages are asked for",
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.concurrency < 1 or args.repeats < 1:
         parser.error("--seconds, --concurrency and --repeats must be positive")
-    if not 1 <= args.certificates <= 60:
-        parser.error("--certificates must be between 1 and 60 (the rows of holders.csv)")
-    run(args.seconds, args.concurrency, args.repeats, args.certificates, args.engine)
+    if args.writes_per_second < 0:
+        parser.error("--writes-per-second must not be negative")
+    if not 1 <= args.certificates <= 59:
+        parser.error("--certificates must be between 1 and 59 (the rows of holders.csv)")
+    run(
+        args.seconds,
+        args.concurrency,
+        args.repeats,
+        args.certificates,
+        args.engine,
+        args.writes_per_second,
+    )
 
 
 if __name__ == "__main__":

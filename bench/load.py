@@ -686,7 +686,7 @@ def _econtract(args: list[str], env: dict[str, str], cwd: Path) -> Any:
 @contextlib.contextmanager
 def econtract_server(workers: int = 2) -> Iterator[EContractServer]:
     """``econtract serve --workers N`` on a free port and a fresh temporary data directory
-    (SQLite), with an API client of the demo department (scopes issue, read); stopped and
+    (SQLite), with an API client of the demo department (scopes issue, read, revoke); stopped and
     removed on leaving, also on failure."""
     data_dir = Path(tempfile.mkdtemp(prefix="econtract-bench-")).resolve()
     port = free_port()
@@ -697,7 +697,7 @@ def econtract_server(workers: int = 2) -> Iterator[EContractServer]:
         # Every command runs in the data directory, so that nothing lands in the repository.
         _econtract(["init"], env, data_dir)
         client = _econtract(
-            ["clients", "create", "--department", DEPARTMENT, "--scopes", "issue,read"],
+            ["clients", "create", "--department", DEPARTMENT, "--scopes", "issue,read,revoke"],
             env,
             data_dir,
         )
