@@ -22,6 +22,8 @@ CASES = [
     b"<FEFF00480069>",  # UTF-16 text string
     b"<" + b"30" * 70_000 + b">",  # longer than one read chunk
     b"<" + b"ab" * 32_767 + b"\n" * 3 + b"cd>",  # the '>' in the second chunk
+    b"<" + b"a" * 65_535 + b">",  # the '>' the last byte of the first chunk
+    b"<" + b"a" * 65_536 + b">",  # the '>' the first byte of the second chunk
 ]
 
 
