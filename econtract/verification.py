@@ -168,7 +168,7 @@ def log_appendix(proofs: dict[str, Any]) -> Appendix:
         "任何人可用 econtract audit 或 GET /log/proof/inclusion 复核。 "
         "The entries about this record in the service's public log (RFC 9162), their "
         "inclusion proofs and the tree head's signature checked; anyone can check them again "
-        "with `econtract audit` or GET /log/proof/inclusion.",
+        "with econtract audit or GET /log/proof/inclusion.",
         rows=tuple(rows),
     )
 

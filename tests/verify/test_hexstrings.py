@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -84,3 +85,24 @@ def test_fast_path_only_inside_the_block() -> None:
         outside = generic.read_object(io.BytesIO(data), None)  # type: ignore[arg-type]
         assert calls == [1]
     assert str(inside) == str(outside) == "A" * 10
+
+
+def test_another_thread_outside_the_block_keeps_the_library_reader() -> None:
+    data = b"<" + b"42" * 10 + b">"
+    inside = threading.Event()
+    done = threading.Event()
+    seen: list[bool] = []
+
+    def outside() -> None:
+        inside.wait(10)
+        seen.append(hexstrings._active.get())
+        generic.read_object(io.BytesIO(data), None)  # type: ignore[arg-type]
+        done.set()
+
+    worker = threading.Thread(target=outside)
+    worker.start()
+    with fast_hex_strings():
+        inside.set()
+        assert done.wait(10)
+    worker.join()
+    assert seen == [False]
