@@ -183,6 +183,15 @@ def pem(cert: x509.Certificate) -> bytes:
 def build_test_pki() -> TestPKI:
     """The test PKI, built on first call and then shared (it takes a few milliseconds)."""
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(days=1)
+    return _pki(now)
+
+
+def build_look_alike_pki(genuine: TestPKI) -> TestPKI:
+    """A new PKI with the same names as ``genuine`` and keys of its own (an impostor's)."""
+    return _pki(genuine.now)
+
+
+def _pki(now: datetime.datetime) -> TestPKI:
     pki = create_in_memory_hierarchy(
         name="Test", base_url=BASE_URL, ca_name=ISSUING_CA_NAME, now=now
     )

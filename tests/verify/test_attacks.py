@@ -18,7 +18,7 @@ from keys.crl import RevokedEntry
 from keys.ocsp import RevocationStatus
 from signing.options import Certification, SealLevel
 from tests.signing.sealing import identity
-from tests.testpki import TestPKI
+from tests.testpki import TestPKI, build_look_alike_pki
 from tests.verify import forge
 from tests.verify.forge import Sealed
 from verify.errors import MalformedPDFError, VerificationError
@@ -326,3 +326,24 @@ def test_an_older_good_ocsp_answer_in_the_file_does_not_hide_a_revocation(pki: T
     report = judge(sealed.pdf, VerificationPolicy(trust_roots=(pki.root.certificate,), crls=crls))
     assert report.verdict is Verdict.REVOKED
     assert report.signatures[0].revocation.state == "revoked"
+
+
+@pytest.mark.usefixtures("timed")
+def test_a_later_seal_from_a_look_alike_pki_leaves_the_first_seal_alone(
+    pki: TestPKI, policy: VerificationPolicy
+) -> None:
+    # The second signature carries an impostor chain with our CA names; the signatures of a
+    # document share one validation context, so its certificates must not touch the first.
+    genuine = forge.seal(pki, level=SealLevel.B_T)
+    impostor = build_look_alike_pki(pki)
+    assert impostor.issuing.certificate.subject == pki.issuing.certificate.subject
+    later = forge.seal(impostor, genuine.pdf, level=SealLevel.B_T, seal_identity=identity(impostor))
+    report = judge(later.pdf, policy)
+    first, second = report.signatures
+    assert first.indication is Indication.TOTAL_PASSED
+    assert first.trusted
+    assert first.trust_anchor is not None
+    root_sha256 = pki.root.certificate.fingerprint(hashes.SHA256()).hex()
+    assert first.trust_anchor.sha256 == root_sha256
+    assert not second.trusted
+    assert report.verdict is Verdict.INVALID

@@ -9,9 +9,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from keys.ca import create_in_memory_hierarchy
 from keys.ocsp import RevocationStatus
-from tests.testpki import BASE_URL, ISSUING_CA_NAME, TestPKI
+from tests.testpki import TestPKI, build_look_alike_pki
 from tests.verify.forge import Sealed, adobe_revinfo_signed, service_crls, with_cms_revinfo
 from verify.pdf import verify_pdf
 from verify.policy import VerificationPolicy
@@ -89,17 +88,7 @@ def test_revinfo_from_a_look_alike_pki_is_not_believed(
     pki: TestPKI, offline_policy: VerificationPolicy, approval_bb: Sealed
 ) -> None:
     # Another PKI with the same names but other keys signs "good" answers for our seal.
-    hierarchy = create_in_memory_hierarchy(
-        name="Test", base_url=BASE_URL, ca_name=ISSUING_CA_NAME, now=pki.now
-    )
-    other = TestPKI(
-        root=hierarchy.root,
-        issuing=hierarchy.issuing,
-        tsa=hierarchy.tsa,
-        ocsp=hierarchy.ocsp,
-        urls=hierarchy.urls,
-        now=pki.now,
-    )
+    other = build_look_alike_pki(pki)
     assert other.issuing.certificate != pki.issuing.certificate
     assert other.issuing.certificate.subject == pki.issuing.certificate.subject
     fake_good = ocsp_for(other, approval_bb.seal.certificate, RevocationStatus("good"))
