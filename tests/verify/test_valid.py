@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
+from keys.signer import to_asn1
 from signing.options import Certification, Placement, SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
 from tests.signing.sealing import context, identity, make_pdf
-from tests.testpki import TestPKI
+from tests.testpki import TestPKI, build_look_alike_pki
 from tests.verify.forge import Sealed, seal
 from verify.pdf import verify_pdf
 from verify.policy import VerificationPolicy
@@ -130,3 +134,26 @@ def test_b_b_without_revocation_data_is_indeterminate(
     report = verify_pdf(approval_bb.pdf, policy=offline_policy)
     assert report.verdict is Verdict.INDETERMINATE
     assert report.signatures[0].indication is Indication.INDETERMINATE
+
+
+def test_impostor_ca_certificates_in_the_dss_leave_a_genuine_seal_alone(
+    pki: TestPKI, policy: VerificationPolicy
+) -> None:
+    # A long-term-validation update that adds an impostor's CA certificates (our CA names,
+    # other keys) to the document security store, where path building finds them first.
+    genuine = seal(pki, level=SealLevel.B_T)
+    impostor = build_look_alike_pki(pki)
+    stream = io.BytesIO(genuine.pdf)
+    sig_contents = bytes(PdfFileReader(stream).embedded_signatures[0].pkcs7_content)
+    DocumentSecurityStore.add_dss(
+        stream,
+        sig_contents,
+        certs=[to_asn1(impostor.issuing.certificate), to_asn1(impostor.root.certificate)],
+        embed_roots=True,
+    )
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(stream.getvalue())))
+    embedded = {ref.get_object().data for ref in dss.certs.values()}
+    assert to_asn1(impostor.issuing.certificate).dump() in embedded
+    report = verify_pdf(stream.getvalue(), policy=policy)
+    assert report.signatures[0].indication is Indication.TOTAL_PASSED
+    assert report.verdict is Verdict.VALID
