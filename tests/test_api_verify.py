@@ -17,17 +17,14 @@ from sqlalchemy import select
 
 from api import create_app
 from econtract import audit, db
-from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.db import ReadBusyError, ReadConnections
-from econtract.issuance import IssueRequest, issue_certificate
 from econtract.models import LogLeaf
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
-from tests.licences import qr_token
+from tests.licences import issue_example, qr_token
 from tests.live import serve
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import build_test_pki
@@ -43,15 +40,7 @@ def api_client(initialised: Services) -> Iterator[TestClient]:
 
 
 def licence(services: Services) -> tuple[Any, bytes]:
-    certificate = issue_certificate(
-        services,
-        department_code=DEMO_DEPARTMENT_CODE,
-        request=IssueRequest(
-            type_code="business_licence",
-            fields=dict(TEMPLATES["business_licence"].schema["examples"][0]),
-        ),
-        actor=OPERATOR,
-    ).certificate
+    certificate = issue_example(services)
     return certificate, (services.settings.blob_dir / certificate.blob_key).read_bytes()
 
 

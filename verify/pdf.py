@@ -268,18 +268,18 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
     if policy.ocsp_responses:
         sources.append("ocsp")
 
-    current: list[ValidationContext] = []
+    shared: ValidationContext | None = None
 
     def make(moment: datetime | None) -> ValidationContext:
-        if moment is None and current:
-            # Every signature validated at the policy's time shares one context, so a
-            # certificate's path and revocation status (the TSA's, the CAs') are checked once
-            # per document instead of once per signature.
-            return current[0]
-        context = _context(moment)
-        if moment is None:
-            current.append(context)
-        return context
+        nonlocal shared
+        if moment is not None:
+            return _context(moment)
+        # Every signature validated at the policy's time shares one context, so a
+        # certificate's path and revocation status (the TSA's, the CAs') are checked once
+        # per document instead of once per signature.
+        if shared is None:
+            shared = _context(None)
+        return shared
 
     def _context(moment: datetime | None) -> ValidationContext:
         at = moment or policy.now
