@@ -5,13 +5,12 @@ Run::
 
     .venv/bin/python -m bench.bench_issuance [--seconds 60] [--concurrency 8]
 
-The project's figure (``/work/shared/BENCH.md``): ``econtract serve --workers 2`` on a fresh
-data directory (SQLite), issued to over HTTP by the load generator of ``bench/load.py`` in a
-process of its own, at ``--concurrency`` requests in flight for ``--seconds`` (after a short
-warm-up), each request a business licence with the fields of the next row of
-``/work/shared/data/holders.csv``. It prints certificates per second, p50 and p99 latency and
-errors, and checks that every issued certificate has a number of its own and that there was no
-error.
+The project's figure: ``econtract serve --workers 2`` on a fresh data directory (SQLite),
+issued to over HTTP by the load generator of ``bench/load.py`` in a process of its own, at
+``--concurrency`` requests in flight for ``--seconds`` (after a short warm-up), each request a
+business licence with the fields of the next row of the sample ``tests/data/holders.csv``. It
+prints certificates per second, p50 and p99 latency and errors, and checks that every issued
+certificate has a number of its own and that there was no error.
 
 The baseline, in this process, once per certificate: render the same licence (the same row's
 fields, a licence number and a QR code of a verification URL as long as the project's) with
@@ -26,7 +25,6 @@ The ratio HTTP / naive has a target of at least 5x.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import logging
@@ -37,7 +35,6 @@ from collections.abc import Callable
 from datetime import date
 from functools import cache
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import segno
@@ -56,9 +53,8 @@ from bench.timing import Rate, measure_rate
 from econtract.templates import TEMPLATES
 from keys.handles import KeyAlgorithm
 from keys.signer import to_asn1
+from tests.data import load_holders
 
-HOLDERS = Path("/work/shared/data/holders.csv")
-"""Rows of business licence fields (the columns are the template's field names)."""
 TYPE_CODE = "business_licence"
 """The certificate type issued."""
 LEVEL = "B-LT"
@@ -73,12 +69,8 @@ _TOKEN_BYTES = 250
 
 @cache
 def holder_fields() -> list[dict[str, Any]]:
-    """The licence fields of every row of ``holders.csv`` (empty cells dropped), or the
-    template's example when the file is absent."""
-    if not HOLDERS.exists():
-        return [TEMPLATES[TYPE_CODE].example]
-    with HOLDERS.open(encoding="utf-8", newline="") as file:
-        return [{k: v for k, v in row.items() if v} for row in csv.DictReader(file)]
+    """The licence fields of every row of the sample ``holders.csv`` (empty cells dropped)."""
+    return [{k: v for k, v in row.items() if v} for row in load_holders()]
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -7,7 +7,7 @@ Run::
 
 Starts ``econtract serve --workers 2`` on a fresh data directory (SQLite), issues
 ``--certificates`` licences (20) over the API and reads their QR codes back from the sealed PDFs
-(``pdftoppm`` and ``zbarimg``), then starts the baseline of ``/work/shared/BENCH.md``: a bare
+(``pdftoppm`` and ``zbarimg``), then starts the baseline (``bench/README.md``): a bare
 FastAPI route returning a constant small JSON document (``bench/bare_app.py``), served by
 uvicorn with 2 workers as the project is. The load generator (``bench/load.py``, in a process
 of its own) then asks for the QR pages as a phone does (``Accept: text/html``, the tokens in

@@ -11,7 +11,7 @@ Both sides use the same in-process timestamp authority and the same revocation d
 neither the TSA's network nor fetching is measured. Then, in a fresh subprocess each, the
 peak memory of sealing a 50 MB PDF from file to file, as a multiple of the file's size.
 
-The baseline (``/work/shared/BENCH.md``), once per document: ``SimpleSigner.load`` from PEM
+The baseline (``bench/README.md``), once per document: ``SimpleSigner.load`` from PEM
 files, ``PdfSigner(PdfSignatureMetadata(field_name, subfilter=PADES, md_algorithm="sha256"))``
 (with a timestamper for B-T and up, ``embed_validation_info`` and a validation context for
 B-LT, ``use_pades_lta`` for B-LTA), ``sign_pdf(IncrementalPdfFileWriter(BytesIO(pdf)),

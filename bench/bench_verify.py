@@ -7,7 +7,7 @@ Run::
 Both contenders check the same one-page licence, sealed once at the start of the run by the
 project's engine (ECDSA P-256 and RSA-2048; PAdES B-LT and B-LTA; certified NO_CHANGES).
 
-- Baseline (``/work/shared/BENCH.md``), once per document: ``PdfFileReader``, then
+- Baseline (``bench/README.md``), once per document: ``PdfFileReader``, then
   ``validate_pdf_signature(reader.embedded_signatures[-1],
   ValidationContext(trust_roots=[root]))``. For B-LTA the last embedded signature is the
   document timestamp, which ``validate_pdf_signature`` refuses; the baseline then validates

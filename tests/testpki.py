@@ -42,7 +42,7 @@ ISSUING_CA_NAME = "issuing"
 DEPARTMENT_NAME = "杭州市市场监督管理局"
 """The default department of test seals."""
 DEPARTMENT_CODE = "9133010052CL12THX9"
-"""A valid unified social credit code (from /work/shared/data/holders.csv)."""
+"""A valid unified social credit code (the first row of ``tests/data/holders.csv``)."""
 
 _seal_numbers = itertools.count(1)
 _rsa_lock = threading.Lock()

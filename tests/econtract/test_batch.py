@@ -13,12 +13,12 @@ from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import run
 from econtract.models import Certificate
 from econtract.services import Services
-from tests.econtract.test_uscc import DATA
+from tests.data import load_holders
 
 
 def sample(tmp_path: Path, good: int = 4) -> Path:
-    rows = list(csv.DictReader((DATA / "holders.csv").open(encoding="utf-8")))[:good]
-    bad = list(csv.DictReader((DATA / "holders-bad.csv").open(encoding="utf-8")))
+    rows = load_holders()[:good]
+    bad = load_holders("holders-bad.csv")
     path = tmp_path / "batch.csv"
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import re
 import shutil
@@ -30,8 +29,8 @@ from econtract.render import (
 from econtract.templates import TEMPLATES, LicenceTemplate
 from signing.fonts import FontMissingError
 from signing.options import SEAL_DIAMETER
+from tests.data import load_holders
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEPARTMENT = "杭州市西湖区市场监督管理局"
 ISSUED = date(2024, 5, 6)
 TOOLS = ("pdftoppm", "pdftotext", "pdffonts", "pdfinfo", "zbarimg")
@@ -66,8 +65,7 @@ def content(template: LicenceTemplate, fields: dict[str, Any], **changes: Any) -
 
 def holders() -> list[dict[str, str]]:
     """The first rows of the sample holders."""
-    with (DATA / "holders.csv").open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))[:3]
+    return load_holders()[:3]
 
 
 @dataclass(frozen=True)

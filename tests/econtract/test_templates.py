@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +18,11 @@ from econtract.templates import (
     validate_fields,
 )
 from signing.fonts import missing_characters
+from tests.data import load_holders
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 BUSINESS = TEMPLATES["business_licence"]
 FOOD = TEMPLATES["food_business_permit"]
 CONSTRUCTION = TEMPLATES["construction_permit"]
-
-
-def holders(name: str) -> list[dict[str, str]]:
-    """Rows of a sample holders file (business-licence fields)."""
-    with (DATA / name).open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def pointers(template: LicenceTemplate, fields: Any) -> list[str]:
@@ -140,24 +132,24 @@ def test_get_template_by_code() -> None:
 # -- validate_fields: the sample holders ------------------------------------------------------
 
 
-@pytest.mark.parametrize("row", holders("holders.csv"), ids=lambda r: r["credit_code"])
+@pytest.mark.parametrize("row", load_holders("holders.csv"), ids=lambda r: r["credit_code"])
 def test_sample_holder_is_a_valid_business_licence(row: dict[str, str]) -> None:
     assert validate_fields(BUSINESS, row) == row
 
 
 def test_wrong_check_character_points_at_credit_code() -> None:
-    row = holders("holders-bad.csv")[0]
+    row = load_holders("holders-bad.csv")[0]
     with pytest.raises(InvalidInputError, match="wrong check character") as info:
         validate_fields(BUSINESS, row)
     assert [p for p, _ in info.value.errors] == ["/credit_code"]
 
 
 def test_credit_code_of_wrong_length_points_at_credit_code() -> None:
-    assert pointers(BUSINESS, holders("holders-bad.csv")[1]) == ["/credit_code"]
+    assert pointers(BUSINESS, load_holders("holders-bad.csv")[1]) == ["/credit_code"]
 
 
 def test_empty_name_points_at_name() -> None:
-    assert pointers(BUSINESS, holders("holders-bad.csv")[2]) == ["/name"]
+    assert pointers(BUSINESS, load_holders("holders-bad.csv")[2]) == ["/name"]
 
 
 # -- validate_fields: one rule each -----------------------------------------------------------

@@ -1,29 +1,20 @@
-"""GB 32100 unified social credit codes, checked against the shared sample holders."""
+"""GB 32100 unified social credit codes, checked against the sample holders."""
 
 from __future__ import annotations
-
-import csv
-from pathlib import Path
 
 import pytest
 
 from econtract.uscc import InvalidCreditCodeError, check_character, validate_credit_code
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def holders(name: str) -> list[dict[str, str]]:
-    with (DATA / name).open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+from tests.data import load_holders
 
 
-@pytest.mark.parametrize("row", holders("holders.csv"), ids=lambda r: r["credit_code"])
+@pytest.mark.parametrize("row", load_holders("holders.csv"), ids=lambda r: r["credit_code"])
 def test_sample_codes_are_valid(row: dict[str, str]) -> None:
     assert validate_credit_code(row["credit_code"]) == row["credit_code"]
 
 
 def test_sample_bad_check_character_is_refused() -> None:
-    code = holders("holders-bad.csv")[0]["credit_code"]
+    code = load_holders("holders-bad.csv")[0]["credit_code"]
     with pytest.raises(
         InvalidCreditCodeError, match="wrong check character '0'; GB 32100 gives '9'"
     ):
@@ -31,7 +22,7 @@ def test_sample_bad_check_character_is_refused() -> None:
 
 
 def test_sample_wrong_length_is_refused() -> None:
-    code = holders("holders-bad.csv")[1]["credit_code"]
+    code = load_holders("holders-bad.csv")[1]["credit_code"]
     with pytest.raises(InvalidCreditCodeError, match="18 characters; '91330100ABC' has 11"):
         validate_credit_code(code)
 

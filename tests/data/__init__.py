@@ -1,0 +1,19 @@
+"""The sample data the tests and benchmarks use, kept with the project and loaded in one place."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent
+"""This directory: ``holders.csv``, ``holders-bad.csv`` and their README."""
+
+
+def load_holders(name: str = "holders.csv") -> list[dict[str, str]]:
+    """The rows of a sample holders file, as the CSV header names them.
+
+    ``holders.csv`` holds 60 valid businesses (the columns are the business licence's field
+    names); ``holders-bad.csv`` holds rows that must be refused, one reason each.
+    """
+    with (DATA_DIR / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
