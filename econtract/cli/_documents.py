@@ -1,0 +1,247 @@
+"""Commands that make and change documents: ``seal``, ``issue``, status changes and batches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from econtract.cli._app import (
+    EXIT_ERROR,
+    JsonOption,
+    app,
+    batch_app,
+    emit,
+    err_console,
+    open_services,
+    operator,
+    read_json_file,
+    write_atomically,
+)
+from econtract.errors import EContractError
+from signing.options import Certification, SealLevel
+
+if TYPE_CHECKING:
+    from econtract.models import Certificate
+
+#: The status changes of a certificate, as :data:`econtract.certificates.TRANSITIONS` names
+#: them; spelt here so that help never loads the models.
+STATUS_ACTIONS = ("revoke", "suspend", "reinstate")
+
+
+@app.command()
+def seal(
+    source: Annotated[Path, typer.Argument(help="The PDF to seal.", dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the sealed PDF.")],
+    seal_id: Annotated[str, typer.Option("--seal", help="The seal's id (econtract seals list).")],
+    level: Annotated[SealLevel, typer.Option(help="PAdES level.")] = SealLevel.B_LT,
+    visible: Annotated[
+        str | None,
+        typer.Option(help="PAGE:X,Y of the seal's centre, in points; invisible if unset."),
+    ] = None,
+    cross_page: Annotated[
+        bool, typer.Option("--cross-page", help="Add a cross-page seal along the right edge.")
+    ] = False,
+    certify: Annotated[
+        Certification, typer.Option(help="approval, or certify with no-changes / form-filling.")
+    ] = Certification.APPROVAL,
+    field: Annotated[str | None, typer.Option(help="Signature field to create or fill.")] = None,
+    reserve: Annotated[
+        list[str] | None,
+        typer.Option(help="Empty field for a later department: NAME or NAME@PAGE:X,Y (repeat)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal a PDF with a seal and register it; the output appears only when all went well."""
+    from econtract import audit
+    from econtract.blobs import DiskBlobStore
+    from econtract.sealing import seal_document
+    from signing.options import SealOptions
+
+    options = SealOptions.from_text(
+        level=level,
+        certification=certify,
+        visible=visible,
+        cross_page=cross_page,
+        field_name=field,
+        reserve=reserve or (),
+    )
+    services = open_services()
+    try:
+        try:
+            source_file = source.open("rb")
+        except OSError as exc:
+            raise EContractError(f"Cannot read {source}: {exc.strerror}.") from None
+        with source_file:
+            sealed = seal_document(
+                services,
+                source=source_file,
+                seal_id=seal_id,
+                options=options,
+                actor=audit.Actor.operator(),
+                file_name=source.name,
+            )
+        blobs = DiskBlobStore(services.settings.blob_dir)
+        partial = output.with_name(f".{output.name}.part")
+        try:
+            with partial.open("wb") as out:
+                blobs.copy_to(sealed.document.blob_key, out)
+            os.replace(partial, output)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise EContractError(f"Cannot write {output}: {exc.strerror}.") from None
+    finally:
+        services.dispose()
+    row = {
+        "id": sealed.document.id,
+        "seal": sealed.document.seal_id,
+        "level": sealed.document.level,
+        "field": sealed.result.field_name,
+        "sha256": sealed.document.pdf_sha256,
+        "signed_digest": sealed.document.signed_digest,
+        "output": str(output),
+    }
+    emit(as_json, [row], title="sealed", single=True)
+
+
+def certificate_row(c: Certificate) -> dict[str, Any]:
+    """A certificate as printed."""
+    from econtract.certificates import effective_status
+
+    return {
+        "id": c.id,
+        "type": c.type_code,
+        "number": c.number,
+        "holder": c.holder_name,
+        "status": effective_status(c),
+        "valid_from": c.valid_from.isoformat(),
+        "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+        "sha256": c.pdf_sha256,
+    }
+
+
+@app.command()
+def issue(
+    type_code: Annotated[
+        str, typer.Option("--type", help="Certificate type, e.g. business_licence.")
+    ],
+    data: Annotated[Path, typer.Option(help="The licence's fields, a JSON object.")],
+    department: Annotated[str, typer.Option(help="The issuing department's code.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the sealed PDF.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a sealed licence without HTTP."""
+    from econtract.blobs import DiskBlobStore
+    from econtract.issuance import IssueRequest, issue_certificate
+
+    fields = read_json_file(data)
+    if not isinstance(fields, dict):
+        raise EContractError(f"{data} must hold a JSON object of fields.")
+    services = open_services()
+    try:
+        issued = issue_certificate(
+            services,
+            department_code=department,
+            request=IssueRequest(type_code=type_code, fields=fields),
+            actor=operator(),
+        )
+        blobs = DiskBlobStore(services.settings.blob_dir)
+        write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
+    finally:
+        services.dispose()
+    emit(
+        as_json,
+        [certificate_row(issued.certificate) | {"output": str(output)}],
+        title="issued",
+        single=True,
+    )
+
+
+def _status_command(action: str) -> None:
+    @app.command(name=action, help=f"{action.capitalize()} a certificate.")
+    def command(
+        certificate: Annotated[str, typer.Argument(help="The certificate's id.")],
+        reason: Annotated[str, typer.Option(help="Why, recorded in the status history.")],
+        as_json: JsonOption = False,
+    ) -> None:
+        from econtract.certificates import change_status
+
+        services = open_services()
+        try:
+            changed = change_status(
+                services, certificate_id=certificate, action=action, reason=reason, actor=operator()
+            )
+        finally:
+            services.dispose()
+        emit(as_json, [certificate_row(changed)], title=action, single=True)
+
+
+for _action in STATUS_ACTIONS:
+    _status_command(_action)
+
+
+@batch_app.command("issue")
+def batch_issue(
+    type_code: Annotated[str, typer.Option("--type", help="Certificate type.")],
+    csv_file: Annotated[
+        Path, typer.Option("--csv", help="One licence per row; columns are field names.")
+    ],
+    department: Annotated[str, typer.Option(help="The issuing department's code.")],
+    out_dir: Annotated[Path, typer.Option(help="Where the PDFs and results.csv go.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Issue one licence per CSV row, with a progress bar and a per-row result file.
+
+    Safe to run again after an interruption: each row carries an idempotency key derived from
+    the file's content and the row's number, so a row issued before is not issued twice; its
+    PDF is written again if it is missing.
+    """
+    from econtract.batch import load_batch, run_batch
+
+    batch = load_batch(csv_file)
+    services = open_services()
+    try:
+        with _progress(len(batch.rows), enabled=not as_json) as advance:
+            summary = run_batch(
+                services,
+                type_code=type_code,
+                batch=batch,
+                department=department,
+                out_dir=out_dir,
+                advance=advance,
+            )
+    finally:
+        services.dispose()
+    emit(as_json, [summary], title="batch", single=True)
+    if summary["failed"]:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("issuing", total=total)
+        yield lambda: progress.advance(task)
