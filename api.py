@@ -76,7 +76,7 @@ from econtract.errors import (
     PermissionDeniedError,
     PKIError,
 )
-from econtract.issuance import CHINA, IdempotencyKey, IssueRequest, issue_certificate, request_hash
+from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.logs import configure_logging, request_id_var
 from econtract.models import Certificate, SealedDocument
 from econtract.qrcheck import QRCheck, check_qr
@@ -1014,10 +1014,7 @@ def qr_html(check: QRCheck) -> str:
     """The QR page for a verdict. The verdict holds everything the page shows (status,
     details, today's expiry decision), so equal verdicts give the same page and the last
     ones rendered are kept: rendering costs more than the page's database read."""
-    issued_at = (
-        check.issued_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if check.issued_at else ""
-    )
-    return QR_TEMPLATE.render(check=check, issued_at=issued_at, format=check.format)
+    return QR_TEMPLATE.render(check=check)
 
 
 @public_pages.get("/verify", response_class=HTMLResponse)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     PostgreSQL: ``postgresql+psycopg://user@host:5432/db``."""
     public_base_url: str = "http://127.0.0.1:8000"
     """The URL the public reaches this service at: QR codes, CRL and OCSP URLs use it."""
+    service_name: str = Field(default="电子证照服务 eContract", min_length=1, max_length=100)
+    """The service's own name, shown with the issuing department on the public pages (the QR
+    page, the upload page) to say who runs them, e.g. ``浙江省电子证照服务``."""
 
     key_store: Literal["file", "pkcs11"] = "file"
     """Where private keys live: encrypted files or a PKCS#11 token (HSM)."""

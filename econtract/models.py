@@ -250,6 +250,25 @@ class SealedDocument(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ReservedSealField(Base):
+    """An empty seal field a certifying seal added for a later department, and who may fill it.
+
+    Found again through the certifying document's ``signed_digest``, which every later
+    revision of the file still carries.
+    """
+
+    __tablename__ = "reserved_seal_fields"
+    __table_args__ = (UniqueConstraint("document_id", "field_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("sealed_documents.id"), index=True)
+    field_name: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    """The department whose seals may fill the field; ``None`` for an open field."""
+    seal_id: Mapped[str | None] = mapped_column(ForeignKey("seals.id"))
+    """The one seal that may fill the field, when the binding names a seal."""
+
+
 class StatusEvent(Base):
     """A change of a certificate's status, with who made it and why."""
 

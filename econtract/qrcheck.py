@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -12,14 +14,25 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from econtract.certificates import EXPIRED, effective_status
-from econtract.models import Certificate, Department
+from econtract.issuance import CHINA
+from econtract.models import Certificate, Department, StatusEvent
 from econtract.qrtoken import QRClaims, fields_digest, read_qr_token
+from econtract.reasons import ReasonKind, reason_kind
+from econtract.render import format_date
 from econtract.services import Services
-from econtract.templates import TEMPLATES
+from econtract.templates import LONG_TERM, TEMPLATES
 from econtract.tokens import TokenError, TokenKey
 
-#: The report format's version marker.
+#: The JSON answer's version marker (for machines; the page does not show it).
 FORMAT = "econtract-qr-verdict/1"
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def english_date(day: date) -> str:
+    """A date no reader can take for another: ``24 Mar 2011``."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 class QRVerdict(StrEnum):
@@ -79,7 +92,58 @@ class QRCheck:
     shown_fields: tuple[tuple[str, str], ...] = ()
     """Label/value pairs to compare with the paper (personal id numbers masked)."""
     superseded_by: str | None = None
+    status_changed_at: datetime | None = None
+    """When the licence was last revoked, suspended or reinstated."""
+    status_reason: ReasonKind | None = None
+    """The kind of reason the department gave for a revocation or suspension (never its
+    free text, which may be personal)."""
+    service_name: str = ""
+    """Who runs the page: the service's own name (``ECONTRACT_SERVICE_NAME``)."""
     format: str = FORMAT
+
+    @property
+    def validity_zh(self) -> str:
+        """The validity as the paper prints it: ``2011年03月24日至2031年03月23日``."""
+        if self.valid_from is None:
+            return ""
+        start = format_date(self.valid_from)
+        if self.valid_until is None:
+            return f"{start}起{LONG_TERM}有效"
+        return f"{start}至{format_date(self.valid_until)}"
+
+    @property
+    def validity_en(self) -> str:
+        """The validity in English: ``24 Mar 2011 to 23 Mar 2031``."""
+        if self.valid_from is None:
+            return ""
+        start = english_date(self.valid_from)
+        if self.valid_until is None:
+            return f"from {start}, no end date"
+        return f"{start} to {english_date(self.valid_until)}"
+
+    @property
+    def issued_zh(self) -> str:
+        """The issue date as printed under the department's name."""
+        return format_date(self.issued_at.astimezone(CHINA).date()) if self.issued_at else ""
+
+    @property
+    def issued_en(self) -> str:
+        """The issue date in English."""
+        return english_date(self.issued_at.astimezone(CHINA).date()) if self.issued_at else ""
+
+    @property
+    def changed_zh(self) -> str:
+        """The day of the last status change, the Chinese way."""
+        if self.status_changed_at is None:
+            return ""
+        return format_date(self.status_changed_at.astimezone(CHINA).date())
+
+    @property
+    def changed_en(self) -> str:
+        """The day of the last status change in English."""
+        if self.status_changed_at is None:
+            return ""
+        return english_date(self.status_changed_at.astimezone(CHINA).date())
 
     def to_json(self) -> dict[str, object]:
         """The same verdict for machines."""
@@ -102,6 +166,16 @@ class QRCheck:
                 "issued_at": self.issued_at.isoformat() if self.issued_at else None,
                 "fields": [{"label": label, "value": value} for label, value in self.shown_fields],
                 "superseded_by": self.superseded_by,
+                "status_changed_at": self.status_changed_at.isoformat()
+                if self.status_changed_at
+                else None,
+                "status_reason": None
+                if self.status_reason is None
+                else {
+                    "kind": self.status_reason.code,
+                    "zh": self.status_reason.zh,
+                    "en": self.status_reason.en,
+                },
             },
         }
 
@@ -128,7 +202,11 @@ class _Record:
     issued_at: datetime
     department_name: str
     digest: str
-    """The digest of ``fields`` the QR token carries."""
+    """The digest of ``fields`` a version-1 QR token carries."""
+    changed_at: datetime | None = None
+    """When the last status change was made (read for a revoked or suspended licence)."""
+    reason: str | None = None
+    """The free-text reason of that change; only its kind is shown."""
 
 
 _LOOKUP = (
@@ -148,6 +226,12 @@ _LOOKUP = (
     .where(Certificate.id == bindparam("id"))
 )
 _NEWER = select(Certificate.number).where(Certificate.supersedes_id == bindparam("id"))
+_LAST_CHANGE = (
+    select(StatusEvent.created_at, StatusEvent.reason)
+    .where(StatusEvent.certificate_id == bindparam("id"))
+    .order_by(StatusEvent.id.desc())
+    .limit(1)
+)
 
 _verified: OrderedDict[tuple[str, str], QRClaims] = OrderedDict()
 _verified_lock = threading.Lock()
@@ -175,6 +259,7 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
 
     A quick read (the default) raises :class:`econtract.db.ReadBusyError` rather than wait
     for a locked SQLite file; ``patient`` waits (for callers off the event loop)."""
+    service_name = services.settings.service_name
     try:
         claims = _read_cached(services.pki.token_signer, token)
     except TokenError:
@@ -183,6 +268,7 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
             reason_zh="二维码不是本系统签发的，或已被篡改。请勿相信此证照。",
             reason_en="This QR code was not issued by this service or has been altered. "
             "Do not trust this licence.",
+            service_name=service_name,
         )
     certificate, newer = services.reads.run_remembered(
         ("qr", claims.certificate_id),
@@ -195,39 +281,20 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
             verdict=QRVerdict.UNKNOWN,
             reason_zh="登记簿中没有这份证照。",
             reason_en="This licence is not in the registry.",
+            service_name=service_name,
         )
-    if (
-        certificate.number != claims.number
-        or certificate.type_code != claims.type_code
-        or certificate.digest != claims.fields_digest
-    ):
+    if not _matches(claims, certificate):
         return QRCheck(
             verdict=QRVerdict.FORGED,
             reason_zh="二维码内容与登记簿不符。",
             reason_en="The QR code does not match the registry.",
+            service_name=service_name,
         )
     template = TEMPLATES.get(certificate.type_code)
     status = effective_status(certificate)
     verdict = _STATUS_VERDICT.get(status, QRVerdict.UNKNOWN)
-    reasons = {
-        QRVerdict.VALID: (
-            "证照真实有效。请核对下列信息与纸质证照一致。",
-            "The licence is genuine and valid. Check that the details below match the paper.",
-        ),
-        QRVerdict.REVOKED: (
-            "该证照已被发证机关撤销，不再有效。",
-            "The issuing department revoked this licence.",
-        ),
-        QRVerdict.SUSPENDED: ("该证照目前暂停使用。", "This licence is suspended."),
-        QRVerdict.EXPIRED: ("该证照已超过有效期。", "This licence has expired."),
-        QRVerdict.SUPERSEDED: (
-            "该证照已换发新证，以新证为准。",
-            "This licence was replaced by a newer one; the newer one applies.",
-        ),
-    }
-    zh, en = reasons.get(
-        verdict, ("无法确定证照状态。", "The licence's status cannot be determined.")
-    )
+    changed = verdict in (QRVerdict.REVOKED, QRVerdict.SUSPENDED) and status != "not-yet-valid"
+    zh, en = _reason(verdict, status, department)
     return QRCheck(
         verdict=verdict,
         reason_zh=zh,
@@ -243,11 +310,55 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
         issued_at=certificate.issued_at,
         shown_fields=_shown_fields(certificate),
         superseded_by=newer,
+        status_changed_at=certificate.changed_at if changed else None,
+        status_reason=reason_kind(certificate.reason) if changed else None,
+        service_name=service_name,
+    )
+
+
+def _matches(claims: QRClaims, certificate: _Record) -> bool:
+    """Whether the registry's record is the licence the token names.
+
+    A compact token states the issue time; a version-1 token the number, type and a digest
+    of the fields, each compared when present."""
+    if int(claims.issued_at.timestamp()) != int(certificate.issued_at.timestamp()):
+        return False
+    stated = (claims.number, claims.type_code, claims.fields_digest)
+    recorded = (certificate.number, certificate.type_code, certificate.digest)
+    return all(a is None or a == b for a, b in zip(stated, recorded, strict=True))
+
+
+def _reason(verdict: QRVerdict, status: str, department: str) -> tuple[str, str]:
+    """Why, in a sentence each in Chinese and English."""
+    if status == "not-yet-valid":
+        return ("该证照尚未到有效期起始日。", "This licence is not valid yet.")
+    reasons = {
+        QRVerdict.VALID: (
+            "证照真实有效。请核对下列信息与纸质证照一致。",
+            "The licence is genuine and valid. Check that the details below match the paper.",
+        ),
+        QRVerdict.REVOKED: (
+            f"该证照已被{department}撤销，不再有效。",
+            "The issuing department revoked this licence; it is no longer valid.",
+        ),
+        QRVerdict.SUSPENDED: (
+            f"该证照已被{department}暂停使用。",
+            "The issuing department suspended this licence.",
+        ),
+        QRVerdict.EXPIRED: ("该证照已超过有效期。", "This licence has expired."),
+        QRVerdict.SUPERSEDED: (
+            "该证照已换发新证，以新证为准。",
+            "This licence was replaced by a newer one; the newer one applies.",
+        ),
+    }
+    return reasons.get(
+        verdict, ("无法确定证照状态。", "The licence's status cannot be determined.")
     )
 
 
 def _lookup(conn: Connection, certificate_id: str) -> tuple[_Record | None, str | None]:
-    """The certificate's row and, when superseded, its successor's number.
+    """The certificate's row (with its last status change when revoked or suspended) and,
+    when superseded, its successor's number.
 
     Core rather than the ORM: this is the busiest read of the service, and one row of plain
     columns is all it needs.
@@ -259,10 +370,17 @@ def _lookup(conn: Connection, certificate_id: str) -> tuple[_Record | None, str 
     newer = None
     if certificate.status == "superseded":
         newer = conn.execute(_NEWER, {"id": certificate.id}).scalar()
+    elif certificate.status in ("revoked", "suspended"):
+        change = conn.execute(_LAST_CHANGE, {"id": certificate.id}).first()
+        if change is not None:
+            certificate = dataclasses.replace(
+                certificate, changed_at=change.created_at, reason=change.reason
+            )
     return certificate, newer
 
 
 def _shown_fields(certificate: _Record) -> tuple[tuple[str, str], ...]:
+    """The fields as the paper prints them: dates the Chinese way, id numbers masked."""
     template = TEMPLATES.get(certificate.type_code)
     if template is None:
         return ()
@@ -271,5 +389,7 @@ def _shown_fields(certificate: _Record) -> tuple[tuple[str, str], ...]:
     for name, value in certificate.fields.items():
         label = properties.get(name, {}).get("title", name)
         text = str(value)
+        if _ISO_DATE.fullmatch(text):
+            text = format_date(date.fromisoformat(text))
         shown.append((label, mask(text) if name in template.masked_fields else text))
     return tuple(shown)

@@ -1,8 +1,9 @@
-"""Compact JWS tokens (ES256) signed by the service's token key: access tokens and QR tokens.
+"""Tokens signed by the service's token key (ES256): compact JWS access tokens, and the raw
+signatures of the binary QR tokens.
 
 The token key is a key-store handle (it may live in an HSM), so signing is done here from
-the handle rather than by PyJWT, which wants the private key itself. Verification is PyJWT's,
-with a fixed algorithm list and required claims (RFC 8725).
+the handle rather than by PyJWT, which wants the private key itself. JWS verification is
+PyJWT's, with a fixed algorithm list and required claims (RFC 8725).
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from econtract.errors import EContractError
 from keys.handles import KeyAlgorithm, KeyHandle
@@ -27,6 +33,7 @@ class TokenError(EContractError):
     """A token is malformed, forged, expired or meant for something else."""
 
     code = "invalid-token"
+    title = "The token is malformed, forged, expired or meant for something else."
 
 
 def b64url(data: bytes) -> str:
@@ -87,8 +94,16 @@ class TokenKey:
             + "."
             + b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
         )
-        r, s = decode_dss_signature(self.handle.sign(signing_input.encode("ascii"), "sha256"))
-        return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+        return signing_input + "." + b64url(self.sign_raw(signing_input.encode("ascii")))
+
+    def sign_raw(self, message: bytes) -> bytes:
+        """An ES256 signature of ``message`` as JWS writes it: ``r`` and ``s``, 32 bytes each."""
+        r, s = decode_dss_signature(self.handle.sign(message, "sha256"))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def verify_raw(self, message: bytes, signature: bytes) -> None:
+        """Check a :meth:`sign_raw` signature; ``TokenError`` when it does not verify."""
+        verify_raw_signature(self.public_key, message, signature)
 
     def verify(
         self,
@@ -138,3 +153,19 @@ class TokenKey:
         except jwt.PyJWTError:
             raise TokenError("The token's signature does not verify.") from None
         return claims
+
+
+def verify_raw_signature(
+    public_key: ec.EllipticCurvePublicKey, message: bytes, signature: bytes
+) -> None:
+    """Check a 64-byte ES256 signature (``r`` then ``s``) of ``message`` with a public key
+    alone, as anyone holding ``/.well-known/jwks.json`` can; ``TokenError`` if it fails."""
+    if len(signature) != 64:
+        raise TokenError("An ES256 signature is 64 bytes.")
+    der = encode_dss_signature(
+        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    )
+    try:
+        public_key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise TokenError("The token's signature does not verify.") from None

@@ -45,3 +45,27 @@ class TimestampError(SigningError):
     """The timestamp authority is unreachable or answered something unusable."""
 
     code = "timestamp-unavailable"
+
+
+class DocumentCertifiedError(SigningError):
+    """The document is certified with no changes allowed, as an issued licence is.
+
+    Nothing may be added to such a document, not even another seal.
+    """
+
+    code = "document-certified"
+    title = "The licence is certified: no further changes are allowed."
+
+
+class FieldReservedError(SigningError):
+    """The seal field is reserved for another department or seal than the one sealing.
+
+    ``field_name`` names the field.
+    """
+
+    code = "field-reserved"
+    title = "The seal field is reserved for another department."
+
+    def __init__(self, message: str, *, field_name: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
