@@ -10,26 +10,35 @@ speed and for honesty about what was made:
   path again and fetching what the certificates point at;
 - every failure that would yield less than what was asked (no timestamp, no revocation
   data) raises; a seal is never silently made at a weaker level.
+
+Before anything is written, the document is checked against what it already says: a
+licence certified with no changes allowed takes no further seal, and an empty field reserved
+for a department (its seed value's certificate constraint) takes only a seal of that
+department; the caller may add its own check of the field (the registry's binding).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError, PdfReadError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.general import UnacceptableSignerError
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
@@ -39,7 +48,9 @@ from signing.appearance import SealAppearance, seal_stamp_style
 from signing.crosspage import add_cross_page_seal
 from signing.errors import (
     BrokenPDFError,
+    DocumentCertifiedError,
     EncryptedPDFError,
+    FieldReservedError,
     NotAPDFError,
     PlacementError,
     SealUnusableError,
@@ -47,7 +58,14 @@ from signing.errors import (
     TimestampError,
 )
 from signing.material import ValidationMaterial
-from signing.options import Certification, Placement, SealLevel, SealOptions
+from signing.options import (
+    Certification,
+    FieldHolder,
+    Placement,
+    ReservedField,
+    SealLevel,
+    SealOptions,
+)
 
 #: Marker of the sealing format, recorded with every seal the service makes.
 SEAL_FORMAT = "econtract-seal/1"
@@ -61,6 +79,10 @@ _TIMESTAMP_TOKEN = 6144
 _PDF_HEADER_WINDOW = 1024
 _CHUNK = 1024 * 1024
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+
+# Seal certificates name their department as organizationIdentifier NTRCN-<credit code>
+# (keys.ca, after ETSI EN 319 412-1's semantics identifier for national registries).
+_ORG_ID_PREFIX = "NTRCN-"
 
 _MDP = {
     Certification.NO_CHANGES: fields.MDPPerm.NO_CHANGES,
@@ -99,6 +121,21 @@ class SealResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FieldToFill:
+    """An empty seal field of the document that the seal is about to fill."""
+
+    name: str
+    """The field's name."""
+    certification_digest: str | None
+    """SHA-256 (hex) of the bytes the document's certifying seal covers, which is how the
+    registry knows that seal; ``None`` when the document is not certified."""
+
+
+#: A check of the field to fill, run before anything is written; it raises to refuse.
+FieldCheck = Callable[[FieldToFill], None]
+
+
+@dataclass(frozen=True, kw_only=True)
 class SealingContext:
     """What the engine needs besides the document and the seal."""
 
@@ -116,20 +153,27 @@ def seal_pdf(
     options: SealOptions,
     context: SealingContext,
     now: datetime | None = None,
+    check_field: FieldCheck | None = None,
 ) -> SealResult:
     """Seal the PDF read from ``source`` into ``output`` (opened ``w+b``; it is read back).
 
     Streams let a large file be sealed without holding it in memory. Raises a
     :class:`SigningError` subclass, with nothing useful written, when the input, the seal
-    or the options are unusable.
+    or the options are unusable. ``check_field`` is called before anything is written when
+    the seal fills an empty field the document already has.
     """
     now = now or datetime.now(UTC)
     _check_identity(identity, now)
     _check_context(options, context)
     _check_header(source)
     writer = _open(source)
+    _check_not_locked(writer)
     field_name = options.field_name or f"Seal-{secrets.token_hex(4)}"
     new_field = _prepare_fields(writer, identity, options, field_name)
+    if new_field is None and check_field is not None:
+        check_field(
+            FieldToFill(name=field_name, certification_digest=_certification_digest(source, writer))
+        )
     metadata = signers.PdfSignatureMetadata(
         field_name=field_name,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -177,11 +221,18 @@ def seal_pdf_bytes(
     options: SealOptions,
     context: SealingContext,
     now: datetime | None = None,
+    check_field: FieldCheck | None = None,
 ) -> tuple[bytes, SealResult]:
     """Seal a PDF held in memory; return the sealed bytes and the result."""
     output = io.BytesIO()
     result = seal_pdf(
-        io.BytesIO(pdf), output, identity=identity, options=options, context=context, now=now
+        io.BytesIO(pdf),
+        output,
+        identity=identity,
+        options=options,
+        context=context,
+        now=now,
+        check_field=check_field,
     )
     return output.getvalue(), result
 
@@ -233,6 +284,70 @@ def _open(source: BinaryIO) -> IncrementalPdfFileWriter:
     return writer
 
 
+def _check_not_locked(writer: IncrementalPdfFileWriter) -> None:
+    """Refuse a document certified with "no changes allowed" (an issued licence)."""
+    if _docmdp_permission(writer) == fields.MDPPerm.NO_CHANGES.value:
+        raise DocumentCertifiedError(
+            "The licence is certified: no further changes are allowed, so it cannot take "
+            "another seal."
+        )
+
+
+def _certification_signature(writer: IncrementalPdfFileWriter) -> generic.DictionaryObject | None:
+    try:
+        perms = writer.root.get("/Perms")
+        if perms is None:
+            return None
+        signature = perms.get_object().get("/DocMDP")
+        return None if signature is None else signature.get_object()
+    except (PdfError, AttributeError):
+        raise BrokenPDFError("The document's certification (/Perms) is unreadable.") from None
+
+
+def _docmdp_permission(writer: IncrementalPdfFileWriter) -> int | None:
+    """The certifying seal's DocMDP permission (1, 2 or 3), or ``None`` when uncertified."""
+    signature = _certification_signature(writer)
+    if signature is None:
+        return None
+    try:
+        for entry in signature.get("/Reference", ()):
+            reference = entry.get_object()
+            if reference.get("/TransformMethod") == "/DocMDP":
+                params = reference.get("/TransformParams")
+                if params is not None:
+                    return int(params.get_object().get("/P", 2))
+    except (PdfError, AttributeError, TypeError, ValueError):
+        raise BrokenPDFError("The document's certification (/Perms) is unreadable.") from None
+    # ISO 32000-1 12.8.2.2: without /P the permission is 2 (form filling and signing).
+    return 2
+
+
+def _certification_digest(source: BinaryIO, writer: IncrementalPdfFileWriter) -> str | None:
+    """SHA-256 of the bytes the certifying seal covers, as the registry recorded it."""
+    signature = _certification_signature(writer)
+    if signature is None:
+        return None
+    try:
+        first, first_len, second, second_len = (int(v) for v in signature["/ByteRange"])
+    except (KeyError, TypeError, ValueError, PdfError):
+        raise BrokenPDFError("The certifying seal has no readable /ByteRange.") from None
+    position = source.tell()
+    try:
+        digest = hashlib.sha256()
+        for offset, length in ((first, first_len), (second, second_len)):
+            source.seek(offset)
+            remaining = length
+            while remaining > 0:
+                chunk = source.read(min(remaining, _CHUNK))
+                if not chunk:
+                    raise BrokenPDFError("The file is shorter than its certifying seal's range.")
+                digest.update(chunk)
+                remaining -= len(chunk)
+    finally:
+        source.seek(position)
+    return digest.hexdigest()
+
+
 def _prepare_fields(
     writer: IncrementalPdfFileWriter, identity: SealIdentity, options: SealOptions, field_name: str
 ) -> fields.SigFieldSpec | None:
@@ -248,12 +363,14 @@ def _prepare_fields(
             f"Field {options.field_name!r} already exists with its own position; "
             "give no placement to fill it."
         )
+    if fills_existing:
+        _check_holder(existing[field_name], field_name, identity)
     if options.placement is not None and identity.appearance is None:
         raise PlacementError("A visible seal needs the seal's appearance.")
-    for name, placement in options.reserve_fields:
-        if name in existing:
-            raise PlacementError(f"A seal field named {name!r} already exists.")
-        fields.append_signature_field(writer, _field_spec(writer, name, placement, page_count))
+    for reserved in options.reserve_fields:
+        if reserved.name in existing:
+            raise PlacementError(f"A seal field named {reserved.name!r} already exists.")
+        fields.append_signature_field(writer, _reserved_field_spec(writer, reserved, page_count))
     if options.cross_page:
         if identity.appearance is None:
             raise PlacementError("A cross-page seal needs the seal's appearance.")
@@ -266,6 +383,66 @@ def _prepare_fields(
     if fills_existing:
         return None
     return _field_spec(writer, field_name, options.placement, page_count)
+
+
+def _reserved_field_spec(
+    writer: IncrementalPdfFileWriter, reserved: ReservedField, page_count: int
+) -> fields.SigFieldSpec:
+    spec = _field_spec(writer, reserved.name, reserved.placement, page_count)
+    if reserved.holder is None:
+        return spec
+    return dataclasses.replace(
+        spec, seed_value_dict=fields.SigSeedValueSpec(cert=_constraints(reserved.holder))
+    )
+
+
+def _constraints(holder: FieldHolder) -> fields.SigCertConstraints:
+    """The seed value's certificate constraint that binds a field to its holder.
+
+    Both constraints are mandatory (``/Ff``): a conforming signer (pyHanko, Acrobat) refuses
+    any other certificate, and the registry keeps the same binding for this service.
+    """
+    if not holder.resolved:
+        raise SigningError(f"The holder of a reserved field is not resolved: {holder.describe()}.")
+    assert holder.department_code is not None
+    flags = fields.SigCertConstraintFlags.SUBJECT_DN
+    subjects = None
+    if holder.seal_certificate is not None:
+        flags |= fields.SigCertConstraintFlags.SUBJECT
+        subjects = [asn1_x509.Certificate.load(holder.seal_certificate.public_bytes(Encoding.DER))]
+    return fields.SigCertConstraints(
+        flags=flags,
+        subject_dn=asn1_x509.Name.build(
+            {"organization_identifier": f"{_ORG_ID_PREFIX}{holder.department_code}"}
+        ),
+        subjects=subjects,
+    )
+
+
+def _check_holder(
+    field_ref: generic.IndirectObject, field_name: str, identity: SealIdentity
+) -> None:
+    """Refuse to fill a field whose seed value binds it to another department or seal."""
+    try:
+        seed = field_ref.get_object().get("/SV")  # type: ignore[no-untyped-call]
+        if seed is None:
+            return
+        spec = fields.SigSeedValueSpec.from_pdf_object(seed.get_object())  # type: ignore[no-untyped-call]
+        constraints = spec.cert
+    except (PdfError, ValueError, KeyError, TypeError):
+        raise BrokenPDFError(f"The seed value of field {field_name!r} is unreadable.") from None
+    if constraints is None:
+        return
+    signer = asn1_x509.Certificate.load(identity.certificate.public_bytes(Encoding.DER))
+    try:
+        constraints.satisfied_by(signer, None)
+    except (UnacceptableSignerError, NotImplementedError):
+        holder = constraints.subject_dn.human_friendly if constraints.subject_dn else "another seal"
+        raise FieldReservedError(
+            f"Field {field_name!r} is reserved for another department ({holder}); "
+            "this seal may not fill it.",
+            field_name=field_name,
+        ) from None
 
 
 def _field_spec(
@@ -316,15 +493,17 @@ def _is_certified(writer: IncrementalPdfFileWriter) -> bool:
     return perms is not None and "/DocMDP" in perms.get_object()
 
 
-def _empty_signature_fields(writer: IncrementalPdfFileWriter) -> set[str]:
+def _empty_signature_fields(writer: IncrementalPdfFileWriter) -> dict[str, generic.IndirectObject]:
     try:
         return {
-            name
-            for name, value, _ in fields.enumerate_sig_fields(writer.prev, filled_status=False)
+            name: field_ref
+            for name, value, field_ref in fields.enumerate_sig_fields(
+                writer.prev, filled_status=False
+            )
             if value is None
         }
     except PdfError:
-        return set()
+        return {}
 
 
 def _reserve(identity: SealIdentity, *, timestamped: bool) -> int:

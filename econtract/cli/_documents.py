@@ -52,7 +52,11 @@ def seal(
     field: Annotated[str | None, typer.Option(help="Signature field to create or fill.")] = None,
     reserve: Annotated[
         list[str] | None,
-        typer.Option(help="Empty field for a later department: NAME or NAME@PAGE:X,Y (repeat)."),
+        typer.Option(
+            help="Empty field for a later department, with --certify form-filling: "
+            "NAME[@PAGE:X,Y][=HOLDER], HOLDER the department's credit code or a seal id "
+            "that alone may fill it (repeat)."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

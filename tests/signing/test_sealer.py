@@ -17,6 +17,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.fields import SigCertConstraintFlags, SigSeedValueSpec, enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
@@ -25,14 +26,23 @@ from keys.handles import KeyAlgorithm
 from keys.signer import to_asn1
 from signing.errors import (
     BrokenPDFError,
+    DocumentCertifiedError,
     EncryptedPDFError,
+    FieldReservedError,
     NotAPDFError,
     PlacementError,
     SealUnusableError,
     TimestampError,
 )
-from signing.options import Certification, Placement, SealLevel, SealOptions
-from signing.sealer import SealingContext, seal_pdf_bytes
+from signing.options import (
+    Certification,
+    FieldHolder,
+    Placement,
+    ReservedField,
+    SealLevel,
+    SealOptions,
+)
+from signing.sealer import FieldToFill, SealIdentity, SealingContext, seal_pdf_bytes
 from signing.timestamps import HTTPTimeStamper
 from tests.signing.sealing import (
     context,
@@ -139,33 +149,37 @@ def test_licence_certified_with_no_changes_refuses_a_second_seal(pki: TestPKI) -
     [checked] = validate_all(pdf, pki, offline_hard_fail=False)
     assert checked.status.docmdp_ok
     assert checked.status.bottom_line
-    other = identity(pki, department_name="台州市建设局", department_code="9133100015J1YG617W")
-    with pytest.raises(SealUnusableError, match="certification does not allow another seal"):
+    other = identity(pki, department_name="台州市建设局", department_code=CODE_2)
+    with pytest.raises(DocumentCertifiedError, match="certified: no further changes"):
         seal_pdf_bytes(pdf, identity=other, options=SealOptions(level=SealLevel.B_B), context=ctx)
+    with pytest.raises(DocumentCertifiedError):
+        seal_pdf_bytes(pdf, identity=seal, options=SealOptions(level=SealLevel.B_B), context=ctx)
+
+
+CODE_2 = "9133100015J1YG617W"
+CODE_3 = "9133040016D272HD32"
+
+
+def certified_for_two_departments(pki: TestPKI, first: SealIdentity) -> bytes:
+    """Department 1 certifies a document and reserves Dept2 and Dept3 for departments 2, 3."""
+    options = SealOptions.from_text(
+        level=SealLevel.B_T,
+        certification=Certification.FORM_FILLING,
+        field_name="Dept1",
+        visible="1:100,150",
+        reserve=[f"Dept2@1:280,150={CODE_2}", f"Dept3@1:460,150={CODE_3}"],
+    )
+    pdf, _ = seal_pdf_bytes(
+        make_pdf(), identity=first, options=options, context=context(pki, first)
+    )
+    return pdf
 
 
 def test_parallel_approval_keeps_every_seal_valid(pki: TestPKI, tmp_path: Path) -> None:
     first = identity(pki)
-    second = identity(pki, department_name="台州市建设局", department_code="9133100015J1YG617W")
-    third = identity(
-        pki, department_name="嘉兴市住房和城乡建设局", department_code="9133040016D272HD32"
-    )
-    ctx = context(pki, first)
-    pdf, _ = seal_pdf_bytes(
-        make_pdf(),
-        identity=first,
-        options=SealOptions(
-            level=SealLevel.B_T,
-            certification=Certification.FORM_FILLING,
-            field_name="Dept1",
-            placement=Placement(page=1, x=100, y=150),
-            reserve_fields=(
-                ("Dept2", Placement(page=1, x=280, y=150)),
-                ("Dept3", Placement(page=1, x=460, y=150)),
-            ),
-        ),
-        context=ctx,
-    )
+    second = identity(pki, department_name="台州市建设局", department_code=CODE_2)
+    third = identity(pki, department_name="嘉兴市住房和城乡建设局", department_code=CODE_3)
+    pdf = certified_for_two_departments(pki, first)
     for name, seal in (("Dept2", second), ("Dept3", third)):
         pdf, _ = seal_pdf_bytes(
             pdf,
@@ -182,6 +196,126 @@ def test_parallel_approval_keeps_every_seal_valid(pki: TestPKI, tmp_path: Path) 
     path = tmp_path / "approved.pdf"
     path.write_bytes(pdf)
     assert pdfsig(path, "-nocert").count("Signature is Valid.") == 3
+
+
+def test_a_reserved_field_carries_its_department_as_a_seed_value(pki: TestPKI) -> None:
+    pdf = certified_for_two_departments(pki, identity(pki))
+    reader = PdfFileReader(io.BytesIO(pdf))
+    seeds = {
+        name: SigSeedValueSpec.from_pdf_object(ref.get_object()["/SV"])  # type: ignore[no-untyped-call]
+        for name, _, ref in enumerate_sig_fields(reader, filled_status=False)
+        if name != "Dept1"
+    }
+    for name, code in (("Dept2", CODE_2), ("Dept3", CODE_3)):
+        cert = seeds[name].cert
+        assert cert is not None
+        assert cert.flags & SigCertConstraintFlags.SUBJECT_DN
+        assert cert.subject_dn is not None
+        assert cert.subject_dn.native == {"organization_identifier": f"NTRCN-{code}"}
+
+
+def test_sealing_another_departments_field_is_refused(pki: TestPKI) -> None:
+    pdf = certified_for_two_departments(pki, identity(pki))
+    second = identity(pki, department_name="台州市建设局", department_code=CODE_2)
+    with pytest.raises(FieldReservedError, match="'Dept3' is reserved for another department"):
+        seal_pdf_bytes(
+            pdf,
+            identity=second,
+            options=SealOptions(level=SealLevel.B_T, field_name="Dept3"),
+            context=context(pki, second),
+        )
+
+
+def test_a_field_bound_to_one_seal_refuses_another_seal_of_the_same_department(
+    pki: TestPKI,
+) -> None:
+    first = identity(pki)
+    chosen = identity(pki, department_name="台州市建设局", department_code=CODE_2)
+    sibling = identity(pki, department_name="台州市建设局", department_code=CODE_2)
+    options = SealOptions(
+        level=SealLevel.B_B,
+        certification=Certification.FORM_FILLING,
+        reserve_fields=(
+            ReservedField(
+                name="Dept2",
+                holder=FieldHolder(
+                    department_code=CODE_2,
+                    seal_id="seal-0123abcd",
+                    seal_certificate=chosen.certificate,
+                ),
+            ),
+        ),
+    )
+    pdf, _ = seal_pdf_bytes(
+        make_pdf(), identity=first, options=options, context=context(pki, first)
+    )
+    fill = SealOptions(level=SealLevel.B_B, field_name="Dept2")
+    with pytest.raises(FieldReservedError, match="Dept2"):
+        seal_pdf_bytes(pdf, identity=sibling, options=fill, context=context(pki, sibling))
+    sealed, _ = seal_pdf_bytes(pdf, identity=chosen, options=fill, context=context(pki, chosen))
+    assert all(c.status.bottom_line for c in validate_all(sealed, pki, offline_hard_fail=False))
+
+
+def test_the_field_check_sees_the_certifying_seals_digest(pki: TestPKI) -> None:
+    first = identity(pki)
+    certified, result = seal_pdf_bytes(
+        make_pdf(),
+        identity=first,
+        options=SealOptions(
+            level=SealLevel.B_B,
+            certification=Certification.FORM_FILLING,
+            reserve_fields=(ReservedField(name="Dept2"),),
+        ),
+        context=context(pki, first),
+    )
+    seen: list[FieldToFill] = []
+
+    def refuse(field: FieldToFill) -> None:
+        seen.append(field)
+        raise FieldReservedError("Refused by the registry.", field_name=field.name)
+
+    second = identity(pki, department_name="台州市建设局", department_code=CODE_2)
+    with pytest.raises(FieldReservedError, match="registry"):
+        seal_pdf_bytes(
+            certified,
+            identity=second,
+            options=SealOptions(level=SealLevel.B_B, field_name="Dept2"),
+            context=context(pki, second),
+            check_field=refuse,
+        )
+    assert seen == [FieldToFill(name="Dept2", certification_digest=result.signed_digest)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dept2", ReservedField(name="Dept2")),
+        (
+            "Dept2@1:280,150",
+            ReservedField(name="Dept2", placement=Placement(page=1, x=280, y=150)),
+        ),
+        (
+            f"Dept2@1:280,150={CODE_2}",
+            ReservedField(
+                name="Dept2",
+                placement=Placement(page=1, x=280, y=150),
+                holder=FieldHolder(department_code=CODE_2),
+            ),
+        ),
+        (
+            "Dept2=seal-00ff",
+            ReservedField(name="Dept2", holder=FieldHolder(seal_id="seal-00ff")),
+        ),
+    ],
+)
+def test_reserve_syntax(text: str, expected: ReservedField) -> None:
+    assert ReservedField.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Dept2=", "Dept2=913301", "Dept2@1:2,3=someone", "=X"])
+def test_bad_reserve_holder_is_a_placement_error(text: str) -> None:
+    with pytest.raises(PlacementError):
+        ReservedField.parse(text)
 
 
 def test_content_changed_after_sealing_is_a_modification(pki: TestPKI) -> None:

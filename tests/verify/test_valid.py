@@ -10,7 +10,14 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from keys.signer import to_asn1
-from signing.options import Certification, Placement, SealLevel, SealOptions
+from signing.options import (
+    Certification,
+    FieldHolder,
+    Placement,
+    ReservedField,
+    SealLevel,
+    SealOptions,
+)
 from signing.sealer import seal_pdf_bytes
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import TestPKI, build_look_alike_pki
@@ -108,8 +115,16 @@ def test_parallel_approval_of_three_departments_is_valid(
             field_name="Dept1",
             placement=Placement(page=1, x=100, y=150),
             reserve_fields=(
-                ("Dept2", Placement(page=1, x=280, y=150)),
-                ("Dept3", Placement(page=1, x=460, y=150)),
+                ReservedField(
+                    name="Dept2",
+                    placement=Placement(page=1, x=280, y=150),
+                    holder=FieldHolder(department_code="9133100015J1YG617W"),
+                ),
+                ReservedField(
+                    name="Dept3",
+                    placement=Placement(page=1, x=460, y=150),
+                    holder=FieldHolder(department_code="9133040016D272HD32"),
+                ),
             ),
         ),
         context=context(pki, first),
