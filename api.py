@@ -98,7 +98,9 @@ from econtract.translog import (
 from econtract.verification import log_appendix, log_proofs, verify_upload
 from signing.errors import (
     BrokenPDFError,
+    DocumentCertifiedError,
     EncryptedPDFError,
+    FieldReservedError,
     NotAPDFError,
     PlacementError,
     SealUnusableError,
@@ -126,6 +128,8 @@ STATUS_OF: tuple[tuple[type[EContractError], int], ...] = (
     (BrokenPDFError, 422),
     (PlacementError, 422),
     (SealUnusableError, 409),
+    (DocumentCertifiedError, 409),
+    (FieldReservedError, 403),
     (TimestampError, 503),
     (SigningError, 422),
     (NotFoundError, 404),
@@ -558,7 +562,14 @@ def document_public(document: SealedDocument) -> DocumentPublic:
     "/seal",
     status_code=201,
     response_model=DocumentPublic,
-    responses={201: {"content": {"application/pdf": {}}}, 409: {}, 413: {}, 415: {}, 422: {}},
+    responses={
+        201: {"content": {"application/pdf": {}}},
+        403: {},
+        409: {},
+        413: {},
+        415: {},
+        422: {},
+    },
 )
 def seal_uploaded(
     request: Request,
@@ -576,9 +587,12 @@ def seal_uploaded(
     reserve: Annotated[
         list[str] | None,
         Form(
-            description="Empty seal fields for the departments that seal later: NAME or "
-            "NAME@PAGE:X,Y (with certify=form-filling).",
-            examples=[["Dept2@1:280,150"]],
+            description="Empty seal fields for the departments that seal later (with "
+            "certify=form-filling): NAME[@PAGE:X,Y][=HOLDER], where HOLDER is the unified "
+            "social credit code of the department that may fill the field, or one seal's id. "
+            "Sealing a field bound to another department is refused (403 field-reserved); "
+            "a field without HOLDER is open to any department.",
+            examples=[["Dept2@1:280,150=9133100015J1YG617W"]],
         ),
     ] = None,
 ) -> Response:

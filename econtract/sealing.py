@@ -1,7 +1,16 @@
-"""Sealing a document on request: the seal's checks, the engine, the blob, the registry."""
+"""Sealing a document on request: the seal's checks, the engine, the blob, the registry.
+
+Parallel approval binds each reserved field to the department (or the one seal) that may
+fill it, twice over: in the PDF, as the field's seed value, so the binding travels with the
+file; and in the registry, with the certifying document, so that this service refuses
+another department's seal on the field even if the file were altered. The registry finds
+the binding again through the certifying seal's signed digest, which every later revision
+of the file still carries.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,19 +18,29 @@ from typing import BinaryIO
 
 from cryptography import x509
 from pyhanko.sign.timestamps.api import TimeStamper
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from econtract import audit, db, metrics
 from econtract.blobs import DiskBlobStore
-from econtract.errors import NotFoundError
-from econtract.models import Department, Seal, SealedDocument, SealKind, SealStatus, new_public_id
+from econtract.errors import InvalidInputError, NotFoundError
+from econtract.models import (
+    Department,
+    ReservedSealField,
+    Seal,
+    SealedDocument,
+    SealKind,
+    SealStatus,
+    new_public_id,
+)
 from econtract.seals import seal_code
 from econtract.services import Services
 from econtract.translog import LogEntry, append_entry
 from keys.signer import KeySigner
 from signing.appearance import SealAppearance
-from signing.errors import SealUnusableError
-from signing.options import SealOptions
-from signing.sealer import SealIdentity, SealingContext, SealResult, seal_pdf
+from signing.errors import FieldReservedError, SealUnusableError
+from signing.options import FieldHolder, ReservedField, SealOptions
+from signing.sealer import FieldToFill, SealIdentity, SealingContext, SealResult, seal_pdf
 from signing.timestamps import HTTPTimeStamper
 
 
@@ -111,6 +130,9 @@ def seal_document(
         usable_seal(seal, department_id=actor.department_id)
         department = session.get(Department, seal.department_id)
         assert department is not None
+        options = dataclasses.replace(
+            options, reserve_fields=_resolve_holders(session, options.reserve_fields)
+        )
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=options.level.long_term)
@@ -119,7 +141,14 @@ def seal_document(
     stored: str | None = None
     try:
         with staged.temp_path.open("w+b") as output:
-            result = seal_pdf(source, output, identity=identity, options=options, context=context)
+            result = seal_pdf(
+                source,
+                output,
+                identity=identity,
+                options=options,
+                context=context,
+                check_field=lambda field: check_reserved_field(services, field, seal),
+            )
         with db.transaction(services.sessions) as session:
             # The seal may have been revoked while the document was being sealed.
             current = session.get(Seal, seal.id)
@@ -140,6 +169,7 @@ def seal_document(
             )
             session.add(document)
             session.flush()
+            _record_reservations(session, document, options.reserve_fields)
             owner = session.get(Department, seal.department_id)
             assert owner is not None
             append_entry(session, LogEntry.document_sealed(document, department_code=owner.code))
@@ -156,6 +186,10 @@ def seal_document(
                     "sha256": sha256,
                     "signed_digest": result.signed_digest,
                     "field": result.field_name,
+                    "reserved": {
+                        f.name: f.holder.describe() if f.holder else None
+                        for f in options.reserve_fields
+                    },
                 },
             )
     except BaseException:
@@ -166,3 +200,100 @@ def seal_document(
         staged.discard()
     metrics.SEALS_MADE.labels(level=result.level.value).inc()
     return SealedFile(document=document, result=result)
+
+
+def _resolve_holders(
+    session: Session, reserved: tuple[ReservedField, ...]
+) -> tuple[ReservedField, ...]:
+    """Complete each binding from the registry: the department of a seal, its certificate."""
+    resolved = []
+    problems: list[tuple[str, str]] = []
+    for index, field in enumerate(reserved):
+        holder = field.holder
+        if holder is None:
+            resolved.append(field)
+            continue
+        pointer = f"/reserve/{index}"
+        if holder.seal_id is not None:
+            seal = session.get(Seal, holder.seal_id)
+            if seal is None:
+                problems.append((pointer, f"No seal {holder.seal_id!r}."))
+                continue
+            if seal.status != SealStatus.ACTIVE:
+                problems.append((pointer, f"Seal {seal.id} is {seal.status} and cannot seal."))
+                continue
+            holder = FieldHolder(
+                department_code=seal.department.code,
+                seal_id=seal.id,
+                seal_certificate=x509.load_der_x509_certificate(seal.certificate_der),
+            )
+        elif (
+            session.scalar(select(Department.id).where(Department.code == holder.department_code))
+            is None
+        ):
+            problems.append((pointer, f"No department with code {holder.department_code!r}."))
+            continue
+        resolved.append(dataclasses.replace(field, holder=holder))
+    if problems:
+        raise InvalidInputError(
+            "A reserved field names a department or seal that cannot fill it: "
+            + " ".join(message for _, message in problems),
+            errors=problems,
+        )
+    return tuple(resolved)
+
+
+def _record_reservations(
+    session: Session, document: SealedDocument, reserved: tuple[ReservedField, ...]
+) -> None:
+    """Keep who may fill each reserved field with the certifying document."""
+    for field in reserved:
+        department_id = None
+        if field.holder is not None:
+            department_id = session.scalar(
+                select(Department.id).where(Department.code == field.holder.department_code)
+            )
+        session.add(
+            ReservedSealField(
+                document_id=document.id,
+                field_name=field.name,
+                department_id=department_id,
+                seal_id=field.holder.seal_id if field.holder else None,
+            )
+        )
+
+
+def check_reserved_field(services: Services, field: FieldToFill, seal: Seal) -> None:
+    """Refuse to fill a field the registry reserved for another department or seal.
+
+    The field's seed value in the PDF says the same, and the engine checks it too; the
+    registry's word stands even for a file whose seed values were tampered with.
+    """
+    if field.certification_digest is None:
+        return
+    with services.sessions() as session:
+        row = session.execute(
+            select(ReservedSealField, Department.code)
+            .join(SealedDocument, SealedDocument.id == ReservedSealField.document_id)
+            .outerjoin(Department, Department.id == ReservedSealField.department_id)
+            .where(
+                SealedDocument.signed_digest == field.certification_digest,
+                ReservedSealField.field_name == field.name,
+            )
+            .limit(1)
+        ).first()
+    if row is None:
+        return
+    reservation, code = row
+    if reservation.department_id is not None and reservation.department_id != seal.department_id:
+        raise FieldReservedError(
+            f"Field {field.name!r} is reserved for another department ({code}); "
+            f"seal {seal.id} may not fill it.",
+            field_name=field.name,
+        )
+    if reservation.seal_id is not None and reservation.seal_id != seal.id:
+        raise FieldReservedError(
+            f"Field {field.name!r} is reserved for another seal ({reservation.seal_id}); "
+            f"seal {seal.id} may not fill it.",
+            field_name=field.name,
+        )
