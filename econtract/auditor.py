@@ -13,12 +13,24 @@ The store is a plain directory::
     heads/<size>-<timestamp>.json     every signed tree head seen, as served
     leaves.bin                        the leaf hash of every entry seen, 32 bytes each, in order
 
-Nothing here touches the registry: the tool talks HTTP (httpx) to GET /log/key, /log/sth,
-/log/proof/consistency, /log/proof/inclusion and /log/entries.
+The log key is trusted on first use unless the auditor gives it (``log_key``, the command
+line's ``--log-key FILE``, obtained out of band): then the given key is the only one heads are
+checked with, and a log or a store holding another key is a finding.
+
+Hashes are printed in base64, as ``GET /log/sth`` and the proofs carry them, so that a finding
+can be matched with what the log serves. The command line's exit status is the result's
+``exit_code``: 0 the log holds, 1 a finding, 3 the log could not be read (unreachable, or it
+did not answer as the log does), 64 a usage error (``AuditUsageError``: a store that does not
+exist, a URL that is not HTTP, a key file that is not a PEM public key).
+
+Nothing here touches the registry: the tool talks HTTP (requests, the one HTTP client of the
+installed package) to GET /log/key, /log/sth, /log/proof/consistency, /log/proof/inclusion and
+/log/entries.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -27,8 +39,9 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import requests
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -55,11 +68,39 @@ KEY_FILE = "log_key.pem"
 HEADS_DIR = "heads"
 LEAVES_FILE = "leaves.bin"
 
+EXIT_OK = 0
+"""Exit status: the log kept every promise its signed heads made."""
+EXIT_FINDINGS = 1
+"""Exit status: the auditor found the log broke a promise (rewritten, removed, forked...)."""
+EXIT_UNREACHABLE = 3
+"""Exit status: the log could not be read, so nothing was found and nothing proven."""
+UNAVAILABLE = "unavailable"
+"""The kind of finding for a log that could not be read."""
+
+_TIMEOUT_SECONDS = 30.0
+
 
 class AuditError(EContractError):
     """The log could not be audited: unreachable, or it answered with an error or garbage."""
 
     code = "audit"
+    title = "The log could not be audited."
+
+
+class AuditUsageError(EContractError):
+    """The auditor was asked wrongly: a store that does not exist, a URL or key that is not one.
+
+    ``parameter`` names the argument at fault (``store``, ``url`` or ``log-key``), which is
+    also the command line's option.
+    """
+
+    code = "usage"
+
+    def __init__(self, message: str, *, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    title = "The log could not be audited."
 
 
 @dataclass(frozen=True)
@@ -68,8 +109,10 @@ class Finding:
 
     kind: str
     """``rewritten``, ``removed``, ``reordered``, ``inserted``, ``inconsistent``, ``fork``,
-    ``shrunk``, ``root-mismatch``, ``bad-signature``, ``key-changed``, ``malformed-entry``,
-    ``missing-index``, ``changed`` (located by proofs) or ``unavailable``."""
+    ``shrunk``, ``root-mismatch``, ``bad-signature``, ``key-changed`` (the log serves another
+    key than the one pinned on the first fetch), ``key-mismatch`` (the log or the store holds
+    another key than the one given), ``malformed-entry``, ``missing-index``, ``changed``
+    (located by proofs) or ``unavailable`` (the log could not be read)."""
     message: str
     """The finding for people, as one whole sentence."""
     leaf_index: int | None = None
@@ -78,6 +121,24 @@ class Finding:
     def line(self) -> str:
         """One printable line."""
         return f"{self.kind}: {self.message}"
+
+
+def _exit_code(findings: Sequence[Finding]) -> int:
+    if not findings:
+        return EXIT_OK
+    if all(f.kind == UNAVAILABLE for f in findings):
+        return EXIT_UNREACHABLE
+    return EXIT_FINDINGS
+
+
+def _once(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """``findings`` in order, each once: two routes to the same fact make one finding."""
+    return tuple(dict.fromkeys(findings))
+
+
+def _b64(value: bytes) -> str:
+    """A hash as ``/log/sth`` and the proofs carry it."""
+    return base64.b64encode(value).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -98,6 +159,12 @@ class FetchResult:
         """Nothing went wrong."""
         return not self.findings
 
+    @property
+    def exit_code(self) -> int:
+        """``EXIT_OK``, ``EXIT_FINDINGS``, or ``EXIT_UNREACHABLE`` when the log could not be
+        read and nothing else was found."""
+        return _exit_code(self.findings)
+
     def summary(self) -> str:
         """Lines for people: the head, then one line per finding."""
         lines = []
@@ -105,7 +172,8 @@ class FetchResult:
             lines.append(
                 f"tree head: size {self.sth.tree_size}, "
                 f"{self.sth.time.isoformat(timespec='milliseconds')}, "
-                f"root {self.sth.root_hash.hex()} ({'new' if self.new_head else 'seen before'}); "
+                f"root {_b64(self.sth.root_hash)} "
+                f"({'new' if self.new_head else 'seen before'}); "
                 f"{self.leaves_added} leaf hashes stored"
             )
         lines += [f.line() for f in self.findings]
@@ -130,8 +198,18 @@ class AuditResult:
         """The log kept every promise its signed heads made."""
         return not self.findings
 
+    @property
+    def exit_code(self) -> int:
+        """``EXIT_OK``, ``EXIT_FINDINGS``, or ``EXIT_UNREACHABLE`` when the log could not be
+        read and nothing else was found."""
+        return _exit_code(self.findings)
+
     def summary(self) -> str:
         """The bottom line, then one line per finding."""
+        if self.exit_code == EXIT_UNREACHABLE:
+            return "\n".join(
+                ["NOT CHECKED: the log could not be read", *(f.line() for f in self.findings)]
+            )
         verdict = "OK" if self.ok else f"FAILED ({len(self.findings)} findings)"
         head = (
             f"{verdict}: {self.heads_checked} stored tree heads checked against the current "
@@ -153,7 +231,25 @@ class _Store:
         self.key_path = directory / KEY_FILE
 
     def create(self) -> None:
+        if self.directory.exists() and not self.directory.is_dir():
+            raise AuditUsageError(f"{self.directory} is not a directory.", parameter="store")
         self.heads_dir.mkdir(parents=True, exist_ok=True)
+
+    def require(self) -> None:
+        """Refuse a path that is not a store ``fetch`` wrote: checking against nothing would
+        prove nothing, and a mistyped path must not pass for an empty store."""
+        if not self.directory.exists():
+            raise AuditUsageError(
+                f"The store {self.directory} does not exist; "
+                "run `econtract audit fetch` with it first.",
+                parameter="store",
+            )
+        if not self.heads_dir.is_dir():
+            raise AuditUsageError(
+                f"{self.directory} is not a store written by `econtract audit fetch` "
+                f"(it has no {HEADS_DIR}/ directory).",
+                parameter="store",
+            )
 
     def key_pem(self) -> str | None:
         return self.key_path.read_text() if self.key_path.exists() else None
@@ -205,18 +301,23 @@ class _Store:
 class _LogClient:
     """The log's public endpoints."""
 
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
+    def __init__(self, base_url: str, session: requests.Session) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
 
-    def _get(self, path: str, **params: int | str) -> httpx.Response:
+    def _get(self, path: str, **params: int | str) -> requests.Response:
         try:
-            response = self.client.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise AuditError(f"The log at {self.client.base_url} is unreachable: {exc}") from None
+            response = self.session.get(
+                self.base_url + path, params=params, timeout=_TIMEOUT_SECONDS
+            )
+        except requests.RequestException as exc:
+            raise AuditError(
+                f"The log at {self.base_url} is unreachable: {_reason(exc)}."
+            ) from None
         if response.status_code != 200:
             try:
                 detail = response.json().get("detail", response.text)
-            except ValueError:
+            except (ValueError, AttributeError):
                 detail = response.text[:200]
             raise AuditError(f"GET {path} answered {response.status_code}: {detail}")
         return response
@@ -233,7 +334,10 @@ class _LogClient:
     def key_pem(self) -> str:
         response = self._get("/log/key")
         if "json" in response.headers.get("content-type", ""):
-            pem = response.json().get("public_key_pem")
+            try:
+                pem = response.json().get("public_key_pem")
+            except (ValueError, AttributeError):
+                pem = None
             if not isinstance(pem, str):
                 raise AuditError("GET /log/key answered JSON without public_key_pem.")
             return pem
@@ -276,34 +380,117 @@ class _LogClient:
             at = page_end
 
 
+def _reason(exc: BaseException) -> str:
+    """Why a request failed, in the words of the operating system where it said something
+    (requests wraps the socket's error in two layers of its own and urllib3's)."""
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {_TIMEOUT_SECONDS:.0f} s"
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    reason = type(exc).__name__
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            reason = current.strerror[:1].lower() + current.strerror[1:]
+        todo += [
+            e
+            for e in (
+                current.__cause__,
+                current.__context__,
+                getattr(current, "reason", None),
+                *current.args,
+            )
+            if isinstance(e, BaseException)
+        ]
+    return reason
+
+
 @contextmanager
-def _open_log(base_url: str, client: httpx.Client | None) -> Iterator[_LogClient]:
-    if client is not None:
-        yield _LogClient(client)
-        return
-    with httpx.Client(base_url=base_url, timeout=30.0, follow_redirects=True) as own:
-        yield _LogClient(own)
+def _open_log(base_url: str) -> Iterator[_LogClient]:
+    scheme = urlsplit(base_url).scheme
+    if scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        raise AuditUsageError(
+            f"{base_url!r} is not an http:// or https:// URL of a service.", parameter="url"
+        )
+    with requests.Session() as session:
+        yield _LogClient(base_url, session)
 
 
-def _load_key(pem: str) -> PublicKeyTypes:
+def load_log_key(pem: bytes) -> PublicKeyTypes:
+    """The log's public key from PEM (SubjectPublicKeyInfo), as ``GET /log/key`` serves it.
+
+    Raises :class:`AuditUsageError` (``log-key``) when ``pem`` is not a PEM public key.
+    """
+    try:
+        return load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise AuditUsageError(
+            "The log key given is not a PEM public key.", parameter="log-key"
+        ) from None
+
+
+def _served_key(log: _LogClient) -> PublicKeyTypes:
+    try:
+        return load_pem_public_key(log.key_pem().encode())
+    except (ValueError, TypeError):
+        raise AuditError("GET /log/key did not answer a PEM public key.") from None
+
+
+def _stored_key(store: _Store) -> PublicKeyTypes | None:
+    pem = store.key_pem()
+    if pem is None:
+        return None
     try:
         return load_pem_public_key(pem.encode())
-    except ValueError:
-        raise AuditError("The log's public key is not a PEM public key.") from None
+    except (ValueError, TypeError):
+        raise AuditUsageError(
+            f"{store.key_path} is not a PEM public key; the store is damaged.",
+            parameter="store",
+        ) from None
 
 
 def _trusted_key(
-    log: _LogClient, store: _Store, findings: list[Finding], *, pin: bool
+    log: _LogClient,
+    store: _Store,
+    findings: list[Finding],
+    *,
+    pin: bool,
+    given: PublicKeyTypes | None,
 ) -> PublicKeyTypes:
-    """The pinned log key; a served key that differs is a finding, never trusted silently."""
-    served = _load_key(log.key_pem())
-    stored_pem = store.key_pem()
-    if stored_pem is None:
+    """The key heads are checked with: the one given, else the one pinned, else the one served
+    (pinned then, when ``pin``). A key that differs from it is a finding, never trusted."""
+    served = _served_key(log)
+    stored = _stored_key(store)
+    if given is not None:
+        expected = log_key_pem(given)
+        if log_key_pem(served) != expected:
+            findings.append(
+                Finding(
+                    "key-mismatch",
+                    "The log serves a different public key from the one given (--log-key); "
+                    "heads are checked with the given key.",
+                )
+            )
+        if stored is None:
+            if pin:
+                store.save_key(expected)
+        elif log_key_pem(stored) != expected:
+            findings.append(
+                Finding(
+                    "key-mismatch",
+                    f"The key pinned in {store.key_path} differs from the one given "
+                    "(--log-key); heads are checked with the given key.",
+                )
+            )
+        return given
+    if stored is None:
         if pin:
             store.save_key(log_key_pem(served))
         return served
-    pinned = _load_key(stored_pem)
-    if log_key_pem(pinned) != log_key_pem(served):
+    if log_key_pem(stored) != log_key_pem(served):
         findings.append(
             Finding(
                 "key-changed",
@@ -311,7 +498,7 @@ def _trusted_key(
                 f"{store.key_path}; heads are checked with the pinned key.",
             )
         )
-    return pinned
+    return stored
 
 
 # --- fetch --------------------------------------------------------------------------------
@@ -342,27 +529,32 @@ def _download(
 
 
 def fetch(
-    base_url: str, store_dir: Path | str, *, client: httpx.Client | None = None
+    base_url: str, store_dir: Path | str, *, log_key: PublicKeyTypes | None = None
 ) -> FetchResult:
     """Store the log's current signed tree head and the leaf hashes it covers.
 
-    The head is stored only if the log key signed it; new leaf hashes only if, with the ones
-    stored before, they hash to the head's root. Run it often: ``check`` can name a changed
-    entry exactly when an earlier fetch stored its leaf hash.
+    The head is stored only if the log key signed it (``log_key`` when given, else the key
+    pinned on the first fetch); new leaf hashes only if, with the ones stored before, they hash
+    to the head's root. Run it often: ``check`` can name a changed entry exactly when an
+    earlier fetch stored its leaf hash. The store is created when it does not exist.
+
+    Raises :class:`AuditUsageError` for a URL that is not HTTP or a store path that is a file.
     """
     store = _Store(Path(store_dir))
-    store.create()
-    findings: list[Finding] = []
-    with _open_log(base_url, client) as log:
+    with _open_log(base_url) as log:
+        store.create()
+        findings: list[Finding] = []
         try:
-            key = _trusted_key(log, store, findings, pin=True)
+            key = _trusted_key(log, store, findings, pin=True, given=log_key)
             sth = log.sth()
         except AuditError as exc:
-            return FetchResult(None, findings=(*findings, Finding("unavailable", exc.message)))
+            return FetchResult(None, findings=_once([*findings, Finding(UNAVAILABLE, exc.message)]))
         try:
             verify_sth(sth, key)
         except LogError as exc:
-            return FetchResult(None, findings=(*findings, Finding("bad-signature", exc.message)))
+            return FetchResult(
+                None, findings=_once([*findings, Finding("bad-signature", exc.message)])
+            )
         new_head = store.save_head(sth)
         known = store.leaves()
         added = 0
@@ -372,7 +564,7 @@ def fetch(
             try:
                 _, fresh = _download(log, len(known), sth.tree_size, findings)
             except AuditError as exc:
-                findings.append(Finding("unavailable", exc.message))
+                findings.append(Finding(UNAVAILABLE, exc.message))
                 fresh = []
             if fresh and root_of([*known, *fresh]) == sth.root_hash:
                 store.append_leaves(len(known), fresh)
@@ -394,7 +586,7 @@ def fetch(
                     "stored for that size before.",
                 )
             )
-    return FetchResult(sth, new_head=new_head, leaves_added=added, findings=tuple(findings))
+    return FetchResult(sth, new_head=new_head, leaves_added=added, findings=_once(findings))
 
 
 def _shrunk(known: int, sth: SignedTreeHead) -> Finding:
@@ -417,10 +609,6 @@ def _describe(blob: bytes | None) -> str:
     subject = entry.certificate_id or entry.document_id or entry.seal_id or ""
     extra = f" {entry.status}" if entry.status else ""
     return f" ({entry.kind.value} {subject}{extra})".replace("  ", " ")
-
-
-def _short(value: bytes) -> str:
-    return value.hex()[:16]
 
 
 def compare_leaves(
@@ -468,7 +656,7 @@ def compare_leaves(
         findings.append(
             Finding(
                 "reordered",
-                f"Entry {i} (leaf hash {_short(h)}) has moved to index {j}{reads(j)}.",
+                f"Entry {i} (leaf hash {_b64(h)}) has moved to index {j}{reads(j)}.",
                 leaf_index=i,
             )
         )
@@ -483,8 +671,8 @@ def compare_leaves(
         findings.append(
             Finding(
                 "rewritten",
-                f"Entry {i} was rewritten: its leaf hash was {_short(seen[i])} and is now "
-                f"{_short(served[j])}{where}{reads(j)}.",
+                f"Entry {i} was rewritten: its leaf hash was {_b64(seen[i])} and is now "
+                f"{_b64(served[j])}{where}{reads(j)}.",
                 leaf_index=i,
             )
         )
@@ -493,7 +681,7 @@ def compare_leaves(
             findings.append(
                 Finding(
                     "removed",
-                    f"Entry {i} (leaf hash {_short(h)}) is gone from the log.",
+                    f"Entry {i} (leaf hash {_b64(h)}) is gone from the log.",
                     leaf_index=i,
                 )
             )
@@ -502,7 +690,7 @@ def compare_leaves(
             findings.append(
                 Finding(
                     "inserted",
-                    f"An entry not seen before (leaf hash {_short(h)}) is at index {j}{reads(j)}.",
+                    f"An entry not seen before (leaf hash {_b64(h)}) is at index {j}{reads(j)}.",
                     leaf_index=j,
                 )
             )
@@ -565,27 +753,32 @@ def _locate_by_proofs(
 
 
 def check(
-    base_url: str, store_dir: Path | str, *, client: httpx.Client | None = None
+    base_url: str, store_dir: Path | str, *, log_key: PublicKeyTypes | None = None
 ) -> AuditResult:
     """Hold the log to every head stored by ``fetch``; name any entry changed since.
 
-    Verifies the current head's signature and its consistency with every stored head,
-    downloads every entry, recomputes the root at every stored size, and compares the leaf
-    hashes with those stored. The store is read, not written.
+    Verifies the current head's signature (with ``log_key`` when given, else the key pinned
+    by the first fetch) and its consistency with every stored head, downloads every entry,
+    recomputes the root at every stored size, and compares the leaf hashes with those stored.
+    The store is read, not written; each finding is reported once.
+
+    Raises :class:`AuditUsageError` for a URL that is not HTTP or a store that ``fetch`` did
+    not write.
     """
     store = _Store(Path(store_dir))
     findings: list[Finding] = []
     heads: list[SignedTreeHead] = []
-    with _open_log(base_url, client) as log:
+    with _open_log(base_url) as log:
+        store.require()
         try:
-            key = _trusted_key(log, store, findings, pin=False)
+            key = _trusted_key(log, store, findings, pin=False, given=log_key)
             current = log.sth()
         except AuditError as exc:
-            return AuditResult(0, 0, 0, (*findings, Finding("unavailable", exc.message)))
+            return AuditResult(0, 0, 0, _once([*findings, Finding(UNAVAILABLE, exc.message)]))
         try:
             verify_sth(current, key)
         except LogError as exc:
-            return AuditResult(0, 0, 0, (*findings, Finding("bad-signature", exc.message)))
+            return AuditResult(0, 0, 0, _once([*findings, Finding("bad-signature", exc.message)]))
         for name, body in store.heads():
             try:
                 head = SignedTreeHead.from_json(body)
@@ -600,8 +793,8 @@ def check(
         try:
             blobs, served = _download(log, 0, current.tree_size, findings)
         except AuditError as exc:
-            findings.append(Finding("unavailable", exc.message))
-            return AuditResult(current.tree_size, len(heads), 0, tuple(findings))
+            findings.append(Finding(UNAVAILABLE, exc.message))
+            return AuditResult(current.tree_size, len(heads), 0, _once(findings))
         for index, blob in enumerate(blobs):
             try:
                 LogEntry.from_bytes(blob)
@@ -639,7 +832,7 @@ def check(
             located = _locate_by_proofs(log, served, current)
             if located is not None:
                 findings.append(located)
-    return AuditResult(current.tree_size, len(heads), len(served), tuple(findings))
+    return AuditResult(current.tree_size, len(heads), len(served), _once(findings))
 
 
 def _check_heads(

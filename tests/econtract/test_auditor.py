@@ -1,29 +1,40 @@
-"""The auditor's tool against a real HTTP server, with the registry tampered with directly.
-
-Until ``api.py`` serves the log, a small FastAPI app here serves the same ``*_json`` bodies
-over a real uvicorn server; the auditor sees only HTTP.
+"""The auditor's tool against the real API on a real uvicorn server, with the registry
+tampered with directly; the auditor sees only HTTP. The command line is run as a user types it.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from econtract import db
-from econtract.auditor import AuditResult, Finding, check, compare_leaves, fetch
+from econtract.auditor import (
+    EXIT_FINDINGS,
+    EXIT_UNREACHABLE,
+    AuditResult,
+    AuditUsageError,
+    Finding,
+    check,
+    compare_leaves,
+    fetch,
+)
 from econtract.bootstrap import initialise
+from econtract.cli import EXIT_USAGE, run
 from econtract.models import LogLeaf, LogNode, LogState, LogTreeHead
 from econtract.services import Services
 from econtract.translog import (
     LogEntry,
     LogEntryKind,
     append_entries,
+    leaf_hash,
     log_key_pem,
     publish_sth,
 )
@@ -249,9 +260,172 @@ def test_a_changed_log_key_is_reported(url: str, watched: Path) -> None:
 
 
 def test_an_unreachable_log_is_a_finding(tmp_path: Path) -> None:
+    fetched = fetch("http://127.0.0.1:9", tmp_path / "audit")
     result = check("http://127.0.0.1:9", tmp_path / "audit")
-    assert [f.kind for f in result.findings] == ["unavailable"]
-    assert "unreachable" in result.summary()
+    for outcome in (fetched, result):
+        assert [f.kind for f in outcome.findings] == ["unavailable"]
+        assert outcome.exit_code == EXIT_UNREACHABLE
+    assert "unreachable: connection refused" in result.summary()
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def audit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    """Run ``econtract audit ARGS``: the exit status, the lines printed, what went to stderr."""
+    capsys.readouterr()
+    status = run(["audit", *args])
+    out = capsys.readouterr()
+    return status, out.out.splitlines(), out.err
+
+
+def test_an_unreachable_url_has_its_own_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "audit")
+    status, lines, _ = audit(capsys, "fetch", "--url", "http://127.0.0.1:9", "--store", store)
+    assert status == EXIT_UNREACHABLE == 3
+    status, lines, _ = audit(capsys, "check", "--url", "http://127.0.0.1:9", "--store", store)
+    assert status == EXIT_UNREACHABLE
+    assert lines[0] == "NOT CHECKED: the log could not be read"
+    assert EXIT_UNREACHABLE != EXIT_FINDINGS
+
+
+def test_a_detected_rewrite_exits_1_not_3(
+    log_services: Services, url: str, watched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with db.transaction(log_services.sessions) as session:
+        session.execute(
+            update(LogLeaf).where(LogLeaf.leaf_index == 3).values(entry=status_entry(90).to_bytes())
+        )
+    status, lines, _ = audit(capsys, "check", "--url", url, "--store", str(watched))
+    assert status == EXIT_FINDINGS == 1
+    assert lines[0].startswith("FAILED")
+
+
+def test_checking_a_store_that_does_not_exist_is_a_usage_error(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-store"
+    with pytest.raises(AuditUsageError, match="does not exist"):
+        check(url, missing)
+    status, lines, err = audit(capsys, "check", "--url", url, "--store", str(missing))
+    assert status == EXIT_USAGE == 64
+    assert lines == []
+    assert err.splitlines() == [
+        f"usage error: Invalid value for '--store': The store {missing} does not exist; "
+        "run `econtract audit fetch` with it first."
+    ]
+    assert not missing.exists()
+
+
+def test_a_directory_fetch_never_wrote_is_not_a_store(url: str, tmp_path: Path) -> None:
+    with pytest.raises(AuditUsageError, match="is not a store written by"):
+        check(url, tmp_path)
+
+
+def test_each_finding_is_printed_once(
+    log_services: Services, url: str, watched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with db.transaction(log_services.sessions) as session:
+        session.execute(delete(LogLeaf).where(LogLeaf.leaf_index == 6))
+    result = check(url, watched)
+    assert len(set(result.findings)) == len(result.findings) >= 3
+    status, lines, _ = audit(capsys, "check", "--url", url, "--store", str(watched))
+    assert status == EXIT_FINDINGS
+    assert lines == result.summary().splitlines()
+    assert lines[0].startswith(f"FAILED ({len(result.findings)} findings): ")
+    assert len(lines) == 1 + len(result.findings)
+    assert len(set(lines)) == len(lines)
+
+
+def test_hashes_are_printed_in_base64_as_log_sth_gives_them(
+    log_services: Services, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grow(log_services, 0, 5)
+    store = tmp_path / "audit"
+    status, lines, _ = audit(capsys, "fetch", "--url", url, "--store", str(store))
+    assert status == 0
+    sth = requests.get(f"{url}/log/sth", timeout=10).json()
+    assert f"root {sth['sha256_root_hash']} (new)" in lines[0]
+    with log_services.sessions() as session:
+        original = stored_entries(session)[2]
+    forged = status_entry(77).to_bytes()
+    with db.transaction(log_services.sessions) as session:
+        session.execute(update(LogLeaf).where(LogLeaf.leaf_index == 2).values(entry=forged))
+    _, lines, _ = audit(capsys, "check", "--url", url, "--store", str(store))
+    rewritten = next(line for line in lines if line.startswith("rewritten:"))
+    was, now = (base64.b64encode(leaf_hash(b)).decode() for b in (original, forged))
+    assert f"its leaf hash was {was} and is now {now}" in rewritten
+
+
+def write_key(path: Path, key: ec.EllipticCurvePublicKey) -> Path:
+    path.write_text(log_key_pem(key))
+    return path
+
+
+def test_a_given_log_key_is_pinned_instead_of_the_first_fetch(
+    log_services: Services, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grow(log_services, 0, 3)
+    genuine = log_services.pki.log_key.public_key()
+    assert isinstance(genuine, ec.EllipticCurvePublicKey)
+    key_file = write_key(tmp_path / "log.pem", genuine)
+    store = tmp_path / "audit"
+    status, _, _ = audit(
+        capsys, "fetch", "--url", url, "--store", str(store), "--log-key", str(key_file)
+    )
+    assert status == 0
+    assert (store / "log_key.pem").read_text() == log_key_pem(genuine)
+    status, lines, _ = audit(
+        capsys, "check", "--url", url, "--store", str(store), "--log-key", str(key_file)
+    )
+    assert status == 0
+    assert lines[0].startswith("OK: 1 stored tree heads checked")
+
+
+def test_a_log_serving_another_key_than_the_given_one_is_a_finding(
+    log_services: Services, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grow(log_services, 0, 2)
+    other = write_key(tmp_path / "other.pem", ec.generate_private_key(ec.SECP256R1()).public_key())
+    store = tmp_path / "audit"
+    status, lines, _ = audit(
+        capsys, "fetch", "--url", url, "--store", str(store), "--log-key", str(other)
+    )
+    assert status == EXIT_FINDINGS
+    assert lines[0] == (
+        "key-mismatch: The log serves a different public key from the one given (--log-key); "
+        "heads are checked with the given key."
+    )
+    assert lines[1].startswith("bad-signature:")
+    # The first fetch trusted the given key, not the one the log served.
+    assert (store / "log_key.pem").read_text() == other.read_text()
+    assert list((store / "heads").glob("*.json")) == []
+
+
+def test_a_given_key_that_differs_from_the_pinned_one_is_named(
+    url: str, watched: Path, tmp_path: Path
+) -> None:
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    result = check(url, watched, log_key=other)
+    assert [f.kind for f in result.findings] == ["key-mismatch", "key-mismatch", "bad-signature"]
+    assert f"The key pinned in {watched / 'log_key.pem'} differs" in result.summary()
+
+
+def test_a_log_key_file_that_is_not_a_public_key_is_a_usage_error(
+    url: str, watched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = watched.parent / "not-a-key.pem"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    status, lines, err = audit(
+        capsys, "check", "--url", url, "--store", str(watched), "--log-key", str(bad)
+    )
+    assert status == EXIT_USAGE
+    assert lines == []
+    assert err == (
+        "usage error: Invalid value for '--log-key': The log key given is not a PEM public key.\n"
+    )
 
 
 # --- naming by leaf hashes, without a server ----------------------------------------------
