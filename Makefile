@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-fast lint types install install-test system clean bench
+.PHONY: run test test-fast lint types deps prove-install install install-test system clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,9 @@ run: $(STAMP)
 system:
 	bash scripts/test-system.sh
 
-## Everything: tests on SQLite, the registry tests again on PostgreSQL, ruff, mypy.
-test: install-test system
+## Everything: the dependency check, tests on SQLite, the registry tests again on PostgreSQL,
+## ruff, mypy.
+test: install-test system deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -44,6 +45,18 @@ test: install-test system
 ## The fast subset, SQLite only.
 test-fast: install-test
 	bash scripts/run-pytest.sh -m "not slow"
+
+## Every import of the installed package is a runtime dependency and every runtime dependency
+## is used ([tool.deptry] in pyproject.toml); the tests', benchmarks' and scripts' imports are
+## declared too (runtime or the test extra).
+deps: install-test
+	$(BIN)/deptry .
+	$(BIN)/deptry tests bench scripts --exclude '\.venv' --exclude 'bench/out' --ignore DEP002,DEP004
+
+## Install the package without the test extra into a throwaway environment and run it:
+## every command's --help, then `econtract serve` until /healthz answers (what CI runs first).
+prove-install:
+	bash scripts/prove-install.sh
 
 lint: install-test
 	$(BIN)/ruff check .
