@@ -172,7 +172,8 @@ fi
 status=0
 wait "$server_pid" || status=$?
 server_pid=""
-if [ "$status" -ne 0 ]; then
+# uvicorn shuts down gracefully, then re-raises the signal it caught: 143 is 128 + SIGTERM.
+if [ "$status" -ne 0 ] && [ "$status" -ne 143 ]; then
   tail -n 20 "$work/serve.log" >&2
   fail "econtract serve exited with status $status after SIGTERM"
 fi
