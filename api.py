@@ -110,6 +110,7 @@ from signing.errors import (
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
 from verify.errors import TooLargeError, VerificationError
+from verify.html import render_html
 from verify.pdf_report import report_pdf
 
 log = logging.getLogger("econtract.api")
@@ -1034,7 +1035,10 @@ def qr_html(check: QRCheck) -> str:
 @public_pages.get("/verify", response_class=HTMLResponse)
 def verify_page(request: Request) -> Response:
     """A page to upload a PDF and read its verdict with the reasons in plain words."""
-    return pages.TemplateResponse(request, "verify.html", {})
+    services: Services = request.app.state.services
+    return pages.TemplateResponse(
+        request, "verify.html", {"service_name": services.settings.service_name}
+    )
 
 
 @public_pages.post(
@@ -1056,7 +1060,8 @@ def verify_upload_route(
     if "application/pdf" in accept:
         return Response(report_pdf(report, appendices), media_type="application/pdf")
     if "text/html" in accept:
-        return HTMLResponse(report.to_html(appendices))
+        # The page links the printable report itself, so the reader need not upload twice.
+        return HTMLResponse(render_html(report, appendices, pdf=report_pdf(report, appendices)))
     body = report.to_json()
     if proofs is not None:
         body["transparency"] = proofs

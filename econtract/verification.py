@@ -66,6 +66,7 @@ class DatabaseRegistryView:
                         seal_fingerprint=hashlib.sha256(seal.certificate_der).hexdigest(),
                         matched_by=matched_by,  # type: ignore[arg-type]
                         number=certificate.number,
+                        holder=certificate.holder_name,
                         status_changed_at=changed.isoformat() if changed else None,
                     )
                 document = session.scalars(

@@ -354,3 +354,53 @@ def test_the_page_names_who_runs_it_and_no_internal_format(
     for internal in ("econtract-qr-verdict", "econtract-report/", "v:1", "/1<"):
         assert internal not in page
         assert internal not in forged
+
+
+def upload_on_the_page(browser: Browser, live: str, pdf: Path) -> Any:
+    """Choose ``pdf`` on the upload page at phone width and press 核验; the page once done."""
+    page = browser.new_page(viewport=PHONE, device_scale_factor=1)
+    page.goto(f"{live}/verify")
+    page.set_input_files("#file", str(pdf))
+    page.click("button[type=submit]")
+    page.wait_for_selector("main.report, .error", timeout=60_000)
+    return page
+
+
+def test_the_upload_page_shows_number_holder_seals_status_and_the_pdf(
+    browser: Browser, live: str, initialised: Services, tmp_path: Path
+) -> None:
+    _, certificate = issued_token(initialised)
+    change(initialised, certificate, "suspend", "certificateHold")
+    pdf = tmp_path / "licence.pdf"
+    pdf.write_bytes((initialised.settings.blob_dir / certificate.blob_key).read_bytes())
+    page = upload_on_the_page(browser, live, pdf)
+    face = page.locator("main.report").inner_text()
+    assert "已暂停" in face
+    assert "SUSPENDED" in face
+    assert certificate.number in face
+    assert certificate.holder_name in face
+    assert "杭州市市场监督管理局" in face
+    assert "盖章时间" in face
+    assert "(UTC+8)" in face
+    # ETSI's vocabulary stays behind the disclosure until it is opened.
+    assert "TOTAL_PASSED" not in face
+    page.locator("summary").click()
+    assert "TOTAL_PASSED" in page.locator("main.report").inner_text()
+    with page.expect_download() as download:
+        page.locator("a.pdf").click()
+    saved = tmp_path / "report.pdf"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF-")
+    page.close()
+
+
+def test_the_upload_page_explains_a_file_that_is_not_a_pdf_in_both_languages(
+    browser: Browser, live: str, tmp_path: Path
+) -> None:
+    text = tmp_path / "letter.pdf"
+    text.write_text("Dear applicant, …")
+    page = upload_on_the_page(browser, live, text)
+    error = page.locator(".error").inner_text()
+    assert "这不是 PDF 文件" in error
+    assert "This is not a PDF file" in error
+    page.close()

@@ -46,6 +46,8 @@ class RegistryMatch:
     """How it was found."""
     number: str | None = None
     """The licence or document number people read, if any."""
+    holder: str | None = None
+    """The licence's holder as printed on it (a name the file itself shows), if any."""
     status_changed_at: str | None = None
     """When the status last changed (ISO 8601), if it did."""
 

@@ -39,6 +39,24 @@ class Verdict(StrEnum):
     INDETERMINATE = "INDETERMINATE"
     """Cannot be decided now (for example, revocation data is missing)."""
 
+    @property
+    def chinese(self) -> str:
+        """The verdict in Chinese, as every page and report prints it."""
+        return _VERDICT_ZH[self.value]
+
+
+_VERDICT_ZH = {
+    "VALID": "有效",
+    "INVALID": "无效",
+    "MODIFIED": "已被改动",
+    "REVOKED": "已撤销",
+    "SUSPENDED": "已暂停",
+    "EXPIRED": "已过期",
+    "SUPERSEDED": "已变更",
+    "UNKNOWN": "无法识别",
+    "INDETERMINATE": "暂无法确定",
+}
+
 
 class Indication(StrEnum):
     """ETSI EN 319 102-1 main indications."""
@@ -219,6 +237,8 @@ class RegistryReport:
     """``certificate`` or ``document``."""
     number: str | None = None
     """The number people read."""
+    holder: str | None = None
+    """The licence's holder as printed on it (the registry's record)."""
     status: str | None = None
     """valid, revoked, suspended, superseded or expired."""
     matched_by: str | None = None

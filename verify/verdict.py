@@ -119,6 +119,7 @@ def apply_registry(report: Report, registry: RegistryView | None) -> Report:
             record_id=match.record_id,
             kind=match.kind,
             number=match.number,
+            holder=match.holder,
             status=match.status,
             matched_by=match.matched_by,
             recorded_seal_sha256=match.seal_fingerprint,

@@ -1,9 +1,12 @@
-"""The report: its JSON validates against the versioned schema; the HTML is printable."""
+"""The report: its JSON validates against the versioned schema; the HTML's face speaks plain
+words (number, holder, seals, status) with the ETSI details behind a disclosure."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import re
 
 import jsonschema
 import pytest
@@ -12,7 +15,9 @@ from signing.options import SealLevel
 from tests.testpki import TestPKI
 from tests.verify import forge
 from tests.verify.forge import Sealed
+from verify.html import render_html
 from verify.pdf import verify_pdf
+from verify.pdf_report import report_pdf
 from verify.policy import VerificationPolicy
 from verify.registry import InMemoryRegistry, RegistryMatch
 from verify.report import REPORT_SCHEMA, Report, report_schema
@@ -49,7 +54,7 @@ def test_html_report_is_chinese_first_then_english(
     report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
     page = report.to_html()
     assert page.startswith("<!DOCTYPE html>")
-    assert "有效 VALID</p>" in page
+    assert '<div class="zh">有效</div><div class="en">VALID</div>' in page
     assert report.file_sha256 in page
     assert "<script" not in page
 
@@ -76,3 +81,71 @@ def test_registry_match_refuses_a_bad_fingerprint() -> None:
 def test_policy_needs_a_trust_root() -> None:
     with pytest.raises(ValueError, match="at least one trust root"):
         VerificationPolicy(trust_roots=())
+
+
+def _face_and_details(page: str) -> tuple[str, str]:
+    """The page's text before the disclosure (styles and tags removed), and the rest."""
+    face, details = page.split("<details>", 1)
+    face = re.sub(r"<style>.*?</style>", "", face, flags=re.DOTALL)
+    return re.sub(r"<[^>]+>", " ", face), details
+
+
+def test_html_face_shows_number_holder_seals_and_status_in_plain_words(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    registry = InMemoryRegistry([licence_lt.record(record_id="crt_x")])
+    report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
+    matched = dataclasses.replace(
+        report,
+        registry=dataclasses.replace(report.registry, number="YYZZ1", holder="杭州远航有限公司"),
+    )
+    face, details = _face_and_details(render_html(matched))
+    assert "YYZZ1" in face
+    assert "杭州远航有限公司" in face
+    signer = report.signatures[0].signer
+    assert signer is not None
+    assert signer.department_name is not None
+    assert signer.department_name in face
+    assert "登记状态" in face
+    assert "登记状态 Registry status 有效" in " ".join(face.split())
+    assert "通过" in face
+    assert "(UTC+8)" in face
+    for code in ("TOTAL_PASSED", "TOTAL_FAILED", "INDETERMINATE", "HASH_FAILURE"):
+        assert code not in face
+    assert "TOTAL_PASSED" in details
+
+
+def test_html_face_of_a_broken_seal_names_no_etsi_code(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    report = verify_pdf(forge.empty_contents(licence_lt.pdf), policy=policy)
+    face, details = _face_and_details(render_html(report))
+    assert report.signatures[0].indication.value in details
+    assert report.signatures[0].indication.value not in face
+    assert "未通过" in face or "暂无法确定" in face
+
+
+def test_html_says_yes_and_no_never_true_or_false(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    page = render_html(verify_pdf(forge.empty_contents(licence_lt.pdf), policy=policy))
+    assert "是 Yes" in page
+    assert "否 No" in page
+    for word in ("True", "False", "None"):
+        assert word not in page
+
+
+def test_html_links_the_printable_pdf_when_given(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    report = verify_pdf(licence_lt.pdf, policy=policy)
+    pdf = report_pdf(report)
+    page = render_html(report, pdf=pdf)
+    link = re.search(
+        r'href="data:application/pdf;base64,([A-Za-z0-9+/=]+)" download="([^"]+)"', page
+    )
+    assert page.index("data:application/pdf") < page.index("<details>")
+    assert link is not None
+    assert base64.b64decode(link.group(1)) == pdf
+    assert link.group(2).endswith(".pdf")
+    assert "data:application/pdf" not in render_html(report)
