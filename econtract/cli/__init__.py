@@ -13,8 +13,9 @@ from collections.abc import Sequence
 import typer
 from typer.exceptions import TyperException
 
-from econtract.cli._app import EXIT_ERROR, EXIT_USAGE, app
+from econtract.cli._app import EXIT_ERROR, EXIT_USAGE, CommandUsageError, app
 from econtract.errors import EContractError
+from econtract.logs import configure_cli_logging
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "app", "main", "run"]
 
@@ -25,6 +26,9 @@ for _module in ("_setup", "_documents", "_verify", "_registry", "_audit"):
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status; errors are one line on stderr."""
+    # Log records (pyHanko's tracebacks among them) become JSON lines, libraries' only at
+    # DEBUG, so that nothing but the one-line error reaches a person by default.
+    configure_cli_logging()
     command = typer.main.get_command(app)
     try:
         # Outside standalone mode, click returns the code of a ``typer.Exit`` instead of
@@ -42,6 +46,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except TyperException as exc:
         # Typer carries its own copy of click; every remaining error of it is a usage error.
         sys.stderr.write(f"usage error: {exc.format_message()}\n")
+        return EXIT_USAGE
+    except CommandUsageError as exc:
+        sys.stderr.write(f"usage error: {exc.message}\n")
         return EXIT_USAGE
     except EContractError as exc:
         sys.stderr.write(f"error: {exc.message}\n")

@@ -24,6 +24,7 @@ from econtract.errors import EContractError
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from econtract import audit
@@ -59,9 +60,41 @@ audit_app = _group("The auditor's tool: watch the transparency log.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(batch_app, name="batch")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"econtract {version('econtract')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """eContract: electronic certificates and e-seals."""
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 console = Console()
 err_console = Console(stderr=True)
+
+
+class CommandUsageError(EContractError):
+    """The command was called in a way it cannot work: a missing file, options that do not go
+    together. Printed as one line, exit status 64 (like Typer's own usage errors)."""
+
+    code = "usage"
+    title = "The command cannot be used this way."
 
 
 def load_settings() -> Settings:
@@ -116,27 +149,37 @@ def emit(
 
     table = Table(title=title)
     for column in rows[0].keys() if rows else ():
-        # Ids and digests are copied into the next command: never cut them, fold them.
-        if column in _UNBROKEN_COLUMNS:
-            table.add_column(column, overflow="fold", min_width=_UNBROKEN_COLUMNS[column])
+        if column in UNBROKEN_COLUMNS:
+            longest = max((len(str(row.get(column) or "")) for row in rows), default=0)
+            add_unbroken_column(table, column, longest)
         else:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(v) if v is not None else "" for v in row.values()))
-    console.print(table)
+    # Never crop: a table wider than the terminal is better wrapped than missing a value.
+    console.print(table, crop=False)
 
 
-#: Columns whose values a person copies, with the width below which a table never squeezes them.
-_UNBROKEN_COLUMNS = {
-    "id": 12,
-    "client_id": 12,
-    "code": 18,
-    "seal": 12,
-    "replaces": 12,
-    "number": 12,
-    "sha256": 16,
-    "signed_digest": 16,
-}
+#: Columns whose values a person copies into the next command.
+UNBROKEN_COLUMNS = frozenset(
+    {
+        "id",
+        "client_id",
+        "code",
+        "department",
+        "seal",
+        "replaces",
+        "number",
+        "sha256",
+        "signed_digest",
+    }
+)
+
+
+def add_unbroken_column(table: Table, header: str, longest: int) -> None:
+    """A column whose values are never cut: as wide as its longest value while the terminal
+    allows, folded onto the next line (every character kept) only when it does not."""
+    table.add_column(header, overflow="fold", min_width=longest)
 
 
 def operator() -> audit.Actor:

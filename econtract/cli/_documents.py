@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +13,7 @@ import typer
 
 from econtract.cli._app import (
     EXIT_ERROR,
+    CommandUsageError,
     JsonOption,
     app,
     batch_app,
@@ -35,7 +37,9 @@ STATUS_ACTIONS = ("revoke", "suspend", "reinstate")
 
 @app.command()
 def seal(
-    source: Annotated[Path, typer.Argument(help="The PDF to seal.", dir_okay=False)],
+    source: Annotated[
+        Path, typer.Argument(metavar="IN.pdf", help="The PDF to seal.", dir_okay=False)
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the sealed PDF.")],
     seal_id: Annotated[str, typer.Option("--seal", help="The seal's id (econtract seals list).")],
     level: Annotated[SealLevel, typer.Option(help="PAdES level.")] = SealLevel.B_LT,
@@ -168,7 +172,9 @@ def issue(
 def _status_command(action: str) -> None:
     @app.command(name=action, help=f"{action.capitalize()} a certificate.")
     def command(
-        certificate: Annotated[str, typer.Argument(help="The certificate's id.")],
+        certificate: Annotated[
+            str, typer.Argument(metavar="CERTIFICATE", help="The certificate's id.")
+        ],
         reason: Annotated[str, typer.Option(help="Why, recorded in the status history.")],
         as_json: JsonOption = False,
     ) -> None:
@@ -186,6 +192,78 @@ def _status_command(action: str) -> None:
 
 for _action in STATUS_ACTIONS:
     _status_command(_action)
+
+
+@app.command()
+def supersede(
+    certificate: Annotated[
+        str, typer.Argument(metavar="CERTIFICATE", help="The id of the certificate to replace.")
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE.json",
+            help="Fields to change, a JSON object: a field named replaces the old value, "
+            "null removes it, the others are kept.",
+        ),
+    ] = None,
+    valid_from: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="Start of the new validity.")
+    ] = None,
+    valid_until: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="End of the new validity.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", metavar="OUT.pdf", help="Where to write the new PDF."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Renew or amend a licence: a new certificate with its own number replaces it, and the
+    old one shows SUPERSEDED."""
+    from econtract import certificates
+    from econtract.blobs import DiskBlobStore
+    from econtract.models import Department
+
+    changes = read_json_file(data) if data is not None else None
+    if changes is not None and not isinstance(changes, dict):
+        raise EContractError(f"{data} must hold a JSON object of fields.")
+    starts = _date_option("--valid-from", valid_from)
+    ends = _date_option("--valid-until", valid_until)
+    services = open_services()
+    try:
+        with services.sessions() as session:
+            old = certificates.get_certificate(session, certificate, department_id=None)
+            department = session.get(Department, old.department_id)
+            assert department is not None
+            department_code = department.code
+        issued = certificates.supersede(
+            services,
+            certificate_id=certificate,
+            department_code=department_code,
+            fields=changes,
+            valid_from=starts,
+            valid_until=ends,
+            actor=operator(),
+        )
+        if output is not None:
+            blobs = DiskBlobStore(services.settings.blob_dir)
+            write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
+    finally:
+        services.dispose()
+    row = certificate_row(issued.certificate) | {"supersedes": certificate}
+    if output is not None:
+        row["output"] = str(output)
+    emit(as_json, [row], title="superseded", single=True)
+
+
+def _date_option(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandUsageError(f"{name} takes a date as YYYY-MM-DD, not {value!r}.") from None
 
 
 @batch_app.command("issue")

@@ -154,7 +154,7 @@ def seals_list(
 
 @seals_app.command("revoke")
 def seals_revoke(
-    seal: Annotated[str, typer.Argument(help="The seal's id.")],
+    seal: Annotated[str, typer.Argument(metavar="SEAL", help="The seal's id.")],
     reason: Annotated[
         str, typer.Option(help="RFC 5280 reason, e.g. keyCompromise.")
     ] = "unspecified",
@@ -171,7 +171,7 @@ def seals_revoke(
 
 @seals_app.command("rotate")
 def seals_rotate(
-    seal: Annotated[str, typer.Argument(help="The seal's id.")],
+    seal: Annotated[str, typer.Argument(metavar="SEAL", help="The seal's id.")],
     as_json: JsonOption = False,
 ) -> None:
     """Replace a seal's key and certificate; the old seal retires without being revoked."""
@@ -231,7 +231,7 @@ def clients_list(
 
 @clients_app.command("disable")
 def clients_disable(
-    client: Annotated[str, typer.Argument(help="The client id.")],
+    client: Annotated[str, typer.Argument(metavar="CLIENT", help="The client id.")],
     as_json: JsonOption = False,
 ) -> None:
     """Disable an API client."""

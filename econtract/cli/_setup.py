@@ -70,7 +70,11 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[
+        str, typer.Argument(metavar="REVISION", help="The revision to reach.")
+    ] = "head",
+) -> None:
     """Apply the registry's migrations."""
     from econtract import db
 
