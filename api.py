@@ -80,7 +80,6 @@ from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, 
 from econtract.logs import configure_logging, request_id_var
 from econtract.models import Certificate, SealedDocument
 from econtract.qrcheck import QRCheck, check_qr
-from econtract.registry_status import find_public_status
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.templates import TEMPLATES
@@ -744,6 +743,13 @@ class SupersedeRequest(BaseModel):
     valid_until: date | None = None
 
 
+class CertificateRef(BaseModel):
+    """Another certificate, by id and number."""
+
+    id: str
+    number: str
+
+
 class CertificatePublic(BaseModel):
     """An issued certificate as its department sees it."""
 
@@ -759,7 +765,10 @@ class CertificatePublic(BaseModel):
     seal_id: str
     sha256: str
     signed_digest: str
-    supersedes: str | None
+    supersedes: str | None = Field(description="The id of the certificate this one replaced.")
+    superseded_by: CertificateRef | None = Field(
+        description="The certificate that replaced this one (its status is then superseded)."
+    )
     fields: dict[str, Any]
     pdf_url: str
 
@@ -780,6 +789,11 @@ def certificate_public(c: Certificate) -> CertificatePublic:
         sha256=c.pdf_sha256,
         signed_digest=c.signed_digest,
         supersedes=c.supersedes_id,
+        superseded_by=(
+            CertificateRef(id=c.superseded_by.id, number=c.superseded_by.number)
+            if c.superseded_by is not None
+            else None
+        ),
         fields=c.fields,
         pdf_url=f"/v1/certificates/{c.id}/pdf",
     )
@@ -1069,27 +1083,6 @@ def verify_upload_route(
     return JSONResponse(body)
 
 
-@public_pages.get("/v1/status", responses={400: {}, 404: {}})
-def registry_status_route(
-    services: ServicesDep,
-    sha256: Annotated[str | None, Query(description="The whole file's SHA-256 (hex).")] = None,
-    signed_digest: Annotated[
-        str | None, Query(description="SHA-256 (hex) of the bytes one of its seals signed.")
-    ] = None,
-    seal_sha256: Annotated[
-        str | None, Query(description="SHA-256 (hex) of a seal certificate.")
-    ] = None,
-) -> JSONResponse:
-    """The registry's status of one exact file, for a relying party that checked it offline:
-    kind, number, status, when and why (the kind of reason only) it last changed, the seal
-    recorded at issuance; nothing personal. With ``seal_sha256``: whether that certificate is
-    one of the service's seals. No token needed. 404 when unknown, 400 for a bad digest."""
-    found = find_public_status(
-        services, sha256=sha256, signed_digest=signed_digest, seal_sha256=seal_sha256
-    )
-    return JSONResponse(found.to_json(), headers={"Cache-Control": "no-store"})
-
-
 # --- the transparency log ----------------------------------------------------------------
 
 log_router = APIRouter(prefix="/log", tags=["transparency log"])
@@ -1207,6 +1200,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("service unavailable", extra={"problem": exc.code, "detail": exc.message})
         response = problem(status, exc.code, title_of(exc), exc.message, errors=errors)
+        if isinstance(exc, ConflictError) and exc.data:
+            # RFC 9457 extension members: what the caller needs to act (the licence to supersede).
+            body = {**json.loads(bytes(response.body)), **exc.data}
+            return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
         if isinstance(exc, OAuthError):
             # RFC 6749 clients read "error"; RFC 6750 asks for a challenge on a 401.
             body = json.loads(bytes(response.body))

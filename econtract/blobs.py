@@ -1,25 +1,49 @@
-"""Where sealed PDFs are kept: a blob store keyed by content, on the local disk by default."""
+"""Where sealed PDFs are kept: a blob store keyed by content, on the local disk by default.
+
+A blob becomes visible only after the registry transaction that records it has committed, so
+that the store never holds a sealed file the registry does not know:
+
+1. :meth:`DiskBlobStore.staging` opens a temporary file under ``tmp/`` and takes an exclusive
+   lock on it, held for as long as the file is in flight;
+2. the engine writes into it; :meth:`StagedBlob.finish` makes it durable and names it (its
+   SHA-256 and content key), still invisible;
+3. the use case commits its registry transaction with that key;
+4. :meth:`StagedBlob.publish` renames the file under its key (atomic on one file system).
+
+A crash before 3 leaves only a temporary file; a crash between 3 and 4 leaves a registered
+file in ``tmp/``. :func:`sweep_staged` (run at every start) finishes the second kind and
+removes the first; the lock tells a file whose writer died from one still being written, since
+the kernel drops a dead process's locks, ``kill -9`` included.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from econtract.errors import NotFoundError
 
 _CHUNK = 1024 * 1024
+_STAGED_SUFFIX = ".part"
+
+
+def content_key(sha256: str) -> str:
+    """The key a blob with this SHA-256 (hex) is stored under."""
+    return f"{sha256[:2]}/{sha256}.pdf"
 
 
 class BlobStore(Protocol):
     """Stores files by key; a stored file never changes."""
 
     def staging(self) -> StagedBlob:
-        """A new temporary file to write into, then :meth:`StagedBlob.commit` or ``discard``."""
+        """A new temporary file to write into, then ``finish``, ``publish`` or ``discard``."""
         ...
 
     def open(self, key: str) -> BinaryIO:
@@ -31,33 +55,87 @@ class BlobStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FinishedBlob:
+    """A staged file made durable: what the registry records about it."""
+
+    key: str
+    """The key it will be stored under."""
+    sha256: str
+    """SHA-256 (hex) of its bytes."""
+
+
 @dataclass
 class StagedBlob:
-    """A file being written; it becomes visible under a key only when committed."""
+    """A file being written, locked by its writer; it becomes visible under its key only when
+    :meth:`publish`\\ ed, after the registry recorded it."""
 
     directory: Path
+    """The store's directory."""
     temp_path: Path
+    """Where the file is written (under ``tmp/``)."""
+    file: BinaryIO = field(repr=False)
+    """The open, locked file to write into."""
+    _finished: FinishedBlob | None = field(default=None, init=False, repr=False)
 
-    def commit(self) -> tuple[str, str, bool]:
-        """Move the file under its content key; return (key, SHA-256 hex, whether it is new).
-
-        A file with the same content already stored is left as it is.
-        """
+    def finish(self) -> FinishedBlob:
+        """Flush the file to disk and name it by its content; it stays invisible."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.seek(0)
         digest = hashlib.sha256()
-        with self.temp_path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
+        while chunk := self.file.read(_CHUNK):
+            digest.update(chunk)
         sha = digest.hexdigest()
-        key = f"{sha[:2]}/{sha}.pdf"
-        target = self.directory / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        new = not target.exists()
-        os.replace(self.temp_path, target)
-        return key, sha, new
+        self._finished = FinishedBlob(key=content_key(sha), sha256=sha)
+        return self._finished
+
+    def publish(self) -> bool:
+        """Move the finished file under its key and release it; ``True`` when it is new there.
+
+        Call only after the registry transaction that records the key has committed. A file
+        with the same content already stored is left as it is.
+        """
+        finished = self._finished or self.finish()
+        try:
+            new = _move_into_place(self.directory, self.temp_path, finished.key)
+        finally:
+            self.file.close()
+        return new
 
     def discard(self) -> None:
-        """Remove the file."""
-        self.temp_path.unlink(missing_ok=True)
+        """Remove the file and release it (nothing was registered, or the attempt failed)."""
+        if self.file.closed:
+            return
+        try:
+            self.temp_path.unlink(missing_ok=True)
+        finally:
+            self.file.close()
+
+    def commit(self) -> tuple[str, str, bool]:
+        """:meth:`finish` and :meth:`publish` at once: (key, SHA-256 hex, whether it is new).
+
+        Only for a caller that registers the file afterwards and removes it on failure.
+        """
+        finished = self.finish()
+        return finished.key, finished.sha256, self.publish()
+
+
+def _move_into_place(directory: Path, temp_path: Path, key: str) -> bool:
+    target = directory / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        temp_path.unlink(missing_ok=True)
+        return False
+    os.replace(temp_path, target)
+    # The rename is durable once the directory entry is: a registered blob must survive a
+    # power cut as the registry's row does.
+    directory_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+    return True
 
 
 @dataclass
@@ -66,11 +144,28 @@ class DiskBlobStore:
 
     directory: Path
 
+    @property
+    def staging_dir(self) -> Path:
+        """Where files in flight are written: never served, swept at start."""
+        return self.directory / "tmp"
+
     def staging(self) -> StagedBlob:
-        """A temporary file in the store's directory (same file system: the rename is atomic)."""
-        tmp = self.directory / "tmp"
+        """A new temporary file in the store's directory (same file system: the rename is
+        atomic), created and locked by this process."""
+        tmp = self.staging_dir
         tmp.mkdir(parents=True, exist_ok=True)
-        return StagedBlob(self.directory, tmp / f"{secrets.token_hex(12)}.part")
+        while True:
+            path = tmp / f"{secrets.token_hex(12)}{_STAGED_SUFFIX}"
+            file = path.open("x+b")
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            # A sweep may have taken the file between its creation and the lock, and removed
+            # it as abandoned: then write into a new one.
+            try:
+                if os.stat(path).st_ino == os.fstat(file.fileno()).st_ino:
+                    return StagedBlob(self.directory, path, file)
+            except FileNotFoundError:
+                pass
+            file.close()
 
     def open(self, key: str) -> BinaryIO:
         """Read a stored blob."""
@@ -79,7 +174,11 @@ class DiskBlobStore:
     def path(self, key: str) -> Path:
         """The path of a stored blob; refuses keys outside the store."""
         path = (self.directory / key).resolve()
-        if self.directory.resolve() not in path.parents or not path.is_file():
+        if (
+            self.directory.resolve() not in path.parents
+            or self.staging_dir.resolve() in path.parents
+            or not path.is_file()
+        ):
             raise NotFoundError("The stored document is missing.")
         return path
 
@@ -91,3 +190,63 @@ class DiskBlobStore:
         """Copy a stored blob into a stream."""
         with self.open(key) as f:
             shutil.copyfileobj(f, destination, _CHUNK)
+
+    def stored_keys(self) -> list[str]:
+        """The keys of every visible blob (what an audit of the store compares with the
+        registry)."""
+        return sorted(
+            p.relative_to(self.directory).as_posix()
+            for p in self.directory.glob("??/*.pdf")
+            if p.is_file()
+        )
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What :func:`sweep_staged` did."""
+
+    published: tuple[str, ...] = ()
+    """Keys of registered files whose writer died before moving them into place."""
+    removed: int = 0
+    """Abandoned files nothing registered, removed."""
+    in_flight: int = 0
+    """Files still locked by a live writer, left alone."""
+
+
+def sweep_staged(store: DiskBlobStore, is_registered: Callable[[str], bool]) -> SweepReport:
+    """Finish or remove the staged files of writers that died (see the module's docstring).
+
+    ``is_registered(sha256)`` says whether the registry records a file with that SHA-256;
+    a registered file is moved under its key, any other abandoned file is removed. Files a
+    live process still holds are left alone, so a sweep is safe while others issue.
+    """
+    published: list[str] = []
+    removed = in_flight = 0
+    tmp = store.staging_dir
+    if not tmp.is_dir():
+        return SweepReport()
+    for path in sorted(tmp.iterdir()):
+        if not path.is_file():
+            continue
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            continue
+        with file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                in_flight += 1
+                continue
+            digest = hashlib.sha256()
+            while chunk := file.read(_CHUNK):
+                digest.update(chunk)
+            sha = digest.hexdigest()
+            if is_registered(sha):
+                key = content_key(sha)
+                _move_into_place(store.directory, path, key)
+                published.append(key)
+            else:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return SweepReport(published=tuple(published), removed=removed, in_flight=in_flight)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from econtract import audit, db
+from econtract.blobs import DiskBlobStore, SweepReport, sweep_staged
 from econtract.departments import add_department
 from econtract.issuance import ensure_certificate_types
-from econtract.models import Department, Seal, SealKind
+from econtract.models import Certificate, Department, Seal, SealedDocument, SealKind
 from econtract.pki import bootstrap_pki
 from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
@@ -32,6 +33,8 @@ class InitReport:
     """Whether the demo department was created now."""
     seals_created: list[str] = field(default_factory=list)
     """Ids of the demo seals created now."""
+    sweep: SweepReport = field(default_factory=SweepReport)
+    """What the sweep of staged blobs left by dead writers did."""
 
 
 def initialise(services: Services, *, demo: bool = True) -> InitReport:
@@ -43,9 +46,24 @@ def initialise(services: Services, *, demo: bool = True) -> InitReport:
     with db.transaction(services.sessions) as session:
         report.authorities_created = bootstrap_pki(session, services.key_store, services.settings)
         ensure_certificate_types(session)
+    report.sweep = sweep_blobs(services)
     if demo:
         _create_demo(services, report, actor)
     return report
+
+
+def sweep_blobs(services: Services) -> SweepReport:
+    """Finish the sealed files a crashed process registered but had not moved into the blob
+    store yet, and remove those nothing registered (:func:`econtract.blobs.sweep_staged`)."""
+
+    def is_registered(sha256: str) -> bool:
+        with services.sessions() as session:
+            return any(
+                session.scalar(select(model.id).where(model.pdf_sha256 == sha256).limit(1))
+                for model in (Certificate, SealedDocument)
+            )
+
+    return sweep_staged(DiskBlobStore(services.settings.blob_dir), is_registered)
 
 
 def _create_demo(services: Services, report: InitReport, actor: audit.Actor) -> None:

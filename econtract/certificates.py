@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -169,12 +170,16 @@ def supersede(
     actor: audit.Actor,
 ) -> Issued:
     """Renew or amend: a new certificate with its own number pointing to the old one, which
-    shows SUPERSEDED. Fields not given are the old certificate's."""
+    shows SUPERSEDED.
+
+    ``fields`` is merged into the old certificate's fields as a JSON merge patch (RFC 7396):
+    a field it names replaces the old value, a field it sets to ``None`` is removed, and every
+    other field is kept. The merged fields are validated as a whole."""
     with services.sessions() as session:
         old = get_certificate(session, certificate_id, department_id=actor.department_id)
     request = IssueRequest(
         type_code=old.type_code,
-        fields=dict(fields) if fields is not None else dict(old.fields),
+        fields=merge_fields(old.fields, fields),
         valid_from=valid_from,
         valid_until=valid_until,
         supersedes=old.id,
@@ -182,6 +187,18 @@ def supersede(
     return issue_certificate(
         services, department_code=department_code, request=request, actor=actor
     )
+
+
+def merge_fields(old: Mapping[str, Any], changes: Mapping[str, object] | None) -> dict[str, Any]:
+    """``old`` with ``changes`` applied as a JSON merge patch on the top level (RFC 7396): a
+    named field replaces, ``None`` removes, the rest is kept."""
+    merged = dict(old)
+    for name, value in (changes or {}).items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
 
 
 def status_history(session: Session, certificate_id: str) -> list[StatusEvent]:

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidInputError",
     "KeyNotFoundError",
     "KeyStoreError",
+    "LicenceExistsError",
     "MalformedRequestError",
     "NotFoundError",
     "PKIError",
@@ -41,6 +42,28 @@ class ConflictError(RegistryError):
     """The change conflicts with what is stored (a duplicate, a state that forbids it)."""
 
     code = "conflict"
+
+    @property
+    def data(self) -> dict[str, str]:
+        """Members the problem+json answer carries besides the message (none by default)."""
+        return {}
+
+
+class LicenceExistsError(ConflictError):
+    """The holder already holds a valid licence of this type from this department."""
+
+    code = "licence-exists"
+    title = "The holder already holds a valid licence of this type; supersede it instead."
+
+    def __init__(self, message: str, *, certificate_id: str, number: str) -> None:
+        super().__init__(message)
+        self.certificate_id = certificate_id
+        self.number = number
+
+    @property
+    def data(self) -> dict[str, str]:
+        """The licence the holder holds: the one to supersede."""
+        return {"existing_certificate_id": self.certificate_id, "existing_number": self.number}
 
 
 class InvalidInputError(RegistryError):

@@ -1,10 +1,18 @@
-"""Issuing an e-licence: validate, number, render, seal, store and register, in one transaction.
+"""Issuing an e-licence: validate, number, render, seal, register, then store, in one transaction.
 
 Everything happens inside the registry transaction that hands out the number: the number is
-allocated first (a row lock on the department's counter), the PDF is rendered with it and
-sealed, the blob is stored, and the certificate, its first status event and the audit event
-are written. If anything fails the transaction rolls back, so no certificate shows as issued
-and the number was never handed out; a number that was handed out is never reused.
+allocated first (a row lock on the department's counter), which also makes issuances of one
+department and type take turns; under that lock a holder who already holds a valid licence of
+the type is refused (supersede it instead), so two parallel requests cannot both pass. The
+PDF is rendered with the number and sealed into a staged file, and the certificate, its first
+status event and the audit event are written. If anything fails the transaction rolls back,
+so no certificate shows as issued and the number was never handed out; a number that was
+handed out is never reused.
+
+The sealed file becomes visible in the blob store only after the transaction committed
+(:mod:`econtract.blobs`): a crash in between can leave a staged file, never a stored licence
+the registry does not know. The start-up sweep finishes a staged file the registry recorded
+and removes any other.
 """
 
 from __future__ import annotations
@@ -25,7 +33,12 @@ from sqlalchemy.orm import Session
 from econtract import audit, db, metrics
 from econtract.blobs import DiskBlobStore
 from econtract.departments import get_department
-from econtract.errors import ConflictError, InvalidInputError, NotFoundError
+from econtract.errors import (
+    ConflictError,
+    InvalidInputError,
+    LicenceExistsError,
+    NotFoundError,
+)
 from econtract.models import (
     Certificate,
     CertificateStatus,
@@ -199,6 +212,47 @@ def _replay(session: Session, idem: IdempotencyKey) -> Issued | None:
     return Issued(certificate, replayed=True)
 
 
+def _refuse_second_licence(
+    session: Session,
+    *,
+    department: Department,
+    template: LicenceTemplate,
+    holder_code: str | None,
+    superseding: str | None,
+) -> None:
+    """Refuse a licence for a holder who holds a valid one of this type from this department.
+
+    Valid means what a person would call valid: not revoked nor superseded, and not past its
+    last day (a suspended licence is still held). The one being superseded does not count.
+    Runs under the number counter's lock, so it sees every licence committed before.
+    """
+    if holder_code is None:
+        return
+    held = (
+        select(Certificate.id, Certificate.number)
+        .where(
+            Certificate.department_id == department.id,
+            Certificate.type_code == template.code,
+            Certificate.holder_code == holder_code,
+            Certificate.status.in_(
+                (CertificateStatus.VALID.value, CertificateStatus.SUSPENDED.value)
+            ),
+            (Certificate.valid_until.is_(None)) | (Certificate.valid_until >= today()),
+        )
+        .order_by(Certificate.issued_at)
+    )
+    if superseding is not None:
+        held = held.where(Certificate.id != superseding)
+    existing = session.execute(held.limit(1)).first()
+    if existing is not None:
+        raise LicenceExistsError(
+            f"{holder_code} already holds a valid {template.name} of this department, "
+            f"number {existing.number} ({existing.id}); supersede it to renew or amend it.",
+            certificate_id=existing.id,
+            number=existing.number,
+        )
+
+
 def _mark_superseded(session: Session, old_id: str, new: Certificate, actor: audit.Actor) -> None:
     old = session.get(Certificate, old_id, with_for_update=True)
     if old is None or old.department_id != new.department_id:
@@ -271,9 +325,15 @@ def issue_certificate(
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=True)
-    blobs = DiskBlobStore(services.settings.blob_dir)
-    stored: str | None = None
-    staged = blobs.staging()
+    holder_code = (
+        str(fields[template.holder_code_field])
+        if template.holder_code_field and template.holder_code_field in fields
+        else None
+    )
+    staged = DiskBlobStore(services.settings.blob_dir).staging()
+    # Set once the transaction's work is done: a failure after it is the commit's, whose
+    # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
+    committing = False
     try:
         with db.transaction(services.sessions) as session:
             if idempotency is not None:
@@ -300,6 +360,13 @@ def issue_certificate(
             number = allocate_number(
                 session, department, template, issued_at.astimezone(CHINA).year
             )
+            _refuse_second_licence(
+                session,
+                department=department,
+                template=template,
+                holder_code=holder_code,
+                superseding=request.supersedes,
+            )
             certificate_id = new_public_id("crt")
             token = make_qr_token(
                 services.pki.token_signer,
@@ -320,6 +387,7 @@ def issue_certificate(
                     number=number,
                     department_name=department.name,
                     issued_on=issued_at.astimezone(CHINA).date(),
+                    issued_at=issued_at,
                     valid_from=valid_from,
                     valid_until=valid_until,
                     verify_url=f"{services.settings.public_base_url.rstrip('/')}/v/{token}",
@@ -331,27 +399,22 @@ def issue_certificate(
                 placement=rendered.seal_placement,
                 field_name="IssuerSeal",
             )
-            with staged.temp_path.open("w+b") as output:
-                result = seal_pdf(
-                    io.BytesIO(rendered.pdf),
-                    output,
-                    identity=identity,
-                    options=options,
-                    context=context,
-                )
-            key, sha256, new = staged.commit()
-            stored = key if new else None
+            result = seal_pdf(
+                io.BytesIO(rendered.pdf),
+                staged.file,
+                identity=identity,
+                options=options,
+                context=context,
+            )
+            blob = staged.finish()
+            key, sha256 = blob.key, blob.sha256
             certificate = Certificate(
                 id=certificate_id,
                 department_id=department.id,
                 type_code=template.code,
                 number=number,
                 holder_name=str(fields[template.holder_name_field]),
-                holder_code=(
-                    str(fields[template.holder_code_field])
-                    if template.holder_code_field and template.holder_code_field in fields
-                    else None
-                ),
+                holder_code=holder_code,
                 fields=fields,
                 valid_from=valid_from,
                 valid_until=valid_until,
@@ -362,6 +425,9 @@ def issue_certificate(
                 blob_key=key,
                 supersedes_id=request.supersedes,
                 issued_at=issued_at,
+                # Nothing replaces a new licence: said here, so that its record reads the
+                # same after the session closed.
+                superseded_by=None,
             )
             session.add(certificate)
             session.flush()
@@ -403,9 +469,11 @@ def issue_certificate(
                 record = session.get(IdempotencyRecord, (idempotency.client_id, idempotency.key))
                 assert record is not None
                 record.certificate_id = certificate_id
+            committing = True
+        staged.publish()
     except BaseException:
-        if stored is not None:
-            blobs.remove(stored)
+        if committing:
+            staged.file.close()
         raise
     finally:
         staged.discard()

@@ -1,12 +1,27 @@
-"""JSON logs with the request id of the current request."""
+"""JSON logs with the request id of the current request.
+
+Every line the service writes to stderr is one JSON object: its own records, the records of
+the libraries it uses (uvicorn, pyHanko, ...), Python's warnings, and the records of the
+verification worker, which :mod:`verify.limits` hands back to this process. An exception
+travels inside its record as the ``exception`` field, never as raw lines; characters that
+could end a line for some reader (C0 and C1 controls, U+2028 and U+2029) are escaped, so a
+hostile certificate name or file name cannot forge a line.
+
+The command line writes people's messages on stderr, one line per error; there the records
+of the libraries are details for a developer, shown only at ``ECONTRACT_LOG_LEVEL=DEBUG``
+(pyHanko's findings, for example, are already in the verification report).
+"""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import os
+import re
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 #: The id of the HTTP request being served, for every log line written while serving it.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -14,6 +29,19 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {"message"}
+
+# json.dumps escapes C0 controls but, with ensure_ascii=False, leaves DEL, the C1 controls
+# and the Unicode line and paragraph separators as they are: str.splitlines() and some log
+# shippers break lines on them. Outside strings JSON holds only ASCII, so escaping them
+# everywhere keeps the line valid JSON.
+_LINE_BREAKERS = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+#: Loggers whose records are the service's own; the command line shows only these.
+OWN_LOGGERS = ("econtract", "api", "verify", "signing", "keys")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
 
 
 class JSONFormatter(logging.Formatter):
@@ -34,16 +62,48 @@ class JSONFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        elif record.exc_text:
+            # A record rebuilt from another process carries its traceback as text.
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        return _LINE_BREAKERS.sub(_escape, line)
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (tests swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
+class _LibraryRecordsAsDebug(logging.Filter):
+    """Demote the records of libraries to DEBUG, for the command line's handler."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in OWN_LOGGERS:
+            return True
+        if self.threshold > logging.DEBUG:
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Send every log record to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    _install(handler, level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -56,3 +116,32 @@ def configure_logging(level: str = "INFO") -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
+
+
+def configure_cli_logging() -> None:
+    """The command line's logging: JSON lines on stderr, the service's own records only.
+
+    Warnings and errors of the service's own loggers are shown; the records of libraries
+    (pyHanko's tracebacks among them) only with ``ECONTRACT_LOG_LEVEL=DEBUG``. The level is
+    read from the environment, not the settings, so that a command that never opens the
+    service still logs the same way.
+    """
+    level = os.environ.get("ECONTRACT_LOG_LEVEL", "WARNING").upper()
+    if level not in logging.getLevelNamesMapping():
+        level = "WARNING"
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(JSONFormatter())
+    handler.addFilter(_LibraryRecordsAsDebug(logging.getLevelNamesMapping()[level]))
+    _install(handler, level)
+
+
+def _install(handler: logging.Handler, level: str) -> None:
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Python's warnings become records too, instead of raw lines on stderr.
+    logging.captureWarnings(True)
+    # A library that configured a handler of its own would write around the formatter.
+    for name in ("pyhanko", "pyhanko_certvalidator", "py.warnings"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

@@ -186,7 +186,11 @@ class Certificate(Base):
     """An issued e-licence."""
 
     __tablename__ = "certificates"
-    __table_args__ = (UniqueConstraint("department_id", "type_code", "number"),)
+    __table_args__ = (
+        UniqueConstraint("department_id", "type_code", "number"),
+        # Issuance looks for a licence the holder already holds, under the counter's lock.
+        Index("ix_certificates_holder", "department_id", "type_code", "holder_code"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
@@ -202,8 +206,20 @@ class Certificate(Base):
     pdf_sha256: Mapped[str] = mapped_column(String(64), index=True)
     signed_digest: Mapped[str] = mapped_column(String(128), index=True)
     blob_key: Mapped[str] = mapped_column(String(200))
-    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
+    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    superseded_by: Mapped[Certificate | None] = relationship(
+        primaryjoin="Certificate.id == remote(foreign(Certificate.supersedes_id))",
+        uselist=False,
+        viewonly=True,
+        # Loaded with the row, so that a certificate read in a closed session still says
+        # what replaced it.
+        lazy="selectin",
+        # A self-referential eager load runs only to the depth given; one level is enough.
+        join_depth=1,
+    )
+    """The certificate that replaced this one, if one did."""
 
 
 class NumberCounter(Base):

@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -131,6 +131,9 @@ class LicenceContent:
     """The issuing department, printed where its seal goes."""
     issued_on: date
     """The issue date printed under the department's name."""
+    issued_at: datetime | None = None
+    """The moment of issuance, written as the PDF's creation date; midnight (China Standard
+    Time) of ``issued_on`` when unset."""
     valid_from: date
     """The first day of validity."""
     valid_until: date | None
@@ -142,6 +145,10 @@ class LicenceContent:
         for name in ("issued_on", "valid_from"):
             if not isinstance(getattr(self, name), date):
                 raise TypeError(f"{name} must be a date.")
+        if self.issued_at is not None and (
+            not isinstance(self.issued_at, datetime) or self.issued_at.tzinfo is None
+        ):
+            raise TypeError("issued_at must be a timezone-aware datetime.")
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise InvalidInputError(
                 f"The licence would expire ({self.valid_until}) before it starts "
@@ -199,6 +206,24 @@ def qr_matrix(text: str) -> list[tuple[bool, ...]]:
     return [tuple(b == 0 for b in pixels[i : i + size]) for i in range(0, len(pixels), size)]
 
 
+#: Licences are dated in China Standard Time.
+_CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def pdf_date(moment: datetime) -> str:
+    """A PDF date string (ISO 32000-1 7.9.4) of a timezone-aware moment, in its own offset."""
+    offset = moment.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"D:{moment:%Y%m%d%H%M%S}{sign}{minutes // 60:02d}'{minutes % 60:02d}'"
+
+
+def _creation_time(content: LicenceContent) -> datetime:
+    if content.issued_at is not None:
+        return content.issued_at.astimezone(_CHINA)
+    return datetime.combine(content.issued_on, time(0, 0), tzinfo=_CHINA)
+
+
 def render_licence(
     content: LicenceContent, *, style: LicenceStyle = DEFAULT_STYLE
 ) -> RenderedLicence:
@@ -225,6 +250,11 @@ def render_licence(
         canvas.setProducer(FORMAT_VERSION)
         canvas.setCreator("eContract")
         canvas.setTitle(f"{content.template.name} {content.number}")
+        canvas.setAuthor(content.department_name)
+        # The real moment of issuance as /CreationDate and /ModDate; it is part of the
+        # content, so the bytes stay a function of the content.
+        created = pdf_date(_creation_time(content))
+        canvas.setDateFormatter(lambda *_: created)
         canvas.setSubject(f"{content.template.code}/{content.template.version}")
         placement = _Page(canvas, font, style, content).draw()
         canvas.showPage()

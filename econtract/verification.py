@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DatabaseRegistryView:
     """The registry's view of a file, read from the database (whole file first, then by the
-    digest of a seal's signed bytes)."""
+    digest of a seal's signed bytes), and which seal certificates are this service's."""
 
     services: Services
 
@@ -83,6 +84,49 @@ class DatabaseRegistryView:
                         matched_by=matched_by,  # type: ignore[arg-type]
                     )
         return None
+
+    def knows_seal(self, certificate_sha256: str) -> bool:
+        """Whether the certificate is one of the registry's seals (by its SHA-256)."""
+        return is_seal_of_service(self.services, certificate_sha256)
+
+
+@dataclass
+class _SealFingerprints:
+    """The SHA-256 of every seal certificate in the registry, read once and then only the
+    seals created since (a seal row is never deleted, so a fingerprint once known stays)."""
+
+    known: set[str] = field(default_factory=set)
+    loaded_ids: set[str] = field(default_factory=set)
+    since: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def contains(self, services: Services, fingerprint: str) -> bool:
+        with self.lock:
+            if fingerprint in self.known:
+                return True
+            query = select(Seal.id, Seal.certificate_der, Seal.created_at)
+            if self.since is not None:
+                # ">=": seals created in the same instant as the last one read.
+                query = query.where(Seal.created_at >= self.since)
+            with services.sessions() as session:
+                for seal_id, der, created_at in session.execute(query):
+                    if seal_id not in self.loaded_ids:
+                        self.loaded_ids.add(seal_id)
+                        self.known.add(hashlib.sha256(der).hexdigest())
+                    if self.since is None or created_at > self.since:
+                        self.since = created_at
+            return fingerprint in self.known
+
+
+_fingerprints: dict[int, _SealFingerprints] = {}
+_fingerprints_lock = threading.Lock()
+
+
+def is_seal_of_service(services: Services, certificate_sha256: str) -> bool:
+    """Whether the certificate with this SHA-256 (hex) is one of the registry's seals."""
+    with _fingerprints_lock:
+        cache = _fingerprints.setdefault(id(services), _SealFingerprints())
+    return cache.contains(services, certificate_sha256)
 
 
 def _registry_status(status: str) -> RegistryStatus:

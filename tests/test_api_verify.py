@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign.signers import PdfTimeStamper
 from sqlalchemy import select
 
 from api import create_app
@@ -24,7 +29,7 @@ from econtract.services import Services
 from econtract.translog import publish_sth
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
-from tests.licences import issue_example, qr_token
+from tests.licences import issue_example, qr_token, seal_outside_the_registry
 from tests.live import serve
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import build_test_pki
@@ -287,3 +292,78 @@ def test_a_damaged_log_does_not_cost_the_document_its_verdict(
     assert body["transparency"]["problem"]
     page = upload(api_client, pdf, Accept="text/html").text
     assert "the log&#x27;s proof could not be checked" in page
+
+
+# --- a seal of this service on a file the registry never registered ------------------------
+
+
+def test_a_file_sealed_with_our_seal_but_never_registered_is_unknown(
+    api_client: TestClient, initialised: Services
+) -> None:
+    report = upload(api_client, seal_outside_the_registry(initialised)).json()
+    assert report["verdict"] == "UNKNOWN"
+    assert not report["registry"]["matched"]
+    [reason, *_] = report["reasons"]
+    assert reason["code"] == "sealed-here-not-registered"
+    assert "never registered" in reason["en"]
+    assert "从未登记" in reason["zh"]
+    # The seal itself holds: it is the registry that does not know the file.
+    assert report["signatures"][0]["indication"] == "TOTAL_PASSED"
+
+
+def test_cli_calls_a_file_sealed_here_but_never_registered_unknown(
+    initialised: Services, tmp_path: Path
+) -> None:
+    (tmp_path / "orphan.pdf").write_bytes(seal_outside_the_registry(initialised))
+    settings = initialised.settings
+    env = {
+        **os.environ,
+        "ECONTRACT_DATA_DIR": str(settings.data_dir),
+        "ECONTRACT_DATABASE_URL": settings.effective_database_url,
+        "ECONTRACT_KEY_PASSPHRASE": "test-passphrase-0123",
+    }
+    done = cli(str(tmp_path / "orphan.pdf"), "--json", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert json.loads(done.stdout)["verdict"] == "UNKNOWN"
+
+
+def timestamped(services: Services, pdf: bytes) -> bytes:
+    """``pdf`` with a document timestamp appended: a permitted long-term-validation update."""
+
+    def stamp() -> bytes:
+        out = PdfTimeStamper(services.pki.timestamper).timestamp_pdf(
+            IncrementalPdfFileWriter(io.BytesIO(pdf)), "sha256"
+        )
+        return bytes(out.getvalue())
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(stamp).result()
+
+
+def test_a_registered_licence_extended_with_a_document_timestamp_stays_valid(
+    api_client: TestClient, initialised: Services
+) -> None:
+    certificate, pdf = licence(initialised)
+    report = upload(api_client, timestamped(initialised, pdf)).json()
+    assert report["verdict"] == "VALID", report["reasons"]
+    assert report["registry"]["matched_by"] == "signed-bytes"
+    assert report["registry"]["record_id"] == certificate.id
+
+
+def test_a_file_sealed_by_another_issuer_is_still_not_issued_here(
+    api_client: TestClient, initialised: Services
+) -> None:
+    pki = build_test_pki()
+    seal = identity(pki)
+    with ThreadPoolExecutor(1) as pool:
+        pdf, _ = pool.submit(
+            seal_pdf_bytes,
+            make_pdf(),
+            identity=seal,
+            options=SealOptions(level=SealLevel.B_LT),
+            context=context(pki, seal),
+        ).result()
+    report = upload(api_client, pdf).json()
+    codes = [reason["code"] for reason in report["reasons"]]
+    assert "not-issued-here" in codes
+    assert "sealed-here-not-registered" not in codes

@@ -73,6 +73,14 @@ class RegistryView(Protocol):
         was not issued here."""
         ...
 
+    def knows_seal(self, certificate_sha256: str) -> bool:
+        """Whether the certificate with this SHA-256 (hex) is one of this service's seals.
+
+        A file sealed by one of them that :meth:`lookup` does not find was sealed here but
+        never registered (a crash before the registry committed, a key used outside the
+        service): it is never VALID."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class IssuedRecord:
@@ -100,6 +108,8 @@ class InMemoryRegistry:
 
     records: list[IssuedRecord] = field(default_factory=list)
     """Issued files, oldest first."""
+    seals: set[str] = field(default_factory=set)
+    """SHA-256 of this service's seal certificates, besides those of ``records``."""
 
     def add(self, record: IssuedRecord) -> None:
         """Record an issued file."""
@@ -123,6 +133,12 @@ class InMemoryRegistry:
             if record.signed_digest in wanted:
                 return self._match(record, "signed-bytes")
         return None
+
+    def knows_seal(self, certificate_sha256: str) -> bool:
+        """See :meth:`RegistryView.knows_seal`: a seal of ``seals`` or of a record."""
+        return certificate_sha256 in self.seals or any(
+            record.seal_fingerprint == certificate_sha256 for record in self.records
+        )
 
     @staticmethod
     def _match(record: IssuedRecord, matched_by: MatchedBy) -> RegistryMatch:

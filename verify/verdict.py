@@ -10,7 +10,12 @@ The rules (issue 5):
   then a registry match by a seal's signed bytes adds the registry's status, and a file not
   issued here keeps its cryptographic verdict;
 - severity decides between failures: INVALID, then REVOKED, then MODIFIED, then
-  INDETERMINATE.
+  INDETERMINATE;
+- a file that would be VALID on its seals alone, sealed by one of this service's seals
+  (the registry knows the seal's certificate) but not found in the registry, is UNKNOWN:
+  it was sealed here and never registered (an issuance that crashed before its transaction
+  committed, a key used outside the service), so its number may belong to another holder.
+  A file sealed by another issuer keeps its cryptographic verdict ("not issued here").
 
 A file with no seal at all is INVALID, not UNKNOWN: a seal picture without a signature
 proves nothing, and UNKNOWN ("not issued here") would suggest it might be genuine elsewhere.
@@ -56,8 +61,13 @@ def decide(
     signatures: tuple[SignatureReport, ...],
     structure: StructureReport,
     registry: RegistryReport,
+    *,
+    sealed_here: bool = False,
 ) -> tuple[Verdict, tuple[Reason, ...]]:
-    """The verdict and its reasons, decisive reason first."""
+    """The verdict and its reasons, decisive reason first.
+
+    ``sealed_here``: a seal of the file is one of this service's seals (the registry knows
+    its certificate)."""
     if registry.matched and registry.matched_by == "file" and registry.status is not None:
         zh, en = _STATUS_WORDS[registry.status]
         return _STATUS_VERDICT[registry.status], (
@@ -70,6 +80,16 @@ def decide(
     verdict, reasons = _cryptographic(signatures, structure)
     if not registry.consulted:
         return verdict, reasons
+    if not registry.matched and sealed_here and verdict is Verdict.VALID:
+        return Verdict.UNKNOWN, (
+            Reason(
+                code="sealed-here-not-registered",
+                zh="文件盖有本平台的电子印章，但本平台从未登记此文件；不能作为有效证照或文件使用。",
+                en="The file is sealed with this service's seal but was never registered here; "
+                "it is not a valid licence or document.",
+            ),
+            *reasons,
+        )
     if not registry.matched:
         return verdict, (
             *reasons,
@@ -108,8 +128,12 @@ def apply_registry(report: Report, registry: RegistryView | None) -> Report:
         return report
     seals = [s for s in report.signatures if s.kind == "seal" and s.signed_digest]
     match = registry.lookup(report.file_sha256, [s.signed_digest for s in seals])
+    sealed_here = False
     if match is None:
         view = RegistryReport(consulted=True, matched=False)
+        sealed_here = any(
+            s.signer is not None and registry.knows_seal(s.signer.certificate_sha256) for s in seals
+        )
     else:
         last = seals[-1] if seals else None
         signer = last.signer.certificate_sha256 if last and last.signer else None
@@ -125,7 +149,7 @@ def apply_registry(report: Report, registry: RegistryView | None) -> Report:
             recorded_seal_sha256=match.seal_fingerprint,
             signer_is_recorded_seal=signer == match.seal_fingerprint,
         )
-    verdict, reasons = decide(report.signatures, report.structure, view)
+    verdict, reasons = decide(report.signatures, report.structure, view, sealed_here=sealed_here)
     return dataclasses.replace(report, verdict=verdict, reasons=reasons, registry=view)
 
 

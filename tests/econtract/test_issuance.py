@@ -6,7 +6,7 @@ import io
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import econtract.issuance
 from econtract import audit, db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status, effective_status, supersede
-from econtract.errors import ConflictError, InvalidInputError
+from econtract.errors import ConflictError, InvalidInputError, LicenceExistsError
 from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.models import Certificate, IdempotencyRecord, NumberCounter, StatusEvent
 from econtract.qrtoken import read_qr_token
@@ -312,3 +312,164 @@ def test_expiry_comes_from_the_validity_dates(initialised: Services) -> None:
 def test_unknown_type_is_refused(initialised: Services) -> None:
     with pytest.raises(InvalidInputError, match="business_licence"):
         issue(initialised, type_code="driving_licence")
+
+
+# --- one valid licence of a type per holder and department ----------------------------------
+
+
+def test_a_second_valid_licence_for_a_holder_is_refused_naming_the_first(
+    initialised: Services,
+) -> None:
+    fields = example()
+    first = issue(initialised, fields)
+    with pytest.raises(LicenceExistsError, match="supersede") as refused:
+        issue(initialised, fields | {"address": "浙江省杭州市西湖区新址路1号"})
+    assert refused.value.certificate_id == first.id
+    assert refused.value.number == first.number
+    assert first.number in refused.value.message
+    assert count(initialised, Certificate) == 1
+    # The refused request took no number.
+    assert issue(initialised).number[-6:] == "000002"
+
+
+def test_the_same_holder_may_hold_licences_of_other_types(initialised: Services) -> None:
+    business = example()
+    issue(initialised, business)
+    food = example("food_business_permit") | {"credit_code": business["credit_code"]}
+    assert (
+        issue(initialised, food, type_code="food_business_permit").holder_code
+        == (business["credit_code"])
+    )
+
+
+def test_a_holder_whose_licence_was_revoked_may_be_issued_a_new_one(
+    initialised: Services,
+) -> None:
+    fields = example()
+    first = issue(initialised, fields)
+    change_status(
+        initialised, certificate_id=first.id, action="revoke", reason="吊销", actor=OPERATOR
+    )
+    assert issue(initialised, fields).holder_code == fields["credit_code"]
+
+
+def test_after_a_supersede_the_successor_is_the_licence_held(initialised: Services) -> None:
+    fields = example()
+    first = issue(initialised, fields)
+    successor = supersede(
+        initialised,
+        certificate_id=first.id,
+        department_code=DEMO_DEPARTMENT_CODE,
+        fields=None,
+        valid_from=None,
+        valid_until=None,
+        actor=OPERATOR,
+    ).certificate
+    with pytest.raises(LicenceExistsError) as refused:
+        issue(initialised, fields)
+    assert refused.value.certificate_id == successor.id
+
+
+def test_a_suspended_licence_still_counts_as_held(initialised: Services) -> None:
+    fields = example()
+    first = issue(initialised, fields)
+    change_status(
+        initialised, certificate_id=first.id, action="suspend", reason="核查", actor=OPERATOR
+    )
+    with pytest.raises(LicenceExistsError):
+        issue(initialised, fields)
+
+
+def test_parallel_requests_for_one_holder_issue_one_licence(initialised: Services) -> None:
+    issue(initialised)  # warm the process: key, font, seal identity
+    fields = example()
+
+    def attempt(_: int) -> str:
+        try:
+            return issue(initialised, fields).id
+        except LicenceExistsError as refused:
+            return f"refused:{refused.certificate_id}"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(attempt, range(6)))
+    issued = [o for o in outcomes if not o.startswith("refused:")]
+    assert len(issued) == 1, outcomes
+    assert outcomes.count(f"refused:{issued[0]}") == 5
+    with initialised.sessions() as session:
+        holders = session.scalars(
+            select(Certificate.id).where(Certificate.holder_code == fields["credit_code"])
+        ).all()
+    assert holders == issued
+
+
+def test_an_idempotent_replay_for_a_holder_is_not_a_second_licence(
+    initialised: Services,
+) -> None:
+    request = IssueRequest(type_code="business_licence", fields=example())
+    key = IdempotencyKey("cli_x", "order-7", request_hash({"fields": request.fields}))
+    made = [
+        issue_certificate(
+            initialised,
+            department_code=DEMO_DEPARTMENT_CODE,
+            request=request,
+            actor=OPERATOR,
+            idempotency=key,
+        )
+        for _ in range(2)
+    ]
+    assert [m.replayed for m in made] == [False, True]
+    assert made[0].certificate.id == made[1].certificate.id
+
+
+# --- supersede merges ------------------------------------------------------------------------
+
+
+def test_supersede_replaces_the_fields_it_names_and_keeps_the_others(
+    initialised: Services,
+) -> None:
+    old = issue(initialised)
+    new = supersede(
+        initialised,
+        certificate_id=old.id,
+        department_code=DEMO_DEPARTMENT_CODE,
+        fields={"address": "浙江省杭州市西湖区新址路1号", "business_term": None},
+        valid_from=None,
+        valid_until=None,
+        actor=OPERATOR,
+    ).certificate
+    expected = {k: v for k, v in old.fields.items() if k != "business_term"}
+    assert new.fields == expected | {"address": "浙江省杭州市西湖区新址路1号"}
+    assert new.holder_code == old.holder_code
+    with initialised.sessions() as session:
+        stored = session.get(Certificate, old.id)
+    assert stored is not None
+    assert stored.superseded_by is not None
+    assert (stored.superseded_by.id, stored.superseded_by.number) == (new.id, new.number)
+
+
+# --- the PDF's metadata ------------------------------------------------------------------------
+
+
+def test_licence_metadata_names_the_department_the_licence_and_the_moment_of_issue(
+    initialised: Services, tmp_path: Path
+) -> None:
+    certificate = issue(initialised)
+    (tmp_path / "licence.pdf").write_bytes(pdf_of(initialised, certificate))
+    info = dict(
+        line.split(":", 1)
+        for line in subprocess.run(
+            ["pdfinfo", "-isodates", str(tmp_path / "licence.pdf")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.splitlines()
+        if ":" in line
+    )
+    assert info["Author"].strip() == "杭州市市场监督管理局"
+    assert info["Title"].strip() == f"营业执照 {certificate.number}"
+    created = datetime.fromisoformat(info["CreationDate"].strip())
+    assert created.utcoffset() == timedelta(hours=8)
+    assert abs(created - certificate.issued_at) < timedelta(seconds=1)
+    reader = PdfFileReader(io.BytesIO(pdf_of(initialised, certificate)))
+    assert "/Metadata" not in reader.root  # no XMP packet to contradict the /Info dictionary

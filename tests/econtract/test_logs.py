@@ -1,13 +1,45 @@
-"""JSON log lines: one object per line, with the request id and the call's extra fields."""
+"""JSON log lines: one object per line, with the request id and the call's extra fields;
+no traceback and no forged line reaches the server's log or the command line's stderr."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
-from econtract.logs import configure_logging, request_id_var
+from econtract.logs import configure_cli_logging, configure_logging, request_id_var
+from keys.handles import KeyAlgorithm, generate_software_key
+from keys.signer import KeySigner
+from signing.options import SealLevel
+from signing.sealer import SealIdentity
+from tests.live import free_port
+from tests.testpki import build_test_pki
+from tests.verify import forge
+
+ECONTRACT = str(Path(sys.executable).with_name("econtract"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 def test_a_request_log_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,3 +72,198 @@ def test_a_request_log_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["time"].endswith("+00:00")
     assert second["level"] == "error"
     assert "ValueError: boom" in second["exception"]
+
+
+def test_a_newline_in_a_value_does_not_forge_a_log_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO")
+    forged = '{"level": "error", "logger": "econtract.api", "message": "forged"}'
+    name = f"Evil\n{forged}\u2028{forged}\x85{forged}\r{forged}\x1b[2J"
+    logging.getLogger("pyhanko.sign").warning("Validation error [cert context: %s]", name)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["message"] == f"Validation error [cert context: {name}]"
+    assert record["logger"] == "pyhanko.sign"
+
+
+def test_a_traceback_from_another_process_is_a_field_of_its_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO")
+    record = logging.makeLogRecord(
+        {
+            "name": "pyhanko.sign.diff_analysis.policies",
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "msg": "Error in diff operation between revision 1 and 2",
+            "exc_text": "Traceback (most recent call last):\n  ...\nSuspiciousModification: x",
+            "worker": "verification",
+        }
+    )
+    logging.getLogger(record.name).handle(record)
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert entry["exception"].startswith("Traceback")
+    assert entry["worker"] == "verification"
+
+
+def test_the_command_line_shows_library_records_only_at_debug(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ECONTRACT_LOG_LEVEL", raising=False)
+    configure_cli_logging()
+    try:
+        raise ValueError("diff")
+    except ValueError:
+        logging.getLogger("pyhanko.sign").warning("Error in diff operation", exc_info=True)
+    logging.getLogger("econtract.sealing").warning("own warning")
+    [line] = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["message"] == "own warning"
+
+    monkeypatch.setenv("ECONTRACT_LOG_LEVEL", "DEBUG")
+    configure_cli_logging()
+    logging.getLogger("pyhanko.sign").warning("Error in diff operation", exc_info=True)
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"]) == ("debug", "pyhanko.sign")
+
+
+# --- the real processes ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files that make pyHanko log: an update its difference analysis fails on, a seal whose
+    certificate's common name holds a newline and a JSON object, and the test PKI's root."""
+    pki = build_test_pki()
+    where = tmp_path_factory.mktemp("hostile")
+    diff = forge.update(forge.seal(pki, level=SealLevel.B_B).pdf, forge.evil_annotation)
+    handle = generate_software_key("newline-cn", KeyAlgorithm.EC_P256)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"Evil\n{FORGED}\u2028x"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Evil"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    cert = forge.handle_self_signed(handle, subject, now)
+    newline_cn = forge.seal(
+        pki,
+        level=SealLevel.B_B,
+        seal_identity=SealIdentity(
+            signer=KeySigner.for_handle(handle, cert, ()), certificate=cert, chain=()
+        ),
+    ).pdf
+    files = {
+        "diff": diff,
+        "newline_cn": newline_cn,
+        "root": pki.root.certificate.public_bytes(Encoding.PEM),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = where / f"{name}.pdf"
+        paths[name].write_bytes(data)
+    return paths
+
+
+# A certificate's common name holds at most 64 characters.
+FORGED = '{"level":"error","message":"forged"}'
+
+
+def test_every_line_the_server_writes_is_one_json_object(
+    hostile_files: dict[str, Path], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ECONTRACT_DATA_DIR": str(tmp_path / "var"),
+        "ECONTRACT_KEY_PASSPHRASE": "test-passphrase-0123",
+        "ECONTRACT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "ECONTRACT_LOG_LEVEL": "INFO",
+    }
+    env.pop("ECONTRACT_DATABASE_URL", None)
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(
+            [ECONTRACT, "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_ready(base)
+            for name in ("diff", "newline_cn"):
+                pdf = hostile_files[name].read_bytes()
+                response = httpx.post(
+                    f"{base}/v1/verify",
+                    files={"file": (f"{name}.pdf", pdf, "application/pdf")},
+                    timeout=60,
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["verdict"] != "VALID"
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    text = log_path.read_text(encoding="utf-8")
+    records = [json.loads(line) for line in text.split("\n") if line]
+    assert all(isinstance(r, dict) for r in records)
+    assert "Traceback" not in "".join(line for line in text.split("\n") if not line.startswith("{"))
+    assert not [r for r in records if r.get("message") == "forged"]
+    [diff] = [r for r in records if r["message"].startswith("Error in diff operation")]
+    assert "SuspiciousModification" in diff["exception"]
+    assert diff["request_id"]
+    assert [r for r in records if f"Evil\n{FORGED}" in r["message"]]
+    # Nothing a reader splits lines on is left raw.
+    assert len(text.splitlines()) == len(records)
+
+
+def wait_until_ready(base: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the server did not become ready")
+
+
+def test_the_command_line_prints_no_traceback_for_a_file_pyhanko_cannot_explain(
+    hostile_files: dict[str, Path], tmp_path: Path
+) -> None:
+    env = {**os.environ, "ECONTRACT_DATA_DIR": str(tmp_path / "var")}
+    env.pop("ECONTRACT_LOG_LEVEL", None)
+    command = [
+        ECONTRACT,
+        "verify",
+        str(hostile_files["diff"]),
+        "--trust-root",
+        str(hostile_files["root"]),
+    ]
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "MODIFIED" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert "Error in diff operation" not in done.stderr
+
+    debug = subprocess.run(
+        command,
+        env={**env, "ECONTRACT_LOG_LEVEL": "DEBUG"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    records = [json.loads(line) for line in debug.stderr.split("\n") if line]
+    [diff] = [r for r in records if r["message"].startswith("Error in diff operation")]
+    assert diff["level"] == "debug"
+    assert "SuspiciousModification" in diff["exception"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 
 from tests.verify import forge
 from tests.verify.forge import Sealed
+from verify import limits
 from verify.errors import MalformedPDFError, TooLargeError, VerificationTimeoutError
 from verify.limits import verify_pdf_bounded
 from verify.pdf import verify_pdf
@@ -71,3 +73,54 @@ def test_nesting_depth_ignores_strings_comments_and_streams(data: bytes, depth: 
 def test_prev_loop_in_a_worker_is_malformed(policy: VerificationPolicy, licence_lt: Sealed) -> None:
     with pytest.raises(MalformedPDFError):
         verify_pdf_bounded(forge.prev_loop(licence_lt.pdf), policy=policy)
+
+
+# --- what the worker says goes through the caller's logging --------------------------------
+
+
+def test_the_workers_log_records_are_logged_by_the_caller_without_raw_tracebacks(
+    policy: VerificationPolicy,
+    approval_bb: Sealed,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # An update after the seal that pyHanko's difference analysis cannot explain: it logs
+    # "Error in diff operation" with a traceback, in the worker.
+    forged = forge.update(approval_bb.pdf, forge.evil_annotation)
+    with caplog.at_level(logging.WARNING):
+        report = verify_pdf_bounded(forged, policy=policy)
+    assert report.verdict is Verdict.MODIFIED
+    [record] = [r for r in caplog.records if r.getMessage().startswith("Error in diff operation")]
+    assert record.name.startswith("pyhanko.")
+    assert record.worker == "verification"  # type: ignore[attr-defined]
+    assert "SuspiciousModification" in (record.exc_text or "")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert "Error in diff operation" not in err
+
+
+def test_an_unexpected_failure_in_the_worker_is_an_error_not_a_traceback(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    context = limits._context()
+    receiver, sender = context.Pipe(duplex=False)
+    job = limits._Job(
+        data=b"%PDF-1.7\n",
+        roots=(b"not a certificate",),
+        crls=(),
+        ocsp_responses=(),
+        now=None,
+        limits=VerificationLimits(),
+    )
+    worker = context.Process(target=limits._work, args=(sender, job), daemon=True)
+    worker.start()
+    sender.close()
+    with caplog.at_level(logging.WARNING):
+        kind, payload = limits._answer(receiver, 30)
+    worker.join(10)
+    assert kind == "error"
+    assert payload[0] == "verification-failed"
+    assert "could not be verified (ValueError)" in payload[1]
+    [record] = [r for r in caplog.records if r.name == "verify.worker"]
+    assert "ValueError" in (record.exc_text or "")
+    assert "Traceback" not in capfd.readouterr().err
