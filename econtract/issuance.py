@@ -187,13 +187,13 @@ def licence_seal(session: Session, department: Department) -> Seal:
 def _validity(
     template: LicenceTemplate, request: IssueRequest, fields: dict[str, Any]
 ) -> tuple[date, date | None]:
-    start = request.valid_from or today()
-    end = request.valid_until or template.valid_until(fields, start)
-    if end is not None and end < start:
-        raise InvalidInputError(
-            "valid_until is before valid_from.", errors=[("/valid_until", "before valid_from")]
-        )
-    return start, end
+    return template.validity(
+        fields,
+        valid_from=request.valid_from,
+        valid_until=request.valid_until,
+        today=today(),
+        at="/fields",
+    )
 
 
 def _replay(session: Session, idem: IdempotencyKey) -> Issued | None:
@@ -309,7 +309,8 @@ def issue_certificate(
         raise InvalidInputError(
             exc.message, errors=[("/type", "unknown certificate type")]
         ) from None
-    fields = validate_fields(template, request.fields)
+    # Bad input is named by JSON pointers into the request: /type, /fields/…, /valid_until.
+    fields = validate_fields(template, request.fields, at="/fields", today=today())
     valid_from, valid_until = _validity(template, request, fields)
     if idempotency is not None:
         with services.sessions() as session:

@@ -106,6 +106,9 @@ class LicenceTemplate:
     licence's 统一社会信用代码) rather than as rows."""
     valid_until_field: str | None = None
     """The field giving the end of validity (a date, or 长期), when the form carries one."""
+    past_date_fields: tuple[str, ...] = ()
+    """Date fields that cannot lie after the day of issue (成立日期: a business is not
+    established in the future)."""
     issuer_label: str = "发证机关"
     """What the issuing department is called on the form (登记机关 on a business licence)."""
     preamble: str = ""
@@ -150,6 +153,9 @@ class LicenceTemplate:
         for name in named:
             if name not in properties:
                 raise ValueError(f"{self.code} refers to {name!r}, which its schema lacks.")
+        for name in self.past_date_fields:
+            if properties.get(name, {}).get("format") != "date":
+                raise ValueError(f"{name} of {self.code} is not a date field of its schema.")
         if properties[self.holder_name_field].get("maxLength", 0) > 100:
             raise ValueError("A holder's name is at most 100 characters.")
         for name, prop in properties.items():
@@ -191,26 +197,70 @@ class LicenceTemplate:
             return None
         return _add_years(valid_from, self.validity_years) - timedelta(days=1)
 
+    def validity(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        valid_from: date | None,
+        valid_until: date | None,
+        today: date,
+        at: str = "",
+    ) -> tuple[date, date | None]:
+        """The first and last day of validity of a licence with these (validated) ``fields``.
+
+        ``valid_from`` is today unless given; ``valid_until``, when not given, comes from
+        :meth:`valid_until`. A validity that ends before it starts, or before ``today`` (a
+        licence that would never be valid), is refused with an
+        :class:`~econtract.errors.InvalidInputError` that points at what set the end: the
+        request's ``/valid_until``, or the end-date field under ``at`` (the pointer of the
+        fields in the caller's request, e.g. ``/fields``).
+        """
+        start = valid_from or today
+        end = valid_until or self.valid_until(fields, start)
+        if valid_until is not None or self.valid_until_field is None:
+            pointer, what = "/valid_until", "valid_until"
+        else:
+            title = self.properties[self.valid_until_field].get("title", "")
+            pointer = at + _pointer(self.valid_until_field)
+            what = f"{self.valid_until_field} ({title})" if title else self.valid_until_field
+        if end is not None and end < start:
+            raise InvalidInputError(
+                f"The validity ends before it starts: {what} is {end}, the validity starts on "
+                f"{start}.",
+                errors=[(pointer, f"{end} is before the start of validity, {start}")],
+            )
+        if end is not None and end < today:
+            raise InvalidInputError(
+                f"The validity lies entirely in the past: {what} is {end}, before today "
+                f"({today}); such a licence would never be valid.",
+                errors=[(pointer, f"{end} is before today, {today}")],
+            )
+        return start, end
+
     def validate(self, fields: object) -> dict[str, Any]:
         """Shorthand for :func:`validate_fields` with this template."""
         return validate_fields(self, fields)
 
 
-def validate_fields(template: LicenceTemplate, fields: object) -> dict[str, Any]:
+def validate_fields(
+    template: LicenceTemplate, fields: object, *, at: str = "", today: date | None = None
+) -> dict[str, Any]:
     """Return ``fields`` checked against ``template``, with text NFC-normalised and stripped.
 
     Raises :class:`~econtract.errors.InvalidInputError` listing every bad field as a
     ``(json_pointer, message)`` pair, one reason per field (the most basic first): text that
     :func:`~econtract.text.clean_text` refuses (empty, too long, control characters,
     bidirectional overrides), then credit codes and identity numbers (GB 32100, GB 11643),
-    then the schema (required, unknown, pattern, length, date…), then characters the licence
-    font cannot draw.
+    then the schema (required, unknown, pattern, length, date…), then dates after ``today``
+    in :attr:`~LicenceTemplate.past_date_fields` (when ``today`` is given), then characters
+    the licence font cannot draw. Pointers are relative to the fields, prefixed with ``at``:
+    the pointer of the fields in what the caller sent (``/fields`` in an issuing request).
     """
     if not isinstance(fields, dict):
         raise InvalidInputError(
             f"The fields of a {template.name} ({template.code}) must be a JSON object, "
             f"not {type(fields).__name__}.",
-            errors=[("", "must be an object")],
+            errors=[(at, "must be an object")],
         )
     properties = template.properties
     errors: list[tuple[str, str]] = []
@@ -240,6 +290,13 @@ def validate_fields(template: LicenceTemplate, fields: object) -> dict[str, Any]
     for error in template._validator.iter_errors(cleaned):
         errors.extend(_schema_errors(error, properties))
 
+    if today is not None:
+        for name in template.past_date_fields:
+            day = _date_or_none(cleaned.get(name))
+            if day is not None and day > today:
+                title = properties[name].get("title", name)
+                errors.append((_pointer(name), f"{day} ({title}) is after today, {today}"))
+
     for name in properties:
         value = cleaned.get(name)
         if not isinstance(value, str):
@@ -256,7 +313,12 @@ def validate_fields(template: LicenceTemplate, fields: object) -> dict[str, Any]
         first: dict[str, str] = {}
         for pointer, message in errors:
             first.setdefault(pointer, message)
-        bad = sorted(first.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+        bad = [
+            (at + pointer, message)
+            for pointer, message in sorted(
+                first.items(), key=lambda item: (order.get(item[0], len(order)), item[0])
+            )
+        ]
         raise InvalidInputError(
             f"{len(bad)} field(s) of a {template.name} ({template.code}) are not valid: "
             + "; ".join(f"{pointer or '(the fields)'}: {message}" for pointer, message in bad)
@@ -354,6 +416,16 @@ def _is_text(prop: Mapping[str, Any]) -> bool:
     return any(_is_text(sub) for sub in prop.get("anyOf", ()))
 
 
+def _date_or_none(value: object) -> date | None:
+    """``value`` as a date when it is an ISO date (YYYY-MM-DD); the schema reports the rest."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _id_number_valid(number: str) -> bool:
     """Whether ``number`` is a resident identity number with the right check character."""
     if not re.match(ID_NUMBER_PATTERN, number):
@@ -432,6 +504,7 @@ BUSINESS_LICENCE = LicenceTemplate(
     holder_code_field="credit_code",
     validity_years=None,
     valid_until_field="business_term",
+    past_date_fields=("established",),
     issuer_label="登记机关",
     header_fields=("credit_code",),
     schema=_object(

@@ -293,3 +293,79 @@ def test_validity_from_29_february() -> None:
 
 def test_construction_permit_has_no_default_end() -> None:
     assert CONSTRUCTION.valid_until(CONSTRUCTION.example, date(2024, 5, 6)) is None
+
+
+TODAY = date(2024, 5, 6)
+
+
+def test_an_establishment_date_after_today_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="after today, 2024-05-06") as info:
+        validate_fields(BUSINESS, BUSINESS.example | {"established": "2024-05-07"}, today=TODAY)
+    assert [p for p, _ in info.value.errors] == ["/established"]
+    # Today itself is fine, and without a today the clock is not consulted.
+    validate_fields(BUSINESS, BUSINESS.example | {"established": "2024-05-06"}, today=TODAY)
+    validate_fields(BUSINESS, BUSINESS.example | {"established": "2099-01-01"})
+
+
+def test_pointers_name_the_fields_where_the_caller_sent_them() -> None:
+    fields = BUSINESS.example | {"name": "", "established": "2099-01-01"}
+    with pytest.raises(InvalidInputError) as info:
+        validate_fields(BUSINESS, fields, at="/fields", today=TODAY)
+    assert [p for p, _ in info.value.errors] == ["/fields/name", "/fields/established"]
+    assert "/fields/name: " in info.value.message
+    with pytest.raises(InvalidInputError) as whole:
+        validate_fields(BUSINESS, "fields", at="/fields")
+    assert whole.value.errors == [("/fields", "must be an object")]
+
+
+def validity_pointers(template: LicenceTemplate, fields: Any, **dates: date | None) -> list[str]:
+    with pytest.raises(InvalidInputError) as info:
+        template.validity(
+            fields,
+            valid_from=dates.get("valid_from"),
+            valid_until=dates.get("valid_until"),
+            today=TODAY,
+            at="/fields",
+        )
+    return [p for p, _ in info.value.errors]
+
+
+def test_a_business_term_ending_before_the_start_names_the_business_term() -> None:
+    fields = BUSINESS.example | {"business_term": "2024-06-01"}
+    assert validity_pointers(BUSINESS, fields, valid_from=date(2024, 7, 1)) == [
+        "/fields/business_term"
+    ]
+
+
+def test_a_business_term_ending_before_today_names_the_business_term() -> None:
+    fields = BUSINESS.example | {"business_term": "2024-05-05"}
+    assert validity_pointers(BUSINESS, fields, valid_from=date(2024, 1, 1)) == [
+        "/fields/business_term"
+    ]
+
+
+def test_a_validity_entirely_in_the_past_names_valid_until() -> None:
+    assert validity_pointers(
+        FOOD, FOOD.example, valid_from=date(2020, 1, 1), valid_until=date(2021, 1, 1)
+    ) == ["/valid_until"]
+
+
+def test_an_end_before_the_start_names_valid_until() -> None:
+    assert validity_pointers(
+        FOOD, FOOD.example, valid_from=date(2024, 7, 1), valid_until=date(2024, 6, 30)
+    ) == ["/valid_until"]
+
+
+def test_a_validity_from_today_has_its_default_end() -> None:
+    assert BUSINESS.validity(BUSINESS.example, valid_from=None, valid_until=None, today=TODAY) == (
+        TODAY,
+        None,
+    )
+    assert FOOD.validity(FOOD.example, valid_from=None, valid_until=None, today=TODAY) == (
+        TODAY,
+        date(2029, 5, 5),
+    )
+    # A validity that began in the past and runs on is accepted (a renewal, say).
+    assert FOOD.validity(
+        FOOD.example, valid_from=date(2023, 1, 1), valid_until=None, today=TODAY
+    ) == (date(2023, 1, 1), date(2027, 12, 31))

@@ -39,3 +39,26 @@ def test_organisation_code_check_character_is_checked() -> None:
     bad = body + check_character(body)
     with pytest.raises(InvalidCreditCodeError, match="GB 11714"):
         validate_credit_code(bad)
+
+
+def test_both_wrong_check_characters_are_named_at_once() -> None:
+    good = "9133010052CL12THX9"
+    # A typing error in the organisation code's check character breaks the code's too.
+    typed = good[:16] + "0" + good[17]
+    with pytest.raises(InvalidCreditCodeError) as info:
+        validate_credit_code(typed)
+    expected = check_character(typed[:17])
+    assert [(w.position, w.given, w.expected, w.standard) for w in info.value.wrong] == [
+        (18, "9", expected, "GB 32100"),
+        (17, "0", "X", "GB 11714"),
+    ]
+    message = str(info.value)
+    assert f"wrong check character '9'; GB 32100 gives {expected!r}" in message
+    assert "organisation code check character '0' (position 17); GB 11714 gives 'X'" in message
+
+
+def test_a_single_wrong_check_character_is_named_alone() -> None:
+    with pytest.raises(InvalidCreditCodeError) as info:
+        validate_credit_code("9133010052CL12THX0")
+    assert [w.position for w in info.value.wrong] == [18]
+    assert "GB 11714" not in str(info.value)
