@@ -9,23 +9,27 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
+import hashlib
 import json
 import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
+import swagger_ui_bundle
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import (
     HTTPAuthorizationCredentials,
@@ -38,7 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econtract import db, metrics
@@ -78,9 +83,10 @@ from econtract.errors import (
 )
 from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.logs import configure_logging, request_id_var
-from econtract.models import Certificate, SealedDocument
+from econtract.models import Certificate, CertificateStatus, Seal, SealedDocument
 from econtract.qrcheck import QRCheck, check_qr
 from econtract.sealing import seal_document
+from econtract.seals import list_seals
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.translog import (
@@ -109,6 +115,7 @@ from signing.errors import (
 )
 from signing.fonts import check_font
 from signing.options import Certification, SealLevel, SealOptions
+from verify.errors import NotAPDFError as VerifyNotAPDFError
 from verify.errors import TooLargeError, VerificationError
 from verify.html import render_html
 from verify.pdf_report import report_pdf
@@ -117,47 +124,64 @@ log = logging.getLogger("econtract.api")
 
 PROBLEM_JSON = "application/problem+json"
 
-#: HTTP status of each error family; the first matching class in this order wins.
-STATUS_OF: tuple[tuple[type[EContractError], int], ...] = (
-    (LogRequestError, 400),
-    (LogNotFoundError, 404),
-    (LogError, 500),
-    (TooLargeError, 413),
-    (VerificationError, 422),
-    (NotAPDFError, 415),
-    (EncryptedPDFError, 422),
-    (BrokenPDFError, 422),
-    (PlacementError, 422),
-    (SealUnusableError, 409),
-    (DocumentCertifiedError, 409),
-    (FieldReservedError, 403),
-    (TimestampError, 503),
-    (SigningError, 422),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (InvalidInputError, 422),
-    (PermissionDeniedError, 403),
-    (MalformedRequestError, 400),
-    (PKIError, 400),
-    (DatabaseUnavailableError, 503),
-    (KeyStoreError, 503),
-)
-
 
 class PayloadTooLargeError(EContractError):
     """The request body is larger than the configured limit."""
 
     code = "payload-too-large"
+    title = "The request body is too large."
+
+
+class IdempotencyKeyRequiredError(EContractError):
+    """A request that must never take effect twice came without an ``Idempotency-Key``."""
+
+    code = "idempotency-key-required"
+    title = "The request needs an Idempotency-Key header."
 
 
 class UnsupportedMediaTypeError(EContractError):
     """The request body's media type is not the one the endpoint takes."""
 
     code = "unsupported-media-type"
+    title = "The request body's media type is not the one this endpoint takes."
+
+
+#: HTTP status of each error class. An error answers with the status of the first class of
+#: its method resolution order found here, so a new subclass (a ``ConflictError`` of its own,
+#: say) answers like its family without being listed, and the order of this table is free.
+STATUS_OF: dict[type[EContractError], int] = {
+    PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
+    IdempotencyKeyRequiredError: 428,
+    LogRequestError: 400,
+    LogNotFoundError: 404,
+    LogError: 500,
+    # "Not a PDF" is one problem (not-a-pdf, 415) wherever a file is uploaded.
+    NotAPDFError: 415,
+    VerifyNotAPDFError: 415,
+    TooLargeError: 413,
+    VerificationError: 422,
+    EncryptedPDFError: 422,
+    BrokenPDFError: 422,
+    PlacementError: 422,
+    SealUnusableError: 409,
+    DocumentCertifiedError: 409,
+    FieldReservedError: 403,
+    TimestampError: 503,
+    SigningError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 422,
+    PermissionDeniedError: 403,
+    MalformedRequestError: 400,
+    PKIError: 400,
+    DatabaseUnavailableError: 503,
+    KeyStoreError: 503,
+}
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, *, errors: list[dict[str, str]] | None = None
+    status: int, code: str, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None
 ) -> JSONResponse:
     """An RFC 9457 problem+json response."""
     body: dict[str, Any] = {
@@ -175,23 +199,17 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def title_of(exc: EContractError) -> str:
-    """A short title for an error: the first line of its class's docstring."""
-    doc = type(exc).__doc__
-    return doc.strip().splitlines()[0] if doc else exc.code
-
-
 #: RFC 6749 token-endpoint and RFC 6750 resource errors.
 OAUTH_STATUS = {"invalid_client": 401, "invalid_token": 401}
 
 
 def status_of(exc: EContractError) -> int:
-    """The HTTP status an error answers with."""
+    """The HTTP status an error answers with (see :data:`STATUS_OF`); 400 by default."""
     if isinstance(exc, OAuthError):
         return OAUTH_STATUS.get(exc.oauth_error, 400)
-    extra = {PayloadTooLargeError: 413, UnsupportedMediaTypeError: 415}
-    for cls, status in (*extra.items(), *STATUS_OF):
-        if isinstance(exc, cls):
+    for cls in type(exc).__mro__:
+        status = STATUS_OF.get(cls)
+        if status is not None:
             return status
     return 400
 
@@ -227,6 +245,20 @@ async def read_body(request: Request, limit: int, media_type: str | None = None)
             raise PayloadTooLargeError(f"The body is larger than the limit of {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+LINK_HEADER_DOC = {
+    "description": 'The next page, when there is one: `</v1/…?…&after=CURSOR>; rel="next"` '
+    "(RFC 8288). Follow it as it is; the cursor is opaque.",
+    "schema": {"type": "string"},
+}
+
+
+def next_link(request: Request, after: str) -> str:
+    """A ``Link`` header value to the next page: this request with ``after`` moved on."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+    query = urlencode([*params, ("after", after)])
+    return f'<{request.url.path}?{query}>; rel="next"'
 
 
 # --- operations ---------------------------------------------------------------------------
@@ -439,7 +471,22 @@ class TokenResponse(BaseModel):
     scope: str
 
 
-@auth_router.post("/v1/token", response_model=TokenResponse)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def require_form(request: Request) -> None:
+    """Refuse a token request that is not a form, saying so (RFC 6749 section 4.4.2)."""
+    given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if given not in FORM_TYPES:
+        sent = given or "a body without a type"
+        raise OAuthError(
+            "invalid_request",
+            "The token endpoint takes a form (application/x-www-form-urlencoded: "
+            f"grant_type=client_credentials&client_id=…&client_secret=…), not {sent}.",
+        )
+
+
+@auth_router.post("/v1/token", response_model=TokenResponse, dependencies=[Depends(require_form)])
 def token(
     services: ServicesDep,
     grant_type: Annotated[str, Form(examples=["client_credentials"])],
@@ -525,6 +572,81 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def jwks(services: ServicesDep) -> dict[str, list[dict[str, str]]]:
     """The public key that signs access tokens and QR tokens (RFC 7517)."""
     return {"keys": [services.pki.token_signer.jwk()]}
+
+
+# --- seals ---------------------------------------------------------------------------------
+
+seals_router = APIRouter(prefix="/v1", tags=["seals"])
+
+
+class SealPublic(BaseModel):
+    """One of the department's e-seals, as a client that seals with it needs to know it."""
+
+    id: str
+    kind: str
+    algorithm: str
+    status: str
+    not_before: datetime
+    not_after: datetime
+    certificate_serial: str
+    """The seal certificate's serial number, in hexadecimal (as OpenSSL prints it)."""
+    certificate_sha256: str
+    """The SHA-256 fingerprint of the seal certificate (DER), in hexadecimal."""
+    replaces: str | None
+    revoked_at: datetime | None
+    revocation_reason: str | None
+
+
+def seal_public(seal: Seal) -> SealPublic:
+    """The public view of a seal."""
+    return SealPublic(
+        id=seal.id,
+        kind=seal.kind,
+        algorithm=seal.algorithm,
+        status=seal.status,
+        not_before=seal.not_before,
+        not_after=seal.not_after,
+        certificate_serial=f"{int(seal.serial_number):X}",
+        certificate_sha256=hashlib.sha256(seal.certificate_der).hexdigest(),
+        replaces=seal.replaces_id,
+        revoked_at=seal.revoked_at,
+        revocation_reason=seal.revocation_reason,
+    )
+
+
+@seals_router.get(
+    "/seals",
+    response_model=list[SealPublic],
+    responses={200: {"headers": {"Link": LINK_HEADER_DOC}}},
+)
+def list_seals_route(
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[
+        str | None,
+        Query(max_length=40, description="The cursor of the next page, from the Link header."),
+    ] = None,
+) -> JSONResponse:
+    """The caller's department's seals, newest first, retired and revoked ones included
+    (scope ``read``, or ``seal``: a client that seals needs its seal ids). A full page carries
+    ``Link: <…&after=…>; rel="next"`` when more follow."""
+    if not principal.scopes & {"read", "seal"}:
+        raise PermissionDeniedError("Listing seals needs the 'read' or the 'seal' scope.")
+    with services.sessions() as session:
+        seals = list_seals(session, department_code=principal.department_code)
+    # A department holds a handful of seals: the page is cut from its whole list.
+    start = 0
+    if after is not None:
+        ids = [s.id for s in seals]
+        if after not in ids:
+            raise NotFoundError(f"No seal {after!r}.")
+        start = ids.index(after) + 1
+    page = seals[start : start + limit]
+    more = start + limit < len(seals)
+    headers = {"Link": next_link(request, page[-1].id)} if more and page else {}
+    return JSONResponse([seal_public(s).model_dump(mode="json") for s in page], headers=headers)
 
 
 # --- sealed documents ---------------------------------------------------------------------
@@ -801,6 +923,18 @@ def certificate_public(c: Certificate) -> CertificatePublic:
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "A key the client chooses for this issuance (e.g. its case number), 1 to "
+    "255 visible ASCII characters. The same key and body give the same certificate, so a "
+    "retried request never issues twice; the same key with another body is refused (422). "
+    "Keys are per client. Without one the request is refused (428).",
+    "schema": {"type": "string", "pattern": _IDEMPOTENCY_KEY.pattern, "maxLength": 255},
+    "example": "case-2024-000123",
+}
+
 
 @certificates.post(
     "/certificates",
@@ -811,29 +945,39 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
         409: {},
         413: {},
         422: {},
+        428: {"description": "The Idempotency-Key header is missing."},
     },
+    # The header is read below without FastAPI's own check (a missing header would be a 422
+    # there, where it is a 428 here), so the operation declares it itself.
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
 def issue(
     body: CertificateCreate,
     request: Request,
     services: ServicesDep,
     principal: PrincipalDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", include_in_schema=False)
+    ] = None,
 ) -> JSONResponse:
-    """Issue a sealed e-licence. With an ``Idempotency-Key``, the same key and body give the
-    same certificate; the same key with another body is refused (422), and a concurrent
-    duplicate gets 409."""
+    """Issue a sealed e-licence (scope ``issue``). The ``Idempotency-Key`` header is required:
+    the same key and body give the same certificate (200); the same key with another body is
+    refused (422), and a concurrent duplicate gets 409."""
     principal.require("issue")
-    idempotency = None
-    if idempotency_key is not None:
-        if not _IDEMPOTENCY_KEY.match(idempotency_key):
-            raise InvalidInputError(
-                "An Idempotency-Key is 1 to 255 visible ASCII characters.",
-                errors=[("/Idempotency-Key", "malformed")],
-            )
-        idempotency = IdempotencyKey(
-            principal.client_id, idempotency_key, request_hash(body.model_dump(mode="json"))
+    if idempotency_key is None:
+        raise IdempotencyKeyRequiredError(
+            "POST /v1/certificates needs an Idempotency-Key header (e.g. the case number): "
+            "with it a retried request returns the certificate already issued instead of "
+            "issuing a second one."
         )
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInputError(
+            "An Idempotency-Key is 1 to 255 visible ASCII characters.",
+            errors=[("/Idempotency-Key", "malformed")],
+        )
+    idempotency = IdempotencyKey(
+        principal.client_id, idempotency_key, request_hash(body.model_dump(mode="json"))
+    )
     issued = issue_certificate(
         services,
         department_code=principal.department_code,
@@ -854,35 +998,48 @@ def issue(
     )
 
 
-@certificates.get("/certificates", response_model=list[CertificatePublic])
+@certificates.get(
+    "/certificates",
+    response_model=list[CertificatePublic],
+    responses={200: {"headers": {"Link": LINK_HEADER_DOC}}},
+)
 def list_certificates_route(
+    request: Request,
     services: ServicesDep,
     principal: PrincipalDep,
     type: Annotated[str | None, Query(max_length=60)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[
+        CertificateStatus | None,
+        Query(description="The registry status; expiry shows in each item's own status."),
+    ] = None,
     number: Annotated[str | None, Query(max_length=64)] = None,
     holder: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[
-        str | None, Query(max_length=40, description="Last id of the previous page.")
+        str | None,
+        Query(max_length=40, description="The cursor of the next page, from the Link header."),
     ] = None,
-) -> list[CertificatePublic]:
-    """The caller's department's certificates, newest first."""
+) -> JSONResponse:
+    """The caller's department's certificates, newest first (scope ``read``). A full page
+    carries ``Link: <…&after=…>; rel="next"`` when more follow."""
     principal.require("read")
+    query = CertificateQuery(
+        department_id=principal.department_id,
+        type_code=type,
+        status=status.value if status is not None else None,
+        number=number,
+        holder=holder,
+        limit=limit,
+        after=after,
+    )
     with services.sessions() as session:
-        rows = list_certificates(
-            session,
-            CertificateQuery(
-                department_id=principal.department_id,
-                type_code=type,
-                status=status,
-                number=number,
-                holder=holder,
-                limit=limit,
-                after=after,
-            ),
+        rows = list_certificates(session, query)
+        more = len(rows) == limit and bool(
+            list_certificates(session, dataclasses.replace(query, limit=1, after=rows[-1].id))
         )
-    return [certificate_public(c) for c in rows]
+        body = [certificate_public(c).model_dump(mode="json") for c in rows]
+    headers = {"Link": next_link(request, rows[-1].id)} if more else {}
+    return JSONResponse(body, headers=headers)
 
 
 @certificates.get("/certificates/{certificate_id}", response_model=CertificatePublic)
@@ -1199,7 +1356,7 @@ def install_error_handlers(app: FastAPI) -> None:
             errors = [{"pointer": p, "detail": d} for p, d in exc.errors]
         if status >= 500:
             log.error("service unavailable", extra={"problem": exc.code, "detail": exc.message})
-        response = problem(status, exc.code, title_of(exc), exc.message, errors=errors)
+        response = problem(status, exc.code, exc.title, exc.message, errors=errors)
         if isinstance(exc, ConflictError) and exc.data:
             # RFC 9457 extension members: what the caller needs to act (the licence to supersede).
             body = {**json.loads(bytes(response.body)), **exc.data}
@@ -1218,22 +1375,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"pointer": "/" + "/".join(str(p) for p in e["loc"][1:]), "detail": e["msg"]}
-            for e in exc.errors()
-        ]
+        errors = [validation_entry(e, exc.body) for e in exc.errors()]
         return problem(
             422,
-            "invalid-input",
-            "The request failed validation.",
-            "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
+            InvalidInputError.code,
+            InvalidInputError.title,
+            "; ".join(f"{e['pointer'] or '(the body)'}: {e['detail']}" for e in errors),
             errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, title = HTTP_PROBLEMS.get(
+            exc.status_code, ("http-error", "The request cannot be answered.")
+        )
+        detail = str(exc.detail)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only;
+            # the answer names every method the path takes (RFC 9110 section 15.5.6).
+            allow = headers["Allow"] = ", ".join(allowed_methods(request))
+            detail = f"{request.method} is not allowed here; this resource takes {allow}."
+        response = problem(exc.status_code, code, title, detail)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -1246,6 +1411,60 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+#: The problem type and title of the errors the framework raises itself.
+HTTP_PROBLEMS = {
+    400: ("bad-request", "The request is malformed."),
+    404: (NotFoundError.code, NotFoundError.title),
+    405: ("method-not-allowed", "The method is not allowed on this resource."),
+}
+
+
+#: The methods a 405's ``Allow`` header may name.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method that some route takes at the request's path.
+
+    Each method is tried against the routes as the router itself would match it, so routers
+    included with a prefix count too, however the framework keeps them.
+    """
+    allowed = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(
+            not isinstance(route, Mount) and route.matches(scope)[0] is Match.FULL
+            for route in request.app.router.routes
+        ):
+            allowed.append(method)
+    return allowed
+
+
+def validation_entry(error: Mapping[str, Any], body: Any) -> dict[str, Any]:
+    """One entry of a 422's ``errors``: a JSON pointer into what the caller sent, and why.
+
+    A body that is not JSON at all is named by line and column (1-based), as an editor shows
+    them, rather than by the character offset the parser gives.
+    """
+    where, *path = error["loc"]
+    if error["type"] == "json_invalid" and isinstance(body, str) and path:
+        offset = int(path[0])
+        line = body.count("\n", 0, offset) + 1
+        column = offset - body.rfind("\n", 0, offset)
+        reason = error.get("ctx", {}).get("error", "not JSON")
+        return {
+            "pointer": "",
+            "detail": f"the body is not valid JSON: {reason} at line {line}, column {column}",
+            "line": line,
+            "column": column,
+        }
+    pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    entry: dict[str, Any] = {"pointer": pointer, "detail": error["msg"]}
+    if where in ("query", "header", "path", "cookie") and path:
+        entry["parameter"] = str(path[0])
+    return entry
+
+
 #: Paths that take a file upload; every other body is held to the JSON request limit.
 UPLOAD_PATHS = ("/v1/documents/seal", "/v1/verify")
 
@@ -1253,8 +1472,11 @@ UPLOAD_PATHS = ("/v1/documents/seal", "/v1/verify")
 class BodyLimit:
     """Refuse a request body larger than the path's limit before reading it whole.
 
-    A declared Content-Length over the limit is answered at once; a body that grows past it
-    while streaming (chunked uploads) makes the reader fail with a 413.
+    A declared Content-Length over the limit is answered at once. A body without one
+    (``Transfer-Encoding: chunked``) is counted as it arrives: past the limit the reader fails,
+    and whatever the application answers then is replaced by the same 413. The replacement is
+    needed because the framework reads multipart and JSON bodies itself, before the route
+    runs, and would turn the reader's failure into a 400 of its own.
     """
 
     def __init__(self, app: ASGIApp, upload_limit: int, request_limit: int) -> None:
@@ -1269,28 +1491,54 @@ class BodyLimit:
         limit = self.upload_limit if scope["path"] in UPLOAD_PATHS else self.request_limit
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = problem(
-                413,
-                PayloadTooLargeError.code,
-                "Payload too large.",
-                f"The body has {int(declared)} bytes; the limit is {limit}.",
+            await self._refuse(
+                scope, send, f"The body has {int(declared)} bytes; the limit is {limit}."
             )
-            await response(scope, receive, send)
             return
         received = 0
+        too_large = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                # The rest of the body is never read; a reader that asks again is told the
+                # request is over.
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise PayloadTooLargeError(
                         f"The body is larger than the limit of {limit} bytes."
                     )
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                return  # the application's answer to a cut-off body is replaced below
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not too_large or started:
+                raise
+        if too_large and not started:
+            await self._refuse(scope, send, f"The body is larger than the limit of {limit} bytes.")
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, detail: str) -> None:
+        response = problem(413, PayloadTooLargeError.code, PayloadTooLargeError.title, detail)
+
+        async def nothing() -> Message:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
 
 
 class Observe:
@@ -1346,6 +1594,32 @@ class Observe:
             )
 
 
+#: Where the service serves its own copy of Swagger UI's files.
+DOCS_ASSETS = "/docs/assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve the OpenAPI document's Swagger UI at ``/docs`` with assets of the service's own
+    (the ``swagger-ui-bundle-v2`` package's copy of swagger-ui-dist), nothing from a CDN."""
+    app.mount(
+        DOCS_ASSETS,
+        StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)),
+        name="docs-assets",
+    )
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title}: API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            oauth2_redirect_url=None,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI application (``uvicorn --factory api:create_app``)."""
     settings = settings or get_settings()
@@ -1376,9 +1650,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="Electronic certificates and e-seals: issue, seal, verify.",
         lifespan=lifespan,
+        # The default pages load Swagger UI and ReDoc from a CDN; /docs is served below from
+        # the service's own copy, so that it works on a network without the internet.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
+    install_docs(app)
     # Multipart framing adds a little to the file itself.
     app.add_middleware(
         BodyLimit,
@@ -1395,6 +1674,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops)
     app.include_router(pki_router)
     app.include_router(auth_router)
+    app.include_router(seals_router)
     app.include_router(documents)
     app.include_router(certificates)
     app.include_router(log_router)

@@ -193,6 +193,9 @@ def measure_http(
         auth=server.auth(),
         collect="number",
         engine=engine,
+        # Every issuance is a new case: the API refuses one without a key (428), and a key
+        # sent twice would replay the first certificate instead of issuing.
+        unique_header="Idempotency-Key",
     )
     before = process_group_cpu(server.process_group)
     result = run_load_process(spec)

@@ -82,9 +82,11 @@ def issue_and_read_tokens(server: EContractServer, count: int) -> list[str]:
     headers = {"Authorization": f"Bearer {server.token()}"}
     pdfs: list[bytes] = []
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
-        for fields in holder_fields()[:count]:
+        for n, fields in enumerate(holder_fields()[:count]):
             response = client.post(
-                "/v1/certificates", json={"type": "business_licence", "fields": fields}
+                "/v1/certificates",
+                json={"type": "business_licence", "fields": fields},
+                headers={"Idempotency-Key": f"bench-qr-{n}"},
             )
             response.raise_for_status()
             pdf = client.get(response.json()["pdf_url"])
@@ -121,6 +123,7 @@ def registry_writes(server: EContractServer, per_second: float) -> Iterator[list
         created = client.post(
             "/v1/certificates",
             json={"type": "business_licence", "fields": holder_fields()[-1]},
+            headers={"Idempotency-Key": "bench-qr-writes"},
         )
         created.raise_for_status()
         certificate_id = created.json()["id"]

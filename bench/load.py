@@ -33,6 +33,7 @@ import base64
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -96,6 +97,9 @@ class LoadSpec:
     """A top-level key of the JSON answers whose values are returned (2xx answers only)."""
     engine: str = "raw"
     """``raw`` (asyncio streams) or ``httpx``."""
+    unique_header: str | None = None
+    """A header sent with a value of its own on every request (``Idempotency-Key``), so that
+    no request is taken for a retry of another."""
 
     def to_json(self) -> str:
         """The spec as JSON (what the generator's process reads on stdin)."""
@@ -208,7 +212,24 @@ class _Requests:
         self.token: str | None = None
         self.count = 0
         self.wire: list[bytes] = []
+        self._run = secrets.token_hex(6)
+        self._sent = 0
         self._build()
+
+    def unique_headers(self) -> dict[str, str]:
+        """The spec's unique header with a value never sent before (none when it has none)."""
+        if self.spec.unique_header is None:
+            return {}
+        self._sent += 1
+        return {self.spec.unique_header: f"load-{self._run}-{self._sent}"}
+
+    def message(self, index: int) -> bytes:
+        """The raw request ``index``, with the unique header added when the spec has one."""
+        extra = self.unique_headers()
+        if not extra:
+            return self.wire[index]
+        lines = "".join(f"\r\n{name}: {value}" for name, value in extra.items())
+        return self.wire[index].replace(b"\r\n\r\n", lines.encode("latin-1") + b"\r\n\r\n", 1)
 
     def headers(self) -> dict[str, str]:
         headers = dict(self.spec.headers)
@@ -397,12 +418,12 @@ async def _worker(
             try:
                 async with asyncio.timeout(spec.timeout_seconds):
                     if isinstance(connection, _RawConnection):
-                        answer = await connection.send(requests.wire[index])
+                        answer = await connection.send(requests.message(index))
                     else:
                         answer = await connection.request(
                             spec.method,
                             spec.paths[index % len(spec.paths)],
-                            requests.headers(),
+                            requests.headers() | requests.unique_headers(),
                             spec.bodies[index % len(spec.bodies)] if spec.bodies else "",
                         )
             except Exception as exc:  # every failure is an error of the run, never a crash

@@ -95,12 +95,11 @@ class AuditUsageError(EContractError):
     """
 
     code = "usage"
+    title = "The auditor was asked for something it cannot check."
 
     def __init__(self, message: str, *, parameter: str) -> None:
         super().__init__(message)
         self.parameter = parameter
-
-    title = "The log could not be audited."
 
 
 @dataclass(frozen=True)

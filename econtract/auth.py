@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sqlalchemy.orm import Session
 
@@ -23,10 +24,21 @@ class OAuthError(EContractError):
     """An RFC 6749 token-endpoint error; ``oauth_error`` is its ``error`` code."""
 
     code = "oauth"
+    title = "The client or its access token was refused."
+
+    #: The title of each RFC 6749 and RFC 6750 error code: each is a problem type of its own.
+    TITLES: ClassVar[dict[str, str]] = {
+        "invalid_token": "The access token is missing or invalid.",
+        "invalid_client": "The client's credentials are wrong, or the client is disabled.",
+        "invalid_request": "The token request is malformed.",
+        "invalid_scope": "The client may not have the scope it asked for.",
+        "unsupported_grant_type": "Only the client credentials grant is supported.",
+    }
 
     def __init__(self, oauth_error: str, message: str) -> None:
         super().__init__(message, code=oauth_error.replace("_", "-"))
         self.oauth_error = oauth_error
+        self.title = self.TITLES.get(oauth_error, type(self).title)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,18 +30,21 @@ class RegistryError(EContractError):
     """A registry operation was refused."""
 
     code = "registry"
+    title = "The registry refused the operation."
 
 
 class NotFoundError(RegistryError):
     """The object does not exist, or not for this caller (the two look the same on purpose)."""
 
     code = "not-found"
+    title = "The object does not exist."
 
 
 class ConflictError(RegistryError):
     """The change conflicts with what is stored (a duplicate, a state that forbids it)."""
 
     code = "conflict"
+    title = "The change conflicts with the current state."
 
     @property
     def data(self) -> dict[str, str]:
@@ -70,6 +73,7 @@ class InvalidInputError(RegistryError):
     """Input failed validation; ``errors`` lists ``(pointer, message)`` pairs."""
 
     code = "invalid-input"
+    title = "The input is not valid."
 
     def __init__(self, message: str, *, errors: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
@@ -80,9 +84,11 @@ class PermissionDeniedError(RegistryError):
     """The caller lacks the scope or the ownership the action needs."""
 
     code = "forbidden"
+    title = "The caller may not do this."
 
 
 class DatabaseUnavailableError(EContractError):
     """The database cannot be reached or the URL is wrong; the message names the setting."""
 
     code = "database-unavailable"
+    title = "The database is unavailable."

@@ -30,6 +30,7 @@ class FontMissingError(SigningError):
     """The project's font file is absent or unreadable: the installation is incomplete."""
 
     code = "font-missing"
+    title = "The seal font is missing."
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
@@ -43,6 +44,7 @@ class MissingGlyphsError(SigningError):
     """Text to be drawn contains characters that the project's font cannot show."""
 
     code = "missing-glyphs"
+    title = "The text has characters the seal font cannot draw."
 
     def __init__(self, characters: str) -> None:
         listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in characters)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +16,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api import create_app
+from api import create_app, status_of
 from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.clients import create_client
+from econtract.errors import ConflictError, EContractError, NotFoundError
 from econtract.models import Seal
 from econtract.seals import revoke_seal
 from econtract.services import Services
+from econtract.translog import LogNotFoundError
+from signing.errors import TimestampError
 from tests.live import serve
 
 
@@ -250,8 +258,183 @@ def test_openapi_describes_every_route(api_client: TestClient) -> None:
         "/pki/tsa",
         "/log/sth",
         "/v1/audit/events",
+        "/v1/seals",
     ):
         assert path in spec["paths"], path
     create = spec["components"]["schemas"]["CertificateCreate"]
     assert create["examples"][0]["type"] == "business_licence"
     assert create["additionalProperties"] is False
+
+
+# -- errors a person can act on ------------------------------------------------------------
+
+PACKAGES = ("keys", "signing", "verify", "econtract")
+
+
+def error_classes() -> list[type[EContractError]]:
+    """Every error class of the project's packages (their modules imported first)."""
+    for name in PACKAGES:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, f"{name}."):
+            # Alembic's environment runs migrations when imported; it defines no errors.
+            if ".migrations" not in module.name:
+                importlib.import_module(module.name)
+    found: list[type[EContractError]] = []
+    pending: list[type[EContractError]] = [EContractError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.split(".")[0] in (*PACKAGES, "api") and cls not in found:
+            found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_error_type_has_a_title_of_its_own_that_is_a_sentence() -> None:
+    classes = error_classes()
+    assert len(classes) > 30  # the walk found the packages' errors, not just the root
+    titles: dict[str, type[EContractError]] = {}
+    for cls in classes:
+        title = cls.__dict__.get("title")
+        assert isinstance(title, str), f"{cls.__qualname__} declares no title of its own"
+        assert title[0].isupper(), f"{cls.__qualname__}: {title!r}"
+        assert title.endswith("."), f"{cls.__qualname__}: {title!r}"
+        assert "`" not in title, f"{cls.__qualname__}: {title!r}"
+        assert title not in titles or titles[title].code == cls.code, (
+            f"{cls.__qualname__} and {titles[title].__qualname__} share the title {title!r}"
+        )
+        titles[title] = cls
+
+
+def test_the_title_does_not_come_from_the_docstring(api_client: TestClient) -> None:
+    problem = api_client.get("/pki/ca/nope.pem").json()
+    assert problem["title"] == NotFoundError.title
+    assert problem["title"] != (NotFoundError.__doc__ or "").strip().splitlines()[0]
+
+
+def test_the_status_of_a_new_error_follows_its_family() -> None:
+    class DuplicateThingError(ConflictError):
+        code = "duplicate-thing"
+        title = "The thing exists already."
+
+    class DeepNotFoundError(LogNotFoundError):
+        code = "deep-not-found"
+        title = "The deep thing does not exist."
+
+    assert status_of(DuplicateThingError("x")) == 409
+    assert status_of(DeepNotFoundError("x")) == 404
+    assert status_of(TimestampError("x")) == 503  # before its family, SigningError (422)
+    assert status_of(EContractError("x")) == 400
+
+
+def test_a_405_names_every_method_the_resource_takes(api_client: TestClient) -> None:
+    response = api_client.delete("/v1/certificates")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["type"] == "urn:econtract:problem:method-not-allowed"
+    assert "GET, POST" in response.json()["detail"]
+    assert api_client.post("/healthz").headers["allow"] == "GET"
+    # The QR page is a plain route of its own, matched before the others; it answers HEAD too.
+    assert api_client.post("/v/abc").headers["allow"] == "GET, HEAD"
+
+
+def test_a_json_token_request_is_told_to_send_a_form(api_client: TestClient) -> None:
+    response = api_client.post(
+        "/v1/token", json={"grant_type": "client_credentials", "client_id": "x"}
+    )
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["error"] == "invalid_request"
+    assert "application/x-www-form-urlencoded" in problem["detail"]
+    assert "not application/json" in problem["detail"]
+
+
+@pytest.mark.parametrize(("path", "scopes"), [("/v1/verify", None), ("/v1/documents/seal", "seal")])
+def test_not_a_pdf_is_415_on_every_upload_endpoint(
+    api_client: TestClient, initialised: Services, path: str, scopes: str | None
+) -> None:
+    headers = {}
+    form = {}
+    if scopes is not None:
+        headers["Authorization"] = f"Bearer {token(api_client, initialised, scopes)}"
+        with initialised.sessions() as session:
+            form["seal"] = session.scalars(select(Seal.id).where(Seal.kind == "official")).one()
+    response = api_client.post(
+        path,
+        files={"file": ("photo.pdf", b"GIF89a not a pdf" + bytes(2000), "application/pdf")},
+        data=form,
+        headers=headers,
+    )
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:econtract:problem:not-a-pdf"
+    assert response.json()["title"] == "The file is not a PDF."
+
+
+@pytest.mark.parametrize(("path", "scopes"), [("/v1/verify", None), ("/v1/documents/seal", "seal")])
+def test_a_chunked_upload_over_the_limit_is_413(
+    initialised: Services, path: str, scopes: str | None
+) -> None:
+    settings = initialised.settings.model_copy(update={"max_upload_bytes": 10_000})
+    boundary = "eContract-boundary"
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    with serve(settings) as base:
+        if scopes is not None:
+            with TestClient(create_app(settings)) as client:
+                headers["Authorization"] = f"Bearer {token(client, initialised, scopes)}"
+
+        def chunks() -> Iterator[bytes]:
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                'filename="big.pdf"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7\n'
+            ).encode()
+            for _ in range(30):
+                yield bytes(8192)
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        response = httpx.post(f"{base}{path}", content=chunks(), headers=headers, timeout=30)
+    assert "content-length" not in response.request.headers
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 413, response.text
+    assert response.json()["type"] == "urn:econtract:problem:payload-too-large"
+
+
+def test_docs_are_served_without_the_internet(api_client: TestClient) -> None:
+    page = api_client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page.text)
+    assets += re.findall(r"""url:\s*["']([^"']+)["']""", page.text)
+    assert assets
+    for url in assets:
+        # Same origin: a path on this service, never another host (not even "//host/...").
+        assert url.startswith("/"), url
+        assert not url.startswith("//"), url
+        assert api_client.get(url).status_code == 200, url
+    assert "swagger-ui-bundle.js" in page.text
+    assert api_client.get("/redoc").status_code == 404  # its page would load from a CDN
+
+
+def token(client: TestClient, services: Services, scopes: str) -> str:
+    with db.transaction(services.sessions) as session:
+        api_client, secret = create_client(
+            session,
+            department_code=DEMO_DEPARTMENT_CODE,
+            name="审批系统",
+            scopes=scopes,
+            actor=audit.Actor.operator("test"),
+        )
+    response = client.post(
+        "/v1/token", data={"grant_type": "client_credentials"}, auth=(api_client.id, secret)
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_openapi_says_issuing_requires_an_idempotency_key(api_client: TestClient) -> None:
+    issue = api_client.get("/openapi.json").json()["paths"]["/v1/certificates"]["post"]
+    [key] = [p for p in issue["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header"
+    assert key["required"] is True
+    assert "428" in issue["responses"]
+    listing = api_client.get("/openapi.json").json()["paths"]["/v1/certificates"]["get"]
+    assert "Link" in listing["responses"]["200"]["headers"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -301,3 +302,68 @@ def upload_pdf(client: TestClient, token: str, pdf: bytes, **form: object) -> by
     )
     assert response.status_code == 201, response.text
     return bytes(response.content)
+
+
+def seals_listed(client: TestClient, token: str, **params: object) -> Any:
+    return client.get("/v1/seals", params=params, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_seals_lists_the_departments_own_seals_only(
+    api_client: TestClient, initialised: Services
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        add_department(session, code=OTHER_CODE, name="台州市建设局", region=None, actor=OPERATOR)
+        theirs = create_seal(
+            session,
+            request=SealRequest(department_code=OTHER_CODE, kind=SealKind.OFFICIAL),
+            key_store=initialised.key_store,
+            pki=initialised.pki,
+            actor=OPERATOR,
+        ).id
+    with initialised.sessions() as session:
+        mine = {
+            s.id: s
+            for s in session.scalars(
+                select(Seal)
+                .join(Seal.department)
+                .where(Seal.department.has(code=DEMO_DEPARTMENT_CODE))
+            )
+        }
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "read")
+    listed = seals_listed(api_client, token)
+    assert listed.status_code == 200, listed.text
+    assert {s["id"] for s in listed.json()} == set(mine)
+    for item in listed.json():
+        seal = mine[item["id"]]
+        assert (item["kind"], item["algorithm"], item["status"]) == (
+            seal.kind,
+            seal.algorithm,
+            "active",
+        )
+        assert item["certificate_sha256"] == hashlib.sha256(seal.certificate_der).hexdigest()
+        assert int(item["certificate_serial"], 16) == int(seal.serial_number)
+        assert item["not_before"] < item["not_after"]
+    other = token_for(api_client, initialised, OTHER_CODE, "seal")
+    assert [s["id"] for s in seals_listed(api_client, other).json()] == [theirs]
+
+
+def test_listing_seals_needs_the_read_or_seal_scope(
+    api_client: TestClient, initialised: Services
+) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "issue")
+    refused = seals_listed(api_client, token)
+    assert refused.status_code == 403
+    assert "'read' or the 'seal' scope" in refused.json()["detail"]
+
+
+def test_seal_pages_carry_a_next_link(api_client: TestClient, initialised: Services) -> None:
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal")
+    whole = [s["id"] for s in seals_listed(api_client, token).json()]
+    assert len(whole) == 2  # the demo department's licence and official seals
+    first = seals_listed(api_client, token, limit=1)
+    link = first.headers["link"]
+    assert link.startswith("</v1/seals?limit=1&after=")
+    assert link.endswith('>; rel="next"')
+    second = api_client.get(link[1 : link.index(">")], headers={"Authorization": f"Bearer {token}"})
+    assert [s["id"] for s in first.json() + second.json()] == whole
+    assert "link" not in second.headers

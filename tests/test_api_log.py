@@ -112,7 +112,7 @@ def test_audit_trail_exports(api_client: TestClient, initialised: Services) -> N
     headers = {"Authorization": f"Bearer {token}"}
     made = api_client.post(
         "/v1/certificates",
-        headers=headers,
+        headers=headers | {"Idempotency-Key": "audit-1"},
         json={
             "type": "business_licence",
             "fields": dict(TEMPLATES["business_licence"].schema["examples"][0]),
@@ -202,7 +202,7 @@ def test_a_refused_change_is_in_the_audit_trail(
     headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "req-409"}
     made = api_client.post(
         "/v1/certificates",
-        headers=headers,
+        headers=headers | {"Idempotency-Key": "audit-2"},
         json={
             "type": "business_licence",
             "fields": dict(TEMPLATES["business_licence"].schema["examples"][0]),

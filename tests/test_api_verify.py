@@ -106,11 +106,14 @@ def test_a_file_not_issued_here_has_no_log_section(api_client: TestClient) -> No
     assert "Transparency log" not in page.text
 
 
-def test_not_a_pdf_is_422(api_client: TestClient) -> None:
+def test_not_a_pdf_is_415_and_a_broken_pdf_422(api_client: TestClient) -> None:
     response = upload(api_client, b"hello")
-    assert response.status_code == 422
+    assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == "urn:econtract:problem:malformed-pdf"
+    assert response.json()["type"] == "urn:econtract:problem:not-a-pdf"
+    broken = upload(api_client, b"%PDF-1.7\n1 0 obj <<")
+    assert broken.status_code == 422
+    assert broken.json()["type"] == "urn:econtract:problem:malformed-pdf"
 
 
 def test_a_file_over_the_limit_is_413(initialised: Services) -> None:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from verify.errors import (
     MalformedPDFError,
+    NotAPDFError,
     ResourceLimitError,
     TooLargeError,
     VerificationError,
@@ -283,6 +284,8 @@ def _rebuild(payload: tuple[Any, ...]) -> VerificationError:
         return TooLargeError(message, limit=int(payload[2] or 0), actual=payload[3])
     if code == MalformedPDFError.code:
         return MalformedPDFError(message)
+    if code == NotAPDFError.code:
+        return NotAPDFError(message)
     if code == ResourceLimitError.code:
         return ResourceLimitError(message)
     return VerificationError(message, code=str(code))

@@ -22,7 +22,7 @@ from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.xref import XRefSectionMetaInfo, XRefSectionType
 
-from verify.errors import MalformedPDFError, TooLargeError
+from verify.errors import MalformedPDFError, NotAPDFError, TooLargeError
 from verify.policy import VerificationLimits
 from verify.report import StructureReport
 
@@ -49,7 +49,7 @@ def prescan(data: bytes, limits: VerificationLimits) -> None:
             actual=len(data),
         )
     if b"%PDF-" not in data[:_HEADER_WINDOW]:
-        raise MalformedPDFError("The file is not a PDF: it has no %PDF- header.")
+        raise NotAPDFError("The file is not a PDF: it has no %PDF- header.")
     if b"%%EOF" not in data[-_HEADER_WINDOW * 64 :]:
         raise MalformedPDFError("The file is not a complete PDF: it has no %%EOF marker.")
     # Counting "endobj" runs at C speed; a regex for "N G obj" backtracks on the long digit

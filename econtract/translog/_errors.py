@@ -9,6 +9,7 @@ class LogError(EContractError):
     """A transparency log operation failed."""
 
     code = "log"
+    title = "The transparency log operation failed."
 
 
 class LogRequestError(LogError):
@@ -18,6 +19,7 @@ class LogRequestError(LogError):
     """
 
     code = "log-bad-request"
+    title = "The request to the transparency log is malformed."
 
     def __init__(self, message: str, *, parameter: str | None = None) -> None:
         super().__init__(message)
@@ -28,18 +30,21 @@ class LogNotFoundError(LogError, NotFoundError):
     """The log holds no such entry, or has not published a tree head yet."""
 
     code = "log-not-found"
+    title = "The transparency log has no such entry or tree head."
 
 
 class LogFormatError(LogError):
     """Bytes or JSON claimed to be a log entry, tree head or proof could not be read."""
 
     code = "log-format"
+    title = "The log data could not be read."
 
 
 class ProofVerificationError(LogError):
     """A proof, a tree head's signature or a recomputed root did not verify."""
 
     code = "log-proof-invalid"
+    title = "The log's proof does not verify."
 
 
 class LogIntegrityError(LogError):
@@ -49,3 +54,4 @@ class LogIntegrityError(LogError):
     """
 
     code = "log-integrity"
+    title = "The transparency log is damaged."
