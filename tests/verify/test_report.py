@@ -7,6 +7,8 @@ import base64
 import dataclasses
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -17,10 +19,10 @@ from tests.verify import forge
 from tests.verify.forge import Sealed
 from verify.html import render_html
 from verify.pdf import verify_pdf
-from verify.pdf_report import report_pdf
+from verify.pdf_report import report_pdf, wrap_text
 from verify.policy import VerificationPolicy
 from verify.registry import InMemoryRegistry, RegistryMatch
-from verify.report import REPORT_SCHEMA, Report, report_schema
+from verify.report import REPORT_SCHEMA, Appendix, Report, report_schema
 
 
 def _reports(pki: TestPKI, policy: VerificationPolicy, licence_lt: Sealed) -> list[Report]:
@@ -149,3 +151,101 @@ def test_html_links_the_printable_pdf_when_given(
     assert base64.b64decode(link.group(1)) == pdf
     assert link.group(2).endswith(".pdf")
     assert "data:application/pdf" not in render_html(report)
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-raw", str(tmp_path / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
+NOTE = (
+    "The entries about this record in the service's public log, with their inclusion proofs "
+    "and the tree head's signature checked; anyone can check them again with econtract audit."
+)
+"""A long English sentence: it must wrap at spaces only."""
+
+
+def _matched_report(policy: VerificationPolicy, licence_lt: Sealed) -> Report:
+    registry = InMemoryRegistry([licence_lt.record(record_id="crt_report")])
+    report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
+    return dataclasses.replace(
+        report,
+        registry=dataclasses.replace(
+            report.registry, number="YYZZ3301002026000042", holder="杭州远航建设工程有限公司"
+        ),
+    )
+
+
+def test_pdf_report_reads_as_a_report(
+    policy: VerificationPolicy, licence_lt: Sealed, tmp_path: Path
+) -> None:
+    report = _matched_report(policy, licence_lt)
+    appendix = Appendix(title="透明日志 Transparency log", note=NOTE, rows=(("条目 Entry 3", "x"),))
+    text = _pdf_text(report_pdf(report, (appendix,)), tmp_path)
+    flat = " ".join(text.split())
+    for expected in (
+        "结论 Verdict",
+        "有效 VALID",
+        "概要 Summary",
+        "证照编号 Number YYZZ3301002026000042",
+        "持证主体 Holder 杭州远航建设工程有限公司",
+        "登记状态 Registry status 有效 valid",
+        "印章 1 Seal 1",
+        "签章人 Signer",
+        "盖章机关 Department",
+        "盖章时间 Time",
+        "级别 Level PAdES B-LT",
+        "结果 Result 通过 Passed",
+        "证书链 Certificate chain",
+        "信任锚 Trust anchor",
+        "版本与签章顺序 Revisions",
+        "透明日志 Transparency log",
+    ):
+        assert expected in flat, expected
+    # The sections come in the order a reader expects.
+    order = ["有效 VALID", "概要 Summary", "印章 1 Seal 1", "证书链", "版本与签章顺序", "透明日志"]
+    assert [flat.index(part) for part in order] == sorted(flat.index(part) for part in order)
+
+
+def test_pdf_report_says_yes_and_no_never_true_or_false(
+    policy: VerificationPolicy, licence_lt: Sealed, tmp_path: Path
+) -> None:
+    for report in (
+        _matched_report(policy, licence_lt),
+        verify_pdf(forge.empty_contents(licence_lt.pdf), policy=policy),
+    ):
+        text = _pdf_text(report_pdf(report), tmp_path)
+        assert "是 Yes" in text
+        for word in ("True", "False", "None"):
+            assert word not in text
+
+
+def test_pdf_report_wraps_english_at_spaces_only(
+    policy: VerificationPolicy, licence_lt: Sealed, tmp_path: Path
+) -> None:
+    report = _matched_report(policy, licence_lt)
+    appendix = Appendix(title="透明日志 Transparency log", note=NOTE, rows=())
+    words = set(_pdf_text(report_pdf(report, (appendix,)), tmp_path).split())
+    for word in NOTE.split():
+        assert word in words, word
+
+
+def test_wrapping_breaks_chinese_anywhere_and_english_only_at_spaces() -> None:
+    text = "文件与签发时完全一致，登记状态有效。The file is byte for byte the one issued."
+    lines = wrap_text(text, 120, 10)
+    assert len(lines) > 2
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    english = {"The", "file", "is", "byte", "for", "the", "one", "issued."}
+    for line in lines:
+        for token in line.split():
+            if token.isascii():
+                assert token in english, (token, lines)
+        assert not line.startswith(("，", "。"))
+    digest = "ab" * 40
+    assert "".join(wrap_text(digest, 100, 9)) == digest
