@@ -14,16 +14,17 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
-from rich.console import Console
 
 from econtract.errors import EContractError
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from rich.console import Console
     from rich.table import Table
     from sqlalchemy.orm import Session
 
@@ -85,8 +86,22 @@ def _options(
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-console = Console()
-err_console = Console(stderr=True)
+
+
+@cache
+def console() -> Console:
+    """The console on stdout, made on first use: Rich loads only when something is printed."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err_console() -> Console:
+    """The console on stderr (progress bars), made on first use."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 class CommandUsageError(EContractError):
@@ -157,7 +172,7 @@ def emit(
     for row in rows:
         table.add_row(*(str(v) if v is not None else "" for v in row.values()))
     # Never crop: a table wider than the terminal is better wrapped than missing a value.
-    console.print(table, crop=False)
+    console().print(table, crop=False)
 
 
 #: Columns whose values a person copies into the next command.

@@ -323,7 +323,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=err_console(),
     ) as progress:
         task = progress.add_task("issuing", total=total)
         yield lambda: progress.advance(task)

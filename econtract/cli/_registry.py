@@ -16,7 +16,6 @@ from econtract.cli._app import (
     seals_app,
     use_case,
 )
-from keys.handles import KeyAlgorithm
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -31,6 +30,16 @@ class SealKindChoice(StrEnum):
     OFFICIAL = "official"
     LICENCE = "licence"
     CONTRACT = "contract"
+
+
+class KeyAlgorithmChoice(StrEnum):
+    """The key algorithms offered on the command line: the values of
+    :class:`keys.handles.KeyAlgorithm`, spelt here so that help never loads cryptography."""
+
+    RSA_2048 = "rsa-2048"
+    RSA_3072 = "rsa-3072"
+    EC_P256 = "ecdsa-p256"
+    EC_P384 = "ecdsa-p384"
 
 
 def department_row(d: Department) -> dict[str, Any]:
@@ -111,13 +120,16 @@ def seals_create(
     kind: Annotated[
         SealKindChoice, typer.Option(help="The seal's kind.")
     ] = SealKindChoice.OFFICIAL,
-    algorithm: Annotated[KeyAlgorithm, typer.Option(help="Key algorithm.")] = KeyAlgorithm.RSA_2048,
+    algorithm: Annotated[
+        KeyAlgorithmChoice, typer.Option(help="Key algorithm.")
+    ] = KeyAlgorithmChoice.RSA_2048,
     validity_days: Annotated[int, typer.Option(help="Certificate validity in days.")] = 3 * 365,
     as_json: JsonOption = False,
 ) -> None:
     """Create a seal: a key in the key store and a certificate from the issuing CA."""
     from econtract import seals
     from econtract.models import SealKind
+    from keys.handles import KeyAlgorithm
 
     with use_case() as (services, session):
         seal = seals.create_seal(
@@ -125,7 +137,7 @@ def seals_create(
             request=seals.SealRequest(
                 department_code=department,
                 kind=SealKind(kind.value),
-                algorithm=algorithm,
+                algorithm=KeyAlgorithm(algorithm.value),
                 validity_days=validity_days,
             ),
             key_store=services.key_store,

@@ -83,4 +83,4 @@ def db_upgrade(
         db.upgrade(services.engine, revision)
     finally:
         services.dispose()
-    console.print(f"database upgraded to {revision}")
+    console().print(f"database upgraded to {revision}")

@@ -306,7 +306,7 @@ def _write_report_pdf(path: Path, result: _Result) -> None:
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
     """A progress bar on stderr, only when it is a terminal."""
-    if not enabled or not err_console.is_terminal:
+    if not enabled or not err_console().is_terminal:
         yield lambda _name: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -316,7 +316,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
-        console=err_console,
+        console=err_console(),
         transient=True,
     ) as progress:
         task = progress.add_task("", total=total)
@@ -360,7 +360,7 @@ def _print_summary(results: list[_Result]) -> None:
     for result in results:
         number = result.report.registry.number if result.report is not None else None
         table.add_row(str(result.path), _verdict_text(result), number or "", result.holder or "")
-    console.print(table)
+    console().print(table)
 
 
 def _verdict_text(result: _Result) -> str:

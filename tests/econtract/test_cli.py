@@ -22,12 +22,16 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from api import create_app
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.certificates import TRANSITIONS
 from econtract.cli import EXIT_USAGE, run
+from econtract.cli._documents import STATUS_ACTIONS
+from econtract.cli._registry import KeyAlgorithmChoice, SealKindChoice
 from econtract.config import Settings, get_settings
-from econtract.models import Certificate
+from econtract.models import Certificate, SealKind
 from econtract.pki import AUTHORITY_ALGORITHMS
 from econtract.services import Services
 from econtract.templates import TEMPLATES
+from keys.handles import KeyAlgorithm
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
 from tests.live import free_port, serve
@@ -571,3 +575,9 @@ def test_verify_json_is_the_api_report_with_its_transparency_section(
     from_cli.pop("transparency")
     from_api.pop("transparency")
     assert from_cli == from_api
+
+
+def test_the_choices_spelt_for_help_are_the_domain_values() -> None:
+    assert [c.value for c in SealKindChoice] == [k.value for k in SealKind]
+    assert [c.value for c in KeyAlgorithmChoice] == [a.value for a in KeyAlgorithm]
+    assert set(STATUS_ACTIONS) == set(TRANSITIONS)
