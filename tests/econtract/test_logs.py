@@ -34,11 +34,14 @@ ECONTRACT = str(Path(sys.executable).with_name("econtract"))
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    # Other tests quiet pyHanko's logger; these need it as the service leaves it.
+    root, pyhanko = logging.getLogger(), logging.getLogger("pyhanko")
+    handlers, level, pyhanko_level = root.handlers[:], root.level, pyhanko.level
+    pyhanko.setLevel(logging.NOTSET)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    pyhanko.setLevel(pyhanko_level)
     logging.captureWarnings(False)
 
 
