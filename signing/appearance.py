@@ -3,6 +3,7 @@
 A circle border; the department's name along the upper arc, each character turned along the
 arc; a five-pointed star in the centre; the seal's name (证照专用章, 合同专用章, …) under the
 star; a code (the seal's 13-digit code, or the department's credit code) along the lower edge.
+The seal is drawn with the multiply blend mode, as ink prints: the text it covers shows through.
 Text is set in a subset of the project's font (:mod:`signing.fonts`), embedded as a TrueType
 CID font, so every character is real text that copies and searches.
 
@@ -49,6 +50,9 @@ _DESIGN = 100.0
 _R = _DESIGN / 2
 _BORDER = 3.0  # 1.2 mm on a 42 mm seal
 _FONT = "/EcSealFont"
+_INK = "/EcSealInk"
+"""The graphics state the seal is drawn in: multiply blending, so that the seal darkens what
+lies under it as ink on paper does, and the text under it stays readable."""
 
 
 def _check_text(name: str, value: object, lo: int, hi: int) -> str:
@@ -524,10 +528,18 @@ class SealStamp(BaseStamp):
         self.set_resource(
             ResourceType.FONT, pdf_name(_FONT), _font_in(self._ensure_writer, art.font)
         )
+        self.set_resource(ResourceType.EXT_G_STATE, pdf_name(_INK), _multiply())
         width, height = float(self.box.width), float(self.box.height)
         scale = min(width, height) / _DESIGN
-        place = f"{_n(scale)} 0 0 {_n(scale)} {_n(width / 2)} {_n(height / 2)} cm"
+        place = f"{_INK} gs {_n(scale)} 0 0 {_n(scale)} {_n(width / 2)} {_n(height / 2)} cm"
         return [place.encode("ascii"), art.content]
+
+
+def _multiply() -> generic.DictionaryObject:
+    """A graphics state dictionary with the multiply blend mode (one per document)."""
+    return _dict(
+        {pdf_name("/Type"): pdf_name("/ExtGState"), pdf_name("/BM"): pdf_name("/Multiply")}
+    )
 
 
 @functools.lru_cache(maxsize=512)

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fontTools.ttLib import TTFont
@@ -214,6 +215,28 @@ def test_seal_fills_the_smaller_side_of_a_wide_box() -> None:
     stamp = SealStamp(writer=w, style=seal_stamp_style(APPEARANCE), box=box)
     # The drawing is made for a diameter of 100: scale 1, centred in the box.
     assert b"1 0 0 1 150 50 cm" in stamp.render()  # type: ignore[no-untyped-call]
+
+
+def _forms(xobject: Any) -> Iterator[Any]:
+    """A form XObject and every form it draws, depth first."""
+    yield xobject
+    for ref in xobject.get("/Resources", {}).get("/XObject", {}).values():
+        yield from _forms(ref.get_object())
+
+
+def test_seal_prints_like_ink_with_the_multiply_blend_mode(signer: KeySigner) -> None:
+    reader = PdfFileReader(io.BytesIO(sign_visible(make_pdf(), signer)))
+    (widget,) = [a.get_object() for a in reader.root["/Pages"]["/Kids"][0]["/Annots"]]
+    inks = []
+    for form in _forms(widget["/AP"]["/N"].get_object()):
+        states = form.get("/Resources", {}).get("/ExtGState", {})
+        for name, state in states.items():
+            if state.get_object().get("/BM") == "/Multiply":
+                inks.append((name, form.data))
+    assert inks, "no graphics state with /BM /Multiply in the seal's appearance"
+    name, content = inks[0]
+    # The state is set before anything of the seal is drawn.
+    assert content.index(f"{name} gs".encode()) < content.index(b" rg ")
 
 
 # --- the font -----------------------------------------------------------------------------------
