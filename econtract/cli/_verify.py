@@ -60,7 +60,10 @@ _VERDICT_ZH = {
     "INDETERMINATE": "暂无法判定",
 }
 
-#: The line printed for every file whose status no registry was asked about.
+#: Exit statuses from best to worst: "not valid" is a finding, worse than "cannot decide now".
+_SEVERITY = {EXIT_VALID: 0, EXIT_INDETERMINATE: 1, EXIT_NOT_VALID: 2}
+
+#: The line printed, once, when no registry was asked about a file's status.
 NOT_CHECKED = (
     "状态未核对：未查询登记库，证照可能已被撤销或暂停（用 --registry URL 查询）。"
     " Status not checked: no registry was asked, so the licence may have been revoked or"
@@ -145,10 +148,7 @@ def verify(
             sys.stdout.write(json.dumps(_json_line(result), ensure_ascii=False) + "\n")
     else:
         _print_text(results, several=len(files) > 1)
-    worst = max(
-        (r.exit_status for r in results),
-        key=lambda status: {EXIT_VALID: 0, EXIT_INDETERMINATE: 1, EXIT_NOT_VALID: 2}[status],
-    )
+    worst = max((r.exit_status for r in results), key=_SEVERITY.__getitem__)
     if worst != EXIT_VALID:
         raise typer.Exit(worst)
 
