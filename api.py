@@ -85,6 +85,7 @@ from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, 
 from econtract.logs import configure_logging, request_id_var
 from econtract.models import Certificate, CertificateStatus, Seal, SealedDocument
 from econtract.qrcheck import QRCheck, check_qr
+from econtract.registry_status import find_public_status
 from econtract.sealing import seal_document
 from econtract.seals import list_seals
 from econtract.services import Services
@@ -1238,6 +1239,27 @@ def verify_upload_route(
     if proofs is not None:
         body["transparency"] = proofs
     return JSONResponse(body)
+
+
+@public_pages.get("/v1/status", responses={400: {}, 404: {}})
+def registry_status_route(
+    services: ServicesDep,
+    sha256: Annotated[str | None, Query(description="The whole file's SHA-256 (hex).")] = None,
+    signed_digest: Annotated[
+        str | None, Query(description="SHA-256 (hex) of the bytes one of its seals signed.")
+    ] = None,
+    seal_sha256: Annotated[
+        str | None, Query(description="SHA-256 (hex) of a seal certificate.")
+    ] = None,
+) -> JSONResponse:
+    """The registry's status of one exact file, for a relying party that checked it offline:
+    kind, number, status, when and why (the kind of reason only) it last changed, the seal
+    recorded at issuance; nothing personal. With ``seal_sha256``: whether that certificate is
+    one of the service's seals. No token needed. 404 when unknown, 400 for a bad digest."""
+    found = find_public_status(
+        services, sha256=sha256, signed_digest=signed_digest, seal_sha256=seal_sha256
+    )
+    return JSONResponse(found.to_json(), headers={"Cache-Control": "no-store"})
 
 
 # --- the transparency log ----------------------------------------------------------------
