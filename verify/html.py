@@ -76,7 +76,7 @@ def render_html(
         f'<section class="verdict {escape(verdict.value)}" role="status">'
         f'<div class="zh">{escape(verdict.chinese)}</div>'
         f'<div class="en">{escape(verdict.value)}</div></section>',
-        '<h2>结论依据 <span class="en">Why</span></h2><ol>',
+        '<h2>结论依据 <span class="en">Why</span></h2><ol class="reasons">',
         *(
             f'<li>{escape(r.zh)}<br><span class="en">{escape(r.en)}</span></li>'
             for r in report.reasons
