@@ -51,6 +51,7 @@ from bench.load import EContractServer, LoadResult, LoadSpec, econtract_server, 
 from bench.load import run_load as run_load_process
 from bench.timing import Rate, measure_rate
 from econtract.templates import TEMPLATES
+from econtract.uscc import check_character, organisation_check_character
 from keys.handles import KeyAlgorithm
 from keys.signer import to_asn1
 from tests.data import load_holders
@@ -71,6 +72,22 @@ _TOKEN_BYTES = 250
 def holder_fields() -> list[dict[str, Any]]:
     """The licence fields of every row of the sample ``holders.csv`` (empty cells dropped)."""
     return [{k: v for k, v in row.items() if v} for row in load_holders()]
+
+
+def distinct_holders(count: int) -> list[dict[str, Any]]:
+    """``count`` holders, each with a credit code of its own: the rows of ``holders.csv`` in
+    turn, from the second round on with fresh valid codes (a holder holds one valid licence of
+    a type, so a row issued twice would be refused)."""
+    rows = holder_fields()
+    holders = []
+    for n in range(count):
+        fields = dict(rows[n % len(rows)])
+        if n >= len(rows):
+            body = f"{n:08d}"
+            first17 = "91330100" + body + organisation_check_character(body)
+            fields["credit_code"] = first17 + check_character(first17)
+        holders.append(fields)
+    return holders
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -177,9 +194,11 @@ def measure_http(
 ) -> tuple[LoadResult, float]:
     """Issue over HTTP for ``seconds``; return the load's figures and the server's CPU seconds
     per certificate (over the whole load, warm-up included)."""
+    # A holder per request, for more requests than the run can make (the service issues far
+    # fewer than 100 licences a second on the machines measured).
     bodies = tuple(
         json.dumps({"type": TYPE_CODE, "fields": fields}, ensure_ascii=False)
-        for fields in holder_fields()
+        for fields in distinct_holders(int((seconds + _WARMUP_SECONDS) * 100))
     )
     spec = LoadSpec(
         port=server.port,
