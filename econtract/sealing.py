@@ -118,8 +118,9 @@ def seal_document(
 ) -> SealedFile:
     """Seal an uploaded PDF with one of the actor's department's seals and register it.
 
-    The sealed file is written beside the blob store and moved into it only when the
-    registry row is about to commit; a failure anywhere leaves neither.
+    The sealed file is staged beside the blob store and moved into it only after the registry
+    row committed (:mod:`econtract.blobs`); a failure anywhere leaves neither, and a crash at
+    worst a staged file that the start-up sweep settles.
     """
     with services.sessions() as session:
         seal = session.get(Seal, seal_id)
@@ -136,26 +137,26 @@ def seal_document(
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=options.level.long_term)
-    blobs = DiskBlobStore(services.settings.blob_dir)
-    staged = blobs.staging()
-    stored: str | None = None
+    staged = DiskBlobStore(services.settings.blob_dir).staging()
+    # Set once the transaction's work is done: a failure after it is the commit's, whose
+    # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
+    committing = False
     try:
-        with staged.temp_path.open("w+b") as output:
-            result = seal_pdf(
-                source,
-                output,
-                identity=identity,
-                options=options,
-                context=context,
-                check_field=lambda field: check_reserved_field(services, field, seal),
-            )
+        result = seal_pdf(
+            source,
+            staged.file,
+            identity=identity,
+            options=options,
+            context=context,
+            check_field=lambda field: check_reserved_field(services, field, seal),
+        )
+        blob = staged.finish()
+        key, sha256 = blob.key, blob.sha256
         with db.transaction(services.sessions) as session:
             # The seal may have been revoked while the document was being sealed.
             current = session.get(Seal, seal.id)
             assert current is not None
             usable_seal(current, department_id=actor.department_id)
-            key, sha256, new = staged.commit()
-            stored = key if new else None
             document = SealedDocument(
                 id=new_public_id("doc"),
                 department_id=seal.department_id,
@@ -192,9 +193,11 @@ def seal_document(
                     },
                 },
             )
+            committing = True
+        staged.publish()
     except BaseException:
-        if stored is not None:
-            blobs.remove(stored)
+        if committing:
+            staged.file.close()
         raise
     finally:
         staged.discard()

@@ -10,6 +10,7 @@ is UNKNOWN to ``POST /v1/verify`` and to ``econtract verify``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -33,10 +34,13 @@ from econtract.blobs import DiskBlobStore, content_key, sweep_staged
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE, initialise
 from econtract.clients import create_client
 from econtract.config import Settings
-from econtract.models import Certificate
+from econtract.models import Certificate, Seal
+from econtract.sealing import seal_document
 from econtract.services import Services
+from signing.options import SealLevel, SealOptions
 from tests.licences import OPERATOR, holder_fields, issue_example, seal_outside_the_registry
 from tests.live import free_port
+from tests.signing.sealing import make_pdf
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
 PASSPHRASE = "test-passphrase-0123"
@@ -112,6 +116,24 @@ def test_a_licence_registered_but_not_yet_moved_is_restored_at_start(
     report = initialise(initialised)
     assert report.sweep.published == (certificate.blob_key,)
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == certificate.pdf_sha256
+
+
+def test_a_sealed_document_registered_but_not_yet_moved_is_restored_at_start(
+    initialised: Services,
+) -> None:
+    with initialised.sessions() as session:
+        seal_id = session.scalars(select(Seal.id).where(Seal.kind == "official")).one()
+    sealed = seal_document(
+        initialised,
+        source=io.BytesIO(make_pdf()),
+        seal_id=seal_id,
+        options=SealOptions(level=SealLevel.B_B),
+        actor=OPERATOR,
+    ).document
+    stored = initialised.settings.blob_dir / sealed.blob_key
+    shutil.move(stored, DiskBlobStore(initialised.settings.blob_dir).staging_dir / "x.part")
+    assert initialise(initialised).sweep.published == (sealed.blob_key,)
+    assert sha256_of(stored) == sealed.pdf_sha256
 
 
 # --- kill -9 of econtract serve while it issues --------------------------------------------------
