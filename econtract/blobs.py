@@ -112,14 +112,6 @@ class StagedBlob:
         finally:
             self.file.close()
 
-    def commit(self) -> tuple[str, str, bool]:
-        """:meth:`finish` and :meth:`publish` at once: (key, SHA-256 hex, whether it is new).
-
-        Only for a caller that registers the file afterwards and removes it on failure.
-        """
-        finished = self.finish()
-        return finished.key, finished.sha256, self.publish()
-
 
 def _move_into_place(directory: Path, temp_path: Path, key: str) -> bool:
     target = directory / key

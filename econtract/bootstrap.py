@@ -1,7 +1,9 @@
-"""``econtract init``: schema, development PKI and a demo department, idempotently."""
+"""``econtract init`` (also run by every ``econtract serve``): schema, development PKI, the
+sweep of blobs a crashed process left staged, and a demo department, idempotently."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -15,6 +17,8 @@ from econtract.pki import bootstrap_pki
 from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
+
+log = logging.getLogger(__name__)
 
 #: The demo department created on first start (a synthetic, well-formed credit code).
 DEMO_DEPARTMENT_CODE = "11330100002502899U"
@@ -38,7 +42,8 @@ class InitReport:
 
 
 def initialise(services: Services, *, demo: bool = True) -> InitReport:
-    """Apply migrations, create the PKI and (with ``demo``) the demo department and seals."""
+    """Apply migrations, create the PKI, settle staged blobs (:func:`sweep_blobs`) and (with
+    ``demo``) create the demo department and seals."""
     services.settings.data_dir.mkdir(parents=True, exist_ok=True)
     db.upgrade(services.engine)
     report = InitReport()
@@ -63,7 +68,13 @@ def sweep_blobs(services: Services) -> SweepReport:
                 for model in (Certificate, SealedDocument)
             )
 
-    return sweep_staged(DiskBlobStore(services.settings.blob_dir), is_registered)
+    report = sweep_staged(DiskBlobStore(services.settings.blob_dir), is_registered)
+    if report.published or report.removed:
+        log.warning(
+            "staged blobs of a crashed process settled",
+            extra={"published": list(report.published), "removed": report.removed},
+        )
+    return report
 
 
 def _create_demo(services: Services, report: InitReport, actor: audit.Actor) -> None:
