@@ -48,18 +48,6 @@ if TYPE_CHECKING:
 #: Exit statuses of ``econtract verify``.
 EXIT_VALID, EXIT_NOT_VALID, EXIT_INDETERMINATE = 0, 1, 2
 
-_VERDICT_ZH = {
-    "VALID": "有效",
-    "INVALID": "无效",
-    "MODIFIED": "已被改动",
-    "REVOKED": "已撤销",
-    "SUSPENDED": "已暂停",
-    "EXPIRED": "已过期",
-    "SUPERSEDED": "已变更",
-    "UNKNOWN": "无法识别",
-    "INDETERMINATE": "暂无法判定",
-}
-
 #: Exit statuses from best to worst: "not valid" is a finding, worse than "cannot decide now".
 _SEVERITY = {EXIT_VALID: 0, EXIT_INDETERMINATE: 1, EXIT_NOT_VALID: 2}
 
@@ -366,7 +354,8 @@ def _print_summary(results: list[_Result]) -> None:
 def _verdict_text(result: _Result) -> str:
     if result.report is None:
         return "ERROR 出错"
-    return f"{result.verdict} {_VERDICT_ZH.get(result.verdict, '')}".strip()
+    # The words of the report itself, so that the table says what every page says.
+    return f"{result.report.verdict.value} {result.report.verdict.chinese}"
 
 
 def _print_details(result: _Result, *, header: bool) -> None:

@@ -41,7 +41,8 @@ def _b64(seed: str, length: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")[:length]
 
 
-#: What a real verification URL looks like: the QR token is a compact JWS of ~280 characters.
+#: The longest verification URL a licence has carried: a first-format JWS token of ~280
+#: characters (today's compact tokens have 114), so the layout holds for both.
 VERIFY_URL = "http://127.0.0.1:8000/v/" + ".".join(
     (_b64("header", 62), _b64("payload", 130), _b64("signature", 86))
 )
