@@ -19,6 +19,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from keys.errors import PKIError
 from keys.handles import KeyAlgorithm, KeyHandle, generate_software_key
+from keys.names import ORG_ID_PREFIX, department_code_of, seal_kind_of
 from keys.oids import ORGANIZATION_IDENTIFIER, SEAL_KIND_POLICIES, SEAL_POLICY
 from keys.tbs import sign_certificate
 
@@ -40,7 +41,6 @@ __all__ = [
 ROOT_CA_NAME = "root"
 """The URL slug of the root CA (its CRL and certificate under ``/pki``)."""
 
-_ORG_ID_PREFIX = "NTRCN-"
 # The shape of a unified social credit code (GB 32100): 18 characters of its alphabet. The
 # check characters are verified by the registry (econtract.uscc) before a seal is made.
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{18}")
@@ -126,7 +126,7 @@ class SealSubject:
             [
                 x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.department_name),
-                x509.NameAttribute(ORGANIZATION_IDENTIFIER, _ORG_ID_PREFIX + self.department_code),
+                x509.NameAttribute(ORGANIZATION_IDENTIFIER, ORG_ID_PREFIX + self.department_code),
                 x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, self.seal_name),
                 x509.NameAttribute(NameOID.COMMON_NAME, self.department_name + self.seal_name),
             ]
@@ -396,29 +396,6 @@ def issue_ocsp_responder_certificate(
 def _organization_of(cert: x509.Certificate) -> str:
     values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return str(values[0].value) if values else "eContract"
-
-
-def seal_kind_of(cert: x509.Certificate) -> str | None:
-    """The seal kind (``official``, ``licence``, ``contract``) named by a seal certificate."""
-    try:
-        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
-    except x509.ExtensionNotFound:
-        return None
-    kinds = {oid: kind for kind, oid in SEAL_KIND_POLICIES.items()}
-    for policy in policies:
-        kind = kinds.get(policy.policy_identifier)
-        if kind is not None:
-            return kind
-    return None
-
-
-def department_code_of(cert: x509.Certificate) -> str | None:
-    """The unified social credit code in a seal certificate's organizationIdentifier."""
-    for attribute in cert.subject.get_attributes_for_oid(ORGANIZATION_IDENTIFIER):
-        value = str(attribute.value)
-        if value.startswith(_ORG_ID_PREFIX):
-            return value[len(_ORG_ID_PREFIX) :]
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from keys.config import KeyStoreConfig
 from keys.errors import KeyNotFoundError, KeyStoreError
 from keys.handles import KeyAlgorithm, SoftwareKeyHandle, generate_software_key
 from keys.labels import check_label
-from keys.store import KeyStoreConfig
 
 PASSPHRASE_SETTING = "ECONTRACT_KEY_PASSPHRASE"  # noqa: S105 (a setting's name, not a secret)
 """The setting that carries the passphrase; error messages name it so operators know what

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
+from keys.config import KeyStoreConfig
 from keys.errors import KeyNotFoundError, KeyStoreError
 from keys.handles import KeyAlgorithm, hash_algorithm
 from keys.labels import check_label
-from keys.store import KeyStoreConfig
 
 _T = TypeVar("_T")
 

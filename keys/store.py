@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
+from keys.config import KeyStoreConfig
 from keys.handles import KeyAlgorithm, KeyHandle
 
-
-@dataclass(frozen=True, kw_only=True)
-class KeyStoreConfig:
-    """Where keys live and how they are unlocked."""
-
-    backend: Literal["file", "pkcs11"] = "file"
-    """``file``: encrypted PKCS#8 files in ``directory``; ``pkcs11``: a token via a PKCS#11
-    module."""
-    directory: Path = Path("var/keys")
-    """The directory of the file backend."""
-    passphrase: str | None = None
-    """The passphrase that encrypts the file backend's keys; ``None`` stores them unencrypted."""
-    require_encryption: bool = False
-    """Refuse to create or load unencrypted keys (production mode)."""
-    pkcs11_module: Path | None = None
-    """Path of the PKCS#11 module (for SoftHSM2: ``/usr/lib/softhsm/libsofthsm2.so``)."""
-    pkcs11_token_label: str | None = None
-    """The label of the token that holds the keys."""
-    pkcs11_user_pin: str | None = None
-    """The user PIN of the token."""
+# KeyStoreConfig lives in keys.config, which the backends import; it stays importable from
+# here, where callers open a store with it.
+__all__ = ["KeyStore", "KeyStoreConfig", "open_key_store"]
 
 
 class KeyStore(Protocol):
@@ -56,8 +38,8 @@ class KeyStore(Protocol):
 
 def open_key_store(config: KeyStoreConfig) -> KeyStore:
     """Open the backend named by ``config``."""
-    # The backends import this module for KeyStoreConfig, and only the chosen one needs
-    # loading (python-pkcs11 is a native extension), hence the imports inside.
+    # Only the chosen backend needs loading (python-pkcs11 is a native extension), hence
+    # the imports inside.
     if config.backend == "pkcs11":
         from keys.pkcs11store import PKCS11KeyStore  # noqa: PLC0415
 

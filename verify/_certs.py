@@ -6,7 +6,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from keys.ca import department_code_of, seal_kind_of
+from keys.names import department_code_of, seal_kind_of
 from verify.report import CertificateInfo, SignerInfo
 
 
