@@ -86,6 +86,7 @@ from econtract.logs import configure_logging, request_id_var
 from econtract.models import Certificate, CertificateStatus, Seal, SealedDocument
 from econtract.qrcheck import QRCheck, check_qr
 from econtract.registry_status import find_public_status
+from econtract.report_pdf import report_pdf
 from econtract.sealing import seal_document
 from econtract.seals import list_seals
 from econtract.services import Services
@@ -119,7 +120,6 @@ from signing.options import Certification, SealLevel, SealOptions
 from verify.errors import NotAPDFError as VerifyNotAPDFError
 from verify.errors import TooLargeError, VerificationError
 from verify.html import render_html
-from verify.pdf_report import report_pdf
 
 log = logging.getLogger("econtract.api")
 

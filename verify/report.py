@@ -289,12 +289,6 @@ class Report:
         """The report as a JSON-ready dict (times in ISO 8601), per ``report_schema.json``."""
         return _jsonable(self)  # type: ignore[no-any-return]
 
-    def to_html(self, appendices: tuple[Appendix, ...] = ()) -> str:
-        """A printable HTML page an auditor can file (Chinese first, English second)."""
-        from verify.html import render_html  # noqa: PLC0415  # only auditors need it
-
-        return render_html(self, appendices)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Appendix:

@@ -282,8 +282,8 @@ def _add_registry_details(
 
 
 def _write_report_pdf(path: Path, result: _Result) -> None:
+    from econtract.report_pdf import report_pdf
     from econtract.verification import log_appendix
-    from verify.pdf_report import report_pdf
 
     assert result.report is not None
     report = result.report

@@ -13,13 +13,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from econtract.report_pdf import report_pdf, wrap_text
 from signing.options import SealLevel
 from tests.testpki import TestPKI
 from tests.verify import forge
 from tests.verify.forge import Sealed
 from verify.html import render_html
 from verify.pdf import verify_pdf
-from verify.pdf_report import report_pdf, wrap_text
 from verify.policy import VerificationPolicy
 from verify.registry import InMemoryRegistry, RegistryMatch
 from verify.report import REPORT_SCHEMA, Appendix, Report, report_schema
@@ -54,7 +54,7 @@ def test_html_report_is_chinese_first_then_english(
 ) -> None:
     registry = InMemoryRegistry([licence_lt.record()])
     report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
-    page = report.to_html()
+    page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
     assert '<div class="zh">有效</div><div class="en">VALID</div>' in page
     assert report.file_sha256 in page
@@ -64,7 +64,7 @@ def test_html_report_is_chinese_first_then_english(
 def test_html_escapes_names_from_the_file(policy: VerificationPolicy, licence_lt: Sealed) -> None:
     report = verify_pdf(licence_lt.pdf, policy=policy)
     sig = dataclasses.replace(report.signatures[0], field_name="<script>alert(1)</script>")
-    page = dataclasses.replace(report, signatures=(sig,)).to_html()
+    page = render_html(dataclasses.replace(report, signatures=(sig,)))
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
 

@@ -6,6 +6,9 @@ certificate chain of each, the seals and timestamps in the order they were added
 caller's appendices (the transparency log's proof). Text wraps the way each script does:
 English at spaces, Chinese between any two characters; only a run without spaces wider than
 the column (a hash) is broken inside.
+
+``verify`` produces the report as a value; drawing it for people (with the seal's font from
+``signing``) happens here, above both.
 """
 
 from __future__ import annotations
