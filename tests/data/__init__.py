@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
+from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent
-"""This directory: ``holders.csv``, ``holders-bad.csv`` and their README."""
+"""This directory: the holders files, ``merkle_vectors.json`` and their README."""
 
 
 def load_holders(name: str = "holders.csv") -> list[dict[str, str]]:
@@ -17,3 +19,13 @@ def load_holders(name: str = "holders.csv") -> list[dict[str, str]]:
     """
     with (DATA_DIR / name).open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def load_vectors(name: str) -> Any:
+    """A published test-vector file of this directory (JSON), as parsed.
+
+    ``merkle_vectors.json``: RFC 6962/9162 Merkle tree roots and inclusion and consistency
+    proofs, hashes in hex; see its ``source`` field.
+    """
+    with (DATA_DIR / name).open(encoding="utf-8") as f:
+        return json.load(f)

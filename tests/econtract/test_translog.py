@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -67,6 +68,8 @@ from econtract.translog import (
     verify_sth,
 )
 from econtract.translog._merkle import consistency_ranges, inclusion_ranges
+from econtract.translog._store import append_encoded
+from tests.data import load_vectors
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -236,6 +239,107 @@ def test_verification_refuses_impossible_sizes() -> None:
         verify_inclusion(HASHES[0], 0, 2, [HASHES[0]] * 65, HASHES[0])
 
 
+# --- published vectors: RFC 6962/9162 test data, not a reference written here ---------------
+
+VECTORS = load_vectors("merkle_vectors.json")
+GOLDEN_LEAVES = [bytes.fromhex(leaf) for leaf in VECTORS["leaves"]]
+GOLDEN_HASHES = [leaf_hash(leaf) for leaf in GOLDEN_LEAVES]
+GOLDEN_ROOTS = [bytes.fromhex(root) for root in VECTORS["roots"]]
+
+
+def golden_proof(vector: dict[str, Any]) -> list[bytes]:
+    return [bytes.fromhex(h) for h in vector["proof"]]
+
+
+def accepted_here(vector: dict[str, Any], *hashes: str) -> bool:
+    """Whether our verifier must accept a published vector.
+
+    Ours is stricter in one way: every hash is 32 bytes, even where the proof would not need
+    to look at it (equal sizes with equal placeholder roots), since a hash of any other length
+    is a malformed request, not a proof.
+    """
+    return bool(vector["valid"]) and all(len(bytes.fromhex(h)) == 32 for h in hashes)
+
+
+def golden_ids(vector: dict[str, Any]) -> str:
+    return str(vector["name"])
+
+
+def over_the_published_leaves(vector: dict[str, Any]) -> bool:
+    """A valid vector of the numbered directories: a proof in the tree of the eight leaves.
+
+    The others (``single-entry``, ``additional``) use leaves and roots of their own.
+    """
+    return bool(vector["valid"]) and str(vector["name"]).split("/")[1].isdigit()
+
+
+GOLDEN_INCLUSION = [v for v in VECTORS["inclusion"] if over_the_published_leaves(v)]
+GOLDEN_CONSISTENCY = [v for v in VECTORS["consistency"] if over_the_published_leaves(v)]
+
+
+@pytest.mark.parametrize("n", range(len(GOLDEN_ROOTS)))
+def test_roots_of_the_published_leaves_are_the_published_roots(n: int) -> None:
+    assert root_of(GOLDEN_HASHES[:n]) == GOLDEN_ROOTS[n]
+
+
+@pytest.mark.parametrize("vector", GOLDEN_INCLUSION, ids=golden_ids)
+def test_inclusion_proofs_are_the_published_ones(vector: dict[str, Any]) -> None:
+    index, size = vector["leaf_index"], vector["tree_size"]
+    assert bytes.fromhex(vector["leaf_hash"]) == GOLDEN_HASHES[index]
+    assert bytes.fromhex(vector["root"]) == GOLDEN_ROOTS[size]
+    ranges = inclusion_ranges(index, size)
+    assert [root_of(GOLDEN_HASHES[a:b]) for a, b in ranges] == golden_proof(vector)
+
+
+@pytest.mark.parametrize("vector", GOLDEN_CONSISTENCY, ids=golden_ids)
+def test_consistency_proofs_are_the_published_ones(vector: dict[str, Any]) -> None:
+    first, second = vector["first"], vector["second"]
+    assert bytes.fromhex(vector["first_root"]) == GOLDEN_ROOTS[first]
+    assert bytes.fromhex(vector["second_root"]) == GOLDEN_ROOTS[second]
+    ranges = consistency_ranges(first, second)
+    assert [root_of(GOLDEN_HASHES[a:b]) for a, b in ranges] == golden_proof(vector)
+
+
+@pytest.mark.parametrize("vector", VECTORS["inclusion"], ids=golden_ids)
+def test_inclusion_verification_agrees_with_the_published_verdict(
+    vector: dict[str, Any],
+) -> None:
+    def verify() -> None:
+        verify_inclusion(
+            bytes.fromhex(vector["leaf_hash"]),
+            vector["leaf_index"],
+            vector["tree_size"],
+            golden_proof(vector),
+            bytes.fromhex(vector["root"]),
+        )
+
+    if accepted_here(vector, vector["leaf_hash"], vector["root"], *vector["proof"]):
+        verify()
+    else:
+        with pytest.raises(ProofVerificationError):
+            verify()
+
+
+@pytest.mark.parametrize("vector", VECTORS["consistency"], ids=golden_ids)
+def test_consistency_verification_agrees_with_the_published_verdict(
+    vector: dict[str, Any],
+) -> None:
+    def verify() -> None:
+        verify_consistency(
+            vector["first"],
+            vector["second"],
+            bytes.fromhex(vector["first_root"]),
+            bytes.fromhex(vector["second_root"]),
+            golden_proof(vector),
+        )
+
+    if accepted_here(vector, vector["first_root"], vector["second_root"], *vector["proof"]):
+        verify()
+    else:
+        with pytest.raises(ProofVerificationError):
+            verify()
+
+
 # --- entries ------------------------------------------------------------------------------
 
 
@@ -334,6 +438,25 @@ def test_stored_proofs_match_reference_for_every_size(log_services: Services) ->
             second = rng.randint(1, 70)
             first = rng.randint(1, second)
             assert consistency_proof(session, first, second) == ref_proof(first, blobs[:second])
+
+
+def test_the_stored_log_of_the_published_leaves_gives_the_published_roots_and_proofs(
+    log_services: Services,
+) -> None:
+    # One head per size: the log gives proofs only against a published size.
+    for leaf in GOLDEN_LEAVES:
+        with db.transaction(log_services.sessions) as session:
+            append_encoded(session, [leaf])
+            publish_sth(session, log_services.pki.log_key)
+    with log_services.sessions() as session:
+        for n in range(1, len(GOLDEN_LEAVES) + 1):
+            assert root_hash(session, n) == GOLDEN_ROOTS[n]
+        for vector in GOLDEN_INCLUSION:
+            proof = inclusion_proof(session, vector["leaf_index"], vector["tree_size"])
+            assert proof == golden_proof(vector), vector["name"]
+        for vector in GOLDEN_CONSISTENCY:
+            proof = consistency_proof(session, vector["first"], vector["second"])
+            assert proof == golden_proof(vector), vector["name"]
 
 
 def test_batch_append_stores_the_same_tree(log_services: Services) -> None:
