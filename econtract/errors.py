@@ -10,19 +10,42 @@ from keys.errors import (
     PKIError,
 )
 
+# The sealing engine's errors are the domain's too: the HTTP face maps them without importing
+# signing.
+from signing.errors import (
+    BrokenPDFError,
+    DocumentCertifiedError,
+    EncryptedPDFError,
+    FieldReservedError,
+    NotAPDFError,
+    PlacementError,
+    SealUnusableError,
+    SigningError,
+    TimestampError,
+)
+
 __all__ = [
+    "BrokenPDFError",
     "ConflictError",
     "DatabaseUnavailableError",
+    "DocumentCertifiedError",
     "EContractError",
+    "EncryptedPDFError",
+    "FieldReservedError",
     "InvalidInputError",
     "KeyNotFoundError",
     "KeyStoreError",
     "LicenceExistsError",
     "MalformedRequestError",
+    "NotAPDFError",
     "NotFoundError",
     "PKIError",
     "PermissionDeniedError",
+    "PlacementError",
     "RegistryError",
+    "SealUnusableError",
+    "SigningError",
+    "TimestampError",
 ]
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "LicenceContent",
     "LicenceStyle",
     "RenderedLicence",
+    "check_font",
     "format_date",
     "render_licence",
 ]

@@ -39,9 +39,23 @@ from econtract.translog import LogEntry, append_entry
 from keys.signer import KeySigner
 from signing.appearance import SealAppearance
 from signing.errors import FieldReservedError, SealUnusableError
-from signing.options import FieldHolder, ReservedField, SealOptions
+from signing.options import Certification, FieldHolder, ReservedField, SealLevel, SealOptions
 from signing.sealer import FieldToFill, SealIdentity, SealingContext, SealResult, seal_pdf
 from signing.timestamps import HTTPTimeStamper
+
+# Certification, SealLevel and SealOptions are the choices a caller makes when sealing; they
+# are offered here so that the HTTP face depends on the domain, not on signing.
+__all__ = [
+    "Certification",
+    "SealLevel",
+    "SealOptions",
+    "SealedFile",
+    "check_reserved_field",
+    "seal_document",
+    "seal_identity",
+    "sealing_context",
+    "usable_seal",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
