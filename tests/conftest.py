@@ -1,4 +1,5 @@
-"""Shared fixtures: settings on a fresh registry (SQLite, or PostgreSQL when asked), services.
+"""Shared fixtures: settings on a fresh registry (SQLite, or PostgreSQL when asked), services,
+an API client. Plain helpers (the acting operator, access tokens) are in ``tests.factories``.
 
 ``ECONTRACT_TEST_DATABASE_URL`` switches the registry to a PostgreSQL server; every test then
 gets its own schema, dropped afterwards. Tests that use the registry are marked ``registry``
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from econtract.bootstrap import initialise
@@ -78,3 +80,13 @@ def initialised(services: Services) -> Services:
     """Services after ``econtract init``: schema, PKI, demo department and seals."""
     initialise(services)
     return services
+
+
+@pytest.fixture
+def api_client(initialised: Services) -> Iterator[TestClient]:
+    """The API of the initialised registry, served in process (lifespan run)."""
+    # Imported here: the tests of signing/, verify/ and keys/ do not load the web app.
+    from api import create_app  # noqa: PLC0415
+
+    with TestClient(create_app(initialised.settings)) as client:
+        yield client

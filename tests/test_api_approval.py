@@ -26,9 +26,10 @@ from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from signing.errors import FieldReservedError
 from signing.sealer import FieldToFill
-from tests.licences import OPERATOR, issue_example
+from tests.factories import OPERATOR, token_for
+from tests.licences import issue_example
 from tests.signing.sealing import make_pdf, pdfsig
-from tests.test_api_documents import seal_id, token_for
+from tests.test_api_documents import seal_id
 
 CODE_1 = DEMO_DEPARTMENT_CODE
 CODE_2 = "9133100015J1YG617W"

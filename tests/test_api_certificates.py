@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api import create_app
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clients import create_client
 from econtract.departments import add_department
@@ -28,32 +28,9 @@ from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.uscc import check_character, organisation_check_character
+from tests.factories import OPERATOR, token_for
 
 OTHER_CODE = "9133100015J1YG617W"
-OPERATOR = audit.Actor.operator("test")
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
-
-
-def token_for(
-    client: TestClient,
-    services: Services,
-    department: str = DEMO_DEPARTMENT_CODE,
-    scopes: str = "issue,read,revoke",
-) -> str:
-    with db.transaction(services.sessions) as session:
-        api_client, secret = create_client(
-            session, department_code=department, name="审批系统", scopes=scopes, actor=OPERATOR
-        )
-    response = client.post(
-        "/v1/token", data={"grant_type": "client_credentials"}, auth=(api_client.id, secret)
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
 
 
 def auth(token: str, **headers: str) -> dict[str, str]:
@@ -398,6 +375,27 @@ def _hs256(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
     unsigned = _forge(header, claims).rsplit(".", 1)[0]
     mac = hmac.new(key, unsigned.encode(), hashlib.sha256).digest()
     return unsigned + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def test_a_client_may_send_its_secret_in_the_form_body_for_a_15_minute_bearer_token(
+    api_client: TestClient, initialised: Services
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        client, secret = create_client(
+            session,
+            department_code=DEMO_DEPARTMENT_CODE,
+            name="审批系统",
+            scopes="seal",
+            actor=OPERATOR,
+        )
+    response = api_client.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials", "client_id": client.id, "client_secret": secret},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 900)
+    assert body["access_token"]
 
 
 def test_forged_and_expired_tokens_are_401(api_client: TestClient, initialised: Services) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,43 +13,17 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import func, select
 
 from api import create_app
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clients import create_client
 from econtract.departments import add_department
 from econtract.models import AuditEvent, Seal, SealedDocument, SealKind
 from econtract.seals import SealRequest, create_seal, revoke_seal
 from econtract.services import Services
+from tests.factories import OPERATOR, token_for
 from tests.signing.sealing import make_pdf
 
 OTHER_CODE = "9133100015J1YG617W"
-OPERATOR = audit.Actor.operator("test")
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
-
-
-def token_for(client: TestClient, services: Services, department: str, scopes: str) -> str:
-    with db.transaction(services.sessions) as session:
-        api_client, secret = create_client(
-            session, department_code=department, name="审批系统", scopes=scopes, actor=OPERATOR
-        )
-    response = client.post(
-        "/v1/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": api_client.id,
-            "client_secret": secret,
-        },
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 900
-    return str(body["access_token"])
 
 
 def seal_id(

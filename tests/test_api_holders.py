@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
-from econtract import db
-from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.clients import create_client
 from econtract.services import Services
-from tests.licences import OPERATOR, holder_fields
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
+from tests.factories import token_for
+from tests.licences import holder_fields
 
 
 @pytest.fixture
 def token(api_client: TestClient, initialised: Services) -> str:
-    with db.transaction(initialised.sessions) as session:
-        client, secret = create_client(
-            session,
-            department_code=DEMO_DEPARTMENT_CODE,
-            name="审批系统",
-            scopes="issue,read,revoke",
-            actor=OPERATOR,
-        )
-    response = api_client.post(
-        "/v1/token", data={"grant_type": "client_credentials"}, auth=(client.id, secret)
-    )
-    return str(response.json()["access_token"])
+    return token_for(api_client, initialised)
 
 
 def issue(client: TestClient, token: str, fields: dict[str, Any], key: str | None = None) -> Any:

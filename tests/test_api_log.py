@@ -9,17 +9,14 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from api import create_app
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.clients import create_client
@@ -28,17 +25,11 @@ from econtract.services import Services
 from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
 from econtract.verification import log_appendix, log_proofs
+from tests.factories import OPERATOR
 from tests.licences import issue_example, qr_token
 from tests.live import serve
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
-OPERATOR = audit.Actor.operator("test")
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
 
 
 def publish(services: Services) -> None:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
 from econtract.certificates import change_status
 from econtract.models import Seal
 from econtract.services import Services
-from tests.licences import OPERATOR, issue_example
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
+from tests.factories import OPERATOR
+from tests.licences import issue_example
 
 
 def test_a_revoked_licence_answers_its_status_when_and_the_kind_of_reason_only(
