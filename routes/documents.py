@@ -1,0 +1,141 @@
+"""Sealed documents: seal an uploaded PDF, read it back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
+
+from econtract.blobs import DiskBlobStore
+from econtract.documents import get_document as fetch_document
+from econtract.models import SealedDocument
+from econtract.sealing import seal_document
+from routes.deps import ReaderDep, SealerDep, ServicesDep, actor_of
+from signing.options import Certification, SealLevel, SealOptions
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+class DocumentPublic(BaseModel):
+    """A sealed document as registered."""
+
+    id: str
+    seal_id: str
+    level: str
+    file_name: str | None
+    sha256: str
+    signed_digest: str
+    created_at: str
+    pdf_url: str
+
+
+def document_public(document: SealedDocument) -> DocumentPublic:
+    """The public view of a sealed document."""
+    return DocumentPublic(
+        id=document.id,
+        seal_id=document.seal_id,
+        level=document.level,
+        file_name=document.file_name,
+        sha256=document.pdf_sha256,
+        signed_digest=document.signed_digest,
+        created_at=document.created_at.isoformat(),
+        pdf_url=f"/v1/documents/{document.id}/pdf",
+    )
+
+
+@router.post(
+    "/seal",
+    status_code=201,
+    response_model=DocumentPublic,
+    responses={
+        201: {"content": {"application/pdf": {}}},
+        403: {},
+        409: {},
+        413: {},
+        415: {},
+        422: {},
+    },
+)
+def seal_uploaded(
+    request: Request,
+    services: ServicesDep,
+    principal: SealerDep,
+    file: Annotated[UploadFile, File(description="The PDF to seal.")],
+    seal: Annotated[str, Form(description="One of the caller's seal ids.")],
+    level: Annotated[SealLevel, Form()] = SealLevel.B_LT,
+    visible: Annotated[
+        str | None, Form(description="PAGE:X,Y of the seal's centre.", examples=["1:450,150"])
+    ] = None,
+    cross_page: Annotated[bool, Form()] = False,
+    certify: Annotated[Certification, Form()] = Certification.APPROVAL,
+    field: Annotated[str | None, Form(description="Signature field to create or fill.")] = None,
+    reserve: Annotated[
+        list[str] | None,
+        Form(
+            description="Empty seal fields for the departments that seal later (with "
+            "certify=form-filling): NAME[@PAGE:X,Y][=HOLDER], where HOLDER is the unified "
+            "social credit code of the department that may fill the field, or one seal's id. "
+            "Sealing a field bound to another department is refused (403 field-reserved); "
+            "a field without HOLDER is open to any department.",
+            examples=[["Dept2@1:280,150=9133100015J1YG617W"]],
+        ),
+    ] = None,
+) -> Response:
+    """Seal an uploaded PDF with one of the caller's department's seals, and register it.
+
+    Answers the document's record as JSON, or the sealed PDF itself with
+    ``Accept: application/pdf``.
+    """
+    options = SealOptions.from_text(
+        level=level,
+        certification=certify,
+        visible=visible,
+        cross_page=cross_page,
+        field_name=field,
+        reserve=reserve or (),
+    )
+    sealed = seal_document(
+        services,
+        source=file.file,
+        seal_id=seal,
+        options=options,
+        actor=actor_of(request, principal),
+        file_name=_safe_name(file.filename),
+    )
+    location = f"/v1/documents/{sealed.document.id}"
+    if "application/pdf" in request.headers.get("accept", ""):
+        path = DiskBlobStore(services.settings.blob_dir).path(sealed.document.blob_key)
+        return FileResponse(
+            path,
+            status_code=201,
+            media_type="application/pdf",
+            headers={"Location": location, "X-Document-Id": sealed.document.id},
+        )
+    body = document_public(sealed.document).model_dump()
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
+@router.get("/{document_id}", response_model=DocumentPublic)
+def get_document(document_id: str, services: ServicesDep, principal: ReaderDep) -> DocumentPublic:
+    """A sealed document of the caller's department."""
+    with services.sessions() as session:
+        document = fetch_document(session, document_id, department_id=principal.department_id)
+    return document_public(document)
+
+
+@router.get("/{document_id}/pdf", response_class=FileResponse)
+def get_document_pdf(document_id: str, services: ServicesDep, principal: ReaderDep) -> FileResponse:
+    """The sealed PDF of a document of the caller's department."""
+    with services.sessions() as session:
+        document = fetch_document(session, document_id, department_id=principal.department_id)
+    path = DiskBlobStore(services.settings.blob_dir).path(document.blob_key)
+    return FileResponse(path, media_type="application/pdf")
+
+
+def _safe_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in base if ch.isprintable())[:255] or None

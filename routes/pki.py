@@ -1,0 +1,165 @@
+"""The public PKI: trust list, CA certificates, CRLs, OCSP and the timestamp authority."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from econtract import metrics
+from econtract.errors import MalformedRequestError, NotFoundError
+from econtract.services import Services
+from routes.deps import ServicesDep, read_body
+
+router = APIRouter(prefix="/pki", tags=["pki"])
+
+
+class TrustListEntry(BaseModel):
+    """One certificate of the trust list."""
+
+    name: str
+    subject: str
+    sha256: str
+    not_after: str
+    pem: str
+
+
+class TrustList(BaseModel):
+    """The service's CA certificates; relying parties pin the root."""
+
+    version: int = 1
+    root: TrustListEntry
+    intermediates: list[TrustListEntry]
+    crl_urls: dict[str, str]
+    ocsp_url: str
+    tsa_url: str
+
+
+def _entry(name: str, cert: Any) -> TrustListEntry:
+    return TrustListEntry(
+        name=name,
+        subject=cert.subject.rfc4514_string(),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        pem=cert.public_bytes(Encoding.PEM).decode(),
+    )
+
+
+@router.get("/trust-list.json", response_model=TrustList)
+def trust_list(services: ServicesDep) -> TrustList:
+    """The root and intermediate CA certificates, with the revocation and timestamp URLs."""
+    pki = services.pki
+    cas = pki.ca_certificates
+    return TrustList(
+        root=_entry("root", cas["root"]),
+        intermediates=[_entry(n, c) for n, c in cas.items() if n != "root"],
+        crl_urls={n: pki.urls.crl_url(n) for n in cas},
+        ocsp_url=pki.urls.ocsp_url(),
+        tsa_url=pki.urls.tsa_url(),
+    )
+
+
+@router.get("/chain.pem", response_class=Response)
+def chain_pem(services: ServicesDep) -> Response:
+    """The issuing CA then the root, PEM."""
+    cas = services.pki.ca_certificates
+    pem = b"".join(cas[n].public_bytes(Encoding.PEM) for n in ("issuing", "root"))
+    return Response(pem, media_type="application/x-pem-file")
+
+
+@router.get("/ca/{name}.cer", response_class=Response)
+def ca_der(name: str, services: ServicesDep) -> Response:
+    """A CA certificate, DER (the AIA caIssuers URL)."""
+    cert = services.pki.ca_certificates.get(name)
+    if cert is None:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert")
+
+
+@router.get("/ca/{name}.pem", response_class=Response)
+def ca_pem(name: str, services: ServicesDep) -> Response:
+    """A CA certificate, PEM."""
+    cert = services.pki.ca_certificates.get(name)
+    if cert is None:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return Response(cert.public_bytes(Encoding.PEM), media_type="application/x-pem-file")
+
+
+@router.get("/crl/{name}.crl", response_class=Response)
+def crl(name: str, services: ServicesDep) -> Response:
+    """The current CRL of a CA (the CRL distribution point URL)."""
+    if name not in services.pki.ca_certificates:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return Response(services.pki.crl_der(name), media_type="application/pkix-crl")
+
+
+OCSP_REQUEST = "application/ocsp-request"
+OCSP_RESPONSE = "application/ocsp-response"
+
+
+def _ocsp_answer(services: Services, request_der: bytes) -> Response:
+    reply = services.pki.answer_ocsp(request_der)
+    metrics.OCSP_RESPONSES.labels(status="malformed" if reply.malformed else "answered").inc()
+    if reply.malformed:
+        raise MalformedRequestError(reply.detail or "The OCSP request is not a DER OCSPRequest.")
+    return Response(reply.der, media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-cache"})
+
+
+@router.post(
+    "/ocsp",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "content": {OCSP_REQUEST: {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+)
+async def ocsp_post(request: Request, services: ServicesDep) -> Response:
+    """RFC 6960 OCSP over POST (a DER OCSPRequest in, a DER OCSPResponse out)."""
+    body = await read_body(request, 64 * 1024, OCSP_REQUEST)
+    return _ocsp_answer(services, body)
+
+
+@router.get("/ocsp/{encoded:path}", response_class=Response)
+def ocsp_get(encoded: str, services: ServicesDep) -> Response:
+    """RFC 6960 OCSP over GET (the base64 request in the path)."""
+    try:
+        request_der = base64.b64decode(unquote(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedRequestError("The OCSP GET path is not base64.") from None
+    return _ocsp_answer(services, request_der)
+
+
+TSQ = "application/timestamp-query"
+TSR = "application/timestamp-reply"
+
+
+@router.post(
+    "/tsa",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {"content": {TSQ: {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def tsa(request: Request, services: ServicesDep) -> Response:
+    """RFC 3161 timestamping: a DER TimeStampReq in, a DER TimeStampResp out.
+
+    A refused query (unsupported hash, unknown policy, not DER) still gets a TimeStampResp
+    with status ``rejection`` and the failure reason, with HTTP 400, so both RFC 3161
+    clients and people see why.
+    """
+    body = await read_body(request, 64 * 1024, TSQ)
+    reply = services.pki.tsa.respond(body)
+    if reply.granted:
+        metrics.TIMESTAMPS_ISSUED.inc()
+    headers = {} if reply.granted else {"X-Problem-Detail": reply.detail or "rejected"}
+    return Response(
+        reply.der, status_code=200 if reply.granted else 400, media_type=TSR, headers=headers
+    )

@@ -1,0 +1,138 @@
+"""The citizen's pages and public verification: the QR page, the upload page, POST
+/v1/verify and the registry status of a file."""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+
+from econtract import db
+from econtract.qrcheck import QRCheck, check_qr
+from econtract.registry_status import find_public_status
+from econtract.report_pdf import report_pdf
+from econtract.services import Services
+from econtract.verification import log_appendix, log_proofs, verify_upload
+from routes.deps import ServicesDep, wants_json
+from verify.html import render_html
+
+router = APIRouter(tags=["public verification"])
+pages = Jinja2Templates(directory=Path(__file__).parent.parent / "econtract" / "web")
+QR_TEMPLATE = pages.env.get_template("qr.html")
+
+
+@router.get(
+    "/v/{token}",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}},
+)
+async def qr_page(token: str, request: Request) -> Response:
+    """The page a licence's QR code opens: the verdict in Chinese and English, the licence's
+    details to compare with the paper (personal id numbers masked). ``Accept:
+    application/json`` gives the same verdict as JSON."""
+    # The services are taken from the app directly: FastAPI's dependency resolution costs
+    # more than this page's database read.
+    services: Services = request.app.state.services
+    check = None
+    if db.is_embedded(services.engine):
+        # The busiest page: a primary-key read of a local SQLite file (WAL: it does not wait
+        # for writers) takes less time than handing the request to the thread pool and back.
+        # It gives up at once if the file is locked (recovery, a checkpoint, a backup).
+        with contextlib.suppress(db.ReadBusyError):
+            check = check_qr(services, token)
+    if check is None:
+        # A networked database, or a locked file, is waited for in the thread pool, so that
+        # the loop never stalls.
+        check = await run_in_threadpool(check_qr, services, token, patient=True)
+    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    if wants_json(request):
+        body = check.to_json()
+        if check.certificate_id is not None:
+            body["transparency"] = await run_in_threadpool(
+                log_proofs, services, check.certificate_id
+            )
+        return JSONResponse(body, headers=headers)
+    return HTMLResponse(qr_html(check), headers=headers)
+
+
+async def qr_page_route(request: Request) -> Response:
+    """:func:`qr_page` as a plain Starlette endpoint (see :func:`create_app`)."""
+    # FastAPI's router names only its own routes in the scope; the metrics label needs it.
+    request.scope.setdefault("route", QR_ROUTE)
+    return await qr_page(request.path_params["token"], request)
+
+
+QR_ROUTE = Route("/v/{token}", qr_page_route, methods=["GET"])
+"""The QR page's route, matched before every other."""
+
+
+@lru_cache(maxsize=4096)
+def qr_html(check: QRCheck) -> str:
+    """The QR page for a verdict. The verdict holds everything the page shows (status,
+    details, today's expiry decision), so equal verdicts give the same page and the last
+    ones rendered are kept: rendering costs more than the page's database read."""
+    return QR_TEMPLATE.render(check=check)
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page(request: Request) -> Response:
+    """A page to upload a PDF and read its verdict with the reasons in plain words."""
+    services: Services = request.app.state.services
+    return pages.TemplateResponse(
+        request, "verify.html", {"service_name": services.settings.service_name}
+    )
+
+
+@router.post(
+    "/v1/verify",
+    responses={200: {"content": {"application/json": {}, "text/html": {}}}, 413: {}, 422: {}},
+)
+def verify_upload_route(
+    request: Request,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="The PDF to check.")],
+) -> Response:
+    """Verify an uploaded PDF: the report (versioned JSON schema), or the printable HTML report
+    with ``Accept: text/html``, or as a PDF to file with ``Accept: application/pdf``. No
+    token needed: anyone may check a document."""
+    report = verify_upload(services, file.file.read())
+    proofs = log_proofs(services, report.registry.record_id) if report.registry.record_id else None
+    appendices = (log_appendix(proofs),) if proofs is not None else ()
+    accept = request.headers.get("accept", "")
+    if "application/pdf" in accept:
+        return Response(report_pdf(report, appendices), media_type="application/pdf")
+    if "text/html" in accept:
+        # The page links the printable report itself, so the reader need not upload twice.
+        return HTMLResponse(render_html(report, appendices, pdf=report_pdf(report, appendices)))
+    body = report.to_json()
+    if proofs is not None:
+        body["transparency"] = proofs
+    return JSONResponse(body)
+
+
+@router.get("/v1/status", responses={400: {}, 404: {}})
+def registry_status_route(
+    services: ServicesDep,
+    sha256: Annotated[str | None, Query(description="The whole file's SHA-256 (hex).")] = None,
+    signed_digest: Annotated[
+        str | None, Query(description="SHA-256 (hex) of the bytes one of its seals signed.")
+    ] = None,
+    seal_sha256: Annotated[
+        str | None, Query(description="SHA-256 (hex) of a seal certificate.")
+    ] = None,
+) -> JSONResponse:
+    """The registry's status of one exact file, for a relying party that checked it offline:
+    kind, number, status, when and why (the kind of reason only) it last changed, the seal
+    recorded at issuance; nothing personal. With ``seal_sha256``: whether that certificate is
+    one of the service's seals. No token needed. 404 when unknown, 400 for a bad digest."""
+    found = find_public_status(
+        services, sha256=sha256, signed_digest=signed_digest, seal_sha256=seal_sha256
+    )
+    return JSONResponse(found.to_json(), headers={"Cache-Control": "no-store"})
