@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from econtract import audit
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.issuance import IssueRequest, issue_certificate
 from econtract.models import Certificate, Department, Seal, SealKind
@@ -24,11 +23,8 @@ from econtract.templates import TEMPLATES
 from econtract.uscc import check_character, organisation_check_character
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
+from tests.factories import OPERATOR
 from tests.signing.sealing import make_pdf
-
-OPERATOR = audit.Actor.operator("test")
-"""The actor tests act as."""
-
 
 _serials = itertools.count(secrets.randbelow(10**7) * 10)
 

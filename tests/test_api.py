@@ -17,22 +17,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api import create_app, status_of
-from econtract import audit, db
-from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.clients import create_client
+from econtract import db
 from econtract.errors import ConflictError, EContractError, NotFoundError
 from econtract.models import Seal
 from econtract.seals import revoke_seal
 from econtract.services import Services
 from econtract.translog import LogNotFoundError
 from signing.errors import TimestampError
+from tests.factories import OPERATOR, token_for
 from tests.live import serve
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
 
 
 @pytest.fixture
@@ -123,9 +116,7 @@ def test_crl_lists_a_revoked_seal(api_client: TestClient, initialised: Services)
     with initialised.sessions() as session:
         seal = session.scalars(select(Seal).where(Seal.kind == "licence")).one()
     with db.transaction(initialised.sessions) as session:
-        revoke_seal(
-            session, seal_id=seal.id, reason="keyCompromise", actor=audit.Actor.operator("test")
-        )
+        revoke_seal(session, seal_id=seal.id, reason="keyCompromise", actor=OPERATOR)
     crl = x509.load_der_x509_crl(api_client.get("/pki/crl/issuing.crl").content)
     entry = crl.get_revoked_certificate_by_serial_number(int(seal.serial_number))
     assert entry is not None
@@ -174,9 +165,7 @@ def test_openssl_ocsp_says_good_then_revoked(
     assert f"{seal}: good" in good.stdout
     assert "Response verify OK" in good.stderr
     with db.transaction(initialised.sessions) as session:
-        revoke_seal(
-            session, seal_id=seal_id, reason="keyCompromise", actor=audit.Actor.operator("test")
-        )
+        revoke_seal(session, seal_id=seal_id, reason="keyCompromise", actor=OPERATOR)
     revoked = openssl(*args)
     assert f"{seal}: revoked" in revoked.stdout, revoked.stdout
     assert "Reason: keyCompromise" in revoked.stdout
@@ -356,7 +345,7 @@ def test_not_a_pdf_is_415_on_every_upload_endpoint(
     headers = {}
     form = {}
     if scopes is not None:
-        headers["Authorization"] = f"Bearer {token(api_client, initialised, scopes)}"
+        headers["Authorization"] = f"Bearer {token_for(api_client, initialised, scopes=scopes)}"
         with initialised.sessions() as session:
             form["seal"] = session.scalars(select(Seal.id).where(Seal.kind == "official")).one()
     response = api_client.post(
@@ -381,7 +370,7 @@ def test_a_chunked_upload_over_the_limit_is_413(
     with serve(settings) as base:
         if scopes is not None:
             with TestClient(create_app(settings)) as client:
-                headers["Authorization"] = f"Bearer {token(client, initialised, scopes)}"
+                headers["Authorization"] = f"Bearer {token_for(client, initialised, scopes=scopes)}"
 
         def chunks() -> Iterator[bytes]:
             yield (
@@ -412,22 +401,6 @@ def test_docs_are_served_without_the_internet(api_client: TestClient) -> None:
         assert api_client.get(url).status_code == 200, url
     assert "swagger-ui-bundle.js" in page.text
     assert api_client.get("/redoc").status_code == 404  # its page would load from a CDN
-
-
-def token(client: TestClient, services: Services, scopes: str) -> str:
-    with db.transaction(services.sessions) as session:
-        api_client, secret = create_client(
-            session,
-            department_code=DEMO_DEPARTMENT_CODE,
-            name="审批系统",
-            scopes=scopes,
-            actor=audit.Actor.operator("test"),
-        )
-    response = client.post(
-        "/v1/token", data={"grant_type": "client_credentials"}, auth=(api_client.id, secret)
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
 
 
 def test_openapi_says_issuing_requires_an_idempotency_key(api_client: TestClient) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clients import check_secret, create_client, disable_client, list_clients
 from econtract.errors import ConflictError, InvalidInputError
 from econtract.services import Services
-
-OPERATOR = audit.Actor.operator("test")
+from tests.factories import OPERATOR
 
 
 def test_secret_is_stored_only_as_a_hash(initialised: Services) -> None:

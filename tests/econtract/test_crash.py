@@ -38,7 +38,8 @@ from econtract.models import Certificate, Seal
 from econtract.sealing import seal_document
 from econtract.services import Services
 from signing.options import SealLevel, SealOptions
-from tests.licences import OPERATOR, holder_fields, issue_example, seal_outside_the_registry
+from tests.factories import OPERATOR
+from tests.licences import holder_fields, issue_example, seal_outside_the_registry
 from tests.live import free_port
 from tests.signing.sealing import make_pdf
 

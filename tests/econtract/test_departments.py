@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from econtract import audit, db
+from econtract import db
 from econtract.departments import add_department, get_department, list_departments
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.models import AuditEvent, Department
 from econtract.services import Services
-
-OPERATOR = audit.Actor.operator("test")
+from tests.factories import OPERATOR
 
 
 def count(services: Services, model: type[Department] | type[AuditEvent]) -> int:

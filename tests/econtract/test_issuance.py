@@ -17,7 +17,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import func, select
 
 import econtract.issuance
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status, effective_status, supersede
 from econtract.errors import ConflictError, InvalidInputError, LicenceExistsError
@@ -27,9 +27,8 @@ from econtract.qrtoken import read_qr_token
 from econtract.services import Services
 from econtract.templates import TEMPLATES
 from keys.signer import to_asn1
+from tests.factories import OPERATOR
 from tests.licences import holder_fields
-
-OPERATOR = audit.Actor.operator("test")
 
 
 def example(type_code: str = "business_licence") -> dict[str, Any]:

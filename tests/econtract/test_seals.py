@@ -6,7 +6,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE, DEMO_DEPARTMENT_NAME
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.models import SealKind, SealStatus
@@ -14,8 +14,7 @@ from econtract.seals import SealRequest, create_seal, list_seals, revoke_seal, r
 from econtract.services import Services
 from keys.ca import department_code_of, seal_kind_of
 from keys.handles import KeyAlgorithm
-
-OPERATOR = audit.Actor.operator("test")
+from tests.factories import OPERATOR
 
 
 @pytest.mark.parametrize(

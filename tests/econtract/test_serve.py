@@ -18,7 +18,8 @@ import pytest
 from econtract.certificates import change_status
 from econtract.config import Settings
 from econtract.services import Services
-from tests.licences import OPERATOR, issue_example, qr_token
+from tests.factories import OPERATOR
+from tests.licences import issue_example, qr_token
 from tests.live import free_port
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
