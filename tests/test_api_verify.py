@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from pyhanko.sign.signers import PdfTimeStamper
 from sqlalchemy import select
 
 from api import create_app
-from econtract import audit, db
+from econtract import db
 from econtract.certificates import change_status
 from econtract.db import ReadBusyError, ReadConnections
 from econtract.models import LogLeaf
@@ -29,19 +28,13 @@ from econtract.services import Services
 from econtract.translog import publish_sth
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
+from tests.factories import OPERATOR
 from tests.licences import issue_example, qr_token, seal_outside_the_registry
 from tests.live import serve
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import build_test_pki
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
-OPERATOR = audit.Actor.operator("test")
-
-
-@pytest.fixture
-def api_client(initialised: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(initialised.settings)) as client:
-        yield client
 
 
 def licence(services: Services) -> tuple[Any, bytes]:

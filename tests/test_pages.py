@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from playwright.sync_api import Browser, ViewportSize, sync_playwright
 
-from econtract import audit
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.issuance import CHINA, IssueRequest, issue_certificate
@@ -30,11 +29,11 @@ from econtract.qrcheck import mask
 from econtract.qrtoken import QRClaims, fields_digest, make_jws_qr_token, make_qr_token
 from econtract.services import Services
 from econtract.templates import TEMPLATES
+from tests.factories import OPERATOR
 from tests.live import serve
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE: ViewportSize = {"width": 390, "height": 844}
-OPERATOR = audit.Actor.operator("test")
 
 
 @pytest.fixture(scope="module")

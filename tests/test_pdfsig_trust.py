@@ -10,12 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE, initialise
 from econtract.clients import create_client
 from econtract.config import Settings
 from econtract.seals import list_seals
 from econtract.services import Services
+from tests.factories import OPERATOR
 from tests.live import free_port, serve
 from tests.signing.sealing import make_pdf
 
@@ -73,7 +74,7 @@ def test_pdfsig_trusts_a_sealed_document(
             department_code=DEMO_DEPARTMENT_CODE,
             name="x",
             scopes="seal",
-            actor=audit.Actor.operator("test"),
+            actor=OPERATOR,
         )
     token = httpx.post(
         f"{base}/v1/token",
