@@ -33,12 +33,13 @@ run: $(STAMP)
 system:
 	bash scripts/test-system.sh
 
-## Everything: the dependency check, tests on SQLite, the registry tests again on PostgreSQL,
-## ruff, mypy.
+## Everything: the dependency check, ruff, mypy, the layer rules (lint-imports), tests on
+## SQLite, the registry tests again on PostgreSQL.
 test: install-test system deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	bash scripts/run-pytest.sh
 	ECONTRACT_TEST_DATABASE_URL=$(PG_TEST_URL) bash scripts/run-pytest.sh -m registry
 
@@ -66,4 +67,4 @@ types: install-test
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
