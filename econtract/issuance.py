@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from econtract import audit, db, metrics
 from econtract.blobs import DiskBlobStore
@@ -254,7 +254,11 @@ def _refuse_second_licence(
 
 
 def _mark_superseded(session: Session, old_id: str, new: Certificate, actor: audit.Actor) -> None:
-    old = session.get(Certificate, old_id, with_for_update=True)
+    # Not its successor: the new row is already flushed, and a refused second supersede would
+    # otherwise load two successors into a one-to-one relationship.
+    old = session.get(
+        Certificate, old_id, with_for_update=True, options=[noload(Certificate.superseded_by)]
+    )
     if old is None or old.department_id != new.department_id:
         raise NotFoundError(f"No certificate {old_id!r}.")
     if old.status not in (CertificateStatus.VALID, CertificateStatus.SUSPENDED):
