@@ -11,9 +11,8 @@ from pydantic import BaseModel
 from econtract.blobs import DiskBlobStore
 from econtract.documents import get_document as fetch_document
 from econtract.models import SealedDocument
-from econtract.sealing import seal_document
+from econtract.sealing import Certification, SealLevel, SealOptions, seal_document
 from routes.deps import ReaderDep, SealerDep, ServicesDep, actor_of
-from signing.options import Certification, SealLevel, SealOptions
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
