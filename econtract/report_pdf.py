@@ -28,6 +28,7 @@ from reportlab.platypus.tables import TableStyle
 
 from signing.fonts import check_font, font_bytes
 from verify.report import Appendix, Report, SignatureReport
+from verify.words import status_words
 
 _FONT = "EContractReport"
 _MARGIN = 50.0
@@ -46,18 +47,8 @@ _VERDICT_COLOUR = {
     "REVOKED": _RED,
     "UNKNOWN": _RED,
 }
-_STATUS = {
-    "valid": "有效 valid",
-    "revoked": "已撤销 revoked",
-    "suspended": "已暂停 suspended",
-    "superseded": "已变更 superseded by a newer issue",
-    "expired": "已过期 expired",
-}
-_RESULT = {
-    "TOTAL_PASSED": ("通过 Passed", _GREEN),
-    "TOTAL_FAILED": ("未通过 Failed", _RED),
-    "INDETERMINATE": ("暂无法确定 Cannot be decided now", _AMBER),
-}
+# The colour of each result; the words are ``verify.words``'s, as on every page.
+_RESULT_COLOUR = {"TOTAL_PASSED": _GREEN, "TOTAL_FAILED": _RED, "INDETERMINATE": _AMBER}
 _KIND = {
     "official": "公章 official",
     "licence": "证照专用章 licence",
@@ -201,7 +192,7 @@ def _verdict_box(report: Report, width: float) -> Table:
     colour = _VERDICT_COLOUR.get(verdict.value, _AMBER)
     cells: list[list[Flowable]] = [
         [_Text("结论 Verdict", 9, colors.white, centred=True)],
-        [_Text(f"{verdict.chinese} {verdict.value}", 22, colors.white, centred=True)],
+        [_Text(verdict.words.both, 22, colors.white, centred=True)],
     ]
     box = Table(cells, colWidths=[width])
     box.setStyle(
@@ -223,7 +214,7 @@ def _summary(report: Report, width: float) -> Table:
     elif not reg.matched:
         status = "本平台未签发此文件 not issued by this service"
     else:
-        status = _STATUS.get(reg.status or "", reg.status or "—")
+        status = status_words(reg.status).both_long
     rows: list[tuple[str, str]] = []
     if reg.number:
         rows.append(("证照编号 Number", reg.number))
@@ -247,8 +238,8 @@ def _summary(report: Report, width: float) -> Table:
 
 
 def _result(sig: SignatureReport) -> _Text:
-    words, colour = _RESULT[sig.indication.value]
-    detail = f"{words} (ETSI {sig.indication.value}"
+    words, colour = sig.indication.words, _RESULT_COLOUR[sig.indication.value]
+    detail = f"{words.both} (ETSI {sig.indication.value}"
     detail += f" / {sig.sub_indication})" if sig.sub_indication else ")"
     return _Text(detail, 9, colour)
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 
 from verify.report import Appendix, Report, SignatureReport
+from verify.words import status_words
 
 _BEIJING = timezone(timedelta(hours=8))
 _STYLE = (
@@ -45,18 +46,15 @@ _STYLE = (
     "@media print{.report a.pdf{display:none}}"
 )
 
-_STATUS = {
-    "valid": ("有效", "valid", "ok"),
-    "revoked": ("已撤销", "revoked", "bad"),
-    "suspended": ("已暂停", "suspended", "warn"),
-    "superseded": ("已变更（已换发新证）", "superseded by a newer issue", "warn"),
-    "expired": ("已过期", "expired", "warn"),
+# The tone (colour) of each word; the words themselves are ``verify.words``'s.
+_STATUS_TONE = {
+    "valid": "ok",
+    "revoked": "bad",
+    "suspended": "warn",
+    "superseded": "warn",
+    "expired": "warn",
 }
-_RESULT = {
-    "TOTAL_PASSED": ("通过", "passed", "ok"),
-    "TOTAL_FAILED": ("未通过", "failed", "bad"),
-    "INDETERMINATE": ("暂无法确定", "cannot be decided now", "warn"),
-}
+_RESULT_TONE = {"TOTAL_PASSED": "ok", "TOTAL_FAILED": "bad", "INDETERMINATE": "warn"}
 
 
 def render_html(
@@ -74,8 +72,8 @@ def render_html(
         '<main class="report">',
         '<h1>电子证照核验报告 <span class="en">Verification report</span></h1>',
         f'<section class="verdict {escape(verdict.value)}" role="status">'
-        f'<div class="zh">{escape(verdict.chinese)}</div>'
-        f'<div class="en">{escape(verdict.value)}</div></section>',
+        f'<div class="zh">{escape(verdict.words.zh)}</div>'
+        f'<div class="en">{escape(verdict.words.en)}</div></section>',
         '<h2>结论依据 <span class="en">Why</span></h2><ol class="reasons">',
         *(
             f'<li>{escape(r.zh)}<br><span class="en">{escape(r.en)}</span></li>'
@@ -119,8 +117,12 @@ def _summary(report: Report) -> str:
             '<span class="en">not registered with this service</span>'
         )
     else:
-        zh, en, tone = _STATUS.get(reg.status or "", (reg.status or "-", reg.status or "-", ""))
-        status = f'<span class="{tone}">{escape(zh)}</span> <span class="en">{escape(en)}</span>'
+        words = status_words(reg.status)
+        tone = _STATUS_TONE.get(reg.status or "", "")
+        status = (
+            f'<span class="{tone}">{escape(words.long_zh)}</span> '
+            f'<span class="en">{escape(words.long_en)}</span>'
+        )
     rows = []
     if reg.number:
         rows.append(('证照编号 <span class="en">Number</span>', escape(reg.number)))
@@ -143,7 +145,7 @@ def _seals(report: Report) -> str:
         signer = sig.signer
         department = (signer.department_name or signer.common_name or "-") if signer else "-"
         seal = (signer.seal_name or "-") if signer else "-"
-        zh, en, tone = _RESULT[sig.indication.value]
+        words, tone = sig.indication.words, _RESULT_TONE[sig.indication.value]
         tables.append(
             _facts(
                 [
@@ -152,7 +154,8 @@ def _seals(report: Report) -> str:
                     ('盖章时间 <span class="en">Sealed at</span>', _sealed_at(sig)),
                     (
                         '结果 <span class="en">Result</span>',
-                        f'<span class="{tone}">{zh}</span> <span class="en">{en}</span>',
+                        f'<span class="{tone}">{escape(words.zh)}</span> '
+                        f'<span class="en">{escape(words.en)}</span>',
                     ),
                 ]
             )

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from verify.words import INDICATION_WORDS, VERDICT_WORDS, Words
+
 REPORT_SCHEMA = "econtract-report/1"
 """The version marker of the report format."""
 
@@ -40,22 +42,20 @@ class Verdict(StrEnum):
     """Cannot be decided now (for example, revocation data is missing)."""
 
     @property
+    def words(self) -> Words:
+        """The verdict's words in Chinese and English (``verify.words``), as every page,
+        report and the command line print them."""
+        return VERDICT_WORDS[self.value]
+
+    @property
     def chinese(self) -> str:
-        """The verdict in Chinese, as every page and report prints it."""
-        return _VERDICT_ZH[self.value]
+        """The verdict in Chinese."""
+        return self.words.zh
 
-
-_VERDICT_ZH = {
-    "VALID": "有效",
-    "INVALID": "无效",
-    "MODIFIED": "已被改动",
-    "REVOKED": "已撤销",
-    "SUSPENDED": "已暂停",
-    "EXPIRED": "已过期",
-    "SUPERSEDED": "已变更",
-    "UNKNOWN": "无法识别",
-    "INDETERMINATE": "暂无法确定",
-}
+    @property
+    def english(self) -> str:
+        """The verdict in English."""
+        return self.words.en
 
 
 class Indication(StrEnum):
@@ -67,6 +67,11 @@ class Indication(StrEnum):
     """A check failed for good (forged, altered, revoked before signing)."""
     INDETERMINATE = "INDETERMINATE"
     """The checks could not conclude."""
+
+    @property
+    def words(self) -> Words:
+        """The result's words in Chinese and English (``verify.words``)."""
+        return INDICATION_WORDS[self.value]
 
 
 RevocationSource = Literal["embedded", "crl", "ocsp", "registry"]

@@ -36,6 +36,7 @@ from econtract.cli._app import (
     write_atomically,
 )
 from econtract.errors import EContractError
+from verify.words import status_words
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -354,8 +355,10 @@ def _print_summary(results: list[_Result]) -> None:
 def _verdict_text(result: _Result) -> str:
     if result.report is None:
         return "ERROR 出错"
-    # The words of the report itself, so that the table says what every page says.
-    return f"{result.report.verdict.value} {result.report.verdict.chinese}"
+    # The words of every page and report (verify.words); English first, so that a script
+    # reads the verdict's name as the first word.
+    words = result.report.verdict.words
+    return f"{words.en} {words.zh}"
 
 
 def _print_details(result: _Result, *, header: bool) -> None:
@@ -373,7 +376,8 @@ def _print_details(result: _Result, *, header: bool) -> None:
         say(f"  - {reason['en']} ({reason['zh']})")
     registry = report.registry
     if registry.consulted and registry.matched:
-        line = f"  登记状态 Registry: {registry.status}"
+        words = status_words(registry.status)
+        line = f"  登记状态 Registry: {words.zh} {words.en}"
         if registry.number:
             line += f", {registry.kind} {registry.number}"
         if result.holder:

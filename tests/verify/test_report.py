@@ -201,7 +201,7 @@ def test_pdf_report_reads_as_a_report(
         "盖章机关 Department",
         "盖章时间 Time",
         "级别 Level PAdES B-LT",
-        "结果 Result 通过 Passed",
+        "结果 Result 通过 passed",
         "证书链 Certificate chain",
         "信任锚 Trust anchor",
         "版本与签章顺序 Revisions",
