@@ -1,5 +1,8 @@
 """Where sealed PDFs are kept: a blob store keyed by content, on the local disk by default.
 
+The rest of the service reaches the store through ``Services.blobs`` and the :class:`BlobStore`
+interface, which hands out streams, never paths: a store need not be a directory.
+
 A blob becomes visible only after the registry transaction that records it has committed, so
 that the store never holds a sealed file the registry does not know:
 
@@ -26,9 +29,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, assert_never
 
 from econtract.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from econtract.config import Settings
 
 _CHUNK = 1024 * 1024
 _STAGED_SUFFIX = ".part"
@@ -47,12 +53,25 @@ class BlobStore(Protocol):
         ...
 
     def open(self, key: str) -> BinaryIO:
-        """Read a stored blob."""
+        """Read a stored blob (``NotFoundError`` when there is none under the key)."""
         ...
 
-    def path(self, key: str) -> Path:
-        """The local path of a stored blob (for streaming responses)."""
+    def copy_to(self, key: str, destination: BinaryIO) -> None:
+        """Copy a stored blob into a stream."""
         ...
+
+    def sweep(self, is_registered: Callable[[str], bool]) -> SweepReport:
+        """Settle the files of writers that died (see :func:`sweep_staged`)."""
+        ...
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings choose (``ECONTRACT_BLOB_STORE``)."""
+    match settings.blob_store:
+        case "disk":
+            return DiskBlobStore(settings.blob_dir)
+        case _:
+            assert_never(settings.blob_store)
 
 
 @dataclass(frozen=True)
@@ -164,7 +183,10 @@ class DiskBlobStore:
         return self.path(key).open("rb")
 
     def path(self, key: str) -> Path:
-        """The path of a stored blob; refuses keys outside the store."""
+        """The path of a stored blob; refuses keys outside the store.
+
+        Only this store and its tests use paths: the service reads blobs through
+        :meth:`open`."""
         path = (self.directory / key).resolve()
         if (
             self.directory.resolve() not in path.parents
@@ -182,6 +204,10 @@ class DiskBlobStore:
         """Copy a stored blob into a stream."""
         with self.open(key) as f:
             shutil.copyfileobj(f, destination, _CHUNK)
+
+    def sweep(self, is_registered: Callable[[str], bool]) -> SweepReport:
+        """Finish or remove the staged files of writers that died (:func:`sweep_staged`)."""
+        return sweep_staged(self, is_registered)
 
     def stored_keys(self) -> list[str]:
         """The keys of every visible blob (what an audit of the store compares with the
