@@ -8,9 +8,11 @@ costs exactly one private-key operation.
 Most of the remaining cost of a seal is asn1crypto building the CMS SignedData: copying and
 re-encoding the issuer name into the signing-certificate-v2 attribute, the SignerInfo and the
 certificate set, for every document. For a plain PAdES signature all of that is the same from
-one document to the next, so :class:`KeySigner` encodes those pieces once per digest
-algorithm and assembles each SignedData from DER bytes; only the message digest, the
-signature and (for B-T) the signature timestamp change. The result has exactly the structure
+one document to the next, so :class:`KeySigner` encodes those pieces once per signer and
+assembles each SignedData from DER bytes; only the message digest, the signature and (for
+B-T) the signature timestamp change. The algorithm identifiers in those pieces come from the
+signer's :class:`~keys.suites.AlgorithmSuite`, never from a constant, so the same assembly
+serves every algorithm family. The result has exactly the structure
 pyHanko's own path produces: signed attributes content-type, message-digest and
 signing-certificate-v2 (PAdES puts the signing time in the signature dictionary's ``/M``, not
 in a signingTime attribute), and the signature timestamp token as the only unsigned
@@ -24,17 +26,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from asn1crypto import algos, cms
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.attributes import TSTProvider
-from pyhanko.sign.general import as_signing_certificate_v2
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from keys.errors import KeyStoreError
 from keys.handles import KeyHandle
+from keys.suites import AlgorithmSuite, suite_for
 
 
 def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -72,26 +76,28 @@ def _attribute(kind: str, value: Any) -> bytes:
 
 
 @dataclass(frozen=True)
-class _DigestTemplate:
-    """The DER pieces of a PAdES SignedData that depend only on the digest algorithm."""
+class _SuiteTemplate:
+    """The DER pieces of a PAdES SignedData that are the same for every document."""
 
     content_type_attr: bytes
     """The content-type attribute (id-data)."""
     signing_certificate_attr: bytes
     """The signing-certificate-v2 attribute naming the signer's certificate."""
     digest_algorithm: bytes
-    """The DigestAlgorithmIdentifier."""
+    """The suite's DigestAlgorithmIdentifier."""
     signature_algorithm: bytes
-    """The SignatureAlgorithmIdentifier."""
+    """The suite's SignatureAlgorithmIdentifier."""
 
 
 class KeySigner(Signer):
     """Signs CMS signatures for pyHanko with a :class:`KeyHandle`.
 
-    Construct with :meth:`for_handle`. A plain PAdES signature is assembled from DER pieces
-    encoded once per signer and digest algorithm (see the module's docstring); the
-    certificates it embeds are those given at construction, so later additions to
-    :attr:`cert_registry` are not seen by that path.
+    Construct with :meth:`for_handle`. The signer signs with one algorithm suite, by default
+    the suite of its key's algorithm; it tells pyHanko the suite's signature mechanism, so
+    pyHanko's own path writes the same algorithm identifiers as the fast one. A plain PAdES
+    signature is assembled from DER pieces encoded once per signer (see the module's
+    docstring); the certificates it embeds are those given at construction, so later
+    additions to :attr:`cert_registry` are not seen by that path.
     """
 
     def __init__(
@@ -101,19 +107,30 @@ class KeySigner(Signer):
         certificate: asn1_x509.Certificate,
         chain: Iterable[asn1_x509.Certificate] = (),
         embed_roots: bool = True,
+        suite: AlgorithmSuite | None = None,
     ) -> None:
+        if suite is None:
+            suite = suite_for(handle.algorithm)
+        elif suite.key_algorithm != handle.algorithm:
+            # A seal row whose algorithm is not its key's would sign with one algorithm and
+            # name another in the CMS.
+            raise KeyStoreError(
+                f"The {suite.key_algorithm} suite cannot sign with a {handle.algorithm} key."
+            )
         store = SimpleCertificateStore()  # type: ignore[no-untyped-call]  # untyped upstream
         store.register_multiple(list(chain))
         super().__init__(
             signing_cert=certificate,
             cert_registry=store,
+            signature_mechanism=suite.signature_algorithm,
             embed_roots=embed_roots,
         )
         self._handle = handle
         self._certificate = certificate
+        self._suite = suite
         # Filled on first use, so that building a signer stays cheap. Two threads racing on
         # the first use both encode the same bytes, so no lock is needed.
-        self._templates: dict[str, _DigestTemplate] = {}
+        self._template: _SuiteTemplate | None = None
         self._identity_der: tuple[bytes, bytes] | None = None
 
     @classmethod
@@ -122,18 +139,30 @@ class KeySigner(Signer):
         handle: KeyHandle,
         certificate: x509.Certificate,
         chain: Iterable[x509.Certificate] = (),
+        *,
+        suite: AlgorithmSuite | None = None,
     ) -> KeySigner:
-        """A signer for ``handle`` whose certificate is ``certificate`` issued under ``chain``."""
+        """A signer for ``handle`` whose certificate is ``certificate`` issued under ``chain``.
+
+        ``suite`` defaults to the suite of the handle's key algorithm; one that does not fit
+        the key raises :class:`KeyStoreError`.
+        """
         return cls(
             handle=handle,
             certificate=to_asn1(certificate),
             chain=[to_asn1(c) for c in chain],
+            suite=suite,
         )
 
     @property
     def handle(self) -> KeyHandle:
         """The key handle this signer uses."""
         return self._handle
+
+    @property
+    def suite(self) -> AlgorithmSuite:
+        """The algorithm suite this signer signs with."""
+        return self._suite
 
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False
@@ -156,9 +185,9 @@ class KeySigner(Signer):
     ) -> Any:
         """Produce the detached CMS signature (an asn1crypto ``ContentInfo``) of a digest.
 
-        A plain PAdES signature is assembled from DER pieces encoded once per signer and
-        digest algorithm; anything else is delegated to pyHanko's ``Signer.async_sign``.
-        The parameters are pyHanko's.
+        A plain PAdES signature is assembled from DER pieces encoded once per signer;
+        anything else is delegated to pyHanko's ``Signer.async_sign``. The parameters are
+        pyHanko's; a ``digest_algorithm`` other than the suite's is refused.
         """
         if not self._is_plain_pades(
             use_pades=use_pades,
@@ -177,7 +206,7 @@ class KeySigner(Signer):
                 encap_content_info=encap_content_info,
             )
         digest_algorithm = digest_algorithm.lower()
-        template = self._template(digest_algorithm)
+        template = self._suite_template(digest_algorithm)
         sid, certificates = self._identity()
         message_digest_attr = _tlv(
             _SEQUENCE,
@@ -249,26 +278,27 @@ class KeySigner(Signer):
             and signed_attr_settings.adobe_revinfo_attr is None
         )
 
-    def _template(self, digest_algorithm: str) -> _DigestTemplate:
-        """The DER pieces for ``digest_algorithm``, encoded on first use."""
-        template = self._templates.get(digest_algorithm)
-        if template is None:
+    def _suite_template(self, digest_algorithm: str) -> _SuiteTemplate:
+        """The suite's DER pieces, encoded on first use; refuses another digest."""
+        if digest_algorithm != self._suite.digest:
             # The same refusal pyHanko makes when the mechanism fixes another digest.
-            self._check_digest_algorithm(digest_algorithm)
-            template = _DigestTemplate(
+            raise SigningError(
+                f"The seal signs with the {self._suite.key_algorithm} suite, whose digest is "
+                f"{self._suite.digest}, not {digest_algorithm}."
+            )
+        if self._template is None:
+            self._template = _SuiteTemplate(
                 content_type_attr=_attribute("content_type", "data"),
-                # pyHanko identifies the signer's certificate by its SHA-256 hash whatever
-                # the signature's digest, so the attribute is the same for every digest.
+                # ESSCertIDv2 names the signer's certificate by its SHA-256 hash (RFC 5035's
+                # default, as pyHanko writes it) whatever the suite: it identifies the
+                # certificate and is not the seal's digest.
                 signing_certificate_attr=_attribute(
                     "signing_certificate_v2", as_signing_certificate_v2(self._certificate)
                 ),
-                digest_algorithm=algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump(),
-                signature_algorithm=self.get_signature_mechanism_for_digest(
-                    digest_algorithm
-                ).dump(),
+                digest_algorithm=self._suite.digest_algorithm.dump(),
+                signature_algorithm=self._suite.signature_algorithm.dump(),
             )
-            self._templates[digest_algorithm] = template
-        return template
+        return self._template
 
     def _identity(self) -> tuple[bytes, bytes]:
         """The SignerIdentifier and the [0] certificate set, encoded on first use."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -44,6 +45,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from keys.signer import KeySigner
+from keys.suites import AlgorithmSuite, signed_bytes_digest
 from signing.appearance import SealAppearance, seal_stamp_style
 from signing.crosspage import add_cross_page_seal
 from signing.errors import (
@@ -95,13 +97,18 @@ class SealIdentity:
     """The seal that signs: its signer, certificate, chain and look."""
 
     signer: KeySigner
-    """Signs with the seal's key (held in ``keys``)."""
+    """Signs with the seal's key (held in ``keys``), in the seal's algorithm suite."""
     certificate: x509.Certificate
     """The seal's certificate."""
     chain: tuple[x509.Certificate, ...]
     """The issuing CA up to the root."""
     appearance: SealAppearance | None = None
     """How the seal looks on the page; needed for a visible or cross-page seal."""
+
+    @property
+    def suite(self) -> AlgorithmSuite:
+        """The seal's algorithm suite: its digest and signature mechanism."""
+        return self.signer.suite
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +120,8 @@ class SealResult:
     level: SealLevel
     """The PAdES level reached (always the level asked for)."""
     signed_digest: str
-    """SHA-256 (hex) of the bytes the seal covers: the seal's ``messageDigest``."""
+    """Digest (hex) of the bytes the seal covers, made with the seal suite's digest: the
+    seal's ``messageDigest``."""
     signed_at: datetime
     """The signing time written in the signature dictionary."""
     format: str = SEAL_FORMAT
@@ -127,8 +135,9 @@ class FieldToFill:
     name: str
     """The field's name."""
     certification_digest: str | None
-    """SHA-256 (hex) of the bytes the document's certifying seal covers, which is how the
-    registry knows that seal; ``None`` when the document is not certified."""
+    """Digest (hex) of the bytes the document's certifying seal covers, made with the digest
+    its CMS names, which is how the registry knows that seal; ``None`` when the document is
+    not certified."""
 
 
 #: A check of the field to fill, run before anything is written; it raises to refuse.
@@ -177,7 +186,7 @@ def seal_pdf(
     metadata = signers.PdfSignatureMetadata(
         field_name=field_name,
         subfilter=fields.SigSeedSubFilter.PADES,
-        md_algorithm="sha256",
+        md_algorithm=identity.suite.digest,
         certify=options.certification in _MDP,
         docmdp_permissions=_MDP.get(options.certification, fields.MDPPerm.FILL_FORMS),
         reason=options.reason,
@@ -205,11 +214,11 @@ def seal_pdf(
             _embed_material(output, context.material)
         if options.level is SealLevel.B_LTA:
             assert context.timestamper is not None
-            _add_document_timestamp(output, context.timestamper)
+            _add_document_timestamp(output, context.timestamper, identity.suite)
     return SealResult(
         field_name=field_name,
         level=options.level,
-        signed_digest=_signed_digest(output, input_end, signed_end),
+        signed_digest=_signed_digest(output, input_end, signed_end, identity.suite),
         signed_at=now,
     )
 
@@ -323,7 +332,11 @@ def _docmdp_permission(writer: IncrementalPdfFileWriter) -> int | None:
 
 
 def _certification_digest(source: BinaryIO, writer: IncrementalPdfFileWriter) -> str | None:
-    """SHA-256 of the bytes the certifying seal covers, as the registry recorded it."""
+    """Digest of the bytes the certifying seal covers, as the registry recorded it.
+
+    The certifying seal may have been made in another suite than the seal now added, so the
+    digest is the one its own CMS names.
+    """
     signature = _certification_signature(writer)
     if signature is None:
         return None
@@ -331,9 +344,9 @@ def _certification_digest(source: BinaryIO, writer: IncrementalPdfFileWriter) ->
         first, first_len, second, second_len = (int(v) for v in signature["/ByteRange"])
     except (KeyError, TypeError, ValueError, PdfError):
         raise BrokenPDFError("The certifying seal has no readable /ByteRange.") from None
+    digest = hashlib.new(signed_bytes_digest(_cms_digest_algorithm(signature)))
     position = source.tell()
     try:
-        digest = hashlib.sha256()
         for offset, length in ((first, first_len), (second, second_len)):
             source.seek(offset)
             remaining = length
@@ -346,6 +359,16 @@ def _certification_digest(source: BinaryIO, writer: IncrementalPdfFileWriter) ->
     finally:
         source.seek(position)
     return digest.hexdigest()
+
+
+def _cms_digest_algorithm(signature: generic.DictionaryObject) -> str:
+    """The digest algorithm a signature's CMS names (its SignerInfo's)."""
+    try:
+        contents = signature["/Contents"]
+        signed_data = cms.ContentInfo.load(bytes(contents))["content"]
+        return str(signed_data["signer_infos"][0]["digest_algorithm"]["algorithm"].native)
+    except (KeyError, IndexError, TypeError, ValueError, PdfError):
+        raise BrokenPDFError("The certifying seal's signature (/Contents) is unreadable.") from None
 
 
 def _prepare_fields(
@@ -530,18 +553,24 @@ def _embed_material(output: BinaryIO, material: ValidationMaterial) -> None:
     )
 
 
-def _add_document_timestamp(output: BinaryIO, timestamper: TimeStamper) -> None:
+def _add_document_timestamp(
+    output: BinaryIO, timestamper: TimeStamper, suite: AlgorithmSuite
+) -> None:
+    # The document timestamp's imprint uses the seal's digest: one digest per document.
     output.seek(0)
     writer = IncrementalPdfFileWriter(output, strict=True)
     signers.PdfTimeStamper(
         timestamper, field_name=f"DocTimeStamp-{secrets.token_hex(4)}"
     ).timestamp_pdf(
-        writer, "sha256", bytes_reserved=2 * (_TIMESTAMP_TOKEN + _CMS_OVERHEAD), in_place=True
+        writer,
+        suite.digest,
+        bytes_reserved=2 * (_TIMESTAMP_TOKEN + _CMS_OVERHEAD),
+        in_place=True,
     )
 
 
-def _signed_digest(output: BinaryIO, start: int, end: int) -> str:
-    """SHA-256 of the bytes the new signature covers, read from its ``/ByteRange``.
+def _signed_digest(output: BinaryIO, start: int, end: int, suite: AlgorithmSuite) -> str:
+    """The suite's digest of the bytes the new signature covers, read from its ``/ByteRange``.
 
     The new signature is the only one written between ``start`` and ``end`` (the revision
     pyHanko just appended), so its ``/ByteRange`` is found there; reading it from the bytes is
@@ -554,7 +583,7 @@ def _signed_digest(output: BinaryIO, start: int, end: int) -> str:
     if match is None:
         raise SigningError("The sealed revision has no /ByteRange.")
     first, first_len, second, second_len = (int(v) for v in match.groups())
-    digest = hashlib.sha256()
+    digest = suite.new_hash()
     for offset, length in ((first, first_len), (second, second_len)):
         output.seek(offset)
         remaining = length

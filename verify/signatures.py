@@ -28,6 +28,7 @@ from pyhanko.sign.validation.status import (
 )
 from pyhanko_certvalidator import ValidationContext
 
+from keys.suites import signed_bytes_digest
 from verify._certs import certificate_info, signer_info
 from verify.report import (
     AlgorithmInfo,
@@ -117,7 +118,7 @@ async def check_seal(
         revocation=_revocation(trust_status, status, timestamp, contexts, revocation_state),
         pades_level=pades_level if timestamp is not None else "B-B",
         algorithms=_algorithms(status, trust_status),
-        signed_digest=sig.compute_digest("sha256").hex(),
+        signed_digest=_signed_digest(sig),
         indication=indication,
         sub_indication=sub,
         problems=tuple(problems),
@@ -156,7 +157,7 @@ async def check_document_timestamp(
         revocation=_revocation(status, status, timestamp, contexts, None),
         pades_level=None,
         algorithms=_algorithms(status, status),
-        signed_digest=sig.compute_digest("sha256").hex(),
+        signed_digest=_signed_digest(sig),
         indication=indication,
         sub_indication=sub,
         problems=tuple(_problems(status, status)),
@@ -315,6 +316,16 @@ def _revocation(
     if final.validation_path is None and final.trust_problem_indic is not None:
         return RevocationInfo(state="not-checked", at=at, sources=contexts.sources)
     return RevocationInfo(state="unknown", at=at, sources=contexts.sources)
+
+
+def _signed_digest(sig: EmbeddedPdfSignature) -> str:
+    """The digest (hex) by which the registry knows the bytes ``sig`` covers.
+
+    It is made with the digest the signature itself names (a seal's SignerInfo, a document
+    timestamp's message imprint), as the sealer recorded it with the seal's suite; see
+    :func:`keys.suites.signed_bytes_digest` for a signature no suite makes.
+    """
+    return sig.compute_digest(signed_bytes_digest(sig.external_md_algorithm)).hex()
 
 
 def _algorithms(first: SignatureStatus, final: SignatureStatus) -> AlgorithmInfo:

@@ -26,6 +26,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.ades.api import CAdESSignedAttrSpec, GenericCommitment
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -35,10 +36,12 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
 from keys.ca import SealSubject, issue_seal_certificate
+from keys.errors import KeyStoreError
 from keys.handles import HASHES, KeyAlgorithm, KeyHandle, SoftwareKeyHandle
 from keys.pkcs11store import PKCS11KeyStore
 from keys.signer import KeySigner, to_asn1
 from keys.store import KeyStoreConfig
+from keys.suites import suite_for
 from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME, TestPKI
 
 ALGORITHMS = [KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.EC_P256]
@@ -367,3 +370,40 @@ def test_plain_pades_bypasses_pyhankos_cms_assembly(
         KeySigner.for_handle(handle, cert, pki.chain), timestamper=_level_timestamper(pki, level)
     )
     _assert_valid(pki, sealed, timestamp=level == "B-T")
+
+
+SEAL_ALGORITHMS = [KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.EC_P256]
+
+
+@pytest.mark.parametrize("algorithm", SEAL_ALGORITHMS, ids=lambda a: a.value)
+@pytest.mark.parametrize(
+    "subfilter", [SigSeedSubFilter.PADES, SigSeedSubFilter.ADOBE_PKCS7_DETACHED], ids=str
+)
+def test_the_cms_names_the_signers_suite_on_both_paths(
+    pki: TestPKI, algorithm: KeyAlgorithm, subfilter: SigSeedSubFilter
+) -> None:
+    handle, cert = pki.make_seal(algorithm)
+    signer = KeySigner.for_handle(handle, cert, pki.chain)
+    suite = suite_for(algorithm)
+    assert signer.suite is suite
+    signature = _signature(_seal(signer, subfilter=subfilter))
+    info = signature.signer_info
+    assert info["digest_algorithm"]["algorithm"].dotted == suite.digest_oid
+    assert info["signature_algorithm"]["algorithm"].dotted == suite.signature_oid
+    assert [a["algorithm"].dotted for a in signature.signed_data["digest_algorithms"]] == [
+        suite.digest_oid
+    ]
+
+
+def test_a_suite_that_does_not_fit_the_key_is_refused(pki: TestPKI) -> None:
+    handle, cert = pki.make_seal(KeyAlgorithm.EC_P256)
+    with pytest.raises(KeyStoreError, match="rsa-2048 suite cannot sign with a ecdsa-p256 key"):
+        KeySigner.for_handle(handle, cert, pki.chain, suite=suite_for(KeyAlgorithm.RSA_2048))
+
+
+def test_a_digest_other_than_the_suites_is_refused(pki: TestPKI) -> None:
+    handle, cert = pki.make_seal(KeyAlgorithm.EC_P256)
+    signer = KeySigner.for_handle(handle, cert, pki.chain)
+    digest = hashlib.sha384(b"document").digest()
+    with pytest.raises(SigningError, match="whose digest is sha256, not sha384"):
+        asyncio.run(signer.async_sign(digest, "sha384", use_pades=True))

@@ -24,6 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from keys.handles import KeyAlgorithm
 from keys.signer import to_asn1
+from keys.suites import suite_for
 from signing.errors import (
     BrokenPDFError,
     DocumentCertifiedError,
@@ -55,6 +56,7 @@ from tests.signing.sealing import (
 from tests.testpki import TestPKI, build_test_pki
 
 ALGORITHMS = [KeyAlgorithm.RSA_2048, KeyAlgorithm.EC_P256]
+SEAL_ALGORITHMS = [KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.EC_P256]
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +286,29 @@ def test_the_field_check_sees_the_certifying_seals_digest(pki: TestPKI) -> None:
             check_field=refuse,
         )
     assert seen == [FieldToFill(name="Dept2", certification_digest=result.signed_digest)]
+
+
+@pytest.mark.parametrize("algorithm", SEAL_ALGORITHMS, ids=lambda a: a.value)
+def test_a_sealed_documents_cms_names_its_seals_suite(
+    pki: TestPKI, algorithm: KeyAlgorithm
+) -> None:
+    seal = identity(pki, algorithm)
+    assert seal.suite is suite_for(algorithm)
+    pdf, result = seal_pdf_bytes(
+        make_pdf(),
+        identity=seal,
+        options=SealOptions(level=SealLevel.B_LTA),
+        context=context(pki, seal),
+    )
+    signature, document_timestamp = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    info = signature.signer_info
+    assert info["digest_algorithm"]["algorithm"].dotted == seal.suite.digest_oid
+    assert info["signature_algorithm"]["algorithm"].dotted == seal.suite.signature_oid
+    # The registry's signed digest is the suite's digest of the signed bytes.
+    assert signature.md_algorithm == seal.suite.digest
+    assert result.signed_digest == signature.compute_digest(seal.suite.digest).hex()
+    # The document timestamp's imprint uses the same digest.
+    assert document_timestamp.external_md_algorithm == seal.suite.digest
 
 
 @pytest.mark.parametrize(
