@@ -317,6 +317,30 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class OutboxEvent(Base):
+    """A change told to the world: written in the change's transaction, delivered later.
+
+    Signed webhook delivery and other consumers read the rows not yet delivered, oldest
+    first, and set ``delivered_at``; a change that rolled back left no row. The payload
+    carries identifiers and statuses, never a holder's personal data.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    """A UUID consumers deduplicate on (delivery is at least once)."""
+    type: Mapped[str] = mapped_column(String(60))
+    """What happened: ``certificate.revoked``, ``seal.created``, …"""
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    """The certificate, seal or document it happened to."""
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 # --- the transparency log (econtract.translog) ----------------------------------------------
 
 #: On SQLite a 64-bit key is declared INTEGER so that it is the rowid: one B-tree, not two.
