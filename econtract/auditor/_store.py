@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from econtract.auditor._findings import AuditUsageError
-from econtract.translog import SignedTreeHead
-
-HASH_SIZE = 32
+from econtract.files import write_atomically
+from econtract.translog import HASH_SIZE, SignedTreeHead
 
 KEY_FILE = "log_key.pem"
 HEADS_DIR = "heads"
@@ -71,9 +70,8 @@ class AuditStore:
         path = self.heads_dir / f"{sth.tree_size:020d}-{sth.timestamp:015d}.json"
         if path.exists():
             return False
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sth.to_json(), sort_keys=True, indent=1))
-        os.replace(tmp, path)
+        text = json.dumps(sth.to_json(), sort_keys=True, indent=1)
+        write_atomically(path, lambda out: out.write(text.encode()))
         return True
 
     def leaves(self) -> list[bytes]:

@@ -33,9 +33,9 @@ from econtract.cli._app import (
     load_certificate,
     load_settings,
     open_services,
-    write_atomically,
 )
 from econtract.errors import EContractError
+from econtract.files import write_atomically
 from verify.words import status_words
 
 if TYPE_CHECKING:

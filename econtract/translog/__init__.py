@@ -33,6 +33,7 @@ from econtract.translog._heads import (
 )
 from econtract.translog._merkle import (
     EMPTY_ROOT,
+    HASH_SIZE,
     CompactRange,
     inclusion_ranges,
     leaf_hash,
@@ -59,6 +60,7 @@ from econtract.translog._wire import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "HASH_SIZE",
     "WIRE_VERSION",
     "CompactRange",
     "LogEntry",

@@ -92,9 +92,9 @@ class SignedTreeHead:
             "v": STH_VERSION,
             "tree_size": self.tree_size,
             "timestamp": self.timestamp,
-            "sha256_root_hash": _b64(self.root_hash),
+            "sha256_root_hash": b64encode(self.root_hash),
             "signature_algorithm": SIGNATURE_ALGORITHM,
-            "signature": _b64(self.signature),
+            "signature": b64encode(self.signature),
         }
 
     @classmethod
@@ -125,7 +125,8 @@ class SignedTreeHead:
         )
 
 
-def _b64(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding, as the log's JSON carries hashes and signatures."""
     return base64.b64encode(data).decode("ascii")
 
 

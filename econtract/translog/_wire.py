@@ -21,6 +21,7 @@ from econtract.translog._entry import LogEntry
 from econtract.translog._errors import LogRequestError
 from econtract.translog._heads import (
     SIGNATURE_ALGORITHM,
+    b64encode,
     latest_sth,
     require_latest_sth,
     sth_of_size,
@@ -42,10 +43,6 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 Number = int | str | None
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def parse_number(name: str, value: Number, *, minimum: int = 0) -> int:
@@ -121,7 +118,7 @@ def inclusion_json(
         "v": WIRE_VERSION,
         "leaf_index": index,
         "tree_size": size,
-        "audit_path": [_b64(h) for h in proof],
+        "audit_path": [b64encode(h) for h in proof],
         "sth": sth.to_json(),
     }
 
@@ -135,7 +132,7 @@ def consistency_json(session: Session, *, first: Number, second: Number) -> dict
         "v": WIRE_VERSION,
         "first": low,
         "second": high,
-        "consistency": [_b64(h) for h in proof],
+        "consistency": [b64encode(h) for h in proof],
     }
 
 
@@ -152,7 +149,7 @@ def entries_json(session: Session, *, start: Number, end: Number) -> dict[str, A
         "v": WIRE_VERSION,
         "start": first,
         "end": stop,
-        "entries": [{"leaf_index": index, "entry": _b64(entry)} for index, entry in rows],
+        "entries": [{"leaf_index": index, "entry": b64encode(entry)} for index, entry in rows],
     }
 
 
@@ -171,7 +168,7 @@ def log_key_json(public_key: PublicKeyTypes) -> dict[str, Any]:
     """The log's public key as JSON (GET /log/key with ``Accept: application/json``)."""
     return {
         "v": WIRE_VERSION,
-        "log_id": _b64(log_id(public_key)),
+        "log_id": b64encode(log_id(public_key)),
         "signature_algorithm": SIGNATURE_ALGORITHM,
         "public_key_pem": log_key_pem(public_key),
     }
@@ -200,8 +197,8 @@ def subject_proofs_json(
             continue
         proof = inclusion_proof(session, index, sth.tree_size)
         verify_inclusion(leaf_hash(blob), index, sth.tree_size, proof, sth.root_hash)
-        item["leaf_hash"] = _b64(leaf_hash(blob))
-        item["audit_path"] = [_b64(h) for h in proof]
+        item["leaf_hash"] = b64encode(leaf_hash(blob))
+        item["audit_path"] = [b64encode(h) for h in proof]
         proven.append(item)
     return {
         "v": WIRE_VERSION,
