@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 from sqlalchemy.orm import Session
 
 from econtract.clients import SCOPES, check_secret, parse_scopes
+from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.config import Settings
 from econtract.errors import EContractError, InvalidInputError, PermissionDeniedError
 from econtract.models import ApiClient, Department
@@ -92,6 +92,7 @@ def issue_access_token(
     client_id: str,
     client_secret: str,
     scope: str | None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AccessToken:
     """Check a client's credentials and sign an access token for the scopes it asks."""
     client = session.get(ApiClient, client_id) if client_id else None
@@ -112,7 +113,7 @@ def issue_access_token(
         granted = asked
     department = session.get(Department, client.department_id)
     assert department is not None
-    now = int(time.time())
+    now = int(clock.now().timestamp())
     scopes = sorted(granted, key=SCOPES.index)
     claims = {
         "iss": issuer(settings),
