@@ -28,7 +28,7 @@ from pyhanko.sign.validation.status import (
 )
 from pyhanko_certvalidator import ValidationContext
 
-from keys.suites import signed_bytes_digest
+from keys.suites import SUITES, signed_bytes_digest
 from verify._certs import certificate_info, signer_info
 from verify.report import (
     AlgorithmInfo,
@@ -39,7 +39,12 @@ from verify.report import (
     TimestampInfo,
 )
 
-_STRONG_DIGESTS = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"})
+# The digests the policy accepts: SHA-2 and SHA-3 of 256 bits or more, and whatever digest a
+# seal suite of this service signs with (so a new suite is accepted where it is defined).
+_STRONG_DIGESTS = frozenset(
+    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"}
+    | {suite.digest for suite in SUITES}
+)
 _MIN_KEY_BITS = {"rsa": 2048, "rsassa_pss": 2048, "ec": 256}
 # Failures a trusted timestamp can cure: the certificate was fine when the seal was made.
 _TIME_BOUND = frozenset(
