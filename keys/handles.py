@@ -57,6 +57,8 @@ class KeyAlgorithm(StrEnum):
         raise KeyStoreError(f"Unsupported public key type {type(key).__name__}.")
 
 
+# The digests a handle signs with: a seal's comes from its suite (keys.suites), an
+# authority's from keys.tbs (SHA-384 for a P-384 key). A new suite's digest goes here too.
 HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(),
@@ -95,7 +97,7 @@ class KeyHandle(Protocol):
         ...
 
     def sign(self, data: bytes, digest: str = "sha256") -> bytes:
-        """Sign ``data`` (not a pre-computed digest)."""
+        """Sign ``data`` (not a pre-computed digest); a seal passes its suite's digest."""
         ...
 
 
