@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -12,11 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit
+from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
+from econtract.events import Change, record_change
 from econtract.models import Department, Seal, SealKind, SealStatus
 from econtract.pki import ISSUING, PKI
-from econtract.translog import LogEntry, append_entry
+from econtract.translog import LogEntry
 from keys.ca import SealSubject, issue_seal_certificate
 from keys.handles import KeyAlgorithm
 from keys.store import KeyStore
@@ -78,6 +81,7 @@ def create_seal(
     pki: PKI,
     actor: audit.Actor,
     replaces: Seal | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Seal:
     """Make a key in the key store, certify it under the issuing CA and register the seal.
 
@@ -87,7 +91,7 @@ def create_seal(
     department = get_department(session, request.department_code)
     seal_id = new_seal_id()
     handle = key_store.generate(seal_id, request.algorithm)
-    now = datetime.now(UTC)
+    now = clock.now()
     not_after = min(
         now + timedelta(days=request.validity_days), pki.issuing.certificate.not_valid_after_utc
     )
@@ -119,25 +123,42 @@ def create_seal(
         not_after=cert.not_valid_after_utc,
         status=SealStatus.ACTIVE.value,
         replaces_id=replaces.id if replaces else None,
+        created_at=now,
     )
     session.add(seal)
-    session.flush()
-    append_entry(session, LogEntry.seal_created(seal, department_code=department.code))
-    audit.record(
+    detail = {
+        "kind": seal.kind,
+        "algorithm": seal.algorithm,
+        "serial": seal.serial_number,
+        "replaces": seal.replaces_id,
+    }
+    record_change(
         session,
+        change=Change(
+            type="seal.created",
+            action="seal.create",
+            target_type="seal",
+            target_id=seal.id,
+            department_id=department.id,
+            detail=detail,
+            payload=_seal_payload(seal) | {"replaces": seal.replaces_id},
+            log_entry=lambda code: LogEntry.seal_created(seal, department_code=code),
+            at=now,
+        ),
         actor=actor,
-        action="seal.create",
-        department_id=department.id,
-        target_type="seal",
-        target_id=seal.id,
-        detail={
-            "kind": seal.kind,
-            "algorithm": seal.algorithm,
-            "serial": seal.serial_number,
-            "replaces": seal.replaces_id,
-        },
+        clock=clock,
     )
     return seal
+
+
+def _seal_payload(seal: Seal) -> dict[str, Any]:
+    """The outbox payload of a seal's change: the seal, never its key."""
+    return {
+        "seal_id": seal.id,
+        "kind": seal.kind,
+        "serial": seal.serial_number,
+        "status": seal.status,
+    }
 
 
 def get_seal(session: Session, seal_id: str, *, department: Department | None = None) -> Seal:
@@ -158,7 +179,14 @@ def list_seals(session: Session, *, department_code: str | None = None) -> list[
     return list(session.scalars(query))
 
 
-def revoke_seal(session: Session, *, seal_id: str, reason: str, actor: audit.Actor) -> Seal:
+def revoke_seal(
+    session: Session,
+    *,
+    seal_id: str,
+    reason: str,
+    actor: audit.Actor,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Seal:
     """Revoke a seal: its certificate shows revoked in OCSP and the CRL from now on."""
     if reason not in REVOCATION_REASONS:
         allowed = ", ".join(sorted(REVOCATION_REASONS))
@@ -169,29 +197,41 @@ def revoke_seal(session: Session, *, seal_id: str, reason: str, actor: audit.Act
     seal = get_seal(session, seal_id)
     if seal.status == SealStatus.REVOKED:
         raise ConflictError(f"Seal {seal_id} is already revoked.")
+    # Whole seconds: the CRL and OCSP state revocation times to the second.
+    revoked_at = clock.now().replace(microsecond=0)
     seal.status = SealStatus.REVOKED.value
-    seal.revoked_at = datetime.now(UTC).replace(microsecond=0)
+    seal.revoked_at = revoked_at
     seal.revocation_reason = reason
-    session.flush()
-    owner = session.get(Department, seal.department_id)
-    assert owner is not None
-    append_entry(
-        session, LogEntry.seal_revoked(seal, department_code=owner.code, time=seal.revoked_at)
-    )
-    audit.record(
+    record_change(
         session,
+        change=Change(
+            type="seal.revoked",
+            action="seal.revoke",
+            target_type="seal",
+            target_id=seal.id,
+            department_id=seal.department_id,
+            detail={"reason": reason},
+            # An RFC 5280 reason name, never free text: it may be told to anyone.
+            payload=_seal_payload(seal) | {"reason": reason},
+            log_entry=lambda code: LogEntry.seal_revoked(
+                seal, department_code=code, time=revoked_at
+            ),
+            at=revoked_at,
+        ),
         actor=actor,
-        action="seal.revoke",
-        department_id=seal.department_id,
-        target_type="seal",
-        target_id=seal.id,
-        detail={"reason": reason},
+        clock=clock,
     )
     return seal
 
 
 def rotate_seal(
-    session: Session, *, seal_id: str, key_store: KeyStore, pki: PKI, actor: audit.Actor
+    session: Session,
+    *,
+    seal_id: str,
+    key_store: KeyStore,
+    pki: PKI,
+    actor: audit.Actor,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Seal:
     """Replace a seal with a new key and certificate of the same kind; the old one retires.
 
@@ -214,15 +254,24 @@ def rotate_seal(
         pki=pki,
         actor=actor,
         replaces=old,
+        clock=clock,
     )
     old.status = SealStatus.RETIRED.value
-    audit.record(
+    record_change(
         session,
+        change=Change(
+            type="seal.retired",
+            action="seal.retire",
+            target_type="seal",
+            target_id=old.id,
+            department_id=old.department_id,
+            detail={"replaced_by": new.id},
+            payload=_seal_payload(old) | {"replaced_by": new.id},
+            # The log keeps a seal's creation and revocation; a retired seal's certificate
+            # stays valid for what it sealed, so there is nothing new to prove.
+            log_entry=None,
+        ),
         actor=actor,
-        action="seal.retire",
-        department_id=old.department_id,
-        target_type="seal",
-        target_id=old.id,
-        detail={"replaced_by": new.id},
+        clock=clock,
     )
     return new
