@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from econtract import audit, db
-from econtract.blobs import DiskBlobStore, SweepReport, sweep_staged
+from econtract.blobs import SweepReport
 from econtract.departments import add_department
 from econtract.issuance import ensure_certificate_types
 from econtract.models import Certificate, Department, Seal, SealedDocument, SealKind
@@ -68,7 +68,7 @@ def sweep_blobs(services: Services) -> SweepReport:
                 for model in (Certificate, SealedDocument)
             )
 
-    report = sweep_staged(DiskBlobStore(services.settings.blob_dir), is_registered)
+    report = services.blobs.sweep(is_registered)
     if report.published or report.removed:
         log.warning(
             "staged blobs of a crashed process settled",
@@ -103,5 +103,6 @@ def _create_demo(services: Services, report: InitReport, actor: audit.Actor) -> 
                 key_store=services.key_store,
                 pki=services.pki,
                 actor=actor,
+                clock=services.clock,
             )
             report.seals_created.append(seal.id)

@@ -4,28 +4,49 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db
+from econtract.clock import SYSTEM_CLOCK
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
-from econtract.issuance import Issued, IssueRequest, issue_certificate, today
-from econtract.models import Certificate, CertificateStatus, Department, StatusEvent
+from econtract.events import Change, StatusChange, record_change
+from econtract.issuance import Issued, IssueRequest, certificate_payload, issue_certificate
+from econtract.models import Certificate, CertificateStatus, StatusEvent
 from econtract.services import Services
 from econtract.text import clean_text
-from econtract.translog import LogEntry, append_entry
+from econtract.translog import LogEntry
 
-#: The status a certificate shows: the registry's status, or EXPIRED after its last valid day.
-EXPIRED = "expired"
 
-#: Which status each action moves a certificate from, and to.
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "revoke": (frozenset({"valid", "suspended"}), CertificateStatus.REVOKED.value),
-    "suspend": (frozenset({"valid"}), CertificateStatus.SUSPENDED.value),
-    "reinstate": (frozenset({"suspended"}), CertificateStatus.VALID.value),
+class EffectiveStatus(StrEnum):
+    """The status a certificate shows a person: its registry status (:class:`CertificateStatus`),
+    except that a valid one is EXPIRED after its last day and NOT_YET_VALID before its first.
+
+    A ``StrEnum``, so that JSON and templates keep the same words."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+
+
+#: Kept for callers that name the derived status alone.
+EXPIRED = EffectiveStatus.EXPIRED
+
+#: Which registry statuses each action moves a certificate from, and to which one.
+TRANSITIONS: dict[str, tuple[frozenset[CertificateStatus], CertificateStatus]] = {
+    "revoke": (
+        frozenset({CertificateStatus.VALID, CertificateStatus.SUSPENDED}),
+        CertificateStatus.REVOKED,
+    ),
+    "suspend": (frozenset({CertificateStatus.VALID}), CertificateStatus.SUSPENDED),
+    "reinstate": (frozenset({CertificateStatus.SUSPENDED}), CertificateStatus.VALID),
 }
 
 
@@ -43,18 +64,19 @@ class Validity(Protocol):
     def valid_until(self) -> date | None: ...
 
 
-def effective_status(certificate: Validity, on: date | None = None) -> str:
-    """The status a person sees: expiry is derived from the validity dates."""
-    on = on or today()
+def effective_status(certificate: Validity, on: date | None = None) -> EffectiveStatus:
+    """The status a person sees on ``on`` (today in China when unset): expiry is derived from
+    the validity dates."""
+    on = on or SYSTEM_CLOCK.today()
     if (
         certificate.status == CertificateStatus.VALID
         and certificate.valid_until is not None
         and on > certificate.valid_until
     ):
-        return EXPIRED
+        return EffectiveStatus.EXPIRED
     if certificate.status == CertificateStatus.VALID and on < certificate.valid_from:
-        return "not-yet-valid"
-    return certificate.status
+        return EffectiveStatus.NOT_YET_VALID
+    return EffectiveStatus(certificate.status)
 
 
 def get_certificate(
@@ -123,38 +145,36 @@ def change_status(
                 f"Certificate {certificate.number} is {certificate.status}; it cannot be "
                 f"{PAST_TENSE[action]}."
             )
-        session.add(
-            StatusEvent(
-                certificate_id=certificate.id,
-                from_status=certificate.status,
-                to_status=target,
-                reason=reason,
-                actor=actor.name,
-            )
-        )
-        audit.record(
-            session,
-            actor=actor,
-            action=f"certificate.{action}",
-            department_id=certificate.department_id,
-            target_type="certificate",
-            target_id=certificate.id,
-            detail={"from": certificate.status, "to": target, "reason": reason},
-        )
         previous = certificate.status
-        certificate.status = target
-        session.flush()
-        department = session.get(Department, certificate.department_id)
-        assert department is not None
-        append_entry(
+        now = services.clock.now()
+        certificate.status = target.value
+        record_change(
             session,
-            LogEntry.certificate_status_changed(
-                certificate,
-                department_code=department.code,
-                previous_status=previous,
-                reason=reason,
-                time=datetime.now(UTC),
+            change=Change(
+                type=f"certificate.{PAST_TENSE[action]}",
+                action=f"certificate.{action}",
+                target_type="certificate",
+                target_id=certificate.id,
+                department_id=certificate.department_id,
+                detail={"from": previous, "to": target.value, "reason": reason},
+                payload=certificate_payload(certificate, previous=previous, reason=reason),
+                status=StatusChange(
+                    certificate_id=certificate.id,
+                    from_status=previous,
+                    to_status=target.value,
+                    reason=reason,
+                ),
+                log_entry=lambda code: LogEntry.certificate_status_changed(
+                    certificate,
+                    department_code=code,
+                    previous_status=previous,
+                    reason=reason,
+                    time=now,
+                ),
+                at=now,
             ),
+            actor=actor,
+            clock=services.clock,
         )
     return certificate
 

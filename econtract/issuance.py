@@ -4,10 +4,11 @@ Everything happens inside the registry transaction that hands out the number: th
 allocated first (a row lock on the department's counter), which also makes issuances of one
 department and type take turns; under that lock a holder who already holds a valid licence of
 the type is refused (supersede it instead), so two parallel requests cannot both pass. The
-PDF is rendered with the number and sealed into a staged file, and the certificate, its first
-status event and the audit event are written. If anything fails the transaction rolls back,
-so no certificate shows as issued and the number was never handed out; a number that was
-handed out is never reused.
+PDF is rendered with the number and sealed into a staged file, and the certificate is written
+and recorded (:func:`econtract.events.record_change`: its first status event, the audit event,
+the log entry and the outbox row). If anything fails the transaction rolls back, so no
+certificate shows as issued and the number was never handed out; a number that was handed out
+is never reused. The time comes from ``services.clock``.
 
 The sealed file becomes visible in the blob store only after the transaction committed
 (:mod:`econtract.blobs`): a crash in between can leave a staged file, never a stored licence
@@ -21,7 +22,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
@@ -31,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, noload
 
 from econtract import audit, db, metrics
-from econtract.blobs import DiskBlobStore
+from econtract.clock import CHINA, SYSTEM_CLOCK, Clock
 from econtract.departments import get_department
 from econtract.errors import (
     ConflictError,
@@ -39,6 +40,7 @@ from econtract.errors import (
     LicenceExistsError,
     NotFoundError,
 )
+from econtract.events import Change, StatusChange, record_change
 from econtract.models import (
     Certificate,
     CertificateStatus,
@@ -49,25 +51,38 @@ from econtract.models import (
     Seal,
     SealKind,
     SealStatus,
-    StatusEvent,
     new_public_id,
 )
 from econtract.qrtoken import QRClaims, fields_digest, make_qr_token
+from econtract.reasons import reason_kind
 from econtract.render import LicenceContent, render_licence
 from econtract.sealing import seal_identity, sealing_context, usable_seal
 from econtract.services import Services
 from econtract.templates import TEMPLATES, LicenceTemplate, get_template, validate_fields
-from econtract.translog import LogEntry, append_entry
+from econtract.translog import LogEntry
 from signing.options import Certification, SealLevel, SealOptions
 from signing.sealer import seal_pdf
 
-#: Licences are dated in China Standard Time.
-CHINA = timezone(timedelta(hours=8), "CST")
-
 
 def today() -> date:
-    """Today's date in China Standard Time."""
-    return datetime.now(CHINA).date()
+    """Today's date in China Standard Time, by the system clock (a use case asks its
+    ``services.clock`` instead)."""
+    return SYSTEM_CLOCK.today()
+
+
+def certificate_payload(
+    certificate: Certificate, *, previous: str | None, reason: str | None
+) -> dict[str, Any]:
+    """The outbox payload of a certificate's change: what changed, never who holds it; a
+    free-text reason only by its kind (:mod:`econtract.reasons`)."""
+    return {
+        "certificate_id": certificate.id,
+        "number": certificate.number,
+        "type": certificate.type_code,
+        "from": previous,
+        "to": certificate.status,
+        "reason_kind": reason_kind(reason).code if reason else None,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,13 +200,13 @@ def licence_seal(session: Session, department: Department) -> Seal:
 
 
 def _validity(
-    template: LicenceTemplate, request: IssueRequest, fields: dict[str, Any]
+    template: LicenceTemplate, request: IssueRequest, fields: dict[str, Any], *, today: date
 ) -> tuple[date, date | None]:
     return template.validity(
         fields,
         valid_from=request.valid_from,
         valid_until=request.valid_until,
-        today=today(),
+        today=today,
         at="/fields",
     )
 
@@ -219,6 +234,7 @@ def _refuse_second_licence(
     template: LicenceTemplate,
     holder_code: str | None,
     superseding: str | None,
+    today: date,
 ) -> None:
     """Refuse a licence for a holder who holds a valid one of this type from this department.
 
@@ -237,7 +253,7 @@ def _refuse_second_licence(
             Certificate.status.in_(
                 (CertificateStatus.VALID.value, CertificateStatus.SUSPENDED.value)
             ),
-            (Certificate.valid_until.is_(None)) | (Certificate.valid_until >= today()),
+            (Certificate.valid_until.is_(None)) | (Certificate.valid_until >= today),
         )
         .order_by(Certificate.issued_at)
     )
@@ -253,7 +269,9 @@ def _refuse_second_licence(
         )
 
 
-def _mark_superseded(session: Session, old_id: str, new: Certificate, actor: audit.Actor) -> None:
+def _mark_superseded(
+    session: Session, old_id: str, new: Certificate, actor: audit.Actor, clock: Clock
+) -> None:
     # Not its successor: the new row is already flushed, and a refused second supersede would
     # otherwise load two successors into a one-to-one relationship.
     old = session.get(
@@ -263,38 +281,34 @@ def _mark_superseded(session: Session, old_id: str, new: Certificate, actor: aud
         raise NotFoundError(f"No certificate {old_id!r}.")
     if old.status not in (CertificateStatus.VALID, CertificateStatus.SUSPENDED):
         raise ConflictError(f"Certificate {old.number} is {old.status}; it cannot be superseded.")
-    session.add(
-        StatusEvent(
-            certificate_id=old.id,
-            from_status=old.status,
-            to_status=CertificateStatus.SUPERSEDED.value,
-            reason=f"superseded by {new.number}",
-            actor=actor.name,
-        )
-    )
-    audit.record(
-        session,
-        actor=actor,
-        action="certificate.supersede",
-        department_id=old.department_id,
-        target_type="certificate",
-        target_id=old.id,
-        detail={"from": old.status, "by": new.id, "by_number": new.number},
-    )
     previous = old.status
+    reason = f"superseded by {new.number}"
+    now = clock.now()
     old.status = CertificateStatus.SUPERSEDED.value
-    session.flush()
-    department = session.get(Department, old.department_id)
-    assert department is not None
-    append_entry(
+    record_change(
         session,
-        LogEntry.certificate_status_changed(
-            old,
-            department_code=department.code,
-            previous_status=previous,
-            reason=f"superseded by {new.number}",
-            time=datetime.now(UTC),
+        change=Change(
+            type="certificate.superseded",
+            action="certificate.supersede",
+            target_type="certificate",
+            target_id=old.id,
+            department_id=old.department_id,
+            detail={"from": previous, "by": new.id, "by_number": new.number},
+            payload=certificate_payload(old, previous=previous, reason=None)
+            | {"superseded_by": new.id, "superseded_by_number": new.number},
+            status=StatusChange(
+                certificate_id=old.id,
+                from_status=previous,
+                to_status=CertificateStatus.SUPERSEDED.value,
+                reason=reason,
+            ),
+            log_entry=lambda code: LogEntry.certificate_status_changed(
+                old, department_code=code, previous_status=previous, reason=reason, time=now
+            ),
+            at=now,
         ),
+        actor=actor,
+        clock=clock,
     )
 
 
@@ -314,8 +328,9 @@ def issue_certificate(
             exc.message, errors=[("/type", "unknown certificate type")]
         ) from None
     # Bad input is named by JSON pointers into the request: /type, /fields/…, /valid_until.
-    fields = validate_fields(template, request.fields, at="/fields", today=today())
-    valid_from, valid_until = _validity(template, request, fields)
+    today = services.clock.today()
+    fields = validate_fields(template, request.fields, at="/fields", today=today)
+    valid_from, valid_until = _validity(template, request, fields, today=today)
     if idempotency is not None:
         with services.sessions() as session:
             replayed = _replay(session, idempotency)
@@ -335,7 +350,7 @@ def issue_certificate(
         if template.holder_code_field and template.holder_code_field in fields
         else None
     )
-    staged = DiskBlobStore(services.settings.blob_dir).staging()
+    staged = services.blobs.staging()
     # Set once the transaction's work is done: a failure after it is the commit's, whose
     # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
     committing = False
@@ -361,7 +376,8 @@ def issue_certificate(
             current = session.get(Seal, seal.id)
             assert current is not None
             usable_seal(current, department_id=department.id)
-            issued_at = datetime.now(UTC)
+            # Read in the transaction, just before the number: numbers and issue times agree.
+            issued_at = services.clock.now()
             number = allocate_number(
                 session, department, template, issued_at.astimezone(CHINA).year
             )
@@ -371,6 +387,7 @@ def issue_certificate(
                 template=template,
                 holder_code=holder_code,
                 superseding=request.supersedes,
+                today=today,
             )
             certificate_id = new_public_id("crt")
             token = make_qr_token(
@@ -435,41 +452,39 @@ def issue_certificate(
                 superseded_by=None,
             )
             session.add(certificate)
-            session.flush()
-            append_entry(
+            record_change(
                 session,
-                LogEntry.certificate_issued(
-                    certificate, department_code=department.code, seal_serial=seal.serial_number
+                change=Change(
+                    type="certificate.issued",
+                    action="certificate.issue",
+                    target_type="certificate",
+                    target_id=certificate_id,
+                    department_id=department.id,
+                    detail={
+                        "number": number,
+                        "type": template.code,
+                        "sha256": sha256,
+                        "signed_digest": result.signed_digest,
+                        "seal": seal.id,
+                        "supersedes": request.supersedes,
+                    },
+                    payload=certificate_payload(certificate, previous=None, reason=None)
+                    | {"supersedes": request.supersedes},
+                    status=StatusChange(
+                        certificate_id=certificate_id,
+                        from_status=None,
+                        to_status=CertificateStatus.VALID.value,
+                    ),
+                    log_entry=lambda code: LogEntry.certificate_issued(
+                        certificate, department_code=code, seal_serial=seal.serial_number
+                    ),
+                    at=issued_at,
                 ),
+                actor=actor,
+                clock=services.clock,
             )
             if request.supersedes is not None:
-                _mark_superseded(session, request.supersedes, certificate, actor)
-            session.add(
-                StatusEvent(
-                    certificate_id=certificate_id,
-                    from_status=None,
-                    to_status=CertificateStatus.VALID.value,
-                    reason=None,
-                    actor=actor.name,
-                    created_at=issued_at,
-                )
-            )
-            audit.record(
-                session,
-                actor=actor,
-                action="certificate.issue",
-                department_id=department.id,
-                target_type="certificate",
-                target_id=certificate_id,
-                detail={
-                    "number": number,
-                    "type": template.code,
-                    "sha256": sha256,
-                    "signed_digest": result.signed_digest,
-                    "seal": seal.id,
-                    "supersedes": request.supersedes,
-                },
-            )
+                _mark_superseded(session, request.supersedes, certificate, actor, services.clock)
             if idempotency is not None:
                 record = session.get(IdempotencyRecord, (idempotency.client_id, idempotency.key))
                 assert record is not None

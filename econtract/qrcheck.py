@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from econtract.certificates import EXPIRED, effective_status
-from econtract.issuance import CHINA
+from econtract.certificates import EffectiveStatus, effective_status
+from econtract.clock import CHINA
 from econtract.models import Certificate, Department, StatusEvent
 from econtract.qrtoken import QRClaims, fields_digest, read_qr_token
 from econtract.reasons import ReasonKind, reason_kind
@@ -22,6 +22,7 @@ from econtract.render import format_date
 from econtract.services import Services
 from econtract.templates import LONG_TERM, TEMPLATES
 from econtract.tokens import TokenError, TokenKey
+from verify.words import VERDICT_WORDS, Words
 
 #: The JSON answer's version marker (for machines; the page does not show it).
 FORMAT = "econtract-qr-verdict/1"
@@ -47,26 +48,25 @@ class QRVerdict(StrEnum):
     FORGED = "FORGED"
 
     @property
+    def words(self) -> Words:
+        """The verdict's words in Chinese and English, the same as on every report."""
+        return VERDICT_WORDS[self.value]
+
+    @property
     def chinese(self) -> str:
         """The verdict in Chinese, as printed large on the page."""
-        return {
-            "VALID": "有效",
-            "REVOKED": "已撤销",
-            "SUSPENDED": "已暂停",
-            "EXPIRED": "已过期",
-            "SUPERSEDED": "已变更",
-            "UNKNOWN": "无法识别",
-            "FORGED": "二维码无效",
-        }[self.value]
+        return self.words.zh
 
 
-_STATUS_VERDICT = {
-    "valid": QRVerdict.VALID,
-    "revoked": QRVerdict.REVOKED,
-    "suspended": QRVerdict.SUSPENDED,
-    "superseded": QRVerdict.SUPERSEDED,
-    EXPIRED: QRVerdict.EXPIRED,
-    "not-yet-valid": QRVerdict.SUSPENDED,
+#: Each status a certificate shows, as the page's verdict. A licence not valid yet is not
+#: valid today: the page says SUSPENDED, with its own reason.
+_STATUS_VERDICT: dict[EffectiveStatus, QRVerdict] = {
+    EffectiveStatus.VALID: QRVerdict.VALID,
+    EffectiveStatus.REVOKED: QRVerdict.REVOKED,
+    EffectiveStatus.SUSPENDED: QRVerdict.SUSPENDED,
+    EffectiveStatus.SUPERSEDED: QRVerdict.SUPERSEDED,
+    EffectiveStatus.EXPIRED: QRVerdict.EXPIRED,
+    EffectiveStatus.NOT_YET_VALID: QRVerdict.SUSPENDED,
 }
 
 
@@ -291,9 +291,12 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
             service_name=service_name,
         )
     template = TEMPLATES.get(certificate.type_code)
-    status = effective_status(certificate)
-    verdict = _STATUS_VERDICT.get(status, QRVerdict.UNKNOWN)
-    changed = verdict in (QRVerdict.REVOKED, QRVerdict.SUSPENDED) and status != "not-yet-valid"
+    status = effective_status(certificate, services.clock.today())
+    verdict = _STATUS_VERDICT[status]
+    changed = (
+        verdict in (QRVerdict.REVOKED, QRVerdict.SUSPENDED)
+        and status != EffectiveStatus.NOT_YET_VALID
+    )
     zh, en = _reason(verdict, status, department)
     return QRCheck(
         verdict=verdict,
@@ -328,9 +331,9 @@ def _matches(claims: QRClaims, certificate: _Record) -> bool:
     return all(a is None or a == b for a, b in zip(stated, recorded, strict=True))
 
 
-def _reason(verdict: QRVerdict, status: str, department: str) -> tuple[str, str]:
+def _reason(verdict: QRVerdict, status: EffectiveStatus, department: str) -> tuple[str, str]:
     """Why, in a sentence each in Chinese and English."""
-    if status == "not-yet-valid":
+    if status == EffectiveStatus.NOT_YET_VALID:
         return ("该证照尚未到有效期起始日。", "This licence is not valid yet.")
     reasons = {
         QRVerdict.VALID: (

@@ -11,9 +11,7 @@ of the file still carries.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import BinaryIO
 
 from cryptography import x509
@@ -22,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db, metrics
-from econtract.blobs import DiskBlobStore
 from econtract.errors import InvalidInputError, NotFoundError
+from econtract.events import Change, record_change
 from econtract.models import (
     Department,
     ReservedSealField,
@@ -35,8 +33,9 @@ from econtract.models import (
 )
 from econtract.seals import seal_code
 from econtract.services import Services
-from econtract.translog import LogEntry, append_entry
+from econtract.translog import LogEntry
 from keys.signer import KeySigner
+from keys.suites import suite_for
 from signing.appearance import SealAppearance
 from signing.errors import FieldReservedError, SealUnusableError
 from signing.options import Certification, FieldHolder, ReservedField, SealLevel, SealOptions
@@ -68,22 +67,20 @@ class SealedFile:
     """What the engine reported."""
 
 
-_identities: dict[tuple[int, str], SealIdentity] = {}
-_identities_lock = threading.Lock()
-
-
 def seal_identity(services: Services, seal: Seal, department: Department) -> SealIdentity:
-    """The signing identity of a seal, built once per process (the key is loaded once)."""
-    key = (id(services), seal.id)
-    with _identities_lock:
-        cached = _identities.get(key)
+    """The signing identity of a seal, built once per ``Services`` (the key is loaded once)."""
+    cached = services.seal_identities.get(seal.id)
     if cached is not None:
         return cached
     pki = services.pki
     certificate = x509.load_der_x509_certificate(seal.certificate_der)
     chain = (pki.issuing.certificate, pki.root.certificate)
+    # The seal's row names its algorithm suite; the signer refuses a key of another algorithm.
+    signer = KeySigner.for_handle(
+        services.key_store.load(seal.key_label), certificate, chain, suite=suite_for(seal.algorithm)
+    )
     identity = SealIdentity(
-        signer=KeySigner.for_handle(services.key_store.load(seal.key_label), certificate, chain),
+        signer=signer,
         certificate=certificate,
         chain=chain,
         appearance=SealAppearance(
@@ -92,9 +89,9 @@ def seal_identity(services: Services, seal: Seal, department: Department) -> Sea
             code=seal_code(seal, department),
         ),
     )
-    with _identities_lock:
-        _identities[key] = identity
-    return identity
+    # Two threads may build the same identity at once: the first one stored is kept, and a
+    # dict's setdefault is atomic, so no lock is needed.
+    return services.seal_identities.setdefault(seal.id, identity)
 
 
 def sealing_context(
@@ -151,7 +148,7 @@ def seal_document(
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=options.level.long_term)
-    staged = DiskBlobStore(services.settings.blob_dir).staging()
+    staged = services.blobs.staging()
     # Set once the transaction's work is done: a failure after it is the commit's, whose
     # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
     committing = False
@@ -180,32 +177,42 @@ def seal_document(
                 pdf_sha256=sha256,
                 signed_digest=result.signed_digest,
                 blob_key=key,
-                created_at=datetime.now(UTC),
+                created_at=services.clock.now(),
             )
             session.add(document)
             session.flush()
             _record_reservations(session, document, options.reserve_fields)
-            owner = session.get(Department, seal.department_id)
-            assert owner is not None
-            append_entry(session, LogEntry.document_sealed(document, department_code=owner.code))
-            audit.record(
+            record_change(
                 session,
-                actor=actor,
-                action="document.seal",
-                department_id=seal.department_id,
-                target_type="document",
-                target_id=document.id,
-                detail={
-                    "seal": seal.id,
-                    "level": result.level.value,
-                    "sha256": sha256,
-                    "signed_digest": result.signed_digest,
-                    "field": result.field_name,
-                    "reserved": {
-                        f.name: f.holder.describe() if f.holder else None
-                        for f in options.reserve_fields
+                change=Change(
+                    type="document.sealed",
+                    action="document.seal",
+                    target_type="document",
+                    target_id=document.id,
+                    department_id=seal.department_id,
+                    detail={
+                        "seal": seal.id,
+                        "level": result.level.value,
+                        "sha256": sha256,
+                        "signed_digest": result.signed_digest,
+                        "field": result.field_name,
+                        "reserved": {
+                            f.name: f.holder.describe() if f.holder else None
+                            for f in options.reserve_fields
+                        },
                     },
-                },
+                    # Not the file's name: it may name a person.
+                    payload={
+                        "document_id": document.id,
+                        "seal_id": seal.id,
+                        "level": result.level.value,
+                        "sha256": sha256,
+                    },
+                    log_entry=lambda code: LogEntry.document_sealed(document, department_code=code),
+                    at=document.created_at,
+                ),
+                actor=actor,
+                clock=services.clock,
             )
             committing = True
         staged.publish()

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from econtract.certificates import effective_status
+from econtract.certificates import EffectiveStatus, effective_status
 from econtract.errors import EContractError
 from econtract.models import Certificate, Seal, SealedDocument, StatusEvent
 from econtract.pki import ISSUING, ROOT
@@ -59,7 +58,7 @@ class DatabaseRegistryView:
                         .order_by(StatusEvent.id.desc())
                         .limit(1)
                     )
-                    status = effective_status(certificate)
+                    status = effective_status(certificate, self.services.clock.today())
                     return RegistryMatch(
                         record_id=certificate.id,
                         kind="certificate",
@@ -90,50 +89,25 @@ class DatabaseRegistryView:
         return is_seal_of_service(self.services, certificate_sha256)
 
 
-@dataclass
-class _SealFingerprints:
-    """The SHA-256 of every seal certificate in the registry, read once and then only the
-    seals created since (a seal row is never deleted, so a fingerprint once known stays)."""
-
-    known: set[str] = field(default_factory=set)
-    loaded_ids: set[str] = field(default_factory=set)
-    since: datetime | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def contains(self, services: Services, fingerprint: str) -> bool:
-        with self.lock:
-            if fingerprint in self.known:
-                return True
-            query = select(Seal.id, Seal.certificate_der, Seal.created_at)
-            if self.since is not None:
-                # ">=": seals created in the same instant as the last one read.
-                query = query.where(Seal.created_at >= self.since)
-            with services.sessions() as session:
-                for seal_id, der, created_at in session.execute(query):
-                    if seal_id not in self.loaded_ids:
-                        self.loaded_ids.add(seal_id)
-                        self.known.add(hashlib.sha256(der).hexdigest())
-                    if self.since is None or created_at > self.since:
-                        self.since = created_at
-            return fingerprint in self.known
-
-
-_fingerprints: dict[int, _SealFingerprints] = {}
-_fingerprints_lock = threading.Lock()
-
-
 def is_seal_of_service(services: Services, certificate_sha256: str) -> bool:
     """Whether the certificate with this SHA-256 (hex) is one of the registry's seals."""
-    with _fingerprints_lock:
-        cache = _fingerprints.setdefault(id(services), _SealFingerprints())
-    return cache.contains(services, certificate_sha256)
+    return services.seal_fingerprints.contains(services.sessions, certificate_sha256)
 
 
-def _registry_status(status: str) -> RegistryStatus:
-    if status in ("valid", "revoked", "suspended", "superseded", "expired"):
-        return status  # type: ignore[return-value]
-    # Not yet valid: the registry holds it, but it does not count as valid today.
-    return "suspended"
+#: Each status a certificate shows, in verification's words. Not yet valid: the registry
+#: holds it, but it does not count as valid today.
+_REGISTRY_STATUS: dict[EffectiveStatus, RegistryStatus] = {
+    EffectiveStatus.VALID: "valid",
+    EffectiveStatus.REVOKED: "revoked",
+    EffectiveStatus.SUSPENDED: "suspended",
+    EffectiveStatus.SUPERSEDED: "superseded",
+    EffectiveStatus.EXPIRED: "expired",
+    EffectiveStatus.NOT_YET_VALID: "suspended",
+}
+
+
+def _registry_status(status: EffectiveStatus) -> RegistryStatus:
+    return _REGISTRY_STATUS[status]
 
 
 def service_policy(services: Services, *, registry: bool = True) -> VerificationPolicy:

@@ -69,6 +69,7 @@ def token(
             client_id=client_id,
             client_secret=client_secret,
             scope=scope,
+            clock=services.clock,
         )
     body = TokenResponse(
         access_token=issued.token, expires_in=issued.expires_in, scope=" ".join(issued.scopes)

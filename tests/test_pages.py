@@ -23,7 +23,8 @@ from playwright.sync_api import Browser, ViewportSize, sync_playwright
 
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
-from econtract.issuance import CHINA, IssueRequest, issue_certificate
+from econtract.clock import CHINA
+from econtract.issuance import IssueRequest, issue_certificate
 from econtract.models import new_public_id
 from econtract.qrcheck import mask
 from econtract.qrtoken import QRClaims, fields_digest, make_jws_qr_token, make_qr_token

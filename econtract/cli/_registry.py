@@ -143,6 +143,7 @@ def seals_create(
             key_store=services.key_store,
             pki=services.pki,
             actor=operator(),
+            clock=services.clock,
         )
         row = seal_row(seal, _code_of(session, seal.department_id))
     emit(as_json, [row], title="seal created", single=True)
@@ -175,8 +176,10 @@ def seals_revoke(
     """Revoke a seal's certificate (OCSP and the CRL show it at once)."""
     from econtract import seals
 
-    with use_case() as (_, session):
-        s = seals.revoke_seal(session, seal_id=seal, reason=reason, actor=operator())
+    with use_case() as (services, session):
+        s = seals.revoke_seal(
+            session, seal_id=seal, reason=reason, actor=operator(), clock=services.clock
+        )
         row = seal_row(s, _code_of(session, s.department_id))
     emit(as_json, [row], title="seal revoked", single=True)
 
@@ -196,6 +199,7 @@ def seals_rotate(
             key_store=services.key_store,
             pki=services.pki,
             actor=operator(),
+            clock=services.clock,
         )
         row = seal_row(s, _code_of(session, s.department_id))
     emit(as_json, [row], title="seal rotated", single=True)

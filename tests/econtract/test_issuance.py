@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 import econtract.issuance
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.certificates import change_status, effective_status, supersede
+from econtract.certificates import EffectiveStatus, change_status, effective_status, supersede
+from econtract.clock import CHINA, FixedClock
 from econtract.errors import ConflictError, InvalidInputError, LicenceExistsError
 from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.models import Certificate, IdempotencyRecord, NumberCounter, StatusEvent
@@ -301,16 +302,16 @@ def test_supersede_issues_a_new_number_and_marks_the_old(initialised: Services) 
         )
 
 
-def test_expiry_comes_from_the_validity_dates(
-    initialised: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_expiry_comes_from_the_validity_dates(initialised: Services) -> None:
     # Issued 400 days ago, for 30 days: the issuing clock is pinned to that day, since a
     # validity entirely in the past is refused today.
     start = date.today() - timedelta(days=400)
-    monkeypatch.setattr("econtract.issuance.today", lambda: start)
+    initialised.clock = FixedClock.on(start)
     certificate = issue(initialised, valid_from=start, valid_until=start + timedelta(days=30))
     assert certificate.status == "valid"
-    assert effective_status(certificate) == "expired"
+    assert certificate.issued_at.astimezone(CHINA).date() == start
+    assert effective_status(certificate, date.today()) == EffectiveStatus.EXPIRED
+    assert effective_status(certificate, start) == EffectiveStatus.VALID
 
 
 def test_unknown_type_is_refused(initialised: Services) -> None:
