@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from econtract import audit
-from econtract.blobs import DiskBlobStore
 from econtract.errors import EContractError, InvalidInputError
+from econtract.files import write_atomically
 from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
 from econtract.services import Services
 
@@ -65,7 +65,7 @@ def run_batch(
     over the same file returns the certificates issued before instead of issuing again.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    blobs = DiskBlobStore(services.settings.blob_dir)
+    blobs = services.blobs
     actor = audit.Actor.operator("batch")
     owner = f"batch:{department}"
     results: list[dict[str, str]] = []
@@ -96,10 +96,7 @@ def run_batch(
             certificate = outcome.certificate
             target = out_dir / f"{certificate.number}.pdf"
             if not target.exists():
-                partial = target.with_name(f".{target.name}.part")
-                with partial.open("wb") as out:
-                    blobs.copy_to(certificate.blob_key, out)
-                os.replace(partial, target)
+                write_atomically(target, partial(blobs.copy_to, certificate.blob_key))
             results.append(
                 {
                     "row": str(index),
@@ -123,10 +120,9 @@ def run_batch(
 
 
 def _write_results(path: Path, results: list[dict[str, str]]) -> None:
-    partial = path.with_name(f".{path.name}.part")
-    with partial.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        for result in results:
-            writer.writerow({c: result.get(c, "") for c in RESULT_COLUMNS})
-    os.replace(partial, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=RESULT_COLUMNS)
+    writer.writeheader()
+    for result in results:
+        writer.writerow({c: result.get(c, "") for c in RESULT_COLUMNS})
+    write_atomically(path, lambda out: out.write(text.getvalue().encode("utf-8")))

@@ -11,10 +11,9 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from econtract.blobs import DiskBlobStore
 from econtract.certificates import (
     TRANSITIONS,
     CertificateQuery,
@@ -39,6 +38,7 @@ from routes.deps import (
     actor_of,
     next_link,
 )
+from routes.downloads import pdf_response
 from routes.errors import IdempotencyKeyRequiredError
 
 seals_router = APIRouter(prefix="/v1", tags=["seals"])
@@ -365,17 +365,18 @@ def get_certificate_route(
         )
 
 
-@router.get("/certificates/{certificate_id}/pdf", response_class=FileResponse)
+@router.get("/certificates/{certificate_id}/pdf", response_class=StreamingResponse)
 def get_certificate_pdf(
     certificate_id: str, services: ServicesDep, principal: ReaderDep
-) -> FileResponse:
+) -> StreamingResponse:
     """The sealed PDF of one of the caller's department's certificates."""
     with services.sessions() as session:
         certificate = get_certificate(
             session, certificate_id, department_id=principal.department_id
         )
-    path = DiskBlobStore(services.settings.blob_dir).path(certificate.blob_key)
-    return FileResponse(path, media_type="application/pdf", filename=f"{certificate.number}.pdf")
+    return pdf_response(
+        services.blobs.open(certificate.blob_key), filename=f"{certificate.number}.pdf"
+    )
 
 
 def _status_route(action: str) -> Callable[..., CertificatePublic]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from econtract.blobs import DiskBlobStore
 from econtract.documents import get_document as fetch_document
 from econtract.models import SealedDocument
 from econtract.sealing import Certification, SealLevel, SealOptions, seal_document
 from routes.deps import ReaderDep, SealerDep, ServicesDep, actor_of
+from routes.downloads import pdf_response
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -105,11 +105,9 @@ def seal_uploaded(
     )
     location = f"/v1/documents/{sealed.document.id}"
     if "application/pdf" in request.headers.get("accept", ""):
-        path = DiskBlobStore(services.settings.blob_dir).path(sealed.document.blob_key)
-        return FileResponse(
-            path,
+        return pdf_response(
+            services.blobs.open(sealed.document.blob_key),
             status_code=201,
-            media_type="application/pdf",
             headers={"Location": location, "X-Document-Id": sealed.document.id},
         )
     body = document_public(sealed.document).model_dump()
@@ -124,13 +122,14 @@ def get_document(document_id: str, services: ServicesDep, principal: ReaderDep) 
     return document_public(document)
 
 
-@router.get("/{document_id}/pdf", response_class=FileResponse)
-def get_document_pdf(document_id: str, services: ServicesDep, principal: ReaderDep) -> FileResponse:
+@router.get("/{document_id}/pdf", response_class=StreamingResponse)
+def get_document_pdf(
+    document_id: str, services: ServicesDep, principal: ReaderDep
+) -> StreamingResponse:
     """The sealed PDF of a document of the caller's department."""
     with services.sessions() as session:
         document = fetch_document(session, document_id, department_id=principal.department_id)
-    path = DiskBlobStore(services.settings.blob_dir).path(document.blob_key)
-    return FileResponse(path, media_type="application/pdf")
+    return pdf_response(services.blobs.open(document.blob_key))
 
 
 def _safe_name(name: str | None) -> str | None:

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from api import create_app
 from econtract import db
-from econtract.blobs import DiskBlobStore
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import run
 from econtract.config import get_settings
@@ -192,7 +191,8 @@ def test_sealing_a_certified_licence_is_refused_as_certified_over_http(
     api_client: TestClient, three_departments: Services
 ) -> None:
     licence = issue_example(three_departments)
-    pdf = DiskBlobStore(three_departments.settings.blob_dir).path(licence.blob_key).read_bytes()
+    with three_departments.blobs.open(licence.blob_key) as stored:
+        pdf = stored.read()
     before = documents(three_departments)
 
     response = seal_over_http(api_client, three_departments, CODE_1, pdf)
@@ -273,7 +273,8 @@ def test_sealing_a_certified_licence_is_one_line_on_the_cli(
 ) -> None:
     licence = issue_example(cli)
     source = tmp_path / "licence.pdf"
-    source.write_bytes(DiskBlobStore(cli.settings.blob_dir).path(licence.blob_key).read_bytes())
+    with cli.blobs.open(licence.blob_key) as stored:
+        source.write_bytes(stored.read())
     out = tmp_path / "resealed.pdf"
 
     status, err = seal_on_cli(cli, capsys, CODE_1, str(source), "-o", str(out))

@@ -10,13 +10,12 @@ is kept cheap.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -212,18 +211,6 @@ def read_json_file(path: Path) -> Any:
         raise EContractError(f"Cannot read {path}: {exc.strerror}.") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EContractError(f"{path} is not JSON: {exc}.") from None
-
-
-def write_atomically(path: Path, copy: Callable[[BinaryIO], object]) -> None:
-    """Write a file through a temporary name, so that it appears whole or not at all."""
-    partial = path.with_name(f".{path.name}.part")
-    try:
-        with partial.open("wb") as out:
-            copy(out)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise EContractError(f"Cannot write {path}: {exc.strerror}.") from None
 
 
 def load_certificate(path: Path) -> x509.Certificate:

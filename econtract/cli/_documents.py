@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -22,9 +21,9 @@ from econtract.cli._app import (
     open_services,
     operator,
     read_json_file,
-    write_atomically,
 )
 from econtract.errors import EContractError
+from econtract.files import write_atomically
 from signing.options import Certification, SealLevel
 
 if TYPE_CHECKING:
@@ -66,7 +65,6 @@ def seal(
 ) -> None:
     """Seal a PDF with a seal and register it; the output appears only when all went well."""
     from econtract import audit
-    from econtract.blobs import DiskBlobStore
     from econtract.sealing import seal_document
     from signing.options import SealOptions
 
@@ -93,15 +91,8 @@ def seal(
                 actor=audit.Actor.operator(),
                 file_name=source.name,
             )
-        blobs = DiskBlobStore(services.settings.blob_dir)
-        partial = output.with_name(f".{output.name}.part")
-        try:
-            with partial.open("wb") as out:
-                blobs.copy_to(sealed.document.blob_key, out)
-            os.replace(partial, output)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise EContractError(f"Cannot write {output}: {exc.strerror}.") from None
+        blobs = services.blobs
+        write_atomically(output, lambda out: blobs.copy_to(sealed.document.blob_key, out))
     finally:
         services.dispose()
     row = {
@@ -143,7 +134,6 @@ def issue(
     as_json: JsonOption = False,
 ) -> None:
     """Issue a sealed licence without HTTP."""
-    from econtract.blobs import DiskBlobStore
     from econtract.issuance import IssueRequest, issue_certificate
 
     fields = read_json_file(data)
@@ -157,7 +147,7 @@ def issue(
             request=IssueRequest(type_code=type_code, fields=fields),
             actor=operator(),
         )
-        blobs = DiskBlobStore(services.settings.blob_dir)
+        blobs = services.blobs
         write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
     finally:
         services.dispose()
@@ -222,7 +212,6 @@ def supersede(
     """Renew or amend a licence: a new certificate with its own number replaces it, and the
     old one shows SUPERSEDED."""
     from econtract import certificates
-    from econtract.blobs import DiskBlobStore
     from econtract.models import Department
 
     changes = read_json_file(data) if data is not None else None
@@ -247,7 +236,7 @@ def supersede(
             actor=operator(),
         )
         if output is not None:
-            blobs = DiskBlobStore(services.settings.blob_dir)
+            blobs = services.blobs
             write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
     finally:
         services.dispose()

@@ -106,12 +106,19 @@ def test_the_sweep_leaves_a_file_being_written_alone(tmp_path: Path) -> None:
     assert staged.publish()
 
 
+def disk_store(services: Services) -> DiskBlobStore:
+    """The service's own blob store, which these tests know to be on disk."""
+    store = services.blobs
+    assert isinstance(store, DiskBlobStore)
+    return store
+
+
 def test_a_licence_registered_but_not_yet_moved_is_restored_at_start(
     initialised: Services,
 ) -> None:
     """A crash between the commit and the rename: the start-up sweep finishes the rename."""
     certificate = issue_example(initialised)
-    store = DiskBlobStore(initialised.settings.blob_dir)
+    store = disk_store(initialised)
     stored = initialised.settings.blob_dir / certificate.blob_key
     shutil.move(stored, store.staging_dir / "dead-writer.part")
     report = initialise(initialised)
@@ -132,7 +139,7 @@ def test_a_sealed_document_registered_but_not_yet_moved_is_restored_at_start(
         actor=OPERATOR,
     ).document
     stored = initialised.settings.blob_dir / sealed.blob_key
-    shutil.move(stored, DiskBlobStore(initialised.settings.blob_dir).staging_dir / "x.part")
+    shutil.move(stored, disk_store(initialised).staging_dir / "x.part")
     assert initialise(initialised).sweep.published == (sealed.blob_key,)
     assert sha256_of(stored) == sealed.pdf_sha256
 
@@ -227,11 +234,11 @@ def test_kill_9_during_concurrent_issuance_leaves_store_and_registry_in_step(
             server.wait(timeout=30)
     assert 4 <= len(answered) < 30
     # The kill caught issuances in flight: they left staged files behind.
-    assert list(DiskBlobStore(settings.blob_dir).staging_dir.iterdir())
+    assert list(disk_store(initialised).staging_dir.iterdir())
 
     # The restart's sweep runs before it serves.
     with running_server(settings, port):
-        store = DiskBlobStore(settings.blob_dir)
+        store = disk_store(initialised)
         with initialised.sessions() as session:
             certificates = session.scalars(select(Certificate)).all()
         by_key = {c.blob_key: c for c in certificates}
