@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import select
 
 from econtract.models import Department, Seal, SealKind
 from econtract.sealing import seal_identity
 from econtract.services import Services
+from keys.errors import KeyStoreError
 from keys.suites import suite_for
 from tests.licences import seal_outside_the_registry
 
@@ -36,3 +38,12 @@ def test_a_sealed_documents_cms_digest_is_its_seal_rows_suites(initialised: Serv
     ).embedded_signatures[0]
     assert signature.signer_info["digest_algorithm"]["algorithm"].dotted == suite.digest_oid
     assert signature.signer_info["signature_algorithm"]["algorithm"].dotted == suite.signature_oid
+
+
+def test_a_seal_row_naming_another_algorithm_than_its_key_cannot_seal(
+    initialised: Services,
+) -> None:
+    seal, department = _licence_seal(initialised)
+    seal.algorithm = "rsa-3072" if seal.algorithm != "rsa-3072" else "ecdsa-p256"
+    with pytest.raises(KeyStoreError, match="suite cannot sign with a"):
+        seal_identity(initialised, seal, department)
