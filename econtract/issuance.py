@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, lazyload
 
 from econtract import audit, db, metrics
 from econtract.clock import CHINA, SYSTEM_CLOCK, Clock
@@ -275,7 +275,7 @@ def _mark_superseded(
     # Not its successor: the new row is already flushed, and a refused second supersede would
     # otherwise load two successors into a one-to-one relationship.
     old = session.get(
-        Certificate, old_id, with_for_update=True, options=[noload(Certificate.superseded_by)]
+        Certificate, old_id, with_for_update=True, options=[lazyload(Certificate.superseded_by)]
     )
     if old is None or old.department_id != new.department_id:
         raise NotFoundError(f"No certificate {old_id!r}.")
