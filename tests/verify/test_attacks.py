@@ -295,10 +295,16 @@ def test_cross_reference_prev_loop(policy: VerificationPolicy, licence_lt: Seale
 
 @pytest.mark.usefixtures("timed")
 @pytest.mark.parametrize(
-    "data", [b"", b"PK\x03\x04 a zip file", b"%PDF-1.7\nno cross-reference at all"]
+    ("data", "failure"),
+    [
+        (b"", "it has no %PDF- header"),
+        (b"PK\x03\x04 a zip file", "it has no %PDF- header"),
+        (b"%PDF-1.7\nno cross-reference at all", "it has no %%EOF marker"),
+    ],
+    ids=["empty", "zip", "no-eof"],
 )
-def test_not_a_pdf(policy: VerificationPolicy, data: bytes) -> None:
-    with pytest.raises(MalformedPDFError):
+def test_not_a_pdf(policy: VerificationPolicy, data: bytes, failure: str) -> None:
+    with pytest.raises(MalformedPDFError, match=failure):
         verify_pdf(data, policy=policy)
 
 

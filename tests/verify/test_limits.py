@@ -34,7 +34,7 @@ def test_too_large_is_refused_before_any_work(
     policy: VerificationPolicy, licence_lt: Sealed
 ) -> None:
     small = dataclasses.replace(policy, limits=VerificationLimits(max_file_size=1000))
-    with pytest.raises(TooLargeError) as info:
+    with pytest.raises(TooLargeError, match="at most 1000 are accepted") as info:
         verify_pdf_bounded(licence_lt.pdf, policy=small)
     assert info.value.code == "too-large"
     assert info.value.limit == 1000
@@ -71,7 +71,7 @@ def test_nesting_depth_ignores_strings_comments_and_streams(data: bytes, depth: 
 
 
 def test_prev_loop_in_a_worker_is_malformed(policy: VerificationPolicy, licence_lt: Sealed) -> None:
-    with pytest.raises(MalformedPDFError):
+    with pytest.raises(MalformedPDFError, match="cannot be read"):
         verify_pdf_bounded(forge.prev_loop(licence_lt.pdf), policy=policy)
 
 
