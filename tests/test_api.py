@@ -63,12 +63,18 @@ def openssl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_healthz_and_readyz(api_client: TestClient) -> None:
+def test_healthz_is_ok_without_checking_anything(api_client: TestClient) -> None:
     assert api_client.get("/healthz").json() == {"status": "ok", "checks": {}}
+
+
+def test_readyz_checks_the_database_and_the_key_store(api_client: TestClient) -> None:
     ready = api_client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "key_store": "ok"}
-    assert ready.headers["x-request-id"]
+
+
+def test_a_request_without_an_id_is_given_one(api_client: TestClient) -> None:
+    assert api_client.get("/readyz").headers["x-request-id"]
 
 
 def test_readyz_is_503_when_the_database_is_gone(initialised: Services) -> None:
@@ -109,21 +115,40 @@ def test_trust_list_names_root_and_issuing(api_client: TestClient, initialised: 
     assert body["ocsp_url"] == "http://127.0.0.1:8000/pki/ocsp"
 
 
-def test_crl_lists_a_revoked_seal(api_client: TestClient, initialised: Services) -> None:
-    empty = x509.load_der_x509_crl(api_client.get("/pki/crl/issuing.crl").content)
-    assert len(empty) == 0
-    assert empty.is_signature_valid(initialised.pki.issuing.certificate.public_key())  # type: ignore[arg-type]
-    with initialised.sessions() as session:
+def issuing_crl(api_client: TestClient) -> x509.CertificateRevocationList:
+    return x509.load_der_x509_crl(api_client.get("/pki/crl/issuing.crl").content)
+
+
+def crl_number(crl: x509.CertificateRevocationList) -> int:
+    return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+
+def revoke_the_licence_seal(services: Services) -> Seal:
+    with services.sessions() as session:
         seal = session.scalars(select(Seal).where(Seal.kind == "licence")).one()
-    with db.transaction(initialised.sessions) as session:
+    with db.transaction(services.sessions) as session:
         revoke_seal(session, seal_id=seal.id, reason="keyCompromise", actor=OPERATOR)
-    crl = x509.load_der_x509_crl(api_client.get("/pki/crl/issuing.crl").content)
-    entry = crl.get_revoked_certificate_by_serial_number(int(seal.serial_number))
-    assert entry is not None
-    assert (
-        crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-        > empty.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    return seal
+
+
+def test_the_crl_is_signed_by_the_issuing_ca(api_client: TestClient, initialised: Services) -> None:
+    crl = issuing_crl(api_client)
+    assert crl.is_signature_valid(initialised.pki.issuing.certificate.public_key())  # type: ignore[arg-type]
+
+
+def test_crl_lists_a_revoked_seal(api_client: TestClient, initialised: Services) -> None:
+    assert len(issuing_crl(api_client)) == 0
+    seal = revoke_the_licence_seal(initialised)
+    entry = issuing_crl(api_client).get_revoked_certificate_by_serial_number(
+        int(seal.serial_number)
     )
+    assert entry is not None
+
+
+def test_a_revocation_raises_the_crl_number(api_client: TestClient, initialised: Services) -> None:
+    before = crl_number(issuing_crl(api_client))
+    revoke_the_licence_seal(initialised)
+    assert crl_number(issuing_crl(api_client)) > before
 
 
 def test_unknown_crl_is_404(api_client: TestClient) -> None:
@@ -142,12 +167,9 @@ def test_openssl_verifies_a_seal_certificate_against_the_chain(
     assert done.stdout.strip().endswith(": OK")
 
 
-def test_openssl_ocsp_says_good_then_revoked(
-    live_server: str, initialised: Services, tmp_path: Path
-) -> None:
+def openssl_ocsp_args(live_server: str, tmp_path: Path, seal: Path) -> tuple[str, ...]:
     files = pem_files(live_server, tmp_path)
-    seal_id, seal = seal_pem(initialised, tmp_path, "licence")
-    args = (
+    return (
         "ocsp",
         "-issuer",
         str(files["issuing"]),
@@ -160,13 +182,25 @@ def test_openssl_ocsp_says_good_then_revoked(
         "-verify_other",
         str(files["chain"]),
     )
-    good = openssl(*args)
+
+
+def test_openssl_ocsp_says_a_live_seal_is_good(
+    live_server: str, initialised: Services, tmp_path: Path
+) -> None:
+    _, seal = seal_pem(initialised, tmp_path, "licence")
+    good = openssl(*openssl_ocsp_args(live_server, tmp_path, seal))
     assert good.returncode == 0, good.stderr
     assert f"{seal}: good" in good.stdout
     assert "Response verify OK" in good.stderr
+
+
+def test_openssl_ocsp_says_a_revoked_seal_is_revoked_with_its_reason(
+    live_server: str, initialised: Services, tmp_path: Path
+) -> None:
+    seal_id, seal = seal_pem(initialised, tmp_path, "licence")
     with db.transaction(initialised.sessions) as session:
         revoke_seal(session, seal_id=seal_id, reason="keyCompromise", actor=OPERATOR)
-    revoked = openssl(*args)
+    revoked = openssl(*openssl_ocsp_args(live_server, tmp_path, seal))
     assert f"{seal}: revoked" in revoked.stdout, revoked.stdout
     assert "Reason: keyCompromise" in revoked.stdout
     assert "Response verify OK" in revoked.stderr
@@ -235,9 +269,9 @@ def test_tsa_refuses_an_unsupported_hash(live_server: str, tmp_path: Path) -> No
     assert "unrecognized or unsupported algorithm identifier" in shown.stdout.lower()
 
 
-def test_openapi_describes_every_route(api_client: TestClient) -> None:
-    spec = api_client.get("/openapi.json").json()
-    for path in (
+@pytest.mark.parametrize(
+    "path",
+    [
         "/v1/token",
         "/v1/certificates",
         "/v1/documents/seal",
@@ -248,11 +282,30 @@ def test_openapi_describes_every_route(api_client: TestClient) -> None:
         "/log/sth",
         "/v1/audit/events",
         "/v1/seals",
-    ):
-        assert path in spec["paths"], path
-    create = spec["components"]["schemas"]["CertificateCreate"]
-    assert create["examples"][0]["type"] == "business_licence"
-    assert create["additionalProperties"] is False
+    ],
+)
+def test_openapi_describes_every_route(api_client: TestClient, path: str) -> None:
+    spec = api_client.get("/openapi.json").json()
+    assert path in spec["paths"], path
+
+
+def certificate_create_schema(api_client: TestClient) -> dict[str, object]:
+    schema: dict[str, object] = api_client.get("/openapi.json").json()["components"]["schemas"][
+        "CertificateCreate"
+    ]
+    return schema
+
+
+def test_openapi_shows_an_example_of_a_certificate_to_issue(api_client: TestClient) -> None:
+    examples = certificate_create_schema(api_client)["examples"]
+    assert isinstance(examples, list)
+    assert examples[0]["type"] == "business_licence"
+
+
+def test_openapi_says_a_certificate_to_issue_takes_no_unknown_fields(
+    api_client: TestClient,
+) -> None:
+    assert certificate_create_schema(api_client)["additionalProperties"] is False
 
 
 # -- errors a person can act on ------------------------------------------------------------
@@ -278,16 +331,28 @@ def error_classes() -> list[type[EContractError]]:
     return found
 
 
-def test_every_error_type_has_a_title_of_its_own_that_is_a_sentence() -> None:
-    classes = error_classes()
-    assert len(classes) > 30  # the walk found the packages' errors, not just the root
-    titles: dict[str, type[EContractError]] = {}
-    for cls in classes:
+def test_the_walk_finds_the_packages_errors_not_just_the_root() -> None:
+    assert len(error_classes()) > 30
+
+
+def test_every_error_type_declares_a_title_of_its_own() -> None:
+    for cls in error_classes():
         title = cls.__dict__.get("title")
         assert isinstance(title, str), f"{cls.__qualname__} declares no title of its own"
+
+
+def test_every_error_title_is_a_plain_sentence() -> None:
+    for cls in error_classes():
+        title = cls.title
         assert title[0].isupper(), f"{cls.__qualname__}: {title!r}"
         assert title.endswith("."), f"{cls.__qualname__}: {title!r}"
         assert "`" not in title, f"{cls.__qualname__}: {title!r}"
+
+
+def test_no_two_errors_of_different_codes_share_a_title() -> None:
+    titles: dict[str, type[EContractError]] = {}
+    for cls in error_classes():
+        title = cls.title
         assert title not in titles or titles[title].code == cls.code, (
             f"{cls.__qualname__} and {titles[title].__qualname__} share the title {title!r}"
         )
@@ -315,16 +380,29 @@ def test_the_status_of_a_new_error_follows_its_family() -> None:
     assert status_of(EContractError("x")) == 400
 
 
-def test_a_405_names_every_method_the_resource_takes(api_client: TestClient) -> None:
-    response = api_client.delete("/v1/certificates")
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/certificates", "GET, POST"),
+        ("POST", "/healthz", "GET"),
+        # The QR page is a plain route of its own, matched before the others; it answers HEAD.
+        ("POST", "/v/abc", "GET, HEAD"),
+    ],
+    ids=["certificates", "healthz", "qr-page"],
+)
+def test_a_405_names_every_method_the_resource_takes(
+    api_client: TestClient, method: str, path: str, allow: str
+) -> None:
+    response = api_client.request(method, path)
     assert response.status_code == 405
+    assert response.headers["allow"] == allow
+
+
+def test_a_405_is_a_problem_naming_the_methods_in_its_detail(api_client: TestClient) -> None:
+    response = api_client.delete("/v1/certificates")
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["allow"] == "GET, POST"
     assert response.json()["type"] == "urn:econtract:problem:method-not-allowed"
     assert "GET, POST" in response.json()["detail"]
-    assert api_client.post("/healthz").headers["allow"] == "GET"
-    # The QR page is a plain route of its own, matched before the others; it answers HEAD too.
-    assert api_client.post("/v/abc").headers["allow"] == "GET, HEAD"
 
 
 def test_a_json_token_request_is_told_to_send_a_form(api_client: TestClient) -> None:
@@ -400,7 +478,11 @@ def test_docs_are_served_without_the_internet(api_client: TestClient) -> None:
         assert not url.startswith("//"), url
         assert api_client.get(url).status_code == 200, url
     assert "swagger-ui-bundle.js" in page.text
-    assert api_client.get("/redoc").status_code == 404  # its page would load from a CDN
+
+
+def test_redoc_is_not_served(api_client: TestClient) -> None:
+    # Its page would load its script from a CDN.
+    assert api_client.get("/redoc").status_code == 404
 
 
 def test_openapi_says_issuing_requires_an_idempotency_key(api_client: TestClient) -> None:
@@ -409,5 +491,8 @@ def test_openapi_says_issuing_requires_an_idempotency_key(api_client: TestClient
     assert key["in"] == "header"
     assert key["required"] is True
     assert "428" in issue["responses"]
+
+
+def test_openapi_says_a_certificate_listing_carries_a_link_header(api_client: TestClient) -> None:
     listing = api_client.get("/openapi.json").json()["paths"]["/v1/certificates"]["get"]
     assert "Link" in listing["responses"]["200"]["headers"]

@@ -57,8 +57,15 @@ def test_html_report_is_chinese_first_then_english(
     page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
     assert '<div class="zh">有效</div><div class="en">VALID</div>' in page
-    assert report.file_sha256 in page
-    assert "<script" not in page
+
+
+def test_html_report_names_the_files_digest(policy: VerificationPolicy, licence_lt: Sealed) -> None:
+    report = verify_pdf(licence_lt.pdf, policy=policy)
+    assert report.file_sha256 in render_html(report)
+
+
+def test_html_report_runs_no_script(policy: VerificationPolicy, licence_lt: Sealed) -> None:
+    assert "<script" not in render_html(verify_pdf(licence_lt.pdf, policy=policy))
 
 
 def test_html_escapes_names_from_the_file(policy: VerificationPolicy, licence_lt: Sealed) -> None:
@@ -92,9 +99,17 @@ def _face_and_details(page: str) -> tuple[str, str]:
     return re.sub(r"<[^>]+>", " ", face), details
 
 
-def test_html_face_shows_number_holder_seals_and_status_in_plain_words(
-    policy: VerificationPolicy, licence_lt: Sealed
-) -> None:
+@dataclasses.dataclass(frozen=True)
+class _Page:
+    """A matched report and its HTML page, cut into the face and the details."""
+
+    report: Report
+    face: str
+    details: str
+
+
+@pytest.fixture(scope="module")
+def matched_page(policy: VerificationPolicy, licence_lt: Sealed) -> _Page:
     registry = InMemoryRegistry([licence_lt.record(record_id="crt_x")])
     report = verify_pdf(licence_lt.pdf, policy=dataclasses.replace(policy, registry=registry))
     matched = dataclasses.replace(
@@ -102,19 +117,41 @@ def test_html_face_shows_number_holder_seals_and_status_in_plain_words(
         registry=dataclasses.replace(report.registry, number="YYZZ1", holder="杭州远航有限公司"),
     )
     face, details = _face_and_details(render_html(matched))
-    assert "YYZZ1" in face
-    assert "杭州远航有限公司" in face
-    signer = report.signatures[0].signer
+    return _Page(report=report, face=face, details=details)
+
+
+def test_html_face_shows_the_number_and_the_holder(matched_page: _Page) -> None:
+    assert "YYZZ1" in matched_page.face
+    assert "杭州远航有限公司" in matched_page.face
+
+
+def test_html_face_names_the_sealing_department(matched_page: _Page) -> None:
+    signer = matched_page.report.signatures[0].signer
     assert signer is not None
     assert signer.department_name is not None
-    assert signer.department_name in face
-    assert "登记状态" in face
-    assert "登记状态 Registry status 有效" in " ".join(face.split())
-    assert "通过" in face
-    assert "(UTC+8)" in face
-    for code in ("TOTAL_PASSED", "TOTAL_FAILED", "INDETERMINATE", "HASH_FAILURE"):
-        assert code not in face
-    assert "TOTAL_PASSED" in details
+    assert signer.department_name in matched_page.face
+
+
+def test_html_face_shows_the_registry_status_in_words(matched_page: _Page) -> None:
+    assert "登记状态" in matched_page.face
+    assert "登记状态 Registry status 有效" in " ".join(matched_page.face.split())
+
+
+def test_html_face_shows_the_seals_result_in_words(matched_page: _Page) -> None:
+    assert "通过" in matched_page.face
+
+
+def test_html_face_gives_times_in_china_standard_time(matched_page: _Page) -> None:
+    assert "(UTC+8)" in matched_page.face
+
+
+@pytest.mark.parametrize("code", ["TOTAL_PASSED", "TOTAL_FAILED", "INDETERMINATE", "HASH_FAILURE"])
+def test_html_face_names_no_etsi_code(matched_page: _Page, code: str) -> None:
+    assert code not in matched_page.face
+
+
+def test_html_details_keep_the_etsi_code(matched_page: _Page) -> None:
+    assert "TOTAL_PASSED" in matched_page.details
 
 
 def test_html_face_of_a_broken_seal_names_no_etsi_code(
@@ -146,11 +183,23 @@ def test_html_links_the_printable_pdf_when_given(
     link = re.search(
         r'href="data:application/pdf;base64,([A-Za-z0-9+/=]+)" download="([^"]+)"', page
     )
-    assert page.index("data:application/pdf") < page.index("<details>")
     assert link is not None
     assert base64.b64decode(link.group(1)) == pdf
     assert link.group(2).endswith(".pdf")
-    assert "data:application/pdf" not in render_html(report)
+
+
+def test_html_puts_the_printable_pdf_link_on_the_face(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    report = verify_pdf(licence_lt.pdf, policy=policy)
+    page = render_html(report, pdf=report_pdf(report))
+    assert page.index("data:application/pdf") < page.index("<details>")
+
+
+def test_html_links_no_pdf_when_none_is_given(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    assert "data:application/pdf" not in render_html(verify_pdf(licence_lt.pdf, policy=policy))
 
 
 def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -213,17 +262,19 @@ def test_pdf_report_reads_as_a_report(
     assert [flat.index(part) for part in order] == sorted(flat.index(part) for part in order)
 
 
+@pytest.mark.parametrize("which", ["matched", "broken"])
 def test_pdf_report_says_yes_and_no_never_true_or_false(
-    policy: VerificationPolicy, licence_lt: Sealed, tmp_path: Path
+    policy: VerificationPolicy, licence_lt: Sealed, tmp_path: Path, which: str
 ) -> None:
-    for report in (
-        _matched_report(policy, licence_lt),
-        verify_pdf(forge.empty_contents(licence_lt.pdf), policy=policy),
-    ):
-        text = _pdf_text(report_pdf(report), tmp_path)
-        assert "是 Yes" in text
-        for word in ("True", "False", "None"):
-            assert word not in text
+    report = (
+        _matched_report(policy, licence_lt)
+        if which == "matched"
+        else verify_pdf(forge.empty_contents(licence_lt.pdf), policy=policy)
+    )
+    text = _pdf_text(report_pdf(report), tmp_path)
+    assert "是 Yes" in text
+    for word in ("True", "False", "None"):
+        assert word not in text
 
 
 def test_pdf_report_wraps_english_at_spaces_only(
@@ -236,16 +287,30 @@ def test_pdf_report_wraps_english_at_spaces_only(
         assert word in words, word
 
 
-def test_wrapping_breaks_chinese_anywhere_and_english_only_at_spaces() -> None:
-    text = "文件与签发时完全一致，登记状态有效。The file is byte for byte the one issued."
-    lines = wrap_text(text, 120, 10)
+MIXED = "文件与签发时完全一致，登记状态有效。The file is byte for byte the one issued."
+"""Chinese then English, long enough to wrap over several lines."""
+
+
+def test_wrapping_keeps_every_character() -> None:
+    lines = wrap_text(MIXED, 120, 10)
     assert len(lines) > 2
-    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert "".join(lines).replace(" ", "") == MIXED.replace(" ", "")
+
+
+def test_wrapping_breaks_english_only_at_spaces() -> None:
+    lines = wrap_text(MIXED, 120, 10)
     english = {"The", "file", "is", "byte", "for", "the", "one", "issued."}
     for line in lines:
         for token in line.split():
             if token.isascii():
                 assert token in english, (token, lines)
+
+
+def test_wrapping_starts_no_line_with_chinese_punctuation() -> None:
+    for line in wrap_text(MIXED, 120, 10):
         assert not line.startswith(("，", "。"))
+
+
+def test_wrapping_breaks_a_word_longer_than_the_line_anywhere() -> None:
     digest = "ab" * 40
     assert "".join(wrap_text(digest, 100, 9)) == digest
