@@ -54,19 +54,27 @@ def test_root_is_self_signed_ca(pki: TestPKI) -> None:
     assert pki.root.chain == ()
 
 
-def test_issuing_ca_has_path_length_zero_and_points_at_the_root(pki: TestPKI) -> None:
-    cert = pki.issuing.certificate
-    cert.verify_directly_issued_by(pki.root.certificate)
-    bc = _ext(cert, x509.BasicConstraints)
+def test_issuing_ca_is_issued_by_the_root(pki: TestPKI) -> None:
+    pki.issuing.certificate.verify_directly_issued_by(pki.root.certificate)
+    assert pki.issuing.chain == (pki.root.certificate,)
+
+
+def test_issuing_ca_has_path_length_zero(pki: TestPKI) -> None:
+    bc = _ext(pki.issuing.certificate, x509.BasicConstraints)
     assert bc.critical
     assert bc.value == x509.BasicConstraints(ca=True, path_length=0)
-    ku = _ext(cert, x509.KeyUsage)
+
+
+def test_issuing_ca_key_usage_is_certificate_and_crl_signing(pki: TestPKI) -> None:
+    ku = _ext(pki.issuing.certificate, x509.KeyUsage)
     assert ku.critical
     assert ku.value.key_cert_sign
     assert ku.value.crl_sign
-    dp = _ext(cert, x509.CRLDistributionPoints).value
+
+
+def test_issuing_ca_points_at_the_roots_crl(pki: TestPKI) -> None:
+    dp = _ext(pki.issuing.certificate, x509.CRLDistributionPoints).value
     assert dp[0].full_name == [x509.UniformResourceIdentifier(pki.urls.crl_url("root"))]
-    assert pki.issuing.chain == (pki.root.certificate,)
 
 
 def test_ca_signatures_use_sha384_for_p384(pki: TestPKI) -> None:
@@ -81,15 +89,23 @@ def test_seal_key_usage_is_signature_and_non_repudiation(pki: TestPKI) -> None:
     assert ku.value.digital_signature
     assert ku.value.content_commitment
     assert not ku.value.key_cert_sign
+
+
+def test_a_seal_certificate_is_not_a_ca(pki: TestPKI) -> None:
+    _, cert = pki.make_seal()
     assert _ext(cert, x509.BasicConstraints).value.ca is False
 
 
-def test_seal_carries_crl_and_aia_urls(pki: TestPKI) -> None:
+def test_seal_points_at_the_issuing_cas_crl(pki: TestPKI) -> None:
     _, cert = pki.make_seal()
     dp = _ext(cert, x509.CRLDistributionPoints).value
     assert dp[0].full_name == [
         x509.UniformResourceIdentifier("http://127.0.0.1:8000/pki/crl/issuing.crl")
     ]
+
+
+def test_seal_points_at_the_ocsp_responder_and_the_issuing_ca(pki: TestPKI) -> None:
+    _, cert = pki.make_seal()
     access = _ext(cert, x509.AuthorityInformationAccess).value
     aia = {d.access_method: d.access_location.value for d in access}
     assert aia == {

@@ -25,25 +25,49 @@ def _crl(pki: TestPKI, entries: list[RevokedEntry]) -> x509.CertificateRevocatio
     )
 
 
-def test_crl_is_signed_by_the_ca_and_lists_entries(pki: TestPKI) -> None:
-    at = pki.now - datetime.timedelta(hours=1)
-    entries = [RevokedEntry(1234, at, x509.ReasonFlags.key_compromise), RevokedEntry(99, at, None)]
-    crl = _crl(pki, entries)
-    assert crl.is_signature_valid(pki.issuing.certificate.public_key())  # type: ignore[arg-type]
-    assert crl.issuer == pki.issuing.certificate.subject
-    revoked = crl.get_revoked_certificate_by_serial_number(1234)
+def _revoked_at(pki: TestPKI) -> datetime.datetime:
+    return pki.now - datetime.timedelta(hours=1)
+
+
+@pytest.fixture
+def listing(pki: TestPKI) -> x509.CertificateRevocationList:
+    """A CRL listing serial 1234 (key compromise) and serial 99 (no reason)."""
+    at = _revoked_at(pki)
+    return _crl(
+        pki, [RevokedEntry(1234, at, x509.ReasonFlags.key_compromise), RevokedEntry(99, at, None)]
+    )
+
+
+def test_crl_is_signed_by_the_ca(pki: TestPKI, listing: x509.CertificateRevocationList) -> None:
+    assert listing.is_signature_valid(pki.issuing.certificate.public_key())  # type: ignore[arg-type]
+    assert listing.issuer == pki.issuing.certificate.subject
+
+
+def test_crl_lists_an_entry_with_its_time_and_reason(
+    pki: TestPKI, listing: x509.CertificateRevocationList
+) -> None:
+    revoked = listing.get_revoked_certificate_by_serial_number(1234)
     assert revoked is not None
-    assert revoked.revocation_date_utc == at
+    assert revoked.revocation_date_utc == _revoked_at(pki)
     reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason
     assert reason is x509.ReasonFlags.key_compromise
-    plain = crl.get_revoked_certificate_by_serial_number(99)
+
+
+def test_crl_entry_without_a_reason_has_no_extensions(
+    listing: x509.CertificateRevocationList,
+) -> None:
+    plain = listing.get_revoked_certificate_by_serial_number(99)
     assert plain is not None
     assert len(plain.extensions) == 0
 
 
-def test_crl_has_number_and_authority_key_identifier(pki: TestPKI) -> None:
+def test_crl_carries_its_number(pki: TestPKI) -> None:
     crl = _crl(pki, [])
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 7
+
+
+def test_crl_names_the_issuing_cas_key(pki: TestPKI) -> None:
+    crl = _crl(pki, [])
     aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     extensions = pki.issuing.certificate.extensions
     ski = extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
