@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 
@@ -119,24 +120,52 @@ def test_nonce_is_echoed(pki: TestPKI) -> None:
     assert nonce.nonce == b"0123456789abcdef"
 
 
-def test_sha256_cert_ids_are_answered(pki: TestPKI) -> None:
+CLOCK = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
+"""The responder's pinned time in the SHA-256 tests."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Answer:
+    """A seal certificate and the responder's answer to a SHA-256 request about it."""
+
+    cert: x509.Certificate
+    response: ocsp.OCSPResponse
+
+
+@pytest.fixture
+def sha256_answer(pki: TestPKI) -> _Answer:
     _, cert = pki.make_seal()
-    clock = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
     responder = OCSPResponder(
         responder=pki.ocsp,
         issuers=[pki.issuing.certificate],
         lookup=lambda _issuer, _serial: RevocationStatus("good"),
-        clock=lambda: clock,
+        clock=lambda: CLOCK,
     )
     reply = responder.respond(_request(pki, cert, hashes.SHA256()))
-    response = ocsp.load_der_ocsp_response(reply.der)
+    return _Answer(cert=cert, response=ocsp.load_der_ocsp_response(reply.der))
+
+
+def test_sha256_cert_ids_are_answered(sha256_answer: _Answer) -> None:
+    response = sha256_answer.response
     assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
     assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
     assert response.hash_algorithm.name == "sha256"
-    assert response.serial_number == cert.serial_number
-    assert response.produced_at_utc == clock
-    assert response.this_update_utc == clock
-    assert response.next_update_utc == clock + datetime.timedelta(hours=1)
+    assert response.serial_number == sha256_answer.cert.serial_number
+
+
+def test_a_response_is_valid_for_an_hour_from_the_responders_clock(
+    sha256_answer: _Answer,
+) -> None:
+    response = sha256_answer.response
+    assert response.produced_at_utc == CLOCK
+    assert response.this_update_utc == CLOCK
+    assert response.next_update_utc == CLOCK + datetime.timedelta(hours=1)
+
+
+def test_a_response_is_signed_by_the_responder_it_carries(
+    pki: TestPKI, sha256_answer: _Answer
+) -> None:
+    response = sha256_answer.response
     assert response.certificates == [pki.ocsp.certificate]
     public = pki.ocsp.certificate.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import hashlib
 import io
@@ -62,22 +63,56 @@ def test_openssl_verifies_a_granted_token(
     assert "Verification: OK" in result.stdout
 
 
-def test_token_fields(pki: TestPKI, tmp_path: Path) -> None:
-    moment = datetime.datetime(2026, 5, 4, 3, 2, 1, 987654, tzinfo=datetime.UTC)
-    authority = TimestampAuthority(authority=pki.tsa, clock=lambda: moment, accuracy_seconds=2)
+MOMENT = datetime.datetime(2026, 5, 4, 3, 2, 1, 987654, tzinfo=datetime.UTC)
+"""The authority's pinned time in the token tests, with a fraction to drop."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Token:
+    """A query, the authority that answered it, and the token's signed data."""
+
+    query: tsp.TimeStampReq
+    authority: TimestampAuthority
+    signed_data: cms.SignedData
+
+    @property
+    def info(self) -> tsp.TSTInfo:
+        info: tsp.TSTInfo = self.signed_data["encap_content_info"]["content"].parsed
+        return info
+
+
+@pytest.fixture
+def token(pki: TestPKI, tmp_path: Path) -> _Token:
+    authority = TimestampAuthority(authority=pki.tsa, clock=lambda: MOMENT, accuracy_seconds=2)
     query = tsp.TimeStampReq.load(_query(tmp_path, "-sha256", "-cert"))
     response = tsp.TimeStampResp.load(authority.respond(query.dump()).der)
-    signed_data = response["time_stamp_token"]["content"]
-    info = signed_data["encap_content_info"]["content"].parsed
-    assert info["policy"].dotted == authority.policy_oid
-    assert info["gen_time"].native == moment.replace(microsecond=0)
-    assert info["nonce"].native == query["nonce"].native
-    assert info["accuracy"]["seconds"].native == 2
-    assert info["message_imprint"].dump() == query["message_imprint"].dump()
-    assert info["tsa"].chosen.native["common_name"] == "eContract Test TSA"
-    attrs = {a["type"].native for a in signed_data["signer_infos"][0]["signed_attrs"]}
+    return _Token(query, authority, response["time_stamp_token"]["content"])
+
+
+def test_token_answers_the_query(token: _Token) -> None:
+    assert token.info["nonce"].native == token.query["nonce"].native
+    assert token.info["message_imprint"].dump() == token.query["message_imprint"].dump()
+
+
+def test_token_names_the_policy_the_accuracy_and_the_tsa(token: _Token) -> None:
+    assert token.info["policy"].dotted == token.authority.policy_oid
+    assert token.info["accuracy"]["seconds"].native == 2
+    assert token.info["tsa"].chosen.native["common_name"] == "eContract Test TSA"
+
+
+def test_token_time_is_the_clocks_to_the_second(token: _Token) -> None:
+    assert token.info["gen_time"].native == MOMENT.replace(microsecond=0)
+
+
+def test_token_signs_only_the_attributes_rfc_5816_asks_for(token: _Token) -> None:
+    attrs = {a["type"].native for a in token.signed_data["signer_infos"][0]["signed_attrs"]}
     assert attrs == {"content_type", "message_digest", "signing_certificate_v2"}
-    certs = {c.chosen.dump() for c in signed_data["certificates"]}
+
+
+def test_token_carries_the_tsa_and_issuing_certificates_when_asked(
+    pki: TestPKI, token: _Token
+) -> None:
+    certs = {c.chosen.dump() for c in token.signed_data["certificates"]}
     assert certs == {
         pki.tsa.certificate.public_bytes(Encoding.DER),
         pki.issuing.certificate.public_bytes(Encoding.DER),
@@ -258,11 +293,20 @@ def test_stamp_refuses_like_respond(
         pki.timestamp_authority().stamp(digest, algorithm)
 
 
-def test_serials_differ_and_gen_time_does_not_go_back(pki: TestPKI) -> None:
+def _two_tokens(pki: TestPKI) -> tuple[tsp.TSTInfo, tsp.TSTInfo]:
     authority = pki.timestamp_authority()
     digest = hashlib.sha256(b"document").digest()
     first, second = (_tst_info(authority.stamp(digest, "sha256")) for _ in range(2))
+    return first, second
+
+
+def test_serials_differ(pki: TestPKI) -> None:
+    first, second = _two_tokens(pki)
     assert first["serial_number"].native != second["serial_number"].native
+
+
+def test_gen_time_does_not_go_back(pki: TestPKI) -> None:
+    first, second = _two_tokens(pki)
     assert first["gen_time"].native <= second["gen_time"].native
 
 
