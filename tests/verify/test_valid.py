@@ -25,26 +25,59 @@ from tests.verify.forge import Sealed, seal
 from verify.pdf import verify_pdf
 from verify.policy import VerificationPolicy
 from verify.registry import InMemoryRegistry
-from verify.report import Indication, Verdict
+from verify.report import Indication, Report, Verdict
 
 
-@pytest.mark.parametrize("level", list(SealLevel), ids=lambda lv: lv.value)
-def test_every_level_is_valid_with_the_registry_match(
-    pki: TestPKI, policy: VerificationPolicy, level: SealLevel
-) -> None:
+@pytest.fixture(scope="module", params=list(SealLevel), ids=lambda lv: lv.value)
+def level_report(
+    request: pytest.FixtureRequest, pki: TestPKI, policy: VerificationPolicy
+) -> tuple[SealLevel, Report]:
+    """A licence certified NO_CHANGES at each level, verified with its registry record."""
+    level: SealLevel = request.param
     sealed = seal(pki, level=level, certification=Certification.NO_CHANGES)
     registry = InMemoryRegistry([sealed.record()])
-    report = verify_pdf(sealed.pdf, policy=dataclasses.replace(policy, registry=registry))
+    return level, verify_pdf(sealed.pdf, policy=dataclasses.replace(policy, registry=registry))
+
+
+def test_every_level_is_valid_with_the_registry_match(
+    level_report: tuple[SealLevel, Report],
+) -> None:
+    _, report = level_report
     assert report.verdict is Verdict.VALID, report.reasons
     assert report.registry.matched_by == "file"
-    [seal_report, *timestamps] = report.signatures
-    assert seal_report.indication is Indication.TOTAL_PASSED
-    assert seal_report.pades_level == level.value
-    assert seal_report.signer is not None
-    assert seal_report.signer.department_code == "9133010052CL12THX9"
-    assert seal_report.signer.seal_kind == "licence"
-    assert seal_report.certification_level == "NO_CHANGES"
+
+
+def test_every_level_passes_and_is_reported_at_its_level(
+    level_report: tuple[SealLevel, Report],
+) -> None:
+    level, report = level_report
+    assert report.signatures[0].indication is Indication.TOTAL_PASSED
+    assert report.signatures[0].pades_level == level.value
+
+
+def test_the_signer_is_read_as_the_department_and_its_seal_kind(
+    level_report: tuple[SealLevel, Report],
+) -> None:
+    _, report = level_report
+    signer = report.signatures[0].signer
+    assert signer is not None
+    assert signer.department_code == "9133010052CL12THX9"
+    assert signer.seal_kind == "licence"
+
+
+def test_the_certification_level_is_reported(level_report: tuple[SealLevel, Report]) -> None:
+    _, report = level_report
+    assert report.signatures[0].certification_level == "NO_CHANGES"
+
+
+def test_only_b_lta_carries_a_document_timestamp(level_report: tuple[SealLevel, Report]) -> None:
+    level, report = level_report
+    timestamps = report.signatures[1:]
     assert len(timestamps) == (1 if level is SealLevel.B_LTA else 0)
+
+
+def test_a_genuine_file_has_a_clean_structure(level_report: tuple[SealLevel, Report]) -> None:
+    _, report = level_report
     assert report.structure.clean
 
 
