@@ -3,6 +3,7 @@ seals only; bad uploads get specific problem+json errors and nothing is register
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from typing import Any
@@ -51,7 +52,20 @@ def upload(client: TestClient, token: str, pdf: bytes, **form: str) -> object:
     )
 
 
-def test_seal_registers_the_document(api_client: TestClient, initialised: Services) -> None:
+@dataclasses.dataclass(frozen=True)
+class Sealed:
+    """A document sealed over HTTP: the answer and the PDF served."""
+
+    response: Any
+    pdf: bytes
+
+    @property
+    def body(self) -> Any:
+        return self.response.json()
+
+
+@pytest.fixture
+def sealed(api_client: TestClient, initialised: Services) -> Sealed:
     token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal,read")
     response = api_client.post(
         "/v1/documents/seal",
@@ -60,14 +74,31 @@ def test_seal_registers_the_document(api_client: TestClient, initialised: Servic
         data={"seal": seal_id(initialised), "level": "B-T", "visible": "1:450,150"},
     )
     assert response.status_code == 201, response.text
-    body = response.json()
+    pdf_url = response.json()["pdf_url"]
+    pdf = api_client.get(pdf_url, headers={"Authorization": f"Bearer {token}"}).content
+    return Sealed(response=response, pdf=pdf)
+
+
+def test_seal_registers_the_document(sealed: Sealed) -> None:
+    body = sealed.body
     assert body["level"] == "B-T"
     assert body["file_name"] == "申请书.pdf"
-    assert response.headers["location"] == f"/v1/documents/{body['id']}"
-    pdf = api_client.get(body["pdf_url"], headers={"Authorization": f"Bearer {token}"}).content
-    assert hashlib.sha256(pdf).hexdigest() == body["sha256"]
-    [signature] = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    assert sealed.response.headers["location"] == f"/v1/documents/{body['id']}"
+
+
+def test_the_sealed_pdf_served_is_the_one_registered(sealed: Sealed) -> None:
+    assert hashlib.sha256(sealed.pdf).hexdigest() == sealed.body["sha256"]
+
+
+def test_the_document_is_sealed_with_the_departments_seal(sealed: Sealed) -> None:
+    [signature] = PdfFileReader(io.BytesIO(sealed.pdf)).embedded_signatures
     assert signature.signer_cert.subject.native["organization_name"] == "杭州市市场监督管理局"
+
+
+def test_sealing_a_document_is_audited_with_its_signed_digest(
+    sealed: Sealed, initialised: Services
+) -> None:
+    body = sealed.body
     with initialised.sessions() as session:
         event = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "document.seal")
@@ -281,20 +312,23 @@ def seals_listed(client: TestClient, token: str, **params: object) -> Any:
     return client.get("/v1/seals", params=params, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_seals_lists_the_departments_own_seals_only(
-    api_client: TestClient, initialised: Services
-) -> None:
+@pytest.fixture
+def theirs(initialised: Services) -> str:
+    """The official seal of another department, OTHER_CODE."""
     with db.transaction(initialised.sessions) as session:
         add_department(session, code=OTHER_CODE, name="台州市建设局", region=None, actor=OPERATOR)
-        theirs = create_seal(
+        return create_seal(
             session,
             request=SealRequest(department_code=OTHER_CODE, kind=SealKind.OFFICIAL),
             key_store=initialised.key_store,
             pki=initialised.pki,
             actor=OPERATOR,
         ).id
-    with initialised.sessions() as session:
-        mine = {
+
+
+def demo_seals(services: Services) -> dict[str, Seal]:
+    with services.sessions() as session:
+        return {
             s.id: s
             for s in session.scalars(
                 select(Seal)
@@ -302,11 +336,27 @@ def test_seals_lists_the_departments_own_seals_only(
                 .where(Seal.department.has(code=DEMO_DEPARTMENT_CODE))
             )
         }
+
+
+def test_seals_lists_the_departments_own_seals_only(
+    api_client: TestClient, initialised: Services, theirs: str
+) -> None:
     token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "read")
     listed = seals_listed(api_client, token)
     assert listed.status_code == 200, listed.text
-    assert {s["id"] for s in listed.json()} == set(mine)
-    for item in listed.json():
+    assert {s["id"] for s in listed.json()} == set(demo_seals(initialised))
+    other = token_for(api_client, initialised, OTHER_CODE, "seal")
+    assert [s["id"] for s in seals_listed(api_client, other).json()] == [theirs]
+
+
+def test_a_listed_seal_describes_its_certificate(
+    api_client: TestClient, initialised: Services
+) -> None:
+    mine = demo_seals(initialised)
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "read")
+    items = seals_listed(api_client, token).json()
+    assert items  # the demo department's licence and official seals
+    for item in items:
         seal = mine[item["id"]]
         assert (item["kind"], item["algorithm"], item["status"]) == (
             seal.kind,
@@ -316,8 +366,6 @@ def test_seals_lists_the_departments_own_seals_only(
         assert item["certificate_sha256"] == hashlib.sha256(seal.certificate_der).hexdigest()
         assert int(item["certificate_serial"], 16) == int(seal.serial_number)
         assert item["not_before"] < item["not_after"]
-    other = token_for(api_client, initialised, OTHER_CODE, "seal")
-    assert [s["id"] for s in seals_listed(api_client, other).json()] == [theirs]
 
 
 def test_listing_seals_needs_the_read_or_seal_scope(
