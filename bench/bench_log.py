@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from econtract import db
-from econtract.models import LogTreeHead
 from econtract.translog import (
     LogEntry,
     LogEntryKind,
@@ -37,6 +36,7 @@ from econtract.translog import (
     verify_consistency,
     verify_inclusion,
 )
+from econtract.translog._tables import LogTreeHead
 from keys.handles import KeyAlgorithm
 from keys.store import KeyStoreConfig, open_key_store
 

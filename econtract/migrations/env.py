@@ -5,6 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+# The capabilities' packages map their tables on the same Base; importing them puts those
+# tables in its metadata.
+import econtract.translog  # noqa: F401
 from econtract.models import Base
 
 engine: Engine = context.config.attributes["engine"]

@@ -30,11 +30,12 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.db import transaction
-from econtract.models import LogTreeHead
 from econtract.translog._errors import LogFormatError, LogNotFoundError, ProofVerificationError
 from econtract.translog._merkle import HASH_SIZE, MAX_TREE_SIZE
 from econtract.translog._store import lock_tree_size, root_hash, tree_size
+from econtract.translog._tables import LogTreeHead
 from keys.handles import KeyHandle
 
 log = logging.getLogger("econtract.translog")
@@ -190,24 +191,25 @@ def sth_of_size(session: Session, tree_size: int) -> SignedTreeHead:
     return SignedTreeHead.from_row(row)
 
 
-def _now_ms(now: datetime | None) -> int:
-    return int((now or datetime.now(UTC)).timestamp() * 1000)
+def _now_ms(clock: Clock) -> int:
+    return int(clock.now().timestamp() * 1000)
 
 
 def publish_sth(
-    session: Session, log_key: KeyHandle, *, force: bool = False, now: datetime | None = None
+    session: Session, log_key: KeyHandle, *, force: bool = False, clock: Clock = SYSTEM_CLOCK
 ) -> SignedTreeHead:
     """Sign and store a head for the log's current size, in the caller's transaction.
 
     Returns the latest head unchanged when the size has not moved since it, unless
     ``force``. Holds the log's lock, so no entry slips in between size and root, and
-    two publishers never sign the same size twice.
+    two publishers never sign the same size twice. The head is dated by ``clock`` (the
+    service's, ``services.clock``).
     """
     size = lock_tree_size(session)
     latest = latest_sth(session)
     if latest is not None and latest.tree_size == size and not force:
         return latest
-    timestamp = _now_ms(now)
+    timestamp = _now_ms(clock)
     if latest is not None and timestamp <= latest.timestamp:
         # Heads are ordered by time; a clock that stepped back must not reorder them.
         timestamp = latest.timestamp + 1
@@ -225,7 +227,7 @@ def publish_sth(
 
 
 def publish_if_due(
-    session: Session, log_key: KeyHandle, every_seconds: float, *, now: datetime | None = None
+    session: Session, log_key: KeyHandle, every_seconds: float, *, clock: Clock = SYSTEM_CLOCK
 ) -> SignedTreeHead | None:
     """Publish a head if entries arrived and the latest head is ``every_seconds`` old.
 
@@ -236,10 +238,10 @@ def publish_if_due(
     """
     latest = latest_sth(session)
     if latest is not None:
-        age_ms = _now_ms(now) - latest.timestamp
+        age_ms = _now_ms(clock) - latest.timestamp
         if tree_size(session) <= latest.tree_size or age_ms < every_seconds * 1000:
             return None
-    sth = publish_sth(session, log_key, now=now)
+    sth = publish_sth(session, log_key, clock=clock)
     return None if latest is not None and sth == latest else sth
 
 
@@ -257,13 +259,16 @@ class TreeHeadPublisher:
         log_key: KeyHandle,
         every_seconds: float,
         tick_seconds: float = 1.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """Publish with ``log_key`` at least every ``every_seconds`` while entries arrive."""
+        """Publish with ``log_key`` at least every ``every_seconds`` while entries arrive,
+        dating the heads by ``clock`` (the service's)."""
         if every_seconds <= 0 or tick_seconds <= 0:
             raise ValueError("The publishing interval and tick are positive.")
         self._sessions = sessions
         self._log_key = log_key
         self._every = every_seconds
+        self._clock = clock
         self._tick = min(tick_seconds, every_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -284,7 +289,7 @@ class TreeHeadPublisher:
         while not self._stop.wait(self._tick):
             try:
                 with transaction(self._sessions) as session:
-                    sth = publish_if_due(session, self._log_key, self._every)
+                    sth = publish_if_due(session, self._log_key, self._every, clock=self._clock)
                 if sth is not None:
                     log.info("tree head published", extra={"tree_size": sth.tree_size})
             except Exception:

@@ -16,7 +16,6 @@ from typing import cast
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from econtract.models import LogLeaf, LogNode, LogState, LogTreeHead
 from econtract.translog._entry import LogEntry
 from econtract.translog._errors import (
     LogIntegrityError,
@@ -36,6 +35,7 @@ from econtract.translog._merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from econtract.translog._tables import LogLeaf, LogNode, LogState, LogTreeHead
 
 #: The most entries one call to ``entries`` returns; a client pages with ``start``.
 MAX_PAGE = 1000

@@ -28,7 +28,6 @@ from econtract.auditor import (
 )
 from econtract.bootstrap import initialise
 from econtract.cli import EXIT_USAGE, run
-from econtract.models import LogLeaf, LogNode, LogState, LogTreeHead
 from econtract.services import Services
 from econtract.translog import (
     LogEntry,
@@ -39,6 +38,7 @@ from econtract.translog import (
     publish_sth,
 )
 from econtract.translog._store import append_encoded
+from econtract.translog._tables import LogLeaf, LogNode, LogState, LogTreeHead
 from tests.live import serve
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

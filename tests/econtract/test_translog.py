@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -12,6 +14,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,15 +25,8 @@ from sqlalchemy import delete, select, update
 
 from econtract import db
 from econtract.bootstrap import initialise
-from econtract.models import (
-    Certificate,
-    LogLeaf,
-    LogNode,
-    LogState,
-    LogTreeHead,
-    Seal,
-    SealedDocument,
-)
+from econtract.clock import FixedClock
+from econtract.models import Base, Certificate, Seal, SealedDocument
 from econtract.services import Services
 from econtract.translog import (
     EMPTY_ROOT,
@@ -67,6 +64,7 @@ from econtract.translog import (
 from econtract.translog._heads import latest_sth, publish_if_due
 from econtract.translog._merkle import consistency_ranges, node_hash
 from econtract.translog._store import append_encoded, entries, root_hash, tree_size
+from econtract.translog._tables import LogLeaf, LogNode, LogState, LogTreeHead
 from tests.data import load_vectors
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -411,6 +409,45 @@ def log_services(services: Services) -> Services:
     return services
 
 
+LOG_TABLES = {"log_state", "log_leaves", "log_nodes", "log_tree_heads"}
+
+
+def test_the_log_tables_mapped_in_translog_are_the_tables_its_migration_made(
+    services: Services,
+) -> None:
+    db.upgrade(services.engine)
+
+    def in_the_log(item: Any, name: str | None, type_: str, *_: object) -> bool:
+        table = item if type_ == "table" else getattr(item, "table", None)
+        return getattr(table, "name", None) in LOG_TABLES
+
+    with services.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": in_the_log}
+        )
+        differences = compare_metadata(context, Base.metadata)
+    assert set(Base.metadata.tables) >= LOG_TABLES
+    assert differences == []
+
+
+def test_alembics_environment_sees_the_log_tables(services: Services) -> None:
+    # A fresh interpreter: the tables in Base.metadata are those the environment imports,
+    # and `alembic check` would report the log's tables as dropped if it missed them.
+    db.upgrade(services.engine)
+    probe = (
+        "import sys\n"
+        "from alembic import command\n"
+        "from sqlalchemy import create_engine\n"
+        "from econtract import db\n"
+        "command.check(db.alembic_config(create_engine(sys.argv[1])))\n"
+    )
+    url = services.engine.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, url], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def append_and_publish(services: Services, count: int, *, start: int = 0) -> list[bytes]:
     """Append ``count`` entries one transaction each, publishing a head after each."""
     blobs = []
@@ -543,15 +580,20 @@ def test_concurrent_appends_keep_one_consistent_tree(log_services: Services) -> 
 # --- signed tree heads ----------------------------------------------------------------------
 
 
+def at(seconds: int) -> FixedClock:
+    """A clock pinned ``seconds`` after ``T0``."""
+    return FixedClock(T0 + timedelta(seconds=seconds))
+
+
 def test_publish_signs_a_head_only_when_the_size_moved(log_services: Services) -> None:
     key = log_services.pki.log_key
     with db.transaction(log_services.sessions) as session:
-        empty = publish_sth(session, key, now=T0)
+        empty = publish_sth(session, key, clock=at(0))
         assert (empty.tree_size, empty.root_hash) == (0, EMPTY_ROOT)
-        assert publish_sth(session, key, now=T0 + timedelta(seconds=5)) == empty
+        assert publish_sth(session, key, clock=at(5)) == empty
         append_entry(session, status_entry(0))
-        one = publish_sth(session, key, now=T0)
-        forced = publish_sth(session, key, force=True, now=T0)
+        one = publish_sth(session, key, clock=at(0))
+        forced = publish_sth(session, key, force=True, clock=at(0))
     assert one.tree_size == 1
     assert one.timestamp == empty.timestamp + 1
     assert forced.tree_size == 1
@@ -563,13 +605,13 @@ def test_publish_signs_a_head_only_when_the_size_moved(log_services: Services) -
 def test_publish_if_due_waits_for_entries_and_for_the_interval(log_services: Services) -> None:
     key = log_services.pki.log_key
     with db.transaction(log_services.sessions) as session:
-        first = publish_if_due(session, key, 10, now=T0)
+        first = publish_if_due(session, key, 10, clock=at(0))
         assert first is not None
         assert first.tree_size == 0
-        assert publish_if_due(session, key, 10, now=T0 + timedelta(seconds=60)) is None
+        assert publish_if_due(session, key, 10, clock=at(60)) is None
         append_entry(session, status_entry(0))
-        assert publish_if_due(session, key, 10, now=T0 + timedelta(seconds=9)) is None
-        due = publish_if_due(session, key, 10, now=T0 + timedelta(seconds=10))
+        assert publish_if_due(session, key, 10, clock=at(9)) is None
+        due = publish_if_due(session, key, 10, clock=at(10))
         assert due is not None
         assert due.tree_size == 1
 
@@ -842,6 +884,28 @@ def test_publisher_thread_signs_heads_while_entries_arrive(log_services: Service
             assert latest.tree_size == i + 1
     finally:
         publisher.stop()
+
+
+def test_publisher_dates_its_heads_by_the_clock_it_is_given(log_services: Services) -> None:
+    publisher = TreeHeadPublisher(
+        sessions=log_services.sessions,
+        log_key=log_services.pki.log_key,
+        every_seconds=0.2,
+        tick_seconds=0.05,
+        clock=at(0),
+    )
+    publisher.start()
+    try:
+        deadline = time.monotonic() + 10
+        latest = None
+        while latest is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with log_services.sessions() as session:
+                latest = latest_sth(session)
+    finally:
+        publisher.stop()
+    assert latest is not None
+    assert latest.time == T0
 
 
 def test_a_certificates_entries_come_with_checked_proofs(log_services: Services) -> None:
