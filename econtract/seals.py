@@ -23,9 +23,11 @@ from econtract.translog import LogEntry
 from keys.ca import SealSubject, issue_seal_certificate
 from keys.handles import KeyAlgorithm
 from keys.store import KeyStore
+from keys.suites import SUITES
 
-#: Seal algorithms a department may choose.
-SEAL_ALGORITHMS = (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.EC_P256)
+#: Seal algorithms a department may choose: those with an algorithm suite, so that a new
+#: family is added in one place, ``keys.suites.SUITES``.
+SEAL_ALGORITHMS = tuple(KeyAlgorithm(suite.key_algorithm) for suite in SUITES)
 
 #: Reasons a seal may be revoked with (RFC 5280 CRLReason names).
 REVOCATION_REASONS = frozenset(
