@@ -59,8 +59,8 @@ from econtract.errors import (
     SigningError,
     TimestampError,
 )
+from econtract.issuance import check_font
 from econtract.logs import configure_logging, request_id_var
-from econtract.render import check_font
 from econtract.services import Services
 from econtract.translog import (
     LogError,
@@ -470,6 +470,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions=services.sessions,
                 log_key=services.pki.log_key,
                 every_seconds=settings.log_sth_seconds,
+                clock=services.clock,
             )
             publisher.start()
         except (EContractError, SQLAlchemyError) as exc:

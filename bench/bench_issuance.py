@@ -50,7 +50,7 @@ from bench.inputs import BenchPKI, _register_font, build_bench_pki
 from bench.load import EContractServer, LoadResult, LoadSpec, econtract_server, process_group_cpu
 from bench.load import run_load as run_load_process
 from bench.timing import Rate, measure_rate
-from econtract.templates import TEMPLATES
+from econtract.issuance import TEMPLATES
 from econtract.uscc import check_character, organisation_check_character
 from keys.handles import KeyAlgorithm
 from keys.signer import to_asn1

@@ -27,8 +27,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
-from econtract.render import LicenceContent, render_licence
-from econtract.templates import TEMPLATES
+from econtract.issuance import TEMPLATES, LicenceContent, render_licence
 from keys.ca import (
     Authority,
     SealSubject,

@@ -1,40 +1,29 @@
-"""Issued certificates: lookups scoped to a department, status changes, the effective status."""
+"""Issued certificates: lookups scoped to a department, status changes, supersession."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db
-from econtract.clock import SYSTEM_CLOCK
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, StatusChange, record_change
-from econtract.issuance import Issued, IssueRequest, certificate_payload, issue_certificate
+from econtract.issuance import (
+    EffectiveStatus,
+    Issued,
+    IssueRequest,
+    certificate_payload,
+    issue_certificate,
+)
 from econtract.models import Certificate, CertificateStatus, StatusEvent
 from econtract.services import Services
 from econtract.text import clean_text
 from econtract.translog import LogEntry
-
-
-class EffectiveStatus(StrEnum):
-    """The status a certificate shows a person: its registry status (:class:`CertificateStatus`),
-    except that a valid one is EXPIRED after its last day and NOT_YET_VALID before its first.
-
-    A ``StrEnum``, so that JSON and templates keep the same words."""
-
-    VALID = "valid"
-    REVOKED = "revoked"
-    SUSPENDED = "suspended"
-    SUPERSEDED = "superseded"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not-yet-valid"
-
 
 #: Kept for callers that name the derived status alone.
 EXPIRED = EffectiveStatus.EXPIRED
@@ -51,32 +40,6 @@ TRANSITIONS: dict[str, tuple[frozenset[CertificateStatus], CertificateStatus]] =
 
 
 PAST_TENSE = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
-
-
-class Validity(Protocol):
-    """What the effective status is computed from."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def valid_from(self) -> date: ...
-    @property
-    def valid_until(self) -> date | None: ...
-
-
-def effective_status(certificate: Validity, on: date | None = None) -> EffectiveStatus:
-    """The status a person sees on ``on`` (today in China when unset): expiry is derived from
-    the validity dates."""
-    on = on or SYSTEM_CLOCK.today()
-    if (
-        certificate.status == CertificateStatus.VALID
-        and certificate.valid_until is not None
-        and on > certificate.valid_until
-    ):
-        return EffectiveStatus.EXPIRED
-    if certificate.status == CertificateStatus.VALID and on < certificate.valid_from:
-        return EffectiveStatus.NOT_YET_VALID
-    return EffectiveStatus(certificate.status)
 
 
 def get_certificate(

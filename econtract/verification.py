@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from econtract.certificates import EffectiveStatus, effective_status
 from econtract.errors import EContractError
+from econtract.issuance import EffectiveStatus, effective_status
 from econtract.models import Certificate, Seal, SealedDocument, StatusEvent
 from econtract.pki import ISSUING, ROOT
 from econtract.services import Services

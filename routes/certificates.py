@@ -18,16 +18,21 @@ from econtract.certificates import (
     TRANSITIONS,
     CertificateQuery,
     change_status,
-    effective_status,
     get_certificate,
     list_certificates,
     supersede,
 )
 from econtract.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
+from econtract.issuance import (
+    TEMPLATES,
+    IdempotencyKey,
+    IssueRequest,
+    effective_status,
+    issue_certificate,
+    request_hash,
+)
 from econtract.models import Certificate, CertificateStatus, Seal
 from econtract.seals import list_seals
-from econtract.templates import TEMPLATES
 from routes.deps import (
     LINK_HEADER_DOC,
     IssuerDep,
@@ -209,14 +214,14 @@ class CertificatePublic(BaseModel):
     pdf_url: str
 
 
-def certificate_public(c: Certificate) -> CertificatePublic:
-    """The public view of a certificate."""
+def certificate_public(c: Certificate, *, today: date) -> CertificatePublic:
+    """The public view of a certificate on ``today`` (the services' clock's date)."""
     return CertificatePublic(
         id=c.id,
         type=c.type_code,
         number=c.number,
         holder_name=c.holder_name,
-        status=effective_status(c),
+        status=effective_status(c, today),
         registry_status=c.status,
         valid_from=c.valid_from,
         valid_until=c.valid_until,
@@ -303,7 +308,7 @@ def issue(
         actor=actor_of(request, principal),
         idempotency=idempotency,
     )
-    public = certificate_public(issued.certificate)
+    public = certificate_public(issued.certificate, today=services.clock.today())
     return JSONResponse(
         public.model_dump(mode="json"),
         status_code=200 if issued.replayed else 201,
@@ -349,7 +354,8 @@ def list_certificates_route(
         more = len(rows) == limit and bool(
             list_certificates(session, dataclasses.replace(query, limit=1, after=rows[-1].id))
         )
-        body = [certificate_public(c).model_dump(mode="json") for c in rows]
+        today = services.clock.today()
+        body = [certificate_public(c, today=today).model_dump(mode="json") for c in rows]
     headers = {"Link": next_link(request, rows[-1].id)} if more else {}
     return JSONResponse(body, headers=headers)
 
@@ -361,7 +367,8 @@ def get_certificate_route(
     """One of the caller's department's certificates."""
     with services.sessions() as session:
         return certificate_public(
-            get_certificate(session, certificate_id, department_id=principal.department_id)
+            get_certificate(session, certificate_id, department_id=principal.department_id),
+            today=services.clock.today(),
         )
 
 
@@ -394,7 +401,7 @@ def _status_route(action: str) -> Callable[..., CertificatePublic]:
             reason=body.reason,
             actor=actor_of(request, principal),
         )
-        return certificate_public(certificate)
+        return certificate_public(certificate, today=services.clock.today())
 
     change.__doc__ = {
         "revoke": "Revoke a certificate for good (scope ``revoke``).",
@@ -439,7 +446,7 @@ def supersede_route(
         valid_until=body.valid_until,
         actor=actor_of(request, principal),
     )
-    public = certificate_public(issued.certificate)
+    public = certificate_public(issued.certificate, today=services.clock.today())
     return JSONResponse(
         public.model_dump(mode="json"),
         status_code=201,

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from econtract import db
-from econtract.qrcheck import QRCheck, check_qr
+from econtract.issuance import QRCheck, check_qr
 from econtract.registry_status import find_public_status
 from econtract.report_pdf import report_pdf
 from econtract.services import Services

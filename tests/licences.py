@@ -14,12 +14,17 @@ from typing import Any
 from sqlalchemy import select
 
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.issuance import IssueRequest, issue_certificate
+from econtract.issuance import (
+    TEMPLATES,
+    IssueRequest,
+    QRClaims,
+    fields_digest,
+    issue_certificate,
+    make_qr_token,
+)
 from econtract.models import Certificate, Department, Seal, SealKind
-from econtract.qrtoken import QRClaims, fields_digest, make_qr_token
 from econtract.sealing import seal_identity, sealing_context
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from econtract.uscc import check_character, organisation_check_character
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes

@@ -23,10 +23,10 @@ from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clients import create_client
 from econtract.departments import add_department
+from econtract.issuance import TEMPLATES
 from econtract.models import Certificate, SealKind
 from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from econtract.uscc import check_character, organisation_check_character
 from tests.factories import OPERATOR, token_for
 

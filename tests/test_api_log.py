@@ -4,6 +4,7 @@ checked inclusion proof, the audit trail exports, and `econtract audit` catches 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import csv
 import io
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -20,10 +22,10 @@ from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.clients import create_client
-from econtract.models import LogLeaf
+from econtract.issuance import TEMPLATES
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from econtract.translog import publish_sth
+from econtract.translog._tables import LogLeaf
 from econtract.verification import log_appendix, log_proofs
 from tests.factories import OPERATOR
 from tests.licences import issue_example, qr_token
@@ -43,19 +45,35 @@ def entries(client: TestClient) -> list[dict[str, Any]]:
     return [json.loads(base64.b64decode(e["entry"])) for e in body["entries"]]
 
 
-def test_every_change_is_logged(api_client: TestClient, initialised: Services) -> None:
+@pytest.fixture
+def suspended(initialised: Services) -> Any:
+    """A licence issued then suspended, both changes under a published tree head."""
     certificate = issue_example(initialised)
     change_status(
         initialised, certificate_id=certificate.id, action="suspend", reason="核查", actor=OPERATOR
     )
     publish(initialised)
+    return certificate
+
+
+@pytest.mark.usefixtures("suspended")
+def test_every_change_is_logged(api_client: TestClient) -> None:
     kinds = [e["kind"] for e in entries(api_client)]
     assert kinds == ["seal.create", "seal.create", "certificate.issue", "certificate.status"]
+
+
+def test_an_issue_entry_names_the_certificate_and_its_file(
+    api_client: TestClient, suspended: Any
+) -> None:
     issued = entries(api_client)[2]
-    assert issued["certificate_id"] == certificate.id
-    assert issued["certificate_number"] == certificate.number
-    assert issued["pdf_sha256"] == certificate.pdf_sha256
-    assert "holder" not in json.dumps(issued)  # the log is public: no licence fields
+    assert issued["certificate_id"] == suspended.id
+    assert issued["certificate_number"] == suspended.number
+    assert issued["pdf_sha256"] == suspended.pdf_sha256
+
+
+@pytest.mark.usefixtures("suspended")
+def test_the_public_log_carries_no_licence_fields(api_client: TestClient) -> None:
+    assert "holder" not in json.dumps(entries(api_client)[2])
 
 
 def test_qr_json_carries_a_checked_inclusion_proof(
@@ -73,22 +91,46 @@ def test_qr_json_carries_a_checked_inclusion_proof(
     assert log["checked"] is True
 
 
-def test_log_requests_out_of_range_are_400(api_client: TestClient, initialised: Services) -> None:
-    publish(initialised)
-    for path, params in (
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
         ("/log/proof/inclusion", {"leaf_index": 99, "tree_size": 2}),
         ("/log/proof/inclusion", {"leaf_index": -1, "tree_size": 2}),
         ("/log/proof/consistency", {"first": 2, "second": 1}),
         ("/log/proof/consistency", {"first": 1, "second": 10**30}),
         ("/log/proof/consistency", {"first": 1, "second": 7}),  # a size never published
         ("/log/entries", {"start": "x", "end": 1}),
-    ):
-        response = api_client.get(path, params=params)
-        assert response.status_code in (400, 404), (path, params, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+    ],
+    ids=[
+        "leaf-past-the-tree",
+        "negative-leaf",
+        "first-after-second",
+        "huge-second",
+        "unpublished-size",
+        "start-not-a-number",
+    ],
+)
+def test_log_requests_out_of_range_are_400(
+    api_client: TestClient, initialised: Services, path: str, params: dict[str, object]
+) -> None:
+    publish(initialised)
+    response = api_client.get(path, params=params)
+    assert response.status_code in (400, 404), (path, params, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_audit_trail_exports(api_client: TestClient, initialised: Services) -> None:
+@dataclasses.dataclass(frozen=True)
+class Auditor:
+    """A client with the issue and audit scopes, its bearer headers and the licence it issued."""
+
+    client_id: str
+    secret: str
+    headers: dict[str, str]
+    certificate_id: str
+
+
+@pytest.fixture
+def auditor(api_client: TestClient, initialised: Services) -> Auditor:
     with db.transaction(initialised.sessions) as session:
         client, secret = create_client(
             session,
@@ -109,26 +151,40 @@ def test_audit_trail_exports(api_client: TestClient, initialised: Services) -> N
             "fields": dict(TEMPLATES["business_licence"].schema["examples"][0]),
         },
     ).json()
+    return Auditor(client.id, secret, headers, made["id"])
+
+
+def test_the_audit_trail_of_a_certificate_names_the_client_and_the_request(
+    api_client: TestClient, auditor: Auditor
+) -> None:
     events = api_client.get(
-        "/v1/audit/events", headers=headers, params={"certificate": made["id"]}
+        "/v1/audit/events", headers=auditor.headers, params={"certificate": auditor.certificate_id}
     ).json()
     assert [e["action"] for e in events] == ["certificate.issue"]
-    assert events[0]["actor"] == f"client:{client.id}"
+    assert events[0]["actor"] == f"client:{auditor.client_id}"
     assert events[0]["request_id"]
-    lines = api_client.get("/v1/audit/events", headers=headers, params={"format": "jsonl"}).text
+
+
+def test_the_audit_trail_exports_as_json_lines(api_client: TestClient, auditor: Auditor) -> None:
+    lines = api_client.get(
+        "/v1/audit/events", headers=auditor.headers, params={"format": "jsonl"}
+    ).text
     assert all(json.loads(line)["id"] for line in lines.splitlines())
-    table = list(
-        csv.DictReader(
-            io.StringIO(
-                api_client.get("/v1/audit/events", headers=headers, params={"format": "csv"}).text
-            )
-        )
-    )
+
+
+def test_the_audit_trail_exports_as_csv(api_client: TestClient, auditor: Auditor) -> None:
+    text = api_client.get(
+        "/v1/audit/events", headers=auditor.headers, params={"format": "csv"}
+    ).text
+    table = list(csv.DictReader(io.StringIO(text)))
     assert "certificate.issue" in {row["action"] for row in table}
+
+
+def test_the_audit_trail_needs_the_audit_scope(api_client: TestClient, auditor: Auditor) -> None:
     reader = api_client.post(
         "/v1/token",
         data={"grant_type": "client_credentials", "scope": "issue"},
-        auth=(client.id, secret),
+        auth=(auditor.client_id, auditor.secret),
     )
     narrow = {"Authorization": f"Bearer {reader.json()['access_token']}"}
     assert api_client.get("/v1/audit/events", headers=narrow).status_code == 403
@@ -211,22 +267,37 @@ def test_a_refused_change_is_in_the_audit_trail(
     assert refused[0]["actor"] == f"client:{client.id}"
 
 
-def test_the_printable_log_section_names_pending_and_proven_entries(
-    initialised: Services,
-) -> None:
+@pytest.fixture
+def appendix_rows(initialised: Services) -> dict[str, str]:
+    """The printable log section of a licence issued, published, then suspended."""
     certificate = issue_example(initialised)
     with db.transaction(initialised.sessions) as session:
         publish_sth(session, initialised.pki.log_key, force=True)
     change_status(
         initialised, certificate_id=certificate.id, action="suspend", reason="核查", actor=OPERATOR
     )
-    rows = dict(log_appendix(log_proofs(initialised, certificate.id)).rows)
-    proven = [label for label in rows if label.startswith("条目 Entry")]
-    pending = [label for label in rows if label.startswith("待纳入 Pending entry")]
+    return dict(log_appendix(log_proofs(initialised, certificate.id)).rows)
+
+
+def test_the_printable_log_section_names_the_proven_entry(
+    appendix_rows: dict[str, str],
+) -> None:
+    proven = [label for label in appendix_rows if label.startswith("条目 Entry")]
     assert len(proven) == 1
+    assert appendix_rows[proven[0]].startswith("certificate.issue at ")
+
+
+def test_the_printable_log_section_names_the_pending_entry(
+    appendix_rows: dict[str, str],
+) -> None:
+    pending = [label for label in appendix_rows if label.startswith("待纳入 Pending entry")]
     assert len(pending) == 1
-    assert rows[proven[0]].startswith("certificate.issue at ")
-    assert rows[pending[0]].startswith("certificate.status at ")
-    assert "status suspended" in rows[pending[0]]
-    assert rows[pending[0]].endswith("the next tree head covers it")
-    assert "signature checked" in rows["树头 Signed tree head"]
+    assert appendix_rows[pending[0]].startswith("certificate.status at ")
+    assert "status suspended" in appendix_rows[pending[0]]
+    assert appendix_rows[pending[0]].endswith("the next tree head covers it")
+
+
+def test_the_printable_log_section_checks_the_tree_heads_signature(
+    appendix_rows: dict[str, str],
+) -> None:
+    assert "signature checked" in appendix_rows["树头 Signed tree head"]

@@ -24,12 +24,18 @@ from playwright.sync_api import Browser, ViewportSize, sync_playwright
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
 from econtract.clock import CHINA
-from econtract.issuance import IssueRequest, issue_certificate
+from econtract.issuance import (
+    TEMPLATES,
+    IssueRequest,
+    QRClaims,
+    fields_digest,
+    issue_certificate,
+    make_jws_qr_token,
+    make_qr_token,
+    mask,
+)
 from econtract.models import new_public_id
-from econtract.qrcheck import mask
-from econtract.qrtoken import QRClaims, fields_digest, make_jws_qr_token, make_qr_token
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from tests.factories import OPERATOR
 from tests.live import serve
 

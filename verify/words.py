@@ -70,7 +70,7 @@ VERDICT_WORDS: Mapping[str, Words] = _frozen(
     }
 )
 """The bottom line of a file's report (``verify.report.Verdict``) and of a scanned QR code
-(``econtract.qrcheck.QRVerdict``), by the verdict's name."""
+(``econtract.issuance._qrcheck.QRVerdict``), by the verdict's name."""
 
 STATUS_WORDS: Mapping[str, Words] = _frozen(
     {

@@ -107,16 +107,16 @@ def seal(
     emit(as_json, [row], title="sealed", single=True)
 
 
-def certificate_row(c: Certificate) -> dict[str, Any]:
-    """A certificate as printed."""
-    from econtract.certificates import effective_status
+def certificate_row(c: Certificate, *, today: date) -> dict[str, Any]:
+    """A certificate as printed on ``today`` (the services' clock's date)."""
+    from econtract.issuance import effective_status
 
     return {
         "id": c.id,
         "type": c.type_code,
         "number": c.number,
         "holder": c.holder_name,
-        "status": effective_status(c),
+        "status": effective_status(c, today),
         "valid_from": c.valid_from.isoformat(),
         "valid_until": c.valid_until.isoformat() if c.valid_until else None,
         "sha256": c.pdf_sha256,
@@ -151,9 +151,10 @@ def issue(
         write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
     finally:
         services.dispose()
+    today = services.clock.today()
     emit(
         as_json,
-        [certificate_row(issued.certificate) | {"output": str(output)}],
+        [certificate_row(issued.certificate, today=today) | {"output": str(output)}],
         title="issued",
         single=True,
     )
@@ -177,7 +178,8 @@ def _status_command(action: str) -> None:
             )
         finally:
             services.dispose()
-        emit(as_json, [certificate_row(changed)], title=action, single=True)
+        today = services.clock.today()
+        emit(as_json, [certificate_row(changed, today=today)], title=action, single=True)
 
 
 for _action in STATUS_ACTIONS:
@@ -240,7 +242,8 @@ def supersede(
             write_atomically(output, lambda out: blobs.copy_to(issued.certificate.blob_key, out))
     finally:
         services.dispose()
-    row = certificate_row(issued.certificate) | {"supersedes": certificate}
+    today = services.clock.today()
+    row = certificate_row(issued.certificate, today=today) | {"supersedes": certificate}
     if output is not None:
         row["output"] = str(output)
     emit(as_json, [row], title="superseded", single=True)

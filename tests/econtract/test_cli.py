@@ -27,10 +27,10 @@ from econtract.cli import EXIT_USAGE, run
 from econtract.cli._documents import STATUS_ACTIONS
 from econtract.cli._registry import KeyAlgorithmChoice, SealKindChoice
 from econtract.config import Settings, get_settings
+from econtract.issuance import TEMPLATES
 from econtract.models import Certificate, SealKind
 from econtract.pki import AUTHORITY_ALGORITHMS
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from keys.handles import KeyAlgorithm
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes

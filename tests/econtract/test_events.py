@@ -16,21 +16,15 @@ from sqlalchemy import func, select
 from econtract import db
 from econtract.auth import issue_access_token
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.certificates import (
-    TRANSITIONS,
-    EffectiveStatus,
-    change_status,
-    effective_status,
-    supersede,
-)
+from econtract.certificates import TRANSITIONS, change_status, supersede
 from econtract.clients import create_client
 from econtract.clock import CHINA, FixedClock
 from econtract.errors import ConflictError
+from econtract.issuance import EffectiveStatus, effective_status
 from econtract.models import (
     AuditEvent,
     Certificate,
     CertificateStatus,
-    LogLeaf,
     OutboxEvent,
     Seal,
     SealKind,
@@ -39,6 +33,7 @@ from econtract.models import (
 from econtract.sealing import SealLevel, SealOptions, seal_document
 from econtract.seals import SealRequest, create_seal, revoke_seal, rotate_seal
 from econtract.services import Services
+from econtract.translog._tables import LogLeaf
 from tests.factories import OPERATOR
 from tests.licences import issue_example
 from tests.signing.sealing import make_pdf

@@ -16,17 +16,24 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import func, select
 
-import econtract.issuance
+import econtract.issuance._issue
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.certificates import EffectiveStatus, change_status, effective_status, supersede
+from econtract.certificates import change_status, supersede
 from econtract.clock import CHINA, FixedClock
 from econtract.errors import ConflictError, InvalidInputError, LicenceExistsError
-from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
+from econtract.issuance import (
+    TEMPLATES,
+    EffectiveStatus,
+    IdempotencyKey,
+    IssueRequest,
+    effective_status,
+    issue_certificate,
+    read_qr_token,
+    request_hash,
+)
 from econtract.models import Certificate, IdempotencyRecord, NumberCounter, StatusEvent
-from econtract.qrtoken import read_qr_token
 from econtract.services import Services
-from econtract.templates import TEMPLATES
 from keys.signer import to_asn1
 from tests.factories import OPERATOR
 from tests.licences import holder_fields
@@ -143,7 +150,7 @@ def test_a_crash_while_sealing_leaves_nothing_and_reuses_no_number(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(econtract.issuance, "seal_pdf", broken)
+    monkeypatch.setattr(econtract.issuance._issue, "seal_pdf", broken)
     with pytest.raises(RuntimeError, match="power cut"):
         issue(initialised)
     monkeypatch.undo()

@@ -16,17 +16,18 @@ from typing import Any
 import pytest
 
 import signing.fonts
-from econtract import render
 from econtract.errors import InvalidInputError
-from econtract.render import (
+from econtract.issuance import (
     FORMAT_VERSION,
+    TEMPLATES,
     LicenceContent,
     LicenceStyle,
+    LicenceTemplate,
     RenderedLicence,
     format_date,
     render_licence,
 )
-from econtract.templates import TEMPLATES, LicenceTemplate
+from econtract.issuance import _draw as render
 from signing.fonts import FontMissingError
 from signing.options import SEAL_DIAMETER
 from tests.data import load_holders

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.templates import (
+from econtract.issuance import (
     ID_NUMBER_PATTERN,
     TEMPLATES,
     FormRow,

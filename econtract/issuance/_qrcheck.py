@@ -13,14 +13,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from econtract.certificates import EffectiveStatus, effective_status
 from econtract.clock import CHINA
+from econtract.issuance._catalogue import TEMPLATES
+from econtract.issuance._layout import format_date
+from econtract.issuance._qrtoken import QRClaims, fields_digest, read_qr_token
+from econtract.issuance._status import EffectiveStatus, effective_status
+from econtract.issuance._templates import LONG_TERM
 from econtract.models import Certificate, Department, StatusEvent
-from econtract.qrtoken import QRClaims, fields_digest, read_qr_token
 from econtract.reasons import ReasonKind, reason_kind
-from econtract.render import format_date
 from econtract.services import Services
-from econtract.templates import LONG_TERM, TEMPLATES
 from econtract.tokens import TokenError, TokenKey
 from verify.words import VERDICT_WORDS, Words
 

@@ -1,0 +1,348 @@
+"""Issuing an e-licence: validate, claim the number, render, seal, register, in one transaction.
+
+A request passes each step once, in this order:
+
+1. **Validate** (:func:`~econtract.issuance._request.validate_request`): the type, the fields
+   and the validity, in one call that returns a :class:`ValidatedRequest`; nothing later
+   goes back to the template's checks. An idempotent replay is answered here, before any work.
+2. **Claim the number**: inside the transaction, the idempotency key is claimed
+   (:mod:`~econtract.issuance._idempotency`), the number allocated
+   (:mod:`~econtract.issuance._numbering`) and the one-licence-per-holder rule checked
+   (:mod:`~econtract.issuance._status`).
+3. **Render** the page with its number and QR token (:mod:`~econtract.issuance._draw`).
+4. **Seal** it into a staged file (:func:`signing.sealer.seal_pdf`).
+5. **Register** the certificate and record it (:func:`econtract.events.record_change`: its
+   first status event, the audit event, the log entry and the outbox row), mark the one it
+   supersedes, and settle the idempotency key.
+
+Everything from step 2 happens inside the registry transaction that hands out the number: the
+number is allocated first (a row lock on the department's counter), which also makes
+issuances of one department and type take turns; under that lock a holder who already holds a
+valid licence of the type is refused (supersede it instead), so two parallel requests cannot
+both pass. If anything fails the transaction rolls back, so no certificate shows as issued and
+the number was never handed out; a number that was handed out is never reused. The time
+comes from ``services.clock``.
+
+The sealed file becomes visible in the blob store only after the transaction committed
+(:mod:`econtract.blobs`): a crash in between can leave a staged file, never a stored licence
+the registry does not know. The start-up sweep finishes a staged file the registry recorded
+and removes any other.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, lazyload
+
+from econtract import audit, db, metrics
+from econtract.blobs import FinishedBlob
+from econtract.clock import CHINA, Clock
+from econtract.departments import get_department
+from econtract.errors import ConflictError, NotFoundError
+from econtract.events import Change, StatusChange, record_change
+from econtract.issuance._draw import render_licence
+from econtract.issuance._idempotency import (
+    IdempotencyKey,
+    Issued,
+    claim_key,
+    replay,
+    settle_key,
+)
+from econtract.issuance._layout import LicenceContent, RenderedLicence
+from econtract.issuance._numbering import allocate_number
+from econtract.issuance._qrtoken import QRClaims, fields_digest, make_qr_token
+from econtract.issuance._request import IssueRequest, ValidatedRequest, validate_request
+from econtract.issuance._status import refuse_second_licence
+from econtract.models import (
+    Certificate,
+    CertificateStatus,
+    Department,
+    Seal,
+    SealKind,
+    SealStatus,
+    new_public_id,
+)
+from econtract.reasons import reason_kind
+from econtract.sealing import seal_identity, sealing_context, usable_seal
+from econtract.services import Services
+from econtract.translog import LogEntry
+from signing.options import Certification, SealLevel, SealOptions
+from signing.sealer import seal_pdf
+
+
+def certificate_payload(
+    certificate: Certificate, *, previous: str | None, reason: str | None
+) -> dict[str, Any]:
+    """The outbox payload of a certificate's change: what changed, never who holds it; a
+    free-text reason only by its kind (:mod:`econtract.reasons`)."""
+    return {
+        "certificate_id": certificate.id,
+        "number": certificate.number,
+        "type": certificate.type_code,
+        "from": previous,
+        "to": certificate.status,
+        "reason_kind": reason_kind(reason).code if reason else None,
+    }
+
+
+def licence_seal(session: Session, department: Department) -> Seal:
+    """The seal a department's licences carry: its active licence seal, else its official one."""
+    seals = {
+        s.kind: s
+        for s in session.scalars(
+            select(Seal)
+            .where(Seal.department_id == department.id, Seal.status == SealStatus.ACTIVE)
+            .order_by(Seal.created_at)
+        )
+    }
+    seal = seals.get(SealKind.LICENCE.value) or seals.get(SealKind.OFFICIAL.value)
+    if seal is None:
+        raise ConflictError("The department has no active licence or official seal to issue with.")
+    return seal
+
+
+def _mark_superseded(
+    session: Session, old_id: str, new: Certificate, actor: audit.Actor, clock: Clock
+) -> None:
+    # Not its successor: the new row is already flushed, and a refused second supersede would
+    # otherwise load two successors into a one-to-one relationship.
+    old = session.get(
+        Certificate, old_id, with_for_update=True, options=[lazyload(Certificate.superseded_by)]
+    )
+    if old is None or old.department_id != new.department_id:
+        raise NotFoundError(f"No certificate {old_id!r}.")
+    if old.status not in (CertificateStatus.VALID, CertificateStatus.SUSPENDED):
+        raise ConflictError(f"Certificate {old.number} is {old.status}; it cannot be superseded.")
+    previous = old.status
+    reason = f"superseded by {new.number}"
+    now = clock.now()
+    old.status = CertificateStatus.SUPERSEDED.value
+    record_change(
+        session,
+        change=Change(
+            type="certificate.superseded",
+            action="certificate.supersede",
+            target_type="certificate",
+            target_id=old.id,
+            department_id=old.department_id,
+            detail={"from": previous, "by": new.id, "by_number": new.number},
+            payload=certificate_payload(old, previous=previous, reason=None)
+            | {"superseded_by": new.id, "superseded_by_number": new.number},
+            status=StatusChange(
+                certificate_id=old.id,
+                from_status=previous,
+                to_status=CertificateStatus.SUPERSEDED.value,
+                reason=reason,
+            ),
+            log_entry=lambda code: LogEntry.certificate_status_changed(
+                old, department_code=code, previous_status=previous, reason=reason, time=now
+            ),
+            at=now,
+        ),
+        actor=actor,
+        clock=clock,
+    )
+
+
+def issue_certificate(
+    services: Services,
+    *,
+    department_code: str,
+    request: IssueRequest,
+    actor: audit.Actor,
+    idempotency: IdempotencyKey | None = None,
+) -> Issued:
+    """Issue a licence (see the module's docstring for the steps, and in which order)."""
+    # 1. Validate. Bad input is named by JSON pointers into the request.
+    today = services.clock.today()
+    valid = validate_request(request, today=today)
+    if idempotency is not None:
+        with services.sessions() as session:
+            replayed = replay(session, idempotency)
+        if replayed is not None:
+            return replayed
+    # The seal and its validation material (CRLs, an OCSP response) are made ready before the
+    # transaction: producing them writes to the registry too (CRL numbers), and the issuing
+    # transaction holds the write lock from its first statement.
+    with services.sessions() as session:
+        department = get_department(session, department_code)
+        seal = licence_seal(session, department)
+        session.expunge_all()
+    identity = seal_identity(services, seal, department)
+    context = sealing_context(services, identity.certificate, long_term=True)
+    staged = services.blobs.staging()
+    # Set once the transaction's work is done: a failure after it is the commit's, whose
+    # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
+    committing = False
+    try:
+        with db.transaction(services.sessions) as session:
+            # 2. Claim the key, then the number, then check the holder under its lock.
+            if idempotency is not None:
+                replayed = claim_key(session, idempotency)
+                if replayed is not None:
+                    return replayed
+            current = session.get(Seal, seal.id)
+            assert current is not None
+            usable_seal(current, department_id=department.id)
+            # Read in the transaction, just before the number: numbers and issue times agree.
+            issued_at = services.clock.now()
+            number = allocate_number(
+                session, department, valid.template, issued_at.astimezone(CHINA).year
+            )
+            refuse_second_licence(session, department=department, request=valid, today=today)
+            certificate_id = new_public_id("crt")
+            # 3. Render.
+            rendered = _render(services, valid, certificate_id, number, department, issued_at)
+            # 4. Seal.
+            result = seal_pdf(
+                io.BytesIO(rendered.pdf),
+                staged.file,
+                identity=identity,
+                options=SealOptions(
+                    level=SealLevel.B_LT,
+                    certification=Certification.NO_CHANGES,
+                    placement=rendered.seal_placement,
+                    field_name="IssuerSeal",
+                ),
+                context=context,
+            )
+            # 5. Register.
+            certificate = _register(
+                session,
+                services,
+                valid,
+                certificate_id=certificate_id,
+                number=number,
+                department=department,
+                seal=seal,
+                signed_digest=result.signed_digest,
+                blob=staged.finish(),
+                issued_at=issued_at,
+                actor=actor,
+            )
+            if idempotency is not None:
+                settle_key(session, idempotency, certificate_id)
+            committing = True
+        staged.publish()
+    except BaseException:
+        if committing:
+            staged.file.close()
+        raise
+    finally:
+        staged.discard()
+    metrics.CERTIFICATES_ISSUED.labels(type=valid.template.code).inc()
+    metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
+    return Issued(certificate)
+
+
+def _render(
+    services: Services,
+    valid: ValidatedRequest,
+    certificate_id: str,
+    number: str,
+    department: Department,
+    issued_at: datetime,
+) -> RenderedLicence:
+    """The licence page, with a QR code whose token names this certificate and its fields."""
+    token = make_qr_token(
+        services.pki.token_signer,
+        QRClaims(
+            certificate_id=certificate_id,
+            number=number,
+            type_code=valid.template.code,
+            fields_digest=fields_digest(valid.fields),
+            valid_from=valid.valid_from,
+            valid_until=valid.valid_until,
+            issued_at=issued_at,
+        ),
+    )
+    return render_licence(
+        LicenceContent(
+            template=valid.template,
+            fields=valid.fields,
+            number=number,
+            department_name=department.name,
+            issued_on=issued_at.astimezone(CHINA).date(),
+            issued_at=issued_at,
+            valid_from=valid.valid_from,
+            valid_until=valid.valid_until,
+            verify_url=f"{services.settings.public_base_url.rstrip('/')}/v/{token}",
+        )
+    )
+
+
+def _register(
+    session: Session,
+    services: Services,
+    valid: ValidatedRequest,
+    *,
+    certificate_id: str,
+    number: str,
+    department: Department,
+    seal: Seal,
+    signed_digest: str,
+    blob: FinishedBlob,
+    issued_at: datetime,
+    actor: audit.Actor,
+) -> Certificate:
+    """Write the certificate and record its issue; mark the one it supersedes."""
+    certificate = Certificate(
+        id=certificate_id,
+        department_id=department.id,
+        type_code=valid.template.code,
+        number=number,
+        holder_name=valid.holder_name,
+        holder_code=valid.holder_code,
+        fields=valid.fields,
+        valid_from=valid.valid_from,
+        valid_until=valid.valid_until,
+        status=CertificateStatus.VALID.value,
+        seal_id=seal.id,
+        pdf_sha256=blob.sha256,
+        signed_digest=signed_digest,
+        blob_key=blob.key,
+        supersedes_id=valid.supersedes,
+        issued_at=issued_at,
+        # Nothing replaces a new licence: said here, so that its record reads the same after
+        # the session closed.
+        superseded_by=None,
+    )
+    session.add(certificate)
+    record_change(
+        session,
+        change=Change(
+            type="certificate.issued",
+            action="certificate.issue",
+            target_type="certificate",
+            target_id=certificate_id,
+            department_id=department.id,
+            detail={
+                "number": number,
+                "type": valid.template.code,
+                "sha256": blob.sha256,
+                "signed_digest": signed_digest,
+                "seal": seal.id,
+                "supersedes": valid.supersedes,
+            },
+            payload=certificate_payload(certificate, previous=None, reason=None)
+            | {"supersedes": valid.supersedes},
+            status=StatusChange(
+                certificate_id=certificate_id,
+                from_status=None,
+                to_status=CertificateStatus.VALID.value,
+            ),
+            log_entry=lambda code: LogEntry.certificate_issued(
+                certificate, department_code=code, seal_serial=seal.serial_number
+            ),
+            at=issued_at,
+        ),
+        actor=actor,
+        clock=services.clock,
+    )
+    if valid.supersedes is not None:
+        _mark_superseded(session, valid.supersedes, certificate, actor, services.clock)
+    return certificate
