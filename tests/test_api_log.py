@@ -4,8 +4,8 @@ checked inclusion proof, the audit trail exports, and `econtract audit` catches 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import csv
+import dataclasses
 import io
 import json
 import subprocess

@@ -23,9 +23,9 @@ from api import create_app
 from econtract import db
 from econtract.certificates import change_status
 from econtract.db import ReadBusyError, ReadConnections
-from econtract.models import LogLeaf
 from econtract.services import Services
 from econtract.translog import publish_sth
+from econtract.translog._tables import LogLeaf
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
 from tests.factories import OPERATOR
@@ -77,14 +77,26 @@ def publish(services: Services) -> None:
         publish_sth(session, services.pki.log_key, force=True)
 
 
-def test_the_printable_report(api_client: TestClient, initialised: Services) -> None:
+@pytest.fixture
+def published(initialised: Services) -> bytes:
+    """An issued licence's PDF, its log entry under a published tree head."""
     _, pdf = licence(initialised)
     publish(initialised)
-    page = upload(api_client, pdf, Accept="text/html")
+    return pdf
+
+
+def test_the_printable_report_gives_the_verdict(api_client: TestClient, published: bytes) -> None:
+    page = upload(api_client, published, Accept="text/html")
     assert page.headers["content-type"].startswith("text/html")
     assert "有效" in page.text
+
+
+def test_the_printable_report_shows_the_logs_proof_of_the_record(
+    api_client: TestClient, published: bytes
+) -> None:
+    page = upload(api_client, published, Accept="text/html")
     # The log's proof for the matched record, the same one the JSON report carries.
-    proofs = upload(api_client, pdf).json()["transparency"]
+    proofs = upload(api_client, published).json()["transparency"]
     (entry,) = proofs["entries"]
     assert "透明日志 Transparency log" in page.text
     assert f"Entry {entry['leaf_index']}" in page.text
@@ -99,11 +111,14 @@ def test_a_file_not_issued_here_has_no_log_section(api_client: TestClient) -> No
     assert "Transparency log" not in page.text
 
 
-def test_not_a_pdf_is_415_and_a_broken_pdf_422(api_client: TestClient) -> None:
+def test_not_a_pdf_is_415(api_client: TestClient) -> None:
     response = upload(api_client, b"hello")
     assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:econtract:problem:not-a-pdf"
+
+
+def test_a_broken_pdf_is_422(api_client: TestClient) -> None:
     broken = upload(api_client, b"%PDF-1.7\n1 0 obj <<")
     assert broken.status_code == 422
     assert broken.json()["type"] == "urn:econtract:problem:malformed-pdf"
@@ -188,7 +203,7 @@ def test_cli_usage_error_is_64(tmp_path: Path) -> None:
     assert cli(str(tmp_path / "x.pdf"), "--bogus").returncode == 64
 
 
-def test_cli_exit_codes_follow_the_verdict(initialised: Services, tmp_path: Path) -> None:
+def test_cli_exits_1_on_a_modified_file(initialised: Services, tmp_path: Path) -> None:
     _, pdf = licence(initialised)
     root = tmp_path / "root.pem"
     root.write_bytes(initialised.pki.root.certificate.public_bytes(Encoding.PEM))
@@ -196,6 +211,9 @@ def test_cli_exit_codes_follow_the_verdict(initialised: Services, tmp_path: Path
     modified = cli(str(tmp_path / "modified.pdf"), "--trust-root", str(root), "--json")
     assert modified.returncode == 1
     assert '"verdict": "MODIFIED"' in modified.stdout
+
+
+def test_cli_exits_2_on_an_undecided_file(tmp_path: Path) -> None:
     pki = build_test_pki()
     seal = identity(pki)
     with ThreadPoolExecutor(1) as pool:
@@ -258,23 +276,33 @@ def test_the_qr_page_waits_in_the_thread_pool_when_the_registry_is_locked(
     assert calls == expected
 
 
-def test_the_qr_page_is_counted_under_its_route_and_documented(
-    api_client: TestClient, initialised: Services
-) -> None:
+@pytest.fixture
+def qr_page(initialised: Services) -> str:
+    """The path of an issued licence's QR page."""
     certificate, _ = licence(initialised)
-    token = qr_token(initialised, certificate)
+    return f"/v/{qr_token(initialised, certificate)}"
+
+
+def test_the_qr_page_answers_get_and_head_only(api_client: TestClient, qr_page: str) -> None:
     for accept in ("text/html", "application/json"):
-        assert api_client.get(f"/v/{token}", headers={"Accept": accept}).status_code == 200
-    assert api_client.head(f"/v/{token}").status_code == 200
-    assert api_client.post(f"/v/{token}").status_code == 405
+        assert api_client.get(qr_page, headers={"Accept": accept}).status_code == 200
+    assert api_client.head(qr_page).status_code == 200
+    assert api_client.post(qr_page).status_code == 405
+
+
+def test_the_qr_page_is_counted_under_its_route(api_client: TestClient, qr_page: str) -> None:
+    api_client.get(qr_page)
     metrics = api_client.get("/metrics").text
     assert 'route="/v/{token}",status="200"' in metrics
+
+
+def test_the_qr_page_is_documented(api_client: TestClient) -> None:
     assert "/v/{token}" in api_client.get("/openapi.json").json()["paths"]
 
 
-def test_a_damaged_log_does_not_cost_the_document_its_verdict(
-    api_client: TestClient, initialised: Services
-) -> None:
+@pytest.fixture
+def damaged_log(initialised: Services) -> bytes:
+    """An issued licence's PDF whose log entry an insider rewrote after publication."""
     certificate, pdf = licence(initialised)
     publish(initialised)
     # An insider rewrites the certificate's log entry: its inclusion proof no longer checks.
@@ -282,11 +310,27 @@ def test_a_damaged_log_does_not_cost_the_document_its_verdict(
         leaf = session.scalars(select(LogLeaf).where(LogLeaf.subject == certificate.id)).one()
         assert b'"status":"valid"' in leaf.entry
         leaf.entry = leaf.entry.replace(b'"status":"valid"', b'"status":"revoked"')
-    body = upload(api_client, pdf).json()
-    assert body["verdict"] == "VALID"
-    assert body["transparency"]["checked"] is False
-    assert body["transparency"]["problem"]
-    page = upload(api_client, pdf, Accept="text/html").text
+    return pdf
+
+
+def test_a_damaged_log_does_not_cost_the_document_its_verdict(
+    api_client: TestClient, damaged_log: bytes
+) -> None:
+    assert upload(api_client, damaged_log).json()["verdict"] == "VALID"
+
+
+def test_a_damaged_log_is_reported_as_unchecked_with_its_problem(
+    api_client: TestClient, damaged_log: bytes
+) -> None:
+    transparency = upload(api_client, damaged_log).json()["transparency"]
+    assert transparency["checked"] is False
+    assert transparency["problem"]
+
+
+def test_the_printable_report_says_a_damaged_logs_proof_could_not_be_checked(
+    api_client: TestClient, damaged_log: bytes
+) -> None:
+    page = upload(api_client, damaged_log, Accept="text/html").text
     assert "the log&#x27;s proof could not be checked" in page
 
 

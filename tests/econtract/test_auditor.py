@@ -5,6 +5,7 @@ tampered with directly; the auditor sees only HTTP. The command line is run as a
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,22 +112,38 @@ def watched(log_services: Services, url: str, tmp_path: Path) -> Path:
 # --- an honest log ---------------------------------------------------------------------------
 
 
-def test_check_passes_while_the_log_only_grows(
-    log_services: Services, url: str, watched: Path
-) -> None:
+@pytest.fixture
+def refetched(log_services: Services, url: str, watched: Path) -> Path:
+    """The watched store after the log grew by five entries and the auditor fetched again."""
     grow(log_services, 10, 5)
     assert fetch(url, watched).leaves_added == 5
-    again = fetch(url, watched)
+    return watched
+
+
+def test_a_fetch_with_nothing_new_adds_nothing(url: str, refetched: Path) -> None:
+    again = fetch(url, refetched)
     assert again.ok
     assert not again.new_head
     assert again.leaves_added == 0
+
+
+def test_check_passes_while_the_log_only_grows(
+    log_services: Services, url: str, refetched: Path
+) -> None:
     grow(log_services, 15, 3)
-    result = check(url, watched)
+    result = check(url, refetched)
     assert result.ok, result.summary()
     assert (result.tree_size, result.heads_checked, result.entries_checked) == (18, 2, 18)
     assert result.summary().startswith("OK: 2 stored tree heads checked")
-    assert len(list((watched / "heads").glob("*.json"))) == 2
-    assert (watched / "leaves.bin").stat().st_size == 15 * 32
+
+
+def test_the_store_keeps_what_was_fetched_and_check_adds_nothing(
+    log_services: Services, url: str, refetched: Path
+) -> None:
+    grow(log_services, 15, 3)
+    check(url, refetched)
+    assert len(list((refetched / "heads").glob("*.json"))) == 2
+    assert (refetched / "leaves.bin").stat().st_size == 15 * 32
 
 
 def test_fetch_pages_through_more_than_one_page(
@@ -309,6 +326,12 @@ def test_checking_a_store_that_does_not_exist_is_a_usage_error(
     missing = tmp_path / "no-such-store"
     with pytest.raises(AuditUsageError, match="does not exist"):
         check(url, missing)
+
+
+def test_the_cli_names_a_missing_store_in_one_usage_line(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-store"
     status, lines, err = audit(capsys, "check", "--url", url, "--store", str(missing))
     assert status == EXIT_USAGE == 64
     assert lines == []
@@ -316,6 +339,15 @@ def test_checking_a_store_that_does_not_exist_is_a_usage_error(
         f"usage error: Invalid value for '--store': The store {missing} does not exist; "
         "run `econtract audit fetch` with it first."
     ]
+
+
+def test_checking_a_missing_store_does_not_create_it(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-store"
+    with pytest.raises(AuditUsageError, match="does not exist"):
+        check(url, missing)
+    audit(capsys, "check", "--url", url, "--store", str(missing))
     assert not missing.exists()
 
 
@@ -384,24 +416,46 @@ def test_a_given_log_key_is_pinned_instead_of_the_first_fetch(
     assert lines[0].startswith("OK: 1 stored tree heads checked")
 
 
-def test_a_log_serving_another_key_than_the_given_one_is_a_finding(
+@dataclasses.dataclass(frozen=True)
+class _KeyMismatch:
+    """A first fetch given another key than the log's: the key file, the store, the run."""
+
+    other: Path
+    store: Path
+    status: int
+    lines: list[str]
+
+
+@pytest.fixture
+def key_mismatch(
     log_services: Services, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> _KeyMismatch:
     grow(log_services, 0, 2)
     other = write_key(tmp_path / "other.pem", ec.generate_private_key(ec.SECP256R1()).public_key())
     store = tmp_path / "audit"
     status, lines, _ = audit(
         capsys, "fetch", "--url", url, "--store", str(store), "--log-key", str(other)
     )
-    assert status == EXIT_FINDINGS
-    assert lines[0] == (
+    return _KeyMismatch(other, store, status, lines)
+
+
+def test_a_log_serving_another_key_than_the_given_one_is_a_finding(
+    key_mismatch: _KeyMismatch,
+) -> None:
+    assert key_mismatch.status == EXIT_FINDINGS
+    assert key_mismatch.lines[0] == (
         "key-mismatch: The log serves a different public key from the one given (--log-key); "
         "heads are checked with the given key."
     )
-    assert lines[1].startswith("bad-signature:")
+    assert key_mismatch.lines[1].startswith("bad-signature:")
+
+
+def test_a_first_fetch_pins_the_given_key_and_stores_no_head_it_fails(
+    key_mismatch: _KeyMismatch,
+) -> None:
     # The first fetch trusted the given key, not the one the log served.
-    assert (store / "log_key.pem").read_text() == other.read_text()
-    assert list((store / "heads").glob("*.json")) == []
+    assert (key_mismatch.store / "log_key.pem").read_text() == key_mismatch.other.read_text()
+    assert list((key_mismatch.store / "heads").glob("*.json")) == []
 
 
 def test_a_given_key_that_differs_from_the_pinned_one_is_named(
