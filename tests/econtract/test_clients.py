@@ -8,11 +8,14 @@ from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clients import check_secret, create_client, disable_client, list_clients
 from econtract.errors import ConflictError, InvalidInputError
+from econtract.models import ApiClient
 from econtract.services import Services
 from tests.factories import OPERATOR
 
 
-def test_secret_is_stored_only_as_a_hash(initialised: Services) -> None:
+@pytest.fixture
+def created(initialised: Services) -> tuple[str, ApiClient]:
+    """A client created with the issue and read scopes: the secret shown once, the row."""
     with db.transaction(initialised.sessions) as session:
         _client, secret = create_client(
             session,
@@ -22,10 +25,24 @@ def test_secret_is_stored_only_as_a_hash(initialised: Services) -> None:
             actor=OPERATOR,
         )
     with initialised.sessions() as session:
-        stored = list_clients(session)[0]
+        return secret, list_clients(session)[0]
+
+
+def test_secret_is_stored_only_as_a_hash(created: tuple[str, ApiClient]) -> None:
+    secret, stored = created
     assert secret not in stored.secret_hash
+
+
+def test_the_stored_hash_admits_the_secret_and_nothing_else(
+    created: tuple[str, ApiClient],
+) -> None:
+    secret, stored = created
     assert check_secret(secret, stored.secret_hash)
     assert not check_secret(secret + "x", stored.secret_hash)
+
+
+def test_scopes_are_stored_space_separated(created: tuple[str, ApiClient]) -> None:
+    _, stored = created
     assert stored.scopes == "issue read"
 
 

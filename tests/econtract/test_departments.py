@@ -18,16 +18,23 @@ def count(services: Services, model: type[Department] | type[AuditEvent]) -> int
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_add_department_records_region_and_audit(initialised: Services) -> None:
-    with db.transaction(initialised.sessions) as session:
-        d = add_department(
+def add_yuanhang(services: Services) -> Department:
+    with db.transaction(services.sessions) as session:
+        return add_department(
             session,
             code="9133010052CL12THX9",
             name="杭州远航建设工程有限公司",
             region=None,
             actor=OPERATOR,
         )
-        assert d.region == "330100"
+
+
+def test_a_new_departments_region_is_read_from_its_credit_code(initialised: Services) -> None:
+    assert add_yuanhang(initialised).region == "330100"
+
+
+def test_adding_a_department_is_audited(initialised: Services) -> None:
+    add_yuanhang(initialised)
     with initialised.sessions() as session:
         event = session.scalars(
             select(AuditEvent).where(
