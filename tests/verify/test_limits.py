@@ -15,7 +15,7 @@ from verify.limits import verify_pdf_bounded
 from verify.pdf import verify_pdf
 from verify.policy import VerificationLimits, VerificationPolicy
 from verify.registry import InMemoryRegistry
-from verify.report import Verdict
+from verify.report import Report, Verdict
 from verify.structure import nesting_depth
 
 
@@ -78,25 +78,46 @@ def test_prev_loop_in_a_worker_is_malformed(policy: VerificationPolicy, licence_
 # --- what the worker says goes through the caller's logging --------------------------------
 
 
-def test_the_workers_log_records_are_logged_by_the_caller_without_raw_tracebacks(
+@dataclasses.dataclass(frozen=True)
+class _DiffError:
+    """What verifying the file gave: the report, the caller's log records, the raw stderr."""
+
+    report: Report
+    records: list[logging.LogRecord]
+    err: str
+
+
+@pytest.fixture
+def diff_error(
     policy: VerificationPolicy,
     approval_bb: Sealed,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
-) -> None:
-    # An update after the seal that pyHanko's difference analysis cannot explain: it logs
-    # "Error in diff operation" with a traceback, in the worker.
+) -> _DiffError:
+    """A file whose later update pyHanko's difference analysis cannot explain: pyHanko logs
+    "Error in diff operation" with a traceback, in the worker."""
     forged = forge.update(approval_bb.pdf, forge.evil_annotation)
     with caplog.at_level(logging.WARNING):
         report = verify_pdf_bounded(forged, policy=policy)
-    assert report.verdict is Verdict.MODIFIED
-    [record] = [r for r in caplog.records if r.getMessage().startswith("Error in diff operation")]
+    return _DiffError(report, list(caplog.records), capfd.readouterr().err)
+
+
+def test_an_unexplained_update_found_in_the_worker_is_modified(diff_error: _DiffError) -> None:
+    assert diff_error.report.verdict is Verdict.MODIFIED
+
+
+def test_the_workers_log_records_are_logged_by_the_caller(diff_error: _DiffError) -> None:
+    [record] = [
+        r for r in diff_error.records if r.getMessage().startswith("Error in diff operation")
+    ]
     assert record.name.startswith("pyhanko.")
     assert record.worker == "verification"  # type: ignore[attr-defined]
     assert "SuspiciousModification" in (record.exc_text or "")
-    err = capfd.readouterr().err
-    assert "Traceback" not in err
-    assert "Error in diff operation" not in err
+
+
+def test_the_worker_writes_no_raw_traceback(diff_error: _DiffError) -> None:
+    assert "Traceback" not in diff_error.err
+    assert "Error in diff operation" not in diff_error.err
 
 
 def test_an_unexpected_failure_in_the_worker_is_an_error_not_a_traceback(
