@@ -33,13 +33,12 @@ class SealKindChoice(StrEnum):
 
 
 class KeyAlgorithmChoice(StrEnum):
-    """The key algorithms offered on the command line: the values of
-    :class:`keys.handles.KeyAlgorithm`, spelt here so that help never loads cryptography."""
+    """The key algorithms a seal may have (:data:`econtract.seals.SEAL_ALGORITHMS`, one per
+    algorithm suite), spelt here so that help never loads cryptography."""
 
     RSA_2048 = "rsa-2048"
     RSA_3072 = "rsa-3072"
     EC_P256 = "ecdsa-p256"
-    EC_P384 = "ecdsa-p384"
 
 
 def department_row(d: Department) -> dict[str, Any]:

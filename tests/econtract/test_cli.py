@@ -30,8 +30,8 @@ from econtract.config import Settings, get_settings
 from econtract.issuance import TEMPLATES
 from econtract.models import Certificate, SealKind
 from econtract.pki import AUTHORITY_ALGORITHMS
+from econtract.seals import SEAL_ALGORITHMS
 from econtract.services import Services
-from keys.handles import KeyAlgorithm
 from signing.options import SealLevel, SealOptions
 from signing.sealer import seal_pdf_bytes
 from tests.live import free_port, serve
@@ -579,5 +579,5 @@ def test_verify_json_is_the_api_report_with_its_transparency_section(
 
 def test_the_choices_spelt_for_help_are_the_domain_values() -> None:
     assert [c.value for c in SealKindChoice] == [k.value for k in SealKind]
-    assert [c.value for c in KeyAlgorithmChoice] == [a.value for a in KeyAlgorithm]
+    assert [c.value for c in KeyAlgorithmChoice] == [a.value for a in SEAL_ALGORITHMS]
     assert set(STATUS_ACTIONS) == set(TRANSITIONS)
