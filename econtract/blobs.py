@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, assert_never
 from econtract.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from econtract.config import Settings
 
 _CHUNK = 1024 * 1024
@@ -96,6 +98,30 @@ class StagedBlob:
     file: BinaryIO = field(repr=False)
     """The open, locked file to write into."""
     _finished: FinishedBlob | None = field(default=None, init=False, repr=False)
+    _committing: bool = field(default=False, init=False, repr=False)
+
+    def __enter__(self) -> StagedBlob:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Publish the file when its registry transaction committed; discard it when none
+        was attempted or it failed before committing; after a failure during the commit,
+        release it where it is, for the start-up sweep to settle by the registry's word."""
+        if not self._committing:
+            self.discard()
+        elif exc_type is None:
+            self.publish()
+        else:
+            self.file.close()
+
+    def committing(self) -> None:
+        """Say that the transaction recording this blob is done and about to commit."""
+        self._committing = True
 
     def finish(self) -> FinishedBlob:
         """Flush the file to disk and name it by its content; it stays invisible."""

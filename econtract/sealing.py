@@ -148,11 +148,7 @@ def seal_document(
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=options.level.long_term)
-    staged = services.blobs.staging()
-    # Set once the transaction's work is done: a failure after it is the commit's, whose
-    # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
-    committing = False
-    try:
+    with services.blobs.staging() as staged:
         result = seal_pdf(
             source,
             staged.file,
@@ -214,14 +210,9 @@ def seal_document(
                 actor=actor,
                 clock=services.clock,
             )
-            committing = True
-        staged.publish()
-    except BaseException:
-        if committing:
-            staged.file.close()
-        raise
-    finally:
-        staged.discard()
+            # The transaction's work is done: a failure from here is the commit's, whose
+            # outcome is unknown, and the staged file is left for the start-up sweep.
+            staged.committing()
     metrics.SEALS_MADE.labels(level=result.level.value).inc()
     return SealedFile(document=document, result=result)
 

@@ -174,66 +174,56 @@ def issue_certificate(
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=True)
-    staged = services.blobs.staging()
-    # Set once the transaction's work is done: a failure after it is the commit's, whose
-    # outcome is unknown, and the staged file is then left for the start-up sweep to decide.
-    committing = False
-    try:
-        with db.transaction(services.sessions) as session:
-            # 2. Claim the key, then the number, then check the holder under its lock.
-            if idempotency is not None:
-                replayed = claim_key(session, idempotency)
-                if replayed is not None:
-                    return replayed
-            current = session.get(Seal, seal.id)
-            assert current is not None
-            usable_seal(current, department_id=department.id)
-            # Read in the transaction, just before the number: numbers and issue times agree.
-            issued_at = services.clock.now()
-            number = allocate_number(
-                session, department, valid.template, issued_at.astimezone(CHINA).year
-            )
-            refuse_second_licence(session, department=department, request=valid, today=today)
-            certificate_id = new_public_id("crt")
-            # 3. Render.
-            rendered = _render(services, valid, certificate_id, number, department, issued_at)
-            # 4. Seal.
-            result = seal_pdf(
-                io.BytesIO(rendered.pdf),
-                staged.file,
-                identity=identity,
-                options=SealOptions(
-                    level=SealLevel.B_LT,
-                    certification=Certification.NO_CHANGES,
-                    placement=rendered.seal_placement,
-                    field_name="IssuerSeal",
-                ),
-                context=context,
-            )
-            # 5. Register.
-            certificate = _register(
-                session,
-                services,
-                valid,
-                certificate_id=certificate_id,
-                number=number,
-                department=department,
-                seal=seal,
-                signed_digest=result.signed_digest,
-                blob=staged.finish(),
-                issued_at=issued_at,
-                actor=actor,
-            )
-            if idempotency is not None:
-                settle_key(session, idempotency, certificate_id)
-            committing = True
-        staged.publish()
-    except BaseException:
-        if committing:
-            staged.file.close()
-        raise
-    finally:
-        staged.discard()
+    with services.blobs.staging() as staged, db.transaction(services.sessions) as session:
+        # 2. Claim the key, then the number, then check the holder under its lock.
+        if idempotency is not None:
+            replayed = claim_key(session, idempotency)
+            if replayed is not None:
+                return replayed
+        current = session.get(Seal, seal.id)
+        assert current is not None
+        usable_seal(current, department_id=department.id)
+        # Read in the transaction, just before the number: numbers and issue times agree.
+        issued_at = services.clock.now()
+        number = allocate_number(
+            session, department, valid.template, issued_at.astimezone(CHINA).year
+        )
+        refuse_second_licence(session, department=department, request=valid, today=today)
+        certificate_id = new_public_id("crt")
+        # 3. Render.
+        rendered = _render(services, valid, certificate_id, number, department, issued_at)
+        # 4. Seal.
+        result = seal_pdf(
+            io.BytesIO(rendered.pdf),
+            staged.file,
+            identity=identity,
+            options=SealOptions(
+                level=SealLevel.B_LT,
+                certification=Certification.NO_CHANGES,
+                placement=rendered.seal_placement,
+                field_name="IssuerSeal",
+            ),
+            context=context,
+        )
+        # 5. Register.
+        certificate = _register(
+            session,
+            services,
+            valid,
+            certificate_id=certificate_id,
+            number=number,
+            department=department,
+            seal=seal,
+            signed_digest=result.signed_digest,
+            blob=staged.finish(),
+            issued_at=issued_at,
+            actor=actor,
+        )
+        if idempotency is not None:
+            settle_key(session, idempotency, certificate_id)
+        # The transaction's work is done: a failure from here is the commit's, whose
+        # outcome is unknown, and the staged file is left for the start-up sweep.
+        staged.committing()
     metrics.CERTIFICATES_ISSUED.labels(type=valid.template.code).inc()
     metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
     return Issued(certificate)

@@ -89,3 +89,47 @@ def test_a_new_services_never_inherits_a_collected_ones_seal_identity_or_seals(
         assert not is_seal_of_service(second, first_fingerprint)
     finally:
         second.dispose()
+
+
+class _CommitFailedError(Exception):
+    """Stands for a commit whose outcome is unknown."""
+
+
+def test_a_staged_blob_whose_transaction_never_committed_is_discarded(tmp_path: Path) -> None:
+    store = DiskBlobStore(tmp_path / "blobs")
+    with store.staging() as staged:
+        staged.file.write(b"%PDF-1.7 never registered")
+    assert not list(store.staging_dir.iterdir())
+    assert store.stored_keys() == []
+
+
+def test_a_staged_blob_is_published_once_its_transaction_committed(tmp_path: Path) -> None:
+    store = DiskBlobStore(tmp_path / "blobs")
+    data = b"%PDF-1.7 registered"
+    with store.staging() as staged:
+        staged.file.write(data)
+        key = staged.finish().key
+        staged.committing()
+    assert store.stored_keys() == [key]
+    with store.open(key) as stored:
+        assert stored.read() == data
+    assert not list(store.staging_dir.iterdir())
+
+
+def test_a_failure_during_the_commit_leaves_the_staged_file_for_the_sweep(
+    tmp_path: Path,
+) -> None:
+    store = DiskBlobStore(tmp_path / "blobs")
+    staged = store.staging()
+
+    def commit_that_fails() -> None:
+        with staged:
+            staged.file.write(b"%PDF-1.7 commit outcome unknown")
+            staged.committing()
+            raise _CommitFailedError("outcome unknown")
+
+    with pytest.raises(_CommitFailedError, match="outcome unknown"):
+        commit_that_fails()
+    assert staged.file.closed
+    assert [p.name for p in store.staging_dir.iterdir()] == [staged.temp_path.name]
+    assert store.stored_keys() == []
