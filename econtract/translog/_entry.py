@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from econtract.reasons import reason_kind
 from econtract.translog._errors import LogFormatError
 
 if TYPE_CHECKING:
@@ -218,7 +219,11 @@ class LogEntry:
         reason: str | None,
         time: datetime,
     ) -> LogEntry:
-        """The entry for a certificate's status change (revoke, suspend, reinstate, …)."""
+        """The entry for a certificate's status change (revoke, suspend, reinstate, …).
+
+        The log is public and permanent: it keeps the reason only by its kind (an RFC 5280
+        name such as ``keyCompromise``), since a department's free text may name a person.
+        """
         return cls(
             kind=LogEntryKind.CERTIFICATE_STATUS,
             time=time,
@@ -228,7 +233,7 @@ class LogEntry:
             certificate_type=certificate.type_code,
             status=certificate.status,
             previous_status=previous_status,
-            reason=reason or None,
+            reason=reason_kind(reason).code if reason else None,
         )
 
     @classmethod

@@ -837,6 +837,7 @@ def test_factories_record_what_the_rows_say() -> None:
         certificate, department_code="D", previous_status="valid", reason="吊销", time=T0
     )
     assert (changed.status, changed.previous_status) == ("revoked", "valid")
+    assert changed.reason == "privilegeWithdrawn"
     seal = Seal(id="seal_2", serial_number="07", certificate_der=self_signed_der(), created_at=T0)
     assert LogEntry.seal_created(seal, department_code="D").kind == LogEntryKind.SEAL_CREATE
     seal.replaces_id = "seal_1"
@@ -932,3 +933,17 @@ def test_a_certificates_entries_come_with_checked_proofs(log_services: Services)
         other = ec.generate_private_key(ec.SECP256R1()).public_key()
         with pytest.raises(ProofVerificationError, match="does not verify"):
             subject_proofs_json(session, "crt_3", public_key=other)
+
+
+def test_a_status_change_enters_the_log_with_its_reasons_kind_not_its_text() -> None:
+    certificate = Certificate(id="crt_1", number="N-1", type_code="business_licence")
+    certificate.status = "suspended"
+    entry = LogEntry.certificate_status_changed(
+        certificate,
+        department_code="D",
+        previous_status="valid",
+        reason="核查 张三 的投诉 13800000000",
+        time=T0,
+    )
+    assert entry.reason == "other"
+    assert "张三" not in entry.to_bytes().decode()
