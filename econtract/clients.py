@@ -16,8 +16,10 @@ from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.models import ApiClient
 from econtract.text import clean_text
 
-#: The scopes a client may hold.
-SCOPES = ("issue", "seal", "revoke", "read", "audit")
+#: The scopes a client may hold: ``use`` for a using department (用证部门) that pulls and
+#: checks licences it is granted, ``holder`` for the holder app that acts for the citizens
+#: and enterprises it has authenticated.
+SCOPES = ("issue", "seal", "revoke", "read", "audit", "use", "holder")
 
 # scrypt parameters: about 15 ms per check, 16 MiB of memory; a stolen table resists guessing.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}

@@ -207,7 +207,9 @@ def seals_rotate(
 @clients_app.command("create")
 def clients_create(
     department: Annotated[str, typer.Option(help="The client's department code.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: issue,seal,revoke,read,audit.")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: issue,seal,revoke,read,audit,use,holder.")
+    ],
     name: Annotated[str, typer.Option(help="A name for the approval system.")] = "approval system",
     as_json: JsonOption = False,
 ) -> None:
