@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -208,6 +210,14 @@ class Certificate(Base):
     blob_key: Mapped[str] = mapped_column(String(200))
     supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    identifier: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    """The licence identifier (证照标识, GB/T 36904), see :mod:`econtract.licence_identifier`."""
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """The licence's version in its chain: 1 when first issued, one more per supersession."""
+
+    issuer: Mapped[Department] = relationship(viewonly=True, lazy="selectin")
+    """The issuing department, loaded with the row: its name and code are part of the
+    licence's national metadata, which is read after the session closed."""
 
     superseded_by: Mapped[Certificate | None] = relationship(
         primaryjoin="Certificate.id == remote(foreign(Certificate.supersedes_id))",
@@ -339,3 +349,39 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Grant(Base):
+    """An entry of the use list (用证清单): a department may use a licence type for these
+    matters.
+
+    At most one live grant per department and type (a partial unique index): a second one
+    would make it unclear which matters and which consent policy apply. A revoked grant stays
+    as a record of what was allowed when.
+    """
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        Index(
+            "ix_grants_live",
+            "department_id",
+            "type_code",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    """The using department."""
+    type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"))
+    """The licence type it may use."""
+    matters: Mapped[list[str]] = mapped_column(JSON)
+    """The matters (事项) it may use the type for, each at most 200 characters."""
+    requires_consent: Mapped[bool] = mapped_column(Boolean)
+    """Whether a use needs the holder's consent."""
+    created_by: Mapped[str] = mapped_column(String(200))
+    """The audit trail's name of who recorded the grant."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

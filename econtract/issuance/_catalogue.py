@@ -79,6 +79,10 @@ BUSINESS_LICENCE = LicenceTemplate(
     name_en="Business Licence",
     version=1,
     number_prefix="YYZZ",
+    # The national type codes below are configuration: the defining authority's credit code
+    # and the 3 digits it gives the type, as the national licence catalogue publishes them.
+    # 营业执照: 国家市场监督管理总局 (11100000000013338W), type 032, as in public identifiers.
+    national_type_code="11100000000013338W032",
     holder_name_field="name",
     holder_code_field="credit_code",
     validity_years=None,
@@ -157,6 +161,8 @@ FOOD_BUSINESS_PERMIT = LicenceTemplate(
     name_en="Food Business Permit",
     version=1,
     number_prefix="JY",
+    # 食品经营许可证 is defined by 国家市场监督管理总局 too; its 3 digits are configuration.
+    national_type_code="11100000000013338W046",
     holder_name_field="operator_name",
     holder_code_field="credit_code",
     validity_years=5,
@@ -248,6 +254,9 @@ CONSTRUCTION_PERMIT = LicenceTemplate(
     name_en="Construction Permit",
     version=1,
     number_prefix="SGXK",
+    # 建筑工程施工许可证 is defined by 住房和城乡建设部 (11100000000019713D); its 3 digits are
+    # configuration.
+    national_type_code="11100000000019713D001",
     holder_name_field="builder",
     holder_code_field=None,
     validity_years=None,

@@ -27,6 +27,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import zxingcpp
 from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import XMP
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
@@ -40,6 +41,7 @@ from econtract.issuance._layout import (
     format_date,
 )
 from econtract.issuance._templates import LONG_TERM
+from econtract.licence_metadata import DocumentInfo, NationalMetadata
 from signing.fonts import check_font, font_bytes
 from signing.options import SEAL_DIAMETER, Placement
 
@@ -93,9 +95,13 @@ def _creation_time(content: LicenceContent) -> datetime:
 
 
 def render_licence(
-    content: LicenceContent, *, style: LicenceStyle = DEFAULT_STYLE
+    content: LicenceContent,
+    *,
+    style: LicenceStyle = DEFAULT_STYLE,
+    metadata: NationalMetadata | None = None,
 ) -> RenderedLicence:
-    """Draw ``content`` as a one-page PDF in ``style``.
+    """Draw ``content`` as a one-page PDF in ``style``; with ``metadata``, the page carries
+    it as its XMP metadata stream (GB/T 36903), in the revision that gets sealed.
 
     Raises :class:`~signing.fonts.FontMissingError` when the font is not installed, and
     :class:`~econtract.errors.InvalidInputError` when the URL needs too dense a QR code or
@@ -117,13 +123,30 @@ def render_licence(
         )
         canvas.setProducer(FORMAT_VERSION)
         canvas.setCreator("eContract")
-        canvas.setTitle(f"{content.template.name} {content.number}")
+        title = f"{content.template.name} {content.number}"
+        canvas.setTitle(title)
         canvas.setAuthor(content.department_name)
         # The real moment of issuance as /CreationDate and /ModDate; it is part of the
         # content, so the bytes stay a function of the content.
         created = pdf_date(_creation_time(content))
         canvas.setDateFormatter(lambda *_: created)
         canvas.setSubject(f"{content.template.code}/{content.template.version}")
+        if metadata is not None:
+            # The packet repeats the document information (title, author, dates, producer),
+            # so that a reader preferring XMP shows what /Info says.
+            packet = metadata.to_xmp(
+                DocumentInfo(
+                    title=title,
+                    author=content.department_name,
+                    created=_creation_time(content),
+                    producer=FORMAT_VERSION,
+                    creator_tool="eContract",
+                )
+            ).encode()
+            # ReportLab writes a catalog's /Metadata as an XMP stream (/Type /Metadata,
+            # /Subtype /XML); its public API has no setter, so the catalog is reached directly.
+            # Bytes, in UTF-8 as XMP asks: a str would be encoded as PDFDocEncoding.
+            canvas._doc.Catalog.Metadata = XMP(creator=lambda _doc: packet)
         placement = _Page(canvas, font, style, content).draw()
         canvas.showPage()
         # ASCII85 only makes streams bigger, and without ReportLab's C accelerator encoding

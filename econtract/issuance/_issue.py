@@ -57,6 +57,8 @@ from econtract.issuance._numbering import allocate_number
 from econtract.issuance._qrtoken import QRClaims, fields_digest, make_qr_token
 from econtract.issuance._request import IssueRequest, ValidatedRequest, validate_request
 from econtract.issuance._status import refuse_second_licence
+from econtract.licence_identifier import LicenceIdentifier
+from econtract.licence_metadata import NationalMetadata, holder_identity, national_status
 from econtract.models import (
     Certificate,
     CertificateStatus,
@@ -190,8 +192,11 @@ def issue_certificate(
         )
         refuse_second_licence(session, department=department, request=valid, today=today)
         certificate_id = new_public_id("crt")
-        # 3. Render.
-        rendered = _render(services, valid, certificate_id, number, department, issued_at)
+        identifier = _identifier(session, valid, department, number)
+        # 3. Render, with the licence's national metadata in the page's XMP.
+        rendered = _render(
+            services, valid, certificate_id, number, department, issued_at, identifier
+        )
         # 4. Seal.
         result = seal_pdf(
             io.BytesIO(rendered.pdf),
@@ -217,6 +222,7 @@ def issue_certificate(
             signed_digest=result.signed_digest,
             blob=staged.finish(),
             issued_at=issued_at,
+            identifier=identifier,
             actor=actor,
         )
         if idempotency is not None:
@@ -236,8 +242,10 @@ def _render(
     number: str,
     department: Department,
     issued_at: datetime,
+    identifier: LicenceIdentifier,
 ) -> RenderedLicence:
-    """The licence page, with a QR code whose token names this certificate and its fields."""
+    """The licence page, with a QR code whose token names this certificate and its fields,
+    and the GB/T 36903 metadata as its XMP."""
     token = make_qr_token(
         services.pki.token_signer,
         QRClaims(
@@ -250,6 +258,27 @@ def _render(
             issued_at=issued_at,
         ),
     )
+    holder_code, holder_type = holder_identity(
+        valid.holder_code, valid.fields, valid.template.id_number_fields
+    )
+    status_code, status = national_status(CertificateStatus.VALID.value)
+    metadata = NationalMetadata(
+        name=valid.template.name,
+        number=number,
+        identifier=str(identifier),
+        type_code=identifier.type_code,
+        issuer_name=department.name,
+        issuer_code=identifier.issuer_code,
+        issue_date=issued_at.astimezone(CHINA).date(),
+        valid_from=valid.valid_from,
+        valid_until=valid.valid_until,
+        holder_name=valid.holder_name,
+        holder_code=holder_code,
+        holder_type=holder_type,
+        related_matter=None,
+        status=status,
+        status_code=status_code,
+    )
     return render_licence(
         LicenceContent(
             template=valid.template,
@@ -261,7 +290,31 @@ def _render(
             valid_from=valid.valid_from,
             valid_until=valid.valid_until,
             verify_url=f"{services.settings.public_base_url.rstrip('/')}/v/{token}",
+        ),
+        metadata=metadata,
+    )
+
+
+def _identifier(
+    session: Session, valid: ValidatedRequest, department: Department, number: str
+) -> LicenceIdentifier:
+    """The new licence's identifier: version 1, or one more than the licence it supersedes.
+
+    An unknown or foreign predecessor gets version 1 here and is refused when it is marked
+    superseded, in the same transaction.
+    """
+    version = 1
+    if valid.supersedes is not None:
+        old = session.get(
+            Certificate, valid.supersedes, options=[lazyload(Certificate.superseded_by)]
         )
+        if old is not None and old.department_id == department.id:
+            version = old.version + 1
+    return LicenceIdentifier.create(
+        type_code=valid.template.national_type_code,
+        issuer_code=department.code,
+        serial=number,
+        version=version,
     )
 
 
@@ -277,6 +330,7 @@ def _register(
     signed_digest: str,
     blob: FinishedBlob,
     issued_at: datetime,
+    identifier: LicenceIdentifier,
     actor: audit.Actor,
 ) -> Certificate:
     """Write the certificate and record its issue; mark the one it supersedes."""
@@ -297,6 +351,9 @@ def _register(
         blob_key=blob.key,
         supersedes_id=valid.supersedes,
         issued_at=issued_at,
+        identifier=str(identifier),
+        version=identifier.version,
+        issuer=department,
         # Nothing replaces a new licence: said here, so that its record reads the same after
         # the session closed.
         superseded_by=None,

@@ -92,6 +92,9 @@ class LicenceTemplate:
     day before the anniversary (2024-05-06 → 2029-05-05); ``None`` for no end."""
     number_prefix: str
     """A short type code (2 to 6 capital letters) that starts the licence numbers."""
+    national_type_code: str
+    """The national type code (证照类型代码, GB/T 36904) in every licence identifier of the
+    type: the defining authority's unified social credit code and 3 digits."""
     rows: tuple[FormRow, ...]
     """The form's label/value rows, top to bottom."""
     masked_fields: tuple[str, ...] = ()
@@ -121,6 +124,15 @@ class LicenceTemplate:
             )
         if self.version < 1:
             raise ValueError(f"Template versions count from 1, not {self.version}.")
+        if not (len(self.national_type_code) == 21 and self.national_type_code[18:].isdigit()):
+            raise ValueError(
+                "A national type code is a credit code and 3 digits, "
+                f"not {self.national_type_code!r}."
+            )
+        try:
+            validate_credit_code(self.national_type_code[:18])
+        except InvalidCreditCodeError as exc:
+            raise ValueError(f"The national type code of {self.code}: {exc}") from None
         if self.validity_years is not None and self.validity_years < 1:
             raise ValueError(f"A validity is at least one year, not {self.validity_years}.")
         try:
@@ -169,6 +181,15 @@ class LicenceTemplate:
         """The schema of each field, by name, in the order the schema lists them."""
         props: dict[str, Mapping[str, Any]] = self.schema["properties"]
         return MappingProxyType(props)
+
+    @property
+    def id_number_fields(self) -> tuple[str, ...]:
+        """The fields holding a resident identity number (GB 11643), in schema order."""
+        return tuple(
+            name
+            for name, prop in self.properties.items()
+            if prop.get("pattern") == ID_NUMBER_PATTERN
+        )
 
     @property
     def example(self) -> dict[str, Any]:

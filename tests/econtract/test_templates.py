@@ -100,6 +100,7 @@ def test_template_with_unmasked_identity_number_is_refused() -> None:
             holder_code_field="credit_code",
             validity_years=5,
             number_prefix="JY",
+            national_type_code=FOOD.national_type_code,
             rows=(FormRow(label="名称", fields=("operator_name",)),),
         )
 
@@ -116,6 +117,7 @@ def test_template_rows_must_name_schema_fields() -> None:
             holder_code_field="credit_code",
             validity_years=None,
             number_prefix="YYZZ",
+            national_type_code=BUSINESS.national_type_code,
             rows=(FormRow(label="别名", fields=("nickname",)),),
         )
 
