@@ -35,14 +35,23 @@ _NATIONAL_TYPE_CODES = {
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("certificates") as batch:
-        batch.add_column(sa.Column("identifier", sa.String(length=128), nullable=True))
-        batch.add_column(sa.Column("version", sa.Integer(), nullable=True))
+    # Added NOT NULL with a placeholder default and filled in place: SQLite adds such a column
+    # natively, where making a column NOT NULL afterwards would copy the table, which other
+    # tables' rows reference. The default is dropped where the database can drop it; on SQLite
+    # it stays, unused: issuance always names the identifier, and the unique index refuses a
+    # second placeholder.
+    op.add_column(
+        "certificates",
+        sa.Column("identifier", sa.String(length=128), nullable=False, server_default=""),
+    )
+    op.add_column(
+        "certificates", sa.Column("version", sa.Integer(), nullable=False, server_default="1")
+    )
     _fill(op.get_bind())
-    with op.batch_alter_table("certificates") as batch:
-        batch.alter_column("identifier", existing_type=sa.String(length=128), nullable=False)
-        batch.alter_column("version", existing_type=sa.Integer(), nullable=False)
-        batch.create_index(op.f("ix_certificates_identifier"), ["identifier"], unique=True)
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("certificates", "identifier", server_default=None)
+        op.alter_column("certificates", "version", server_default=None)
+    op.create_index(op.f("ix_certificates_identifier"), "certificates", ["identifier"], unique=True)
 
 
 def _fill(connection: sa.Connection) -> None:
@@ -84,7 +93,6 @@ def _fill(connection: sa.Connection) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("certificates") as batch:
-        batch.drop_index(op.f("ix_certificates_identifier"))
-        batch.drop_column("version")
-        batch.drop_column("identifier")
+    op.drop_index(op.f("ix_certificates_identifier"), table_name="certificates")
+    op.drop_column("certificates", "version")
+    op.drop_column("certificates", "identifier")
