@@ -33,6 +33,7 @@ from econtract.issuance import (
 )
 from econtract.models import Certificate, CertificateStatus, Seal
 from econtract.seals import list_seals
+from econtract.sharing import national_metadata
 from routes.deps import (
     LINK_HEADER_DOC,
     IssuerDep,
@@ -212,6 +213,16 @@ class CertificatePublic(BaseModel):
     )
     fields: dict[str, Any]
     pdf_url: str
+    identifier: str = Field(
+        description="The licence identifier (证照标识, GB/T 36904): "
+        "1.2.156.3005.2.{type code}.{issuer code}.{serial}.{version}.{check}."
+    )
+    national_metadata: dict[str, Any] = Field(
+        description="The GB/T 36903 metadata, as the PDF's XMP carries it: name, number, "
+        "identifier, type_code, issuer_name, issuer_code, issue_date, valid_from, valid_until, "
+        "holder_name, holder_code, holder_type (001 credit code, 111 citizen id number), "
+        "related_matter, status and status_code (the national status on today's date)."
+    )
 
 
 def certificate_public(c: Certificate, *, today: date) -> CertificatePublic:
@@ -237,6 +248,8 @@ def certificate_public(c: Certificate, *, today: date) -> CertificatePublic:
         ),
         fields=c.fields,
         pdf_url=f"/v1/certificates/{c.id}/pdf",
+        identifier=c.identifier,
+        national_metadata=national_metadata(c, today=today).as_json(),
     )
 
 
