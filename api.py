@@ -34,6 +34,7 @@ import routes.documents
 import routes.log
 import routes.ops
 import routes.pki
+import routes.sharing
 import routes.verification
 from econtract import db, metrics
 from econtract.audit import record as record_event
@@ -516,4 +517,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.certificates.router)
     app.include_router(routes.log.router)
     app.include_router(routes.audit.router)
+    app.include_router(routes.sharing.router)
     return app
