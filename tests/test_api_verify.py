@@ -26,12 +26,11 @@ from econtract.db import ReadBusyError, ReadConnections
 from econtract.services import Services
 from econtract.translog import publish_sth
 from econtract.translog._tables import LogLeaf
-from signing.options import SealLevel, SealOptions
-from signing.sealer import seal_pdf_bytes
+from signing.options import SealLevel
 from tests.factories import OPERATOR
 from tests.licences import issue_example, qr_token, seal_outside_the_registry
 from tests.live import serve
-from tests.signing.sealing import context, identity, make_pdf
+from tests.signing.sealing import make_pdf, seal_in_a_thread
 from tests.testpki import build_test_pki
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
@@ -181,15 +180,7 @@ def test_cli_offline_with_only_the_root(initialised: Services, tmp_path: Path) -
 
 def test_cli_checks_another_issuers_pdf_under_its_own_root(tmp_path: Path) -> None:
     pki = build_test_pki()
-    seal = identity(pki)
-    with ThreadPoolExecutor(1) as pool:
-        pdf, _ = pool.submit(
-            seal_pdf_bytes,
-            make_pdf(),
-            identity=seal,
-            options=SealOptions(level=SealLevel.B_LT),
-            context=context(pki, seal),
-        ).result()
+    pdf = seal_in_a_thread(pki, SealLevel.B_LT)
     (tmp_path / "other.pdf").write_bytes(pdf)
     root = tmp_path / "other-root.pem"
     root.write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
@@ -215,15 +206,7 @@ def test_cli_exits_1_on_a_modified_file(initialised: Services, tmp_path: Path) -
 
 def test_cli_exits_2_on_an_undecided_file(tmp_path: Path) -> None:
     pki = build_test_pki()
-    seal = identity(pki)
-    with ThreadPoolExecutor(1) as pool:
-        bare, _ = pool.submit(
-            seal_pdf_bytes,
-            make_pdf(),
-            identity=seal,
-            options=SealOptions(level=SealLevel.B_B),
-            context=context(pki, seal),
-        ).result()
+    bare = seal_in_a_thread(pki, SealLevel.B_B)
     (tmp_path / "bare.pdf").write_bytes(bare)
     (tmp_path / "other-root.pem").write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
     undecided = cli(
@@ -394,15 +377,7 @@ def test_a_file_sealed_by_another_issuer_is_still_not_issued_here(
     api_client: TestClient, initialised: Services
 ) -> None:
     pki = build_test_pki()
-    seal = identity(pki)
-    with ThreadPoolExecutor(1) as pool:
-        pdf, _ = pool.submit(
-            seal_pdf_bytes,
-            make_pdf(),
-            identity=seal,
-            options=SealOptions(level=SealLevel.B_LT),
-            context=context(pki, seal),
-        ).result()
+    pdf = seal_in_a_thread(pki, SealLevel.B_LT)
     report = upload(api_client, pdf).json()
     codes = [reason["code"] for reason in report["reasons"]]
     assert "not-issued-here" in codes

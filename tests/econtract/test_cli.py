@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,9 @@ from econtract.models import Certificate, SealKind
 from econtract.pki import AUTHORITY_ALGORITHMS
 from econtract.seals import SEAL_ALGORITHMS
 from econtract.services import Services
-from signing.options import SealLevel, SealOptions
-from signing.sealer import seal_pdf_bytes
+from signing.options import SealLevel
 from tests.live import free_port, serve
-from tests.signing.sealing import context, identity, make_pdf
+from tests.signing.sealing import make_pdf, seal_in_a_thread
 from tests.testpki import build_test_pki
 
 ECONTRACT = str(Path(sys.executable).with_name("econtract"))
@@ -531,15 +529,7 @@ def test_the_worst_verdict_counts_not_valid_above_indeterminate(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     pki = build_test_pki()
-    seal = identity(pki)
-    with ThreadPoolExecutor(1) as pool:
-        bare, _ = pool.submit(
-            seal_pdf_bytes,
-            make_pdf(),
-            identity=seal,
-            options=SealOptions(level=SealLevel.B_B),
-            context=context(pki, seal),
-        ).result()
+    bare = seal_in_a_thread(pki, SealLevel.B_B)
     (tmp_path / "bare.pdf").write_bytes(bare)
     (tmp_path / "root.pem").write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
     (tmp_path / "changed.pdf").write_bytes(bare + b"garbage after the end\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import io
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from keys.handles import KeyAlgorithm
 from keys.signer import KeySigner, to_asn1
 from signing.appearance import SealAppearance
 from signing.material import ValidationMaterial
-from signing.sealer import SealIdentity, SealingContext
+from signing.options import SealLevel, SealOptions
+from signing.sealer import SealIdentity, SealingContext, seal_pdf_bytes
 from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME, TestPKI
 
 
@@ -133,3 +135,21 @@ def qpdf_check(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["qpdf", "--check", str(path)], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def seal_in_a_thread(pki: TestPKI, level: SealLevel) -> bytes:
+    """A test document sealed by the test PKI's department at ``level``.
+
+    pyHanko's synchronous API runs its own event loop, so the sealing goes to a thread of its
+    own: callers may be inside one (an ASGI test client, Playwright).
+    """
+    seal = identity(pki)
+    with ThreadPoolExecutor(1) as pool:
+        sealed, _ = pool.submit(
+            seal_pdf_bytes,
+            make_pdf(),
+            identity=seal,
+            options=SealOptions(level=level),
+            context=context(pki, seal),
+        ).result()
+    return sealed
