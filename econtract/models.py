@@ -192,6 +192,8 @@ class Certificate(Base):
         UniqueConstraint("department_id", "type_code", "number"),
         # Issuance looks for a licence the holder already holds, under the counter's lock.
         Index("ix_certificates_holder", "department_id", "type_code", "holder_code"),
+        # A using department asks for one holder's licences across departments.
+        Index("ix_certificates_national_holder", "national_holder_code", "type_code"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -214,6 +216,12 @@ class Certificate(Base):
     """The licence identifier (证照标识, GB/T 36904), see :mod:`econtract.licence_identifier`."""
     version: Mapped[int] = mapped_column(Integer, default=1)
     """The licence's version in its chain: 1 when first issued, one more per supersession."""
+    national_holder_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The holder's national code (持证主体代码): the credit code, or a person's identity
+    number when the licence names no credit code; ``None`` when it names neither. A using
+    department looks licences up by it (index ``ix_certificates_national_holder``)."""
+    national_holder_type: Mapped[str | None] = mapped_column(String(3), default=None)
+    """What kind of code ``national_holder_code`` is: ``001`` or ``111`` (GB/T 36903)."""
 
     issuer: Mapped[Department] = relationship(viewonly=True, lazy="selectin")
     """The issuing department, loaded with the row: its name and code are part of the
@@ -385,3 +393,85 @@ class Grant(Base):
     """The audit trail's name of who recorded the grant."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Consent(Base):
+    """A holder's consent (授权用证) that one department use a licence, or the holder's
+    licences of a type, for one matter until a time; given through the holder app.
+
+    The 亮证码 is a short code the holder shows at a window: only its SHA-256 is kept, it
+    expires within minutes and serves once.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_holder", "holder_code", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder_code: Mapped[str] = mapped_column(String(64))
+    """The holder who consents: a credit code or an identity number."""
+    holder_type: Mapped[str] = mapped_column(String(3))
+    """``001`` or ``111`` (GB/T 36903)."""
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    """The department that may use the licence."""
+    type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"))
+    """The licence type (the certificate's type when the consent names one licence)."""
+    certificate_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
+    """The one licence consented to; ``None`` for every licence of the type."""
+    matter: Mapped[str] = mapped_column(String(200))
+    """The matter (事项) the use is for."""
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    """The case (办件) number, when the consent is for one case."""
+    valid_until: Mapped[datetime]
+    """The consent ends at this instant."""
+    show_code_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """SHA-256 (hex) of the 亮证码; ``None`` once none was asked for."""
+    show_code_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    show_code_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    client_id: Mapped[str] = mapped_column(String(64))
+    """The holder app that recorded it."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UsageRecord(Base):
+    """One use of a licence (用证记录): a lookup, check, copy or scan, granted or refused.
+
+    A call that touched several licences leaves one record per licence, with one
+    ``request_id``; a call that touched none (refused, or nothing found) leaves one record
+    without a licence. Each record is committed to by a ``licence.use`` log entry that
+    carries only its id and a salted digest (:func:`econtract.sharing.usage_digest`).
+    """
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        Index("ix_usage_records_holder", "holder_code", "id"),
+        Index("ix_usage_records_certificate", "certificate_id", "id"),
+        Index("ix_usage_records_department", "department_id", "certificate_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    usage_id: Mapped[str] = mapped_column(String(40), unique=True)
+    """The record's public id (``use_…``)."""
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    """The using department."""
+    client_id: Mapped[str] = mapped_column(String(64))
+    """The API client that called."""
+    action: Mapped[str] = mapped_column(String(10))
+    """``lookup``, ``check``, ``copy`` or ``scan``."""
+    holder_code: Mapped[str | None] = mapped_column(String(64))
+    holder_type: Mapped[str | None] = mapped_column(String(3))
+    certificate_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
+    identifier: Mapped[str | None] = mapped_column(String(128))
+    """The licence identifier used, when a licence was."""
+    use_cause: Mapped[str] = mapped_column(String(200))
+    matter: Mapped[str] = mapped_column(String(200))
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    consent_id: Mapped[str | None] = mapped_column(ForeignKey("consents.id"))
+    result: Mapped[str] = mapped_column(String(40))
+    """``granted``, ``not-found`` or the problem code of the refusal."""
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    """Hex random salt of the record's digest, so that the public digest cannot be matched
+    against guessed holder codes."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

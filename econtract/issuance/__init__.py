@@ -38,6 +38,7 @@ from econtract.issuance._templates import (
     ID_NUMBER_PATTERN,
     FormRow,
     LicenceTemplate,
+    is_valid_id_number,
     validate_fields,
 )
 from signing.fonts import check_font
@@ -65,6 +66,7 @@ __all__ = [
     "fields_digest",
     "format_date",
     "get_template",
+    "is_valid_id_number",
     "issue_certificate",
     "make_jws_qr_token",
     "make_qr_token",

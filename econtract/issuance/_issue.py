@@ -334,6 +334,9 @@ def _register(
     actor: audit.Actor,
 ) -> Certificate:
     """Write the certificate and record its issue; mark the one it supersedes."""
+    national_holder_code, national_holder_type = holder_identity(
+        valid.holder_code, valid.fields, valid.template.id_number_fields
+    )
     certificate = Certificate(
         id=certificate_id,
         department_id=department.id,
@@ -341,6 +344,8 @@ def _register(
         number=number,
         holder_name=valid.holder_name,
         holder_code=valid.holder_code,
+        national_holder_code=national_holder_code,
+        national_holder_type=None if national_holder_type is None else str(national_holder_type),
         fields=valid.fields,
         valid_from=valid.valid_from,
         valid_until=valid.valid_until,

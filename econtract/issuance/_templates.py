@@ -300,7 +300,7 @@ def validate_fields(
                 validate_credit_code(value)
             except InvalidCreditCodeError as exc:
                 errors.append((_pointer(name), str(exc)))
-        elif prop.get("pattern") == ID_NUMBER_PATTERN and not _id_number_valid(value):
+        elif prop.get("pattern") == ID_NUMBER_PATTERN and not is_valid_id_number(value):
             errors.append((_pointer(name), "is not a resident identity number (GB 11643)"))
 
     for error in template._validator.iter_errors(cleaned):
@@ -431,7 +431,7 @@ def _date_or_none(value: object) -> date | None:
         return None
 
 
-def _id_number_valid(number: str) -> bool:
+def is_valid_id_number(number: str) -> bool:
     """Whether ``number`` is a resident identity number with the right check character."""
     if not re.match(ID_NUMBER_PATTERN, number):
         return False

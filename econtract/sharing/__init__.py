@@ -13,6 +13,13 @@ read of it.
 - :func:`add_grant`, :func:`list_grants` and :func:`revoke_grant` keep the use list
   (用证清单) of :class:`GrantView` entries; :class:`GrantExistsError` refuses a second grant
   (``_grants``).
+- :class:`UseContext` is who uses a licence, why and for what; :func:`record_use` writes the
+  usage records (用证记录) of a call and their ``licence.use`` log entries, :func:`run_use`
+  runs a use case and records its refusal too, :func:`usage_digest` is what the log commits
+  to, :func:`parse_holder` checks a holder code and type (``_usage``).
+- :func:`authorise_use` and :func:`grant_for` say whether a department may use a licence
+  (its grant and the holder's consent) or raise the :class:`UseRefusedError` naming the rule
+  (``_authorise``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ from econtract.licence_metadata import (
     holder_identity,
     national_status,
 )
+from econtract.sharing._authorise import (
+    ConsentExpiredError,
+    ConsentMismatchError,
+    ConsentRequiredError,
+    ConsentWithdrawnError,
+    NoGrantError,
+    UseAuthorisation,
+    authorise_use,
+    grant_for,
+    live_grants,
+)
 from econtract.sharing._catalogue import CatalogueEntry, IssuingDepartment, read_catalogue
 from econtract.sharing._grants import (
     GrantExistsError,
@@ -41,26 +59,63 @@ from econtract.sharing._grants import (
     revoke_grant,
 )
 from econtract.sharing._national import national_metadata
+from econtract.sharing._usage import (
+    ACTIONS,
+    GRANTED,
+    MAX_CASE_NUMBER_LENGTH,
+    MAX_USE_CAUSE_LENGTH,
+    NOT_FOUND,
+    LicenceRef,
+    UseContext,
+    UseRefusedError,
+    masked_holder,
+    parse_holder,
+    record_use,
+    run_use,
+    usage_digest,
+)
 
 __all__ = [
+    "ACTIONS",
+    "GRANTED",
+    "MAX_CASE_NUMBER_LENGTH",
+    "MAX_USE_CAUSE_LENGTH",
     "NATIONAL_STATUS",
+    "NOT_FOUND",
     "PREFIX",
     "XMP_NAMESPACE",
     "CatalogueEntry",
+    "ConsentExpiredError",
+    "ConsentMismatchError",
+    "ConsentRequiredError",
+    "ConsentWithdrawnError",
     "GrantExistsError",
     "GrantView",
     "HolderType",
     "InvalidIdentifierError",
     "IssuingDepartment",
     "LicenceIdentifier",
+    "LicenceRef",
     "NationalMetadata",
+    "NoGrantError",
+    "UseAuthorisation",
+    "UseContext",
+    "UseRefusedError",
     "add_grant",
+    "authorise_use",
     "check_character",
+    "grant_for",
     "holder_identity",
     "list_grants",
+    "live_grants",
+    "masked_holder",
     "national_metadata",
     "national_status",
+    "parse_holder",
     "parse_identifier",
     "read_catalogue",
+    "record_use",
     "revoke_grant",
+    "run_use",
+    "usage_digest",
 ]

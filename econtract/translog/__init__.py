@@ -15,7 +15,7 @@ modules, so that it can change without touching a caller.
 
 from __future__ import annotations
 
-from econtract.translog._entry import LogEntry, LogEntryKind
+from econtract.translog._entry import LogEntry, LogEntryKind, canonical_json
 from econtract.translog._errors import (
     LogError,
     LogFormatError,
@@ -76,6 +76,7 @@ __all__ = [
     "append_entries",
     "append_entry",
     "b64decode",
+    "canonical_json",
     "consistency_json",
     "consistency_proof",
     "entries_json",

@@ -44,6 +44,7 @@ class LogEntryKind(StrEnum):
     SEAL_REVOKE = "seal.revoke"
     KEY_ROTATE = "key.rotate"
     DOCUMENT_SEAL = "document.seal"
+    LICENCE_USE = "licence.use"
 
 
 #: The fields each kind must carry, besides ``kind`` and ``time``.
@@ -61,6 +62,7 @@ REQUIRED_FIELDS: dict[LogEntryKind, tuple[str, ...]] = {
     LogEntryKind.SEAL_REVOKE: ("seal_id",),
     LogEntryKind.KEY_ROTATE: ("seal_id", "replaces_seal_id"),
     LogEntryKind.DOCUMENT_SEAL: ("department", "document_id", "pdf_sha256", "signed_digest"),
+    LogEntryKind.LICENCE_USE: ("department", "usage_id", "record_sha256"),
 }
 
 
@@ -114,6 +116,12 @@ class LogEntry:
     """Why the status changed or the seal was revoked."""
     supersedes_id: str | None = None
     """The certificate this one replaces, when it does."""
+    usage_id: str | None = None
+    """``licence.use``: the usage record's public id (the department that used is
+    ``department``; the holder and the licence are in the record, behind access control)."""
+    record_sha256: str | None = None
+    """``licence.use``: hex SHA-256 of the usage record's salted canonical form, so that a
+    record changed or erased later no longer matches the log."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, LogEntryKind):
@@ -136,7 +144,11 @@ class LogEntry:
                 raise TypeError(f"A log entry's {name} is a string, not {type(value).__name__}.")
             if not value or len(value) > _MAX_TEXT:
                 raise ValueError(f"A log entry's {name} has 1 to {_MAX_TEXT} characters.")
-        for name, lengths in (("pdf_sha256", (64,)), ("signed_digest", (40, 64, 96, 128))):
+        for name, lengths in (
+            ("pdf_sha256", (64,)),
+            ("record_sha256", (64,)),
+            ("signed_digest", (40, 64, 96, 128)),
+        ):
             value = getattr(self, name)
             if value is not None and (len(value) not in lengths or not _HEX.fullmatch(value)):
                 raise ValueError(f"A log entry's {name} is a lowercase hex digest; not {value!r}.")
@@ -147,7 +159,7 @@ class LogEntry:
     @property
     def subject(self) -> str | None:
         """The id the entry is about (certificate, else document, else seal), for lookups."""
-        return self.certificate_id or self.document_id or self.seal_id
+        return self.certificate_id or self.document_id or self.seal_id or self.usage_id
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON object (the fields that are set, and the version)."""
