@@ -80,6 +80,27 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """Logging level of the JSON logs."""
 
+    platform_code: str = Field(default="11330000MB00123436", min_length=18, max_length=18)
+    """The unified social credit code of the body that runs this service (the provincial
+    platform); its platform seal (kind ``platform``) seals annotated copies (加注件)."""
+    platform_name: str = Field(default="省大数据发展管理局", min_length=1, max_length=100)
+    """The name of that body, as its platform seal and annotated copies show it."""
+    show_code_seconds: int = Field(default=300, gt=0, le=3600)
+    """How long a holder's 亮证码 may be scanned after it was made (it serves once)."""
+    consent_max_days: int = Field(default=366, gt=0)
+    """The longest a holder's consent may last."""
+    copy_max_days: int = Field(default=90, gt=0)
+    """The longest an annotated copy (加注件) stays valid for its use."""
+    usage_notify_days: int = Field(default=30, gt=0)
+    """A using department hears of a change to a licence it used in this many past days."""
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts a subscription may name although they resolve to a loopback, private,
+    link-local or metadata address (production mode refuses those otherwise)."""
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """How long one delivery attempt waits for the receiver."""
+    webhook_max_attempts: int = Field(default=12, gt=0, le=50)
+    """Delivery attempts of one event before it is given up (exponential backoff between)."""
+
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.mode != "production":

@@ -80,11 +80,18 @@ class SealKind(StrEnum):
     OFFICIAL = "official"
     LICENCE = "licence"
     CONTRACT = "contract"
+    PLATFORM = "platform"
+    """The seal of the body that runs the service: it seals annotated copies (加注件)."""
 
     @property
     def chinese_name(self) -> str:
         """The kind's name as engraved on the seal."""
-        return {"official": "公章", "licence": "证照专用章", "contract": "合同专用章"}[self.value]
+        return {
+            "official": "公章",
+            "licence": "证照专用章",
+            "contract": "合同专用章",
+            "platform": "电子证照共享专用章",
+        }[self.value]
 
 
 class SealStatus(StrEnum):

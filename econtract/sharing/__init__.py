@@ -16,7 +16,10 @@ read of it.
 - :class:`UseContext` is who uses a licence, why and for what; :func:`record_use` writes the
   usage records (用证记录) of a call and their ``licence.use`` log entries, :func:`run_use`
   runs a use case and records its refusal too, :func:`usage_digest` is what the log commits
-  to, :func:`parse_holder` checks a holder code and type (``_usage``).
+  to, :func:`parse_holder` checks a holder code and type, :func:`list_usage` reads records
+  per holder, licence or department (``_usage``).
+- :func:`new_show_code` makes a 亮证码 and :func:`show_code_digest` the digest it is stored
+  and found under (``_showcode``).
 - :func:`authorise_use` and :func:`grant_for` say whether a department may use a licence
   (its grant and the holder's consent) or raise the :class:`UseRefusedError` naming the rule
   (``_authorise``).
@@ -59,6 +62,7 @@ from econtract.sharing._grants import (
     revoke_grant,
 )
 from econtract.sharing._national import national_metadata
+from econtract.sharing._showcode import new_show_code, show_code_digest
 from econtract.sharing._usage import (
     ACTIONS,
     GRANTED,
@@ -68,6 +72,7 @@ from econtract.sharing._usage import (
     LicenceRef,
     UseContext,
     UseRefusedError,
+    list_usage,
     masked_holder,
     parse_holder,
     record_use,
@@ -107,15 +112,18 @@ __all__ = [
     "grant_for",
     "holder_identity",
     "list_grants",
+    "list_usage",
     "live_grants",
     "masked_holder",
     "national_metadata",
     "national_status",
+    "new_show_code",
     "parse_holder",
     "parse_identifier",
     "read_catalogue",
     "record_use",
     "revoke_grant",
     "run_use",
+    "show_code_digest",
     "usage_digest",
 ]

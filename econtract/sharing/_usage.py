@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import db
@@ -304,3 +305,29 @@ def _log_entry(record: UsageRecord, department_code: str) -> LogEntry:
         usage_id=record.usage_id,
         record_sha256=usage_digest(record),
     )
+
+
+def list_usage(
+    session: Session,
+    *,
+    holder_code: str | None = None,
+    certificate_id: str | None = None,
+    department_id: int | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[UsageRecord]:
+    """Usage records, newest first, of one holder, one licence or one using department (at
+    least one must be given; they combine). ``after`` is the row number of the last record
+    of the page before (the cursor a list answer hands out)."""
+    if holder_code is None and certificate_id is None and department_id is None:
+        raise ValueError("Usage records are listed per holder, licence or department.")
+    query = select(UsageRecord)
+    if holder_code is not None:
+        query = query.where(UsageRecord.holder_code == holder_code)
+    if certificate_id is not None:
+        query = query.where(UsageRecord.certificate_id == certificate_id)
+    if department_id is not None:
+        query = query.where(UsageRecord.department_id == department_id)
+    if after is not None:
+        query = query.where(UsageRecord.id < after)
+    return list(session.scalars(query.order_by(UsageRecord.id.desc()).limit(limit)))
