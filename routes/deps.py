@@ -116,6 +116,10 @@ RevokerDep = Annotated[Principal, Depends(require_scope("revoke"))]
 """A caller with the ``revoke`` scope (revoke, suspend, reinstate)."""
 AuditorDep = Annotated[Principal, Depends(require_scope("audit"))]
 """A caller with the ``audit`` scope."""
+UserDep = Annotated[Principal, Depends(require_scope("use"))]
+"""A using department's system (用证部门), with the ``use`` scope."""
+HolderAppDep = Annotated[Principal, Depends(require_scope("holder"))]
+"""The holder app, acting for the holders it has authenticated (scope ``holder``)."""
 
 
 def actor_of(request: Request, principal: Principal) -> Actor:
