@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import routes.audit
 import routes.auth
 import routes.certificates
+import routes.copies
 import routes.documents
 import routes.log
 import routes.ops
@@ -518,4 +519,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.log.router)
     app.include_router(routes.audit.router)
     app.include_router(routes.sharing.router)
+    app.include_router(routes.copies.router)
     return app

@@ -12,7 +12,14 @@ from econtract import audit, db
 from econtract.blobs import SweepReport
 from econtract.departments import add_department
 from econtract.issuance import ensure_certificate_types
-from econtract.models import Certificate, Department, Seal, SealedDocument, SealKind
+from econtract.models import (
+    Certificate,
+    Department,
+    Seal,
+    SealedDocument,
+    SealKind,
+    SealStatus,
+)
 from econtract.pki import bootstrap_pki
 from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
@@ -37,6 +44,8 @@ class InitReport:
     """Whether the demo department was created now."""
     seals_created: list[str] = field(default_factory=list)
     """Ids of the demo seals created now."""
+    platform_seal_created: str | None = None
+    """The id of the platform seal (电子证照共享专用章), when it was created now."""
     sweep: SweepReport = field(default_factory=SweepReport)
     """What the sweep of staged blobs left by dead writers did."""
 
@@ -52,6 +61,7 @@ def initialise(services: Services, *, demo: bool = True) -> InitReport:
         report.authorities_created = bootstrap_pki(session, services.key_store, services.settings)
         ensure_certificate_types(session)
     report.sweep = sweep_blobs(services)
+    report.platform_seal_created = _create_platform_seal(services, actor)
     if demo:
         _create_demo(services, report, actor)
     return report
@@ -75,6 +85,43 @@ def sweep_blobs(services: Services) -> SweepReport:
             extra={"published": list(report.published), "removed": report.removed},
         )
     return report
+
+
+def _create_platform_seal(services: Services, actor: audit.Actor) -> str | None:
+    """The platform body (the department named by ``platform_code``) and its platform seal,
+    which seals annotated copies (加注件); created once, and on the first ``init`` after an
+    upgrade for a registry that predates them. Returns the new seal's id, if one was made."""
+    settings = services.settings
+    with db.transaction(services.sessions) as session:
+        body = session.scalar(select(Department).where(Department.code == settings.platform_code))
+        if body is None:
+            body = add_department(
+                session,
+                code=settings.platform_code,
+                name=settings.platform_name,
+                region=None,
+                actor=actor,
+            )
+        existing = session.scalar(
+            select(Seal.id).where(
+                Seal.department_id == body.id,
+                Seal.kind == SealKind.PLATFORM.value,
+                Seal.status == SealStatus.ACTIVE.value,
+            )
+        )
+        if existing is not None:
+            return None
+        seal = create_seal(
+            session,
+            request=SealRequest(
+                department_code=body.code, kind=SealKind.PLATFORM, algorithm=KeyAlgorithm.EC_P256
+            ),
+            key_store=services.key_store,
+            pki=services.pki,
+            actor=actor,
+            clock=services.clock,
+        )
+        return seal.id
 
 
 def _create_demo(services: Services, report: InitReport, actor: audit.Actor) -> None:

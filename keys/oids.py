@@ -27,6 +27,8 @@ SEAL_KIND_POLICIES: dict[str, ObjectIdentifier] = {
     "official": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.1"),
     "licence": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.2"),
     "contract": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.3"),
+    # The platform body's seal (电子证照共享专用章): it seals annotated copies only.
+    "platform": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.4"),
 }
 """A second certificate policy per seal kind, so a verifier reads the kind from the certificate."""
 

@@ -23,6 +23,8 @@ read of it.
 - :func:`authorise_use` and :func:`grant_for` say whether a department may use a licence
   (its grant and the holder's consent) or raise the :class:`UseRefusedError` naming the rule
   (``_authorise``).
+- :func:`make_annotated_copy` makes an annotated copy (加注件) of a licence for one use,
+  sealed by the platform seal (``_copies``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from econtract.sharing._authorise import (
     live_grants,
 )
 from econtract.sharing._catalogue import CatalogueEntry, IssuingDepartment, read_catalogue
+from econtract.sharing._copies import AnnotatedCopy, PlatformSealMissingError, make_annotated_copy
 from econtract.sharing._grants import (
     GrantExistsError,
     GrantView,
@@ -89,6 +92,7 @@ __all__ = [
     "NOT_FOUND",
     "PREFIX",
     "XMP_NAMESPACE",
+    "AnnotatedCopy",
     "CatalogueEntry",
     "ConsentExpiredError",
     "ConsentMismatchError",
@@ -103,6 +107,7 @@ __all__ = [
     "LicenceRef",
     "NationalMetadata",
     "NoGrantError",
+    "PlatformSealMissingError",
     "UseAuthorisation",
     "UseContext",
     "UseRefusedError",
@@ -114,6 +119,7 @@ __all__ = [
     "list_grants",
     "list_usage",
     "live_grants",
+    "make_annotated_copy",
     "masked_holder",
     "national_metadata",
     "national_status",
