@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     """How long one delivery attempt waits for the receiver."""
     webhook_max_attempts: int = Field(default=12, gt=0, le=50)
     """Delivery attempts of one event before it is given up (exponential backoff between)."""
+    webhook_poll_seconds: float = Field(default=1.0, ge=0, le=3600)
+    """How often the service's webhook worker looks for new events and due deliveries; 0
+    runs no worker in the service (``econtract webhooks run`` delivers instead)."""
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

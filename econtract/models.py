@@ -482,3 +482,55 @@ class UsageRecord(Base):
     """Hex random salt of the record's digest, so that the public digest cannot be matched
     against guessed holder codes."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A using department's endpoint that is told when a licence it used changes.
+
+    Deleting one keeps the row (``deleted_at``), so that its delivery log still reads.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_department", "department_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """``sub_…``."""
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    """The event types it receives (``certificate.revoked``, …)."""
+    created_by: Mapped[str] = mapped_column(String(64))
+    """The API client (or operator) that created it."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Delivery(Base):
+    """One event owed to one subscription, and how its delivery goes.
+
+    Unique per subscription and event, so that fanning an outbox row out twice (a worker
+    killed after the insert, before its commit) never owes the event twice.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_subscription", "subscription_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    event_id: Mapped[str] = mapped_column(String(36))
+    """The outbox row's ``event_id``: the id receivers deduplicate on."""
+    event_type: Mapped[str] = mapped_column(String(60))
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """``pending``, ``delivered``, ``failed`` (will be retried) or ``given-up``."""
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(200), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

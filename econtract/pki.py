@@ -47,6 +47,7 @@ TSA = "tsa"
 OCSP = "ocsp"
 TOKEN = "token"  # noqa: S105 - the name of the QR/JWT token-signing key, not a secret
 LOG = "log"
+EVENT = "event"
 
 #: Which authorities ``econtract init`` creates, and their key algorithms.
 AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
@@ -56,6 +57,7 @@ AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
     OCSP: KeyAlgorithm.EC_P256,
     TOKEN: KeyAlgorithm.EC_P256,
     LOG: KeyAlgorithm.EC_P256,
+    EVENT: KeyAlgorithm.EC_P256,
 }
 
 #: How long a generated CRL is served before a new one is made, unless a revocation lands.
@@ -135,6 +137,11 @@ def bootstrap_pki(session: Session, key_store: KeyStore, settings: Settings) -> 
     if LOG not in rows:
         # The log key signs the transparency log's tree heads; it has no certificate.
         make(LOG)
+    if EVENT not in rows:
+        # The event key signs webhook events only, so that a receiver that checks the key id
+        # never takes an access token or a QR token for an event. A registry made before it
+        # gets it at its next `econtract init` (which `econtract serve` runs).
+        make(EVENT)
     session.flush()
     return created
 
@@ -150,6 +157,7 @@ class PKI:
     ocsp_authority: Authority
     token_key: KeyHandle
     log_key: KeyHandle
+    event_key: KeyHandle
     sessions: sessionmaker[Session]
     _crl_cache: dict[str, tuple[tuple[object, ...], float, bytes]] = field(default_factory=dict)
     _material_cache: dict[int, tuple[bytes, bytes, float, ValidationMaterial]] = field(
@@ -195,6 +203,7 @@ class PKI:
             ),
             token_key=key_store.load(rows[TOKEN].key_label),
             log_key=key_store.load(rows[LOG].key_label),
+            event_key=key_store.load(rows[EVENT].key_label),
             sessions=sessions,
         )
 
@@ -218,6 +227,11 @@ class PKI:
     def token_signer(self) -> TokenKey:
         """The ES256 key of access tokens and QR tokens."""
         return TokenKey.from_handle(self.token_key)
+
+    @cached_property
+    def event_signer(self) -> TokenKey:
+        """The ES256 key of webhook events (its own key id in the JWKS)."""
+        return TokenKey.from_handle(self.event_key)
 
     def validation_material(self, seal_certificate: x509.Certificate) -> ValidationMaterial:
         """What a B-LT seal embeds: chains, current CRLs and a fresh OCSP response.

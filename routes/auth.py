@@ -79,5 +79,6 @@ def token(
 
 @router.get("/.well-known/jwks.json")
 def jwks(services: ServicesDep) -> dict[str, list[dict[str, str]]]:
-    """The public key that signs access tokens and QR tokens (RFC 7517)."""
-    return {"keys": [services.pki.token_signer.jwk()]}
+    """The public keys (RFC 7517): the one that signs access tokens and QR tokens, then the
+    one that signs webhook events."""
+    return {"keys": [services.pki.token_signer.jwk(), services.pki.event_signer.jwk()]}

@@ -241,7 +241,9 @@ def test_other_departments_document_is_not_found(
 
 
 def test_jwks_publishes_the_token_key(api_client: TestClient) -> None:
-    [key] = api_client.get("/.well-known/jwks.json").json()["keys"]
+    # The token key comes first; the event key (webhooks) follows with its own key id.
+    key, event_key = api_client.get("/.well-known/jwks.json").json()["keys"]
+    assert event_key["kid"] != key["kid"]
     assert key["kty"] == "EC"
     assert key["crv"] == "P-256"
     assert key["alg"] == "ES256"

@@ -20,7 +20,16 @@ from econtract.logs import configure_cli_logging
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "app", "main", "run"]
 
 # Importing a command module registers its commands on ``app``; help lists them in this order.
-for _module in ("_setup", "_documents", "_verify", "_registry", "_audit", "_grants", "_sharing"):
+for _module in (
+    "_setup",
+    "_documents",
+    "_verify",
+    "_registry",
+    "_audit",
+    "_grants",
+    "_sharing",
+    "_webhooks",
+):
     importlib.import_module(f"econtract.cli.{_module}")
 
 

@@ -18,7 +18,6 @@ import base64
 import binascii
 import logging
 import struct
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.db import transaction
+from econtract.periodic import PeriodicThread
 from econtract.translog._errors import LogFormatError, LogNotFoundError, ProofVerificationError
 from econtract.translog._merkle import HASH_SIZE, MAX_TREE_SIZE
 from econtract.translog._store import lock_tree_size, root_hash, tree_size
@@ -245,7 +245,7 @@ def publish_if_due(
     return None if latest is not None and sth == latest else sth
 
 
-class TreeHeadPublisher:
+class TreeHeadPublisher(PeriodicThread):
     """A daemon thread that calls ``publish_if_due`` in its own transaction every tick.
 
     Every worker of the service may run one: the log's lock makes them publish each size
@@ -265,34 +265,17 @@ class TreeHeadPublisher:
         dating the heads by ``clock`` (the service's)."""
         if every_seconds <= 0 or tick_seconds <= 0:
             raise ValueError("The publishing interval and tick are positive.")
+        super().__init__(
+            name="sth-publisher", tick_seconds=min(tick_seconds, every_seconds), log=log
+        )
         self._sessions = sessions
         self._log_key = log_key
         self._every = every_seconds
         self._clock = clock
-        self._tick = min(tick_seconds, every_seconds)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="sth-publisher", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._tick):
-            try:
-                with transaction(self._sessions) as session:
-                    sth = publish_if_due(session, self._log_key, self._every, clock=self._clock)
-                if sth is not None:
-                    log.info("tree head published", extra={"tree_size": sth.tree_size})
-            except Exception:
-                # A failed tick (database restarting, lock timeout) is retried next tick;
-                # the thread must outlive it.
-                log.exception("publishing a tree head failed")
+    def step(self) -> None:
+        """Publish a head if one is due."""
+        with transaction(self._sessions) as session:
+            sth = publish_if_due(session, self._log_key, self._every, clock=self._clock)
+        if sth is not None:
+            log.info("tree head published", extra={"tree_size": sth.tree_size})

@@ -59,7 +59,7 @@ def econtract(env: dict[str, str], *args: str) -> Any:
 
 def test_init_and_seals_on_the_token(hsm_env: dict[str, str], settings: Settings) -> None:
     report = econtract(hsm_env, "init")
-    assert len(report["authorities_created"]) == 6
+    assert len(report["authorities_created"]) == 7
     assert len(report["seals_created"]) == 2
     seal = econtract(
         hsm_env,

@@ -1,0 +1,59 @@
+"""Told when a licence changes: subscriptions, and signed events delivered at least once.
+
+A using department subscribes an HTTPS endpoint to event types; when a licence it used in
+the last ``settings.usage_notify_days`` is revoked, suspended, reinstated, superseded or
+expires, the endpoint receives a compact JWS signed by the event key (:mod:`._sign`), from
+the transactional outbox (:mod:`._fanout`), with exponential backoff (:mod:`._deliver`),
+and only at addresses the rules allow (:mod:`._ssrf`).
+"""
+
+from econtract.webhooks._deliver import MAX_BACKOFF_SECONDS, Outcome, backoff, deliver_due
+from econtract.webhooks._fanout import fan_out, sweep_expired
+from econtract.webhooks._sign import EVENT_TYP, EVENT_TYPES, event_claims, sign_event
+from econtract.webhooks._ssrf import (
+    MAX_URL_LENGTH,
+    Target,
+    UnsafeURLError,
+    address_class,
+    check_target,
+    check_url,
+    resolve,
+)
+from econtract.webhooks._subscriptions import (
+    create_subscription,
+    delete_subscription,
+    get_subscription,
+    list_deliveries,
+    list_subscriptions,
+    redeliver,
+)
+from econtract.webhooks._worker import RoundReport, WebhookWorker, run_round
+
+__all__ = [
+    "EVENT_TYP",
+    "EVENT_TYPES",
+    "MAX_BACKOFF_SECONDS",
+    "MAX_URL_LENGTH",
+    "Outcome",
+    "RoundReport",
+    "Target",
+    "UnsafeURLError",
+    "WebhookWorker",
+    "address_class",
+    "backoff",
+    "check_target",
+    "check_url",
+    "create_subscription",
+    "delete_subscription",
+    "deliver_due",
+    "event_claims",
+    "fan_out",
+    "get_subscription",
+    "list_deliveries",
+    "list_subscriptions",
+    "redeliver",
+    "resolve",
+    "run_round",
+    "sign_event",
+    "sweep_expired",
+]

@@ -1,0 +1,76 @@
+"""The webhook worker: the outbox's consumer, run in the service or by the command line.
+
+A round sweeps for licences that expired (at most once a minute in the service), fans new
+outbox rows out to the deliveries they owe, and sends the deliveries that are due, each
+step in its own short transaction. Every worker of every process may run rounds at the same
+time: the claims (:mod:`econtract.webhooks._fanout`, :mod:`econtract.webhooks._deliver`)
+keep them from doing the same work twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from econtract import db
+from econtract.clock import Clock
+from econtract.periodic import PeriodicThread
+from econtract.services import Services
+from econtract.webhooks._deliver import deliver_due
+from econtract.webhooks._fanout import fan_out, sweep_expired
+
+log = logging.getLogger("econtract.webhooks")
+
+#: How often the service's worker looks for expired licences.
+SWEEP_SECONDS = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundReport:
+    """What one round did."""
+
+    expired: int
+    """``certificate.expired`` outbox rows written."""
+    owed: int
+    """Deliveries written by the fan-out."""
+    attempted: int
+    """Delivery attempts made."""
+    delivered: int
+    """Attempts the receiver took."""
+
+
+def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = True) -> RoundReport:
+    """One round of the worker (see the module's docstring), dated by ``clock`` (the
+    service's when unset)."""
+    clock = clock or services.clock
+    expired = 0
+    if sweep:
+        with db.transaction(services.sessions) as session:
+            expired = sweep_expired(session, settings=services.settings, clock=clock)
+    with db.transaction(services.sessions) as session:
+        owed = fan_out(session, settings=services.settings, clock=clock)
+    outcomes = deliver_due(services, clock=clock)
+    return RoundReport(
+        expired=expired,
+        owed=owed,
+        attempted=len(outcomes),
+        delivered=sum(o.delivered for o in outcomes),
+    )
+
+
+class WebhookWorker(PeriodicThread):
+    """A daemon thread that runs a round every tick, like the tree-head publisher."""
+
+    def __init__(self, *, services: Services, tick_seconds: float) -> None:
+        """Run rounds on ``services`` every ``tick_seconds``."""
+        super().__init__(name="webhooks", tick_seconds=tick_seconds, log=log)
+        self._services = services
+        self._last_sweep = float("-inf")
+
+    def step(self) -> None:
+        """One round; the expiry sweep at most every :data:`SWEEP_SECONDS`."""
+        sweep = time.monotonic() - self._last_sweep >= SWEEP_SECONDS
+        run_round(self._services, sweep=sweep)
+        if sweep:
+            self._last_sweep = time.monotonic()
