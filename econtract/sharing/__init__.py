@@ -25,6 +25,10 @@ read of it.
   (``_authorise``).
 - :func:`make_annotated_copy` makes an annotated copy (加注件) of a licence for one use,
   sealed by the platform seal (``_copies``).
+- :func:`lookup_licences`, :func:`check_licence` and :func:`scan_show_code` are the using
+  department's calls (用证), each recorded (``_use``); :func:`certificate_usage` lists the
+  uses of an issuer's licence and :func:`usage_export` gives the auditor every record with
+  its log entry (``_usage_export``).
 """
 
 from __future__ import annotations
@@ -80,7 +84,22 @@ from econtract.sharing._usage import (
     parse_holder,
     record_use,
     run_use,
+    usage_body,
     usage_digest,
+)
+from econtract.sharing._usage_export import UsageView, certificate_usage, usage_export
+from econtract.sharing._use import (
+    CheckResult,
+    LookupResult,
+    Omission,
+    ShowCodeDepartmentError,
+    ShowCodeExpiredError,
+    ShowCodeUnknownError,
+    ShowCodeUsedError,
+    UsedLicence,
+    check_licence,
+    lookup_licences,
+    scan_show_code,
 )
 
 __all__ = [
@@ -94,6 +113,7 @@ __all__ = [
     "XMP_NAMESPACE",
     "AnnotatedCopy",
     "CatalogueEntry",
+    "CheckResult",
     "ConsentExpiredError",
     "ConsentMismatchError",
     "ConsentRequiredError",
@@ -105,20 +125,31 @@ __all__ = [
     "IssuingDepartment",
     "LicenceIdentifier",
     "LicenceRef",
+    "LookupResult",
     "NationalMetadata",
     "NoGrantError",
+    "Omission",
     "PlatformSealMissingError",
+    "ShowCodeDepartmentError",
+    "ShowCodeExpiredError",
+    "ShowCodeUnknownError",
+    "ShowCodeUsedError",
+    "UsageView",
     "UseAuthorisation",
     "UseContext",
     "UseRefusedError",
+    "UsedLicence",
     "add_grant",
     "authorise_use",
+    "certificate_usage",
     "check_character",
+    "check_licence",
     "grant_for",
     "holder_identity",
     "list_grants",
     "list_usage",
     "live_grants",
+    "lookup_licences",
     "make_annotated_copy",
     "masked_holder",
     "national_metadata",
@@ -130,6 +161,9 @@ __all__ = [
     "record_use",
     "revoke_grant",
     "run_use",
+    "scan_show_code",
     "show_code_digest",
+    "usage_body",
     "usage_digest",
+    "usage_export",
 ]

@@ -186,9 +186,15 @@ def masked_holder(code: str | None, holder_type: str | None) -> str | None:
 
 
 def usage_digest(record: UsageRecord) -> str:
-    """Hex SHA-256 of the record's canonical JSON (every column but the row number, the
-    salt included): what its ``licence.use`` log entry commits to."""
-    body = {
+    """Hex SHA-256 of the record's canonical JSON (:func:`usage_body`): what its
+    ``licence.use`` log entry commits to."""
+    return hashlib.sha256(canonical_json(usage_body(record))).hexdigest()
+
+
+def usage_body(record: UsageRecord) -> dict[str, object]:
+    """Every column of the record but the row number, the salt included, as JSON values:
+    what :func:`usage_digest` digests, and what an auditor recomputes it from."""
+    return {
         "usage_id": record.usage_id,
         "department_id": record.department_id,
         "client_id": record.client_id,
@@ -207,7 +213,6 @@ def usage_digest(record: UsageRecord) -> str:
         "salt": record.salt,
         "created_at": record.created_at.isoformat(),
     }
-    return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 def record_use(

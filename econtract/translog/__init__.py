@@ -46,6 +46,7 @@ from econtract.translog._store import (
     append_entry,
     consistency_proof,
     inclusion_proof,
+    subject_entries,
 )
 from econtract.translog._wire import (
     WIRE_VERSION,
@@ -89,6 +90,7 @@ __all__ = [
     "publish_sth",
     "root_of",
     "sth_json",
+    "subject_entries",
     "subject_proofs_json",
     "verify_consistency",
     "verify_inclusion",
