@@ -36,6 +36,7 @@ import routes.log
 import routes.ops
 import routes.pki
 import routes.sharing
+import routes.subscriptions
 import routes.verification
 from econtract import db, metrics
 from econtract.audit import record as record_event
@@ -70,6 +71,7 @@ from econtract.translog import (
     LogRequestError,
     TreeHeadPublisher,
 )
+from econtract.webhooks import WebhookWorker
 from routes.deps import actor_of
 from routes.errors import (
     IdempotencyKeyRequiredError,
@@ -478,7 +480,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (EContractError, SQLAlchemyError) as exc:
             # The process still serves /healthz and a /readyz that says what is wrong.
             log.error("tree heads are not published", extra={"reason": str(exc).splitlines()[0]})
+        # The outbox's consumer: signed events to the subscriptions (0 seconds: none here).
+        worker: WebhookWorker | None = None
+        if settings.webhook_poll_seconds > 0:
+            worker = WebhookWorker(services=services, tick_seconds=settings.webhook_poll_seconds)
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         if publisher is not None:
             publisher.stop()
         services.dispose()
@@ -519,5 +528,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.log.router)
     app.include_router(routes.audit.router)
     app.include_router(routes.sharing.router)
+    app.include_router(routes.subscriptions.router)
     app.include_router(routes.copies.router)
     return app
