@@ -32,6 +32,7 @@ import routes.auth
 import routes.certificates
 import routes.copies
 import routes.documents
+import routes.holders
 import routes.log
 import routes.ops
 import routes.pki
@@ -530,4 +531,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.sharing.router)
     app.include_router(routes.subscriptions.router)
     app.include_router(routes.copies.router)
+    app.include_router(routes.holders.router)
     return app

@@ -25,6 +25,11 @@ read of it.
   (``_authorise``).
 - :func:`make_annotated_copy` makes an annotated copy (加注件) of a licence for one use,
   sealed by the platform seal (``_copies``).
+- :func:`read_holder` reads a holder from its code, :func:`holder_licences` lists what it
+  holds across departments and :func:`holder_usage` who used it (``_holders``);
+  :func:`give_consent`, :func:`list_consents`, :func:`get_consent`, :func:`withdraw_consent`
+  and :func:`renew_show_code` are the holder's consents (授权用证) and their 亮证码
+  (``_consents``).
 - :func:`lookup_licences`, :func:`check_licence` and :func:`scan_show_code` are the using
   department's calls (用证), each recorded (``_use``); :func:`certificate_usage` lists the
   uses of an issuer's licence and :func:`usage_export` gives the auditor every record with
@@ -60,6 +65,23 @@ from econtract.sharing._authorise import (
     live_grants,
 )
 from econtract.sharing._catalogue import CatalogueEntry, IssuingDepartment, read_catalogue
+from econtract.sharing._consents import (
+    ConsentAlreadyWithdrawnError,
+    ConsentNotActiveError,
+    ConsentRequest,
+    ConsentStatus,
+    ConsentView,
+    GivenConsent,
+    NoGrantForConsentError,
+    ShowCode,
+    UnknownDepartmentError,
+    consent_status,
+    get_consent,
+    give_consent,
+    list_consents,
+    renew_show_code,
+    withdraw_consent,
+)
 from econtract.sharing._copies import AnnotatedCopy, PlatformSealMissingError, make_annotated_copy
 from econtract.sharing._grants import (
     GrantExistsError,
@@ -68,6 +90,7 @@ from econtract.sharing._grants import (
     list_grants,
     revoke_grant,
 )
+from econtract.sharing._holders import HolderUsage, holder_licences, holder_usage, read_holder
 from econtract.sharing._national import national_metadata
 from econtract.sharing._showcode import new_show_code, show_code_digest
 from econtract.sharing._usage import (
@@ -114,13 +137,20 @@ __all__ = [
     "AnnotatedCopy",
     "CatalogueEntry",
     "CheckResult",
+    "ConsentAlreadyWithdrawnError",
     "ConsentExpiredError",
     "ConsentMismatchError",
+    "ConsentNotActiveError",
+    "ConsentRequest",
     "ConsentRequiredError",
+    "ConsentStatus",
+    "ConsentView",
     "ConsentWithdrawnError",
+    "GivenConsent",
     "GrantExistsError",
     "GrantView",
     "HolderType",
+    "HolderUsage",
     "InvalidIdentifierError",
     "IssuingDepartment",
     "LicenceIdentifier",
@@ -128,12 +158,15 @@ __all__ = [
     "LookupResult",
     "NationalMetadata",
     "NoGrantError",
+    "NoGrantForConsentError",
     "Omission",
     "PlatformSealMissingError",
+    "ShowCode",
     "ShowCodeDepartmentError",
     "ShowCodeExpiredError",
     "ShowCodeUnknownError",
     "ShowCodeUsedError",
+    "UnknownDepartmentError",
     "UsageView",
     "UseAuthorisation",
     "UseContext",
@@ -144,8 +177,14 @@ __all__ = [
     "certificate_usage",
     "check_character",
     "check_licence",
+    "consent_status",
+    "get_consent",
+    "give_consent",
     "grant_for",
     "holder_identity",
+    "holder_licences",
+    "holder_usage",
+    "list_consents",
     "list_grants",
     "list_usage",
     "live_grants",
@@ -158,7 +197,9 @@ __all__ = [
     "parse_holder",
     "parse_identifier",
     "read_catalogue",
+    "read_holder",
     "record_use",
+    "renew_show_code",
     "revoke_grant",
     "run_use",
     "scan_show_code",
@@ -166,4 +207,5 @@ __all__ = [
     "usage_body",
     "usage_digest",
     "usage_export",
+    "withdraw_consent",
 ]
