@@ -3,6 +3,7 @@ check a receiver makes of an event."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from econtract import db, webhooks
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status
+from econtract.clock import FixedClock
 from econtract.models import Certificate, Department, Subscription
 from econtract.services import Services
 from econtract.sharing import GRANTED, LicenceRef, UseContext, record_use
@@ -76,3 +78,8 @@ def verified_event(body: str, jwks: dict[str, Any]) -> dict[str, Any]:
     key = jwt.PyJWK(jwk).key
     event: dict[str, Any] = jwt.decode(body, key=key, algorithms=["ES256"])
     return event
+
+
+def later(seconds: float = 60) -> FixedClock:
+    """A clock ahead of the wall clock, so that what was just written is due."""
+    return FixedClock(datetime.now(UTC) + timedelta(seconds=seconds))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,16 +13,7 @@ from econtract.models import Certificate, Delivery, OutboxEvent
 from econtract.services import Services
 from tests.licences import issue_example
 from tests.webhooks.conftest import Receiver
-from tests.webhooks.helpers import revoke, subscribe, use, verified_event
-
-
-def later(seconds: float = 60) -> FixedClock:
-    """A clock ahead of the wall clock, so that what was just written is due."""
-    return FixedClock(db_now() + timedelta(seconds=seconds))
-
-
-def db_now() -> datetime:
-    return datetime.now(UTC)
+from tests.webhooks.helpers import later, revoke, subscribe, use, verified_event
 
 
 def test_a_used_licence_that_is_revoked_is_told_signed(
