@@ -164,8 +164,13 @@ def parse_holder(holder_code: str, holder_type: str) -> tuple[str, HolderType]:
         try:
             validate_credit_code(code)
         except InvalidCreditCodeError as exc:
+            # A person's identity number sent as a credit code must not come back whole:
+            # the checker's message quotes the code, so it is said with the code masked.
+            said = str(exc).replace(repr(code), mask(code))
+            if is_valid_id_number(code):
+                said = f"{mask(code)} is a resident identity number; its holder_type is 111."
             raise InvalidInputError(
-                f"holder_code is not a unified social credit code: {exc}",
+                f"holder_code is not a unified social credit code: {said}",
                 errors=[("/holder_code", "not a unified social credit code")],
             ) from None
     elif not is_valid_id_number(code):
