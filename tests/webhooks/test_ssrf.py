@@ -92,17 +92,26 @@ def test_development_allows_loopback_but_not_private(settings: Settings) -> None
         check_target("http://10.0.0.1/x", settings)
 
 
+def revoked_for_a_name(
+    services: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A used licence revoked, owed to a subscription that names the receiver by a host name
+    resolving to loopback; return the receiver's port."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    resolving_to(monkeypatch, "127.0.0.1")
+    certificate = issue_example(services)
+    use(services, certificate)
+    subscribe(services, f"http://hooks.example.com:{port}/hook")
+    revoke(services, certificate)
+    return port
+
+
 def test_a_name_that_resolves_inside_at_delivery_time_is_not_called(
     initialised: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DNS rebinding: the name was public (here: loopback, allowed in development) when
     the subscription was made, and points inside when the event is sent."""
-    port = receiver.url.split(":")[2].split("/")[0]
-    resolving_to(monkeypatch, "127.0.0.1")
-    certificate = issue_example(initialised)
-    use(initialised, certificate)
-    subscribe(initialised, f"http://hooks.example.com:{port}/hook")
-    revoke(initialised, certificate)
+    revoked_for_a_name(initialised, receiver, monkeypatch)
     resolving_to(monkeypatch, "10.0.0.9")
 
     report = webhooks.run_round(initialised, clock=later())
@@ -117,12 +126,7 @@ def test_a_name_that_resolves_inside_at_delivery_time_is_not_called(
 def test_the_delivery_connects_to_the_address_it_checked(
     initialised: Services, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = receiver.url.split(":")[2].split("/")[0]
-    resolving_to(monkeypatch, "127.0.0.1")
-    certificate = issue_example(initialised)
-    use(initialised, certificate)
-    subscribe(initialised, f"http://hooks.example.com:{port}/hook")
-    revoke(initialised, certificate)
+    port = revoked_for_a_name(initialised, receiver, monkeypatch)
     assert webhooks.run_round(initialised, clock=later()).delivered == 1
     [got] = receiver.received
     # The name the subscription gave, carried to the address that was checked.
