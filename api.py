@@ -38,6 +38,7 @@ import routes.ops
 import routes.pki
 import routes.sharing
 import routes.subscriptions
+import routes.use
 import routes.verification
 from econtract import db, metrics
 from econtract.audit import record as record_event
@@ -530,6 +531,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.audit.router)
     app.include_router(routes.sharing.router)
     app.include_router(routes.subscriptions.router)
+    app.include_router(routes.use.router)
     app.include_router(routes.copies.router)
     app.include_router(routes.holders.router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from econtract.audit import AuditQuery, event_json, query_events, to_csv, to_jsonl
+from econtract.sharing import usage_export
 from routes.deps import AuditorDep, ServicesDep
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -53,3 +55,29 @@ def audit_events(
             headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
         )
     return JSONResponse([event_json(e) for e in events])
+
+
+@router.get(
+    "/usage",
+    responses={200: {"content": {"application/json": {}, "application/x-ndjson": {}}}},
+)
+def audit_usage(
+    services: ServicesDep,
+    principal: AuditorDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    format: Annotated[str, Query(pattern="^(json|jsonl)$")] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """The usage records (用证记录) of the department's uses and of the uses of its licences,
+    oldest first (scope ``audit``), each with every digested column, its ``usage_digest`` and
+    the ``licence.use`` log entry committing to it (leaf index, canonical bytes in base64):
+    recompute the SHA-256 of the record's canonical JSON and find it in the entry."""
+    with services.sessions() as session:
+        records = usage_export(
+            session, department_id=principal.department_id, since=since, until=until, limit=limit
+        )
+    if format == "jsonl":
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        return Response(lines, media_type="application/x-ndjson")
+    return JSONResponse(records)
