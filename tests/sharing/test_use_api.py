@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.issuance import IssueRequest, issue_certificate, mask
 from econtract.models import Certificate, UsageRecord
 from econtract.services import Services
 from econtract.translog import LogEntry, canonical_json
-from tests.factories import token_for
-from tests.licences import issue_example
+from tests.factories import OPERATOR, token_for
+from tests.licences import holder_fields, issue_example
 from tests.sharing.consents import MATTER, OTHER_USER, USER, add_user, grant, insert_consent
 
 PROBLEM = "application/problem+json"
+PERSON = "11010519491231002X"
+"""A person who holds a licence (a valid resident identity number)."""
 
 
 @pytest.fixture
@@ -273,3 +277,42 @@ def test_the_auditor_exports_usage_records_with_the_log_entries_that_commit_to_t
     lines = api_client.get("/v1/audit/usage?format=jsonl", headers=auditor)
     assert lines.headers["content-type"] == "application/x-ndjson"
     assert lines.text.count("\n") == 1
+
+
+def test_a_persons_id_number_is_whole_for_the_user_and_masked_for_everyone_else(
+    api_client: TestClient, user: Services, headers: dict[str, str]
+) -> None:
+    fields = holder_fields("food_business_permit")
+    del fields["credit_code"]
+    fields["id_number"] = PERSON
+    person = issue_certificate(
+        user,
+        department_code=DEMO_DEPARTMENT_CODE,
+        request=IssueRequest(type_code="food_business_permit", fields=fields),
+        actor=OPERATOR,
+    ).certificate
+    grant(user, "food_business_permit")
+    response = api_client.post(
+        "/v1/use/lookup", json=lookup_body(person, type="food_business_permit"), headers=headers
+    )
+    assert response.status_code == 200, response.text
+    assert [i["holder_code"] for i in response.json()["licences"]] == [PERSON]
+    check = api_client.post(
+        "/v1/use/check",
+        json={
+            "type": "food_business_permit",
+            "fields": fields,
+            "use_cause": "核验",
+            "matter": MATTER,
+        },
+        headers=headers,
+    )
+    assert check.json()["match"] is True
+    reader = {"Authorization": f"Bearer {token_for(api_client, user, scopes='read')}"}
+    usage = api_client.get(f"/v1/certificates/{person.id}/usage", headers=reader).json()
+    assert [u["holder"] for u in usage] == [mask(PERSON)] * 2
+    assert PERSON not in json.dumps(usage)
+    with user.sessions() as session:
+        leaves = session.execute(text("SELECT entry FROM log_leaves")).scalars().all()
+    assert leaves
+    assert not [leaf for leaf in leaves if PERSON.encode() in bytes(leaf)]
