@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from econtract import db
 from econtract.bootstrap import initialise
@@ -404,8 +404,14 @@ def test_entry_needs_the_fields_of_its_kind() -> None:
 
 @pytest.fixture
 def log_services(services: Services) -> Services:
-    """Services on a migrated registry with the PKI (and so the log key), no demo data."""
+    """Services on a migrated registry with the PKI (and so the log key), no demo data, and
+    an empty log: ``init`` logs the platform seal it creates, and these tests count the
+    leaves they append from 0."""
     initialise(services, demo=False)
+    with db.transaction(services.sessions) as session:
+        for table in ("log_tree_heads", "log_nodes", "log_leaves"):
+            session.execute(text(f"DELETE FROM {table}"))
+        session.execute(text("UPDATE log_state SET tree_size = 0"))
     return services
 
 
