@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from econtract.logs import request_id_var
-from econtract.sharing import UseContext, make_annotated_copy
+from econtract.sharing import make_annotated_copy
 from routes.deps import ServicesDep, UserDep
 from routes.downloads import pdf_response
+from routes.use import use_context
 
 router = APIRouter(prefix="/v1", tags=["use"])
 
@@ -52,16 +52,7 @@ def make_copy(
     """An annotated copy (加注件) of a licence for the caller's department and matter: every
     page marked for whom, for what and until when, the original attached byte for byte, and
     sealed with the platform seal. The use is recorded, granted or refused."""
-    context = UseContext.create(
-        department_id=principal.department_id,
-        department_code=principal.department_code,
-        client_id=principal.client_id,
-        use_cause=body.use_cause,
-        matter=body.matter,
-        case_number=body.case_number,
-        remote_addr=request.client.host if request.client else None,
-        request_id=request_id_var.get(),
-    )
+    context = use_context(request, principal, body)
     copy = make_annotated_copy(
         services,
         context,

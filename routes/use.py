@@ -4,7 +4,7 @@ department's list of the uses of its licences."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -198,9 +198,16 @@ class UsagePublic(BaseModel):
     holder: str | None = Field(description="The holder's code; an identity number masked.")
 
 
-def use_context(
-    request: Request, principal: Principal, call: _UseCall | CheckRequest
-) -> UseContext:
+class UsePurpose(Protocol):
+    """What every use call's body says: why, for which matter, and maybe the case."""
+
+    @property
+    def use_cause(self) -> str: ...
+    @property
+    def matter(self) -> str: ...
+
+
+def use_context(request: Request, principal: Principal, call: UsePurpose) -> UseContext:
     """The context of a use call: the caller, its address, the request's id, why and what."""
     return UseContext.create(
         department_id=principal.department_id,
