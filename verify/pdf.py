@@ -9,6 +9,7 @@ are converted to pyHanko's types once per process and cached.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationE
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
+from verify.annotated import examine_copy, find_copy, judge_copy
 from verify.errors import MalformedPDFError, TooLargeError
 from verify.hexstrings import fast_hex_strings
 from verify.policy import VerificationPolicy
@@ -56,12 +58,17 @@ def verify_pdf(data: bytes, *, policy: VerificationPolicy) -> Report:
     :class:`~verify.errors.MalformedPDFError` when the file is beyond the limits or not a
     readable PDF; every readable PDF gets a report with a verdict. For uploads, run it
     through :func:`verify.limits.verify_pdf_bounded` (time and memory limits).
+
+    An annotated copy (加注件) is judged as such (:mod:`verify.annotated`): its attached
+    original is verified too, with the same policy, one level deep.
     """
     with fast_hex_strings():
-        return _verify(data, policy)
+        report, _ = _verify(data, policy, follow_copies=True)
+        return report
 
 
-def _verify(data: bytes, policy: VerificationPolicy) -> Report:
+def _verify(data: bytes, policy: VerificationPolicy, *, follow_copies: bool) -> tuple[Report, bool]:
+    """The report, and whether the file is an annotated copy."""
     verified_at = policy.now or datetime.now(UTC)
     prescan(data, policy.limits)
     reader = _open(data, policy)
@@ -81,6 +88,22 @@ def _verify(data: bytes, policy: VerificationPolicy) -> Report:
         raise MalformedPDFError(f"The file's revisions cannot be read: {exc}.") from None
     registry = RegistryReport(consulted=False, matched=False)
     verdict, reasons = decide(checked, structure, registry)
+    found = (
+        find_copy(reader, max(seal_revisions), max_attachment=policy.limits.max_file_size)
+        if seal_revisions
+        else None
+    )
+    copy = None
+    if found is not None and follow_copies:
+        # The original is judged without the registry, like the copy here; apply_registry
+        # judges both again with the registry's view.
+        alone = dataclasses.replace(policy, registry=None)
+        copy = examine_copy(
+            found,
+            signatures=checked,
+            verified_at=verified_at,
+            verify_original=lambda original: _verify(original, alone, follow_copies=False),
+        )
     report = Report(
         verdict=verdict,
         reasons=reasons,
@@ -90,8 +113,9 @@ def _verify(data: bytes, policy: VerificationPolicy) -> Report:
         signatures=checked,
         registry=registry,
         structure=structure,
+        annotated_copy=copy,
     )
-    return apply_registry(report, policy.registry)
+    return apply_registry(judge_copy(report), policy.registry), found is not None
 
 
 def _open(data: bytes, policy: VerificationPolicy) -> PdfFileReader:

@@ -8,7 +8,7 @@ it passed, a sub-indication.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -124,7 +124,7 @@ class SignerInfo:
     seal_name: str | None
     """The seal's name (OU)."""
     seal_kind: str | None
-    """``official``, ``licence`` or ``contract`` (from the certificate policy)."""
+    """``official``, ``licence``, ``contract`` or ``platform`` (from the certificate policy)."""
     common_name: str | None
     """The certificate's CN (for a foreign signer, the only name it may have)."""
     certificate_sha256: str
@@ -287,12 +287,77 @@ class Report:
     """The registry's view."""
     structure: StructureReport
     """The file's byte structure."""
+    annotated_copy: AnnotatedCopyReport | None = None
+    """What the file says and shows as an annotated copy (加注件), when it is one."""
     schema: str = field(default=REPORT_SCHEMA)
     """The report format's version marker."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready dict (times in ISO 8601), per ``report_schema.json``."""
         return _jsonable(self)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyDepartment:
+    """The using department an annotated copy is for."""
+
+    code: str
+    """Its unified social credit code."""
+    name: str
+    """Its name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyOriginal:
+    """The original licence attached to an annotated copy, and its own verdict."""
+
+    identifier: str | None
+    """The licence identifier the statement names."""
+    sha256: str | None
+    """The original's SHA-256 the statement names."""
+    attached_sha256: str | None
+    """SHA-256 of the attachment found in the signed revision (``None``: none found)."""
+    verdict: Verdict | None
+    """The attachment's own verdict, verified alone with the same policy (``None``: not
+    verified, for there was nothing sound to verify)."""
+    reasons: tuple[Reason, ...] = ()
+    """Why, as its own report says."""
+    report: Report | None = field(default=None, metadata={"json": False})
+    """The attachment's whole report, kept so that the registry's view can judge it again;
+    not part of the JSON form (the copy's report says what matters about it)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnnotatedCopyReport:
+    """An annotated copy (加注件): for whom, for what, until when, and its original.
+
+    Everything here is read from the revision the copy's last seal signed; what was added
+    afterwards is not believed."""
+
+    for_department: CopyDepartment | None
+    """The using department (``None`` when the statement could not be read)."""
+    matter: str | None
+    """The matter (事项) the copy serves."""
+    case_number: str | None
+    """The case number, if the use named one."""
+    valid_until: str | None
+    """The copy's last day (ISO 8601 date)."""
+    valid_until_instant: datetime | None
+    """The instant its use ends (the end of that day, China Standard Time)."""
+    usage_id: str | None
+    """The use record (用证记录) it was made for."""
+    original: CopyOriginal
+    """The original licence and its verdict."""
+    seal_verdict: Verdict
+    """The verdict on the copy's own seals and bytes, before its content was judged."""
+    platform_seal: bool
+    """Whether the copy's last seal is a platform seal (kind ``platform``), the only kind
+    that makes annotated copies."""
+    expired: bool
+    """Whether the copy's use had ended at the verification time."""
+    problems: tuple[Reason, ...] = ()
+    """What makes it no annotated copy of this service: a malformed statement, a missing or
+    different original, a marking for someone else, another kind of seal."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,7 +381,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if hasattr(value, "__dataclass_fields__"):
-        return {name: _jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+        return {
+            f.name: _jsonable(getattr(value, f.name))
+            for f in fields(value)
+            if f.metadata.get("json", True)
+        }
     return value
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from verify.annotated import judge_copy
 from verify.registry import RegistryView
 from verify.report import (
     Indication,
@@ -150,7 +151,14 @@ def apply_registry(report: Report, registry: RegistryView | None) -> Report:
             signer_is_recorded_seal=signer == match.seal_fingerprint,
         )
     verdict, reasons = decide(report.signatures, report.structure, view, sealed_here=sealed_here)
-    return dataclasses.replace(report, verdict=verdict, reasons=reasons, registry=view)
+    judged = dataclasses.replace(report, verdict=verdict, reasons=reasons, registry=view)
+    copy = report.annotated_copy
+    if copy is None:
+        return judged
+    # An annotated copy: its original is judged with the registry too, then the copy's
+    # verdict is decided again from its own and the original's.
+    original = copy.original.report
+    return judge_copy(judged, apply_registry(original, registry) if original else None)
 
 
 def _cryptographic(

@@ -94,6 +94,23 @@ INDICATION_WORDS: Mapping[str, Words] = _frozen(
 """The result of one signature's check (ETSI EN 319 102-1 main indication), by indication."""
 
 
+COPY_WORDS: Mapping[str, Words] = _frozen(
+    {
+        "title": Words("加注件", "Annotated copy"),
+        "for_department": Words("仅供", "For"),
+        "matter": Words("办理事项", "Matter"),
+        "case_number": Words("案件编号", "Case number"),
+        "valid_until": Words("有效期至", "Valid until"),
+        "usage_id": Words("用证记录", "Use record"),
+        "original": Words("原件", "Original licence"),
+        "use_ended": Words("加注件的使用期限已过", "the copy's use has ended"),
+        "in_use": Words("加注件在使用期限内", "the copy's use has not ended"),
+    }
+)
+"""The labels of an annotated copy's section (加注件) on every surface, and what its date says
+(the copy's use ended, or not), by key."""
+
+
 def status_words(status: str | None) -> Words:
     """The words for a registry status; a status without words is shown as it is."""
     if status and status in STATUS_WORDS:

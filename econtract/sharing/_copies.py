@@ -40,6 +40,7 @@ from econtract.sharing._usage import GRANTED, LicenceRef, UseContext, record_use
 from econtract.translog import canonical_json
 from signing.annotation import STATEMENT_FORMAT, CopyContent, annotated_pdf
 from signing.options import Certification, SealLevel
+from verify.annotated import copy_marking
 
 if TYPE_CHECKING:
     from econtract.services import Services
@@ -233,12 +234,9 @@ def make_annotated_copy(
 
 
 def marking(*, department: str, matter: str, until: date) -> tuple[str, str]:
-    """The words marked on every page of a copy, in Chinese and English."""
-    day = until.isoformat()
-    return (
-        f"仅供{department}办理{matter}使用，{day}前有效",
-        f"For {matter} by {department} only, valid until {day}",
-    )
+    """The words marked on every page of a copy, in Chinese and English: verification's own
+    (:func:`verify.annotated.copy_marking`), so that the words drawn are the words compared."""
+    return copy_marking(department=department, matter=matter, until=until)
 
 
 def _copy_content(plan: _Plan, original: bytes, context: UseContext) -> CopyContent:
