@@ -27,8 +27,9 @@ from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer
 from reportlab.platypus.tables import TableStyle
 
 from signing.fonts import check_font, font_bytes
+from verify.annotated import copy_facts
 from verify.report import Appendix, Report, SignatureReport
-from verify.words import status_words
+from verify.words import COPY_WORDS, status_words
 
 _FONT = "EContractReport"
 _MARGIN = 50.0
@@ -385,6 +386,11 @@ def report_pdf(report: Report, appendices: tuple[Appendix, ...] = ()) -> bytes:
     for reason in report.reasons:
         story += [_Text(f"• {reason.zh}", 10), _Text(reason.en, 9, _MUTED), Spacer(1, 2)]
     story += [*_heading("概要 Summary"), _summary(report, width)]
+    if report.annotated_copy is not None:
+        story += [
+            *_heading(COPY_WORDS["title"].both),
+            _facts(copy_facts(report.annotated_copy), width),
+        ]
     seals = [s for s in report.signatures if s.kind == "seal"]
     for number, sig in enumerate(seals, 1):
         story += _seal(number, sig, width)

@@ -16,8 +16,9 @@ import base64
 from datetime import datetime, timedelta, timezone
 from html import escape
 
+from verify.annotated import copy_facts
 from verify.report import Appendix, Report, SignatureReport
-from verify.words import status_words
+from verify.words import COPY_WORDS, status_words
 
 _BEIJING = timezone(timedelta(hours=8))
 _STYLE = (
@@ -81,6 +82,7 @@ def render_html(
         ),
         "</ol>",
         _summary(report),
+        _copy(report),
         _seals(report),
         _pdf_link(report, pdf),
         '<details><summary>技术细节（供审计） <span class="en">Details for auditors</span>'
@@ -130,6 +132,16 @@ def _summary(report: Report) -> str:
         rows.append(('持证主体 <span class="en">Holder</span>', escape(reg.holder)))
     rows.append(('登记状态 <span class="en">Registry status</span>', status))
     return '<h2>概要 <span class="en">Summary</span></h2>' + _facts(rows)
+
+
+def _copy(report: Report) -> str:
+    """An annotated copy's section: for whom, for what, until when, the original's verdict."""
+    copy = report.annotated_copy
+    if copy is None:
+        return ""
+    title = COPY_WORDS["title"]
+    rows = [(escape(label), escape(value)) for label, value in copy_facts(copy)]
+    return f'<h2>{escape(title.zh)} <span class="en">{escape(title.en)}</span></h2>' + _facts(rows)
 
 
 def _seals(report: Report) -> str:

@@ -388,8 +388,26 @@ def _print_details(result: _Result, *, header: bool) -> None:
         if answer.get("reason_kind"):
             line += f" ({answer['reason_kind']})"
         say(line)
+    for note in _copy_lines(report):
+        say(note)
     for note in _seal_lines(report):
         say(note)
+
+
+def _copy_lines(report: Report) -> list[str]:
+    """An annotated copy's section: for whom on the first line, then what, until when and the
+    original's own verdict."""
+    if report.annotated_copy is None:
+        return []
+    from verify.annotated import copy_facts
+    from verify.words import COPY_WORDS
+
+    (_, for_whom), *rest = copy_facts(report.annotated_copy)
+    title = COPY_WORDS["title"]
+    return [
+        f"  {title.zh} {title.en}: {for_whom}",
+        *(f"    {label}: {value}" for label, value in rest),
+    ]
 
 
 def _seal_lines(report: Report) -> list[str]:
