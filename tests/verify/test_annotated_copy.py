@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from sqlalchemy import select
 
 from econtract import audit
 from econtract.certificates import change_status
+from econtract.models import Seal, SealKind
 from econtract.report_pdf import report_pdf
 from econtract.sealing import SealOptions, seal_document
 from econtract.services import Services
@@ -215,6 +217,23 @@ def test_a_marking_for_another_department_is_not_valid(made: Made, initialised: 
     assert report.annotated_copy.seal_verdict is Verdict.VALID
 
 
+def test_a_copy_sealed_by_a_department_seal_is_no_annotated_copy(
+    made: Made, initialised: Services
+) -> None:
+    statement = _statement(made.pdf)
+    content = _content(made, statement, original=made.original, department=USER_NAME)
+    with initialised.sessions() as session:
+        seal_id = session.scalars(
+            select(Seal.id).where(Seal.kind == SealKind.OFFICIAL.value).limit(1)
+        ).one()
+    pdf = _platform_sealed(initialised, annotated_pdf(content), seal_id)
+    report = verify_upload(initialised, pdf)
+    assert report.verdict is Verdict.INVALID, report.reasons
+    assert _codes(report)[0] == "copy-not-platform-seal"
+    assert report.annotated_copy is not None
+    assert report.annotated_copy.seal_verdict is Verdict.VALID
+
+
 def test_a_malformed_statement_is_invalid_with_its_reason(
     made: Made, initialised: Services
 ) -> None:
@@ -294,10 +313,12 @@ def _content(
     )
 
 
-def _platform_sealed(services: Services, pdf: bytes) -> bytes:
-    """``pdf`` sealed and registered by the platform seal, as the service seals copies."""
-    with services.sessions() as session:
-        seal_id = platform_seal(session, services.settings.platform_code).id
+def _platform_sealed(services: Services, pdf: bytes, seal_id: str | None = None) -> bytes:
+    """``pdf`` sealed and registered by the platform seal, as the service seals copies (or by
+    the seal ``seal_id``)."""
+    if seal_id is None:
+        with services.sessions() as session:
+            seal_id = platform_seal(session, services.settings.platform_code).id
     sealed = seal_document(
         services,
         source=io.BytesIO(pdf),
