@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from keys.config import KDF_ROUNDS
 from keys.store import KeyStoreConfig
 
 #: Secrets shipped for development. Production mode refuses every one of them.
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     """Where private keys live: encrypted files or a PKCS#11 token (HSM)."""
     key_passphrase: SecretStr | None = SecretStr(DEVELOPMENT_PASSPHRASE)
     """Passphrase of the file key store."""
+    key_kdf_rounds: int = Field(default=KDF_ROUNDS, ge=1000)
+    """PBKDF2-HMAC-SHA256 iterations that encrypt new key files (and ``econtract keys
+    rewrap``); production mode refuses fewer than OWASP's current count, the default."""
     pkcs11_module: Path | None = None
     """PKCS#11 module path, e.g. ``/usr/lib/softhsm/libsofthsm2.so``."""
     pkcs11_token: str | None = None
@@ -131,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data directory."""
+            if self.key_kdf_rounds < KDF_ROUNDS:
+                raise ConfigurationError(
+                    f"ECONTRACT_KEY_KDF_ROUNDS must be at least {KDF_ROUNDS:,} in production."
+                )
         return self.database_url or f"sqlite:///{(self.data_dir / 'econtract.db').as_posix()}"
 
     @property
@@ -166,3 +174,4 @@ def _require_secret(name: str, value: SecretStr | None) -> None:
 def get_settings() -> Settings:
     """The process-wide settings (tests override them by clearing this cache)."""
     return Settings()
+            kdf_rounds=self.key_kdf_rounds,

@@ -1,17 +1,30 @@
-"""The file key store: one encrypted PKCS#8 PEM file per key, ``<directory>/<label>.key.pem``."""
+"""The file key store: one encrypted PKCS#8 PEM file per key, ``<directory>/<label>.key.pem``.
+
+A key file is an ``EncryptedPrivateKeyInfo`` under PBES2: PBKDF2-HMAC-SHA256 with the
+configured number of rounds (OWASP's current count by default) and AES-256-CBC. cryptography
+offers no way to choose the rounds of a PKCS#8 file, so the envelope is built here with
+asn1crypto; cryptography reads it back. :meth:`FileKeyStore.rewrap` brings files written with
+weaker parameters (or another passphrase) up to the current ones.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import secrets
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from asn1crypto import algos, pem
+from asn1crypto import keys as asn1_keys
+from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from keys.config import KeyStoreConfig
+from keys.config import KDF_ROUNDS, KeyStoreConfig
 from keys.errors import KeyNotFoundError, KeyStoreError
 from keys.handles import KeyAlgorithm, SoftwareKeyHandle, generate_software_key
 from keys.labels import check_label
@@ -22,6 +35,19 @@ to set."""
 
 _SUFFIX = ".key.pem"
 _ENCRYPTED_HEADER = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+_PEM_LABEL = "ENCRYPTED PRIVATE KEY"
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class RewrapReport:
+    """What :meth:`FileKeyStore.rewrap` did, by key label."""
+
+    changed: list[str]
+    """Keys whose files were re-encrypted."""
+    current: list[str]
+    """Keys whose files already had the current parameters and passphrase."""
 
 
 class FileKeyStore:
@@ -33,8 +59,15 @@ class FileKeyStore:
     """
 
     def __init__(
-        self, *, directory: Path, passphrase: str | None, require_encryption: bool
+        self,
+        *,
+        directory: Path,
+        passphrase: str | None,
+        require_encryption: bool,
+        kdf_rounds: int = KDF_ROUNDS,
     ) -> None:
+        if kdf_rounds < 1:
+            raise ValueError("kdf_rounds must be a positive number of PBKDF2 iterations.")
         if require_encryption and passphrase is None:
             raise KeyStoreError(
                 "Production mode refuses unencrypted keys; set "
@@ -44,6 +77,7 @@ class FileKeyStore:
         self._directory = directory
         self._passphrase = passphrase
         self._require_encryption = require_encryption
+        self._kdf_rounds = kdf_rounds
         self._handles: dict[str, SoftwareKeyHandle] = {}
         # Guards the cache so two threads loading one label parse it once.
         self._lock = threading.Lock()
@@ -55,6 +89,7 @@ class FileKeyStore:
             directory=config.directory,
             passphrase=config.passphrase,
             require_encryption=config.require_encryption,
+            kdf_rounds=config.kdf_rounds,
         )
         try:
             config.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -83,15 +118,9 @@ class FileKeyStore:
         if path.exists():
             raise KeyStoreError(f"A key labelled {label!r} already exists.", code="key-exists")
         handle = generate_software_key(label, algorithm)
-        encryption: serialization.KeySerializationEncryption
-        if self._passphrase is None:
-            encryption = serialization.NoEncryption()
-        else:
-            encryption = serialization.BestAvailableEncryption(self._passphrase.encode("utf-8"))
-        pem = handle._key.private_bytes(  # the store is the key's owner inside keys/
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
-        self._write_new(path, pem, label)
+        # The store is the key's owner inside keys/.
+        data = _key_file(handle._key, self._passphrase, self._kdf_rounds)
+        self._write_new(path, data, label)
         with self._lock:
             self._handles[label] = handle
         return handle
@@ -106,6 +135,49 @@ class FileKeyStore:
             handle = SoftwareKeyHandle(label, self._read(path, label))
             self._handles[label] = handle
             return handle
+
+    def rewrap(self, *, new_passphrase: str | None = None) -> RewrapReport:
+        """Re-encrypt every key file whose parameters or passphrase are not the current ones.
+
+        Each file is replaced atomically (written aside, fsynced, renamed over), so a crash
+        leaves every file either old or new. With ``new_passphrase``, files are encrypted with
+        it; a file that already opens with it and has the current parameters is left alone,
+        so a run that stopped half-way can be repeated. Running twice changes nothing.
+        """
+        target = self._passphrase if new_passphrase is None else new_passphrase
+        if target is None and self._require_encryption:
+            raise KeyStoreError(
+                "Production mode refuses unencrypted keys; give a passphrase.",
+                code="key-passphrase-missing",
+            )
+        report = RewrapReport(changed=[], current=[])
+        for path in sorted(self._directory.glob(f"*{_SUFFIX}")):
+            label = path.name.removesuffix(_SUFFIX)
+            data = self._read_bytes(path, label)
+            if self._is_current(data, target):
+                report.current.append(label)
+                continue
+            key = self._parse(data, label)
+            self._replace(path, _key_file(key, target, self._kdf_rounds), label)
+            report.changed.append(label)
+            with self._lock:
+                self._handles.pop(label, None)
+        if new_passphrase is not None:
+            self._passphrase = new_passphrase
+        return report
+
+    def _is_current(self, data: bytes, passphrase: str | None) -> bool:
+        # Opening the file with the target passphrase is the proof that it needs none.
+        if passphrase is None:
+            return _ENCRYPTED_HEADER not in data
+        parameters = pbes2_parameters(data)
+        if parameters != KeyFileParameters.current(self._kdf_rounds):
+            return False
+        try:
+            serialization.load_pem_private_key(data, password=passphrase.encode("utf-8"))
+        except (ValueError, TypeError):
+            return False
+        return True
 
     def check(self) -> None:
         """Raise ``KeyStoreError`` unless the key directory can be listed and written."""
@@ -123,6 +195,12 @@ class FileKeyStore:
             ) from exc
 
     def _write_new(self, path: Path, data: bytes, label: str) -> None:
+        self._write_atomically(path, data, label, replace=False)
+
+    def _replace(self, path: Path, data: bytes, label: str) -> None:
+        self._write_atomically(path, data, label, replace=True)
+
+    def _write_atomically(self, path: Path, data: bytes, label: str, *, replace: bool) -> None:
         # mkstemp creates the file with mode 0600 before anything is written to it.
         fd, tmp_name = tempfile.mkstemp(dir=self._directory, prefix=f".{label}.", suffix=".tmp")
         tmp = Path(tmp_name)
@@ -131,8 +209,12 @@ class FileKeyStore:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            # link() fails if the target exists, where rename() would silently replace it.
-            os.link(tmp, path)
+            if replace:
+                # rename() replaces in one step: a reader sees the old file or the new one.
+                tmp.replace(path)
+            else:
+                # link() fails if the target exists, where rename() would silently replace it.
+                os.link(tmp, path)
         except FileExistsError as exc:
             raise KeyStoreError(
                 f"A key labelled {label!r} already exists.", code="key-exists"
@@ -152,13 +234,19 @@ class FileKeyStore:
         finally:
             os.close(fd)
 
-    def _read(self, path: Path, label: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    def _read(self, path: Path, label: str) -> PrivateKey:
+        return self._parse(self._read_bytes(path, label), label)
+
+    @staticmethod
+    def _read_bytes(path: Path, label: str) -> bytes:
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
             raise KeyNotFoundError(label) from None
         except OSError as exc:
             raise KeyStoreError(f"Cannot read the key {label!r}: {exc.strerror}.") from exc
+
+    def _parse(self, data: bytes, label: str) -> PrivateKey:
         encrypted = _ENCRYPTED_HEADER in data
         if not encrypted and self._require_encryption:
             raise KeyStoreError(
@@ -186,3 +274,88 @@ class FileKeyStore:
         # Refuse keys of sizes or curves the service does not use, as generate() would.
         KeyAlgorithm.of_public_key(key.public_key())
         return key
+
+
+@dataclass(frozen=True)
+class KeyFileParameters:
+    """How a key file is encrypted: PBES2's key derivation and cipher, as OIDs' names."""
+
+    kdf: str
+    """The key derivation function, ``pbkdf2`` or ``scrypt``."""
+    prf: str | None
+    """PBKDF2's pseudo-random function, e.g. ``sha256`` (HMAC-SHA256)."""
+    rounds: int | None
+    """PBKDF2's iteration count."""
+    cipher: str
+    """The encryption scheme, e.g. ``aes256_cbc``."""
+
+    @classmethod
+    def current(cls, rounds: int) -> KeyFileParameters:
+        """The parameters this store writes."""
+        return cls(kdf="pbkdf2", prf="sha256", rounds=rounds, cipher="aes256_cbc")
+
+
+def pbes2_parameters(data: bytes) -> KeyFileParameters | None:
+    """The PBES2 parameters of an encrypted PKCS#8 PEM file; ``None`` for anything else."""
+    try:
+        _, _, der = pem.unarmor(data)
+        info = asn1_keys.EncryptedPrivateKeyInfo.load(der)
+        algorithm = info["encryption_algorithm"]
+        if algorithm["algorithm"].native != "pbes2":
+            return None
+        kdf = algorithm["parameters"]["key_derivation_func"]
+        cipher = algorithm["parameters"]["encryption_scheme"]["algorithm"].native
+        if kdf["algorithm"].native != "pbkdf2":
+            return KeyFileParameters(
+                kdf=kdf["algorithm"].native, prf=None, rounds=None, cipher=cipher
+            )
+        params = kdf["parameters"]
+        return KeyFileParameters(
+            kdf="pbkdf2",
+            prf=params["prf"]["algorithm"].native,
+            rounds=params["iteration_count"].native,
+            cipher=cipher,
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _key_file(key: PrivateKey, passphrase: str | None, rounds: int) -> bytes:
+    """``key`` as a PKCS#8 PEM file: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) or in clear."""
+    if passphrase is None:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    plain = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    salt = secrets.token_bytes(16)
+    iv = secrets.token_bytes(16)
+    kek = hashlib.pbkdf2_hmac("sha256", passphrase.encode("utf-8"), salt, rounds, dklen=32)
+    padder = padding.PKCS7(algorithms.AES.block_size).padder()
+    encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(plain) + padder.finalize()) + encryptor.finalize()
+    scheme = algos.EncryptionAlgorithm(
+        {
+            "algorithm": "pbes2",
+            "parameters": {
+                "key_derivation_func": {
+                    "algorithm": "pbkdf2",
+                    "parameters": {
+                        "salt": algos.Pbkdf2Salt(name="specified", value=salt),
+                        "iteration_count": rounds,
+                        "key_length": 32,
+                        "prf": {"algorithm": "sha256"},
+                    },
+                },
+                "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": iv},
+            },
+        }
+    )
+    info = asn1_keys.EncryptedPrivateKeyInfo(
+        {"encryption_algorithm": scheme, "encrypted_data": ciphertext}
+    )
+    armored: bytes = pem.armor(_PEM_LABEL, info.dump())
+    return armored

@@ -64,6 +64,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "var",
         database_url=database_url,
         key_passphrase="test-passphrase-0123",
+        # Every test's init creates about ten keys; OWASP's 600,000 PBKDF2 rounds would add
+        # seconds to each. tests/test_key_files.py checks the files the default writes.
+        key_kdf_rounds=1000,
     )
 
 

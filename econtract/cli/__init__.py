@@ -29,6 +29,7 @@ for _module in (
     "_grants",
     "_sharing",
     "_webhooks",
+    "_keys",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 

@@ -16,6 +16,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
         "ECONTRACT_DATA_DIR": str(settings.data_dir),
         "ECONTRACT_DATABASE_URL": settings.effective_database_url,
         "ECONTRACT_KEY_PASSPHRASE": "test-passphrase-0123",
+        "ECONTRACT_KEY_KDF_ROUNDS": str(settings.key_kdf_rounds),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
