@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
@@ -52,6 +52,7 @@ from econtract.errors import (
     EContractError,
     EncryptedPDFError,
     FieldReservedError,
+    InsufficientStorageError,
     InvalidInputError,
     KeyStoreError,
     MalformedRequestError,
@@ -119,7 +120,12 @@ STATUS_OF: dict[type[EContractError], int] = {
     PKIError: 400,
     DatabaseUnavailableError: 503,
     KeyStoreError: 503,
+    InsufficientStorageError: 507,
 }
+
+#: Seconds a caller is asked to wait (``Retry-After``) while the database is unreachable: the
+#: pool reconnects by itself once it answers again.
+RETRY_AFTER_SECONDS = 5
 
 
 def problem(
@@ -198,6 +204,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("service unavailable", extra={"problem": exc.code, "detail": exc.message})
         response = problem(status, exc.code, exc.title, exc.message, errors=errors)
+        if isinstance(exc, DatabaseUnavailableError):
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if isinstance(exc, ConflictError) and exc.data:
             # RFC 9457 extension members: what the caller needs to act (the licence to supersede).
             body = {**json.loads(bytes(response.body)), **exc.data}
@@ -250,6 +258,25 @@ def install_error_handlers(app: FastAPI) -> None:
             "Internal error.",
             "The service failed unexpectedly; the request id identifies it in the logs.",
         )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A lost connection or a database that does not answer (stopped, restarting, failing
+        # over) passes: the pool pings before lending a connection, so the first request after
+        # it is back succeeds. The caller is told to retry, not that the service failed.
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            return await unexpected(request, exc)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        log.error("database unavailable", extra={"reason": reason})
+        response = problem(
+            503,
+            DatabaseUnavailableError.code,
+            DatabaseUnavailableError.title,
+            "The registry database cannot be reached; try again shortly (an issuance with the "
+            "same Idempotency-Key).",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
 
 #: The problem type and title of the errors the framework raises itself.

@@ -21,25 +21,64 @@ the kernel drops a dead process's locks, ``kill -9`` included.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
+import io
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, assert_never
 
-from econtract.errors import NotFoundError
+from econtract.errors import InsufficientStorageError, NotFoundError
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from _typeshed import ReadableBuffer
 
     from econtract.config import Settings
 
 _CHUNK = 1024 * 1024
 _STAGED_SUFFIX = ".part"
+#: What a file system answers when the disk, or the writer's quota on it, is full.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Name a full disk as :class:`InsufficientStorageError`, so that the caller answers it as
+    the operator's problem it is rather than as a crash of the service."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_ROOM:
+            raise InsufficientStorageError(
+                f"The document store has no room left ({exc.strerror}); nothing was stored."
+            ) from exc
+        raise
+
+
+class _StagingFile(io.BufferedRandom):
+    """A staged file whose writes report a full disk as :class:`InsufficientStorageError`.
+
+    The sealing engine writes into the file itself and reads any ``OSError`` as a network
+    failure (the timestamp authority's); the domain's error passes through it unchanged.
+    """
+
+    def write(self, buffer: ReadableBuffer, /) -> int:
+        """Write, as the buffered file does."""
+        with _storage_errors():
+            return super().write(buffer)
+
+    def flush(self) -> None:
+        """Flush, as the buffered file does."""
+        with _storage_errors():
+            super().flush()
 
 
 def content_key(sha256: str) -> str:
@@ -126,7 +165,8 @@ class StagedBlob:
     def finish(self) -> FinishedBlob:
         """Flush the file to disk and name it by its content; it stays invisible."""
         self.file.flush()
-        os.fsync(self.file.fileno())
+        with _storage_errors():
+            os.fsync(self.file.fileno())
         self.file.seek(0)
         digest = hashlib.sha256()
         while chunk := self.file.read(_CHUNK):
@@ -155,7 +195,10 @@ class StagedBlob:
         try:
             self.temp_path.unlink(missing_ok=True)
         finally:
-            self.file.close()
+            # The bytes are thrown away: closing flushes what is buffered, which fails again
+            # on a full disk, and does not matter. The descriptor and its lock go either way.
+            with contextlib.suppress(OSError, InsufficientStorageError):
+                self.file.close()
 
 
 def _move_into_place(directory: Path, temp_path: Path, key: str) -> bool:
@@ -190,10 +233,12 @@ class DiskBlobStore:
         """A new temporary file in the store's directory (same file system: the rename is
         atomic), created and locked by this process."""
         tmp = self.staging_dir
-        tmp.mkdir(parents=True, exist_ok=True)
+        with _storage_errors():
+            tmp.mkdir(parents=True, exist_ok=True)
         while True:
             path = tmp / f"{secrets.token_hex(12)}{_STAGED_SUFFIX}"
-            file = path.open("x+b")
+            with _storage_errors():
+                file = _StagingFile(io.FileIO(path, "x+"))
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)
             # A sweep may have taken the file between its creation and the lock, and removed
             # it as abandoned: then write into a new one.

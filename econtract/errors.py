@@ -32,6 +32,7 @@ __all__ = [
     "EContractError",
     "EncryptedPDFError",
     "FieldReservedError",
+    "InsufficientStorageError",
     "InvalidInputError",
     "KeyNotFoundError",
     "KeyStoreError",
@@ -115,3 +116,10 @@ class DatabaseUnavailableError(EContractError):
 
     code = "database-unavailable"
     title = "The database is unavailable."
+
+
+class InsufficientStorageError(EContractError):
+    """The blob store's disk (or the quota on it) is full: nothing was stored or registered."""
+
+    code = "insufficient-storage"
+    title = "The service has no room to store the document."
