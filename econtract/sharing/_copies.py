@@ -39,6 +39,7 @@ from econtract.sharing._authorise import authorise_use
 from econtract.sharing._usage import GRANTED, LicenceRef, UseContext, record_use, run_use
 from econtract.translog import canonical_json
 from signing.annotation import STATEMENT_FORMAT, CopyContent, annotated_pdf
+from signing.fonts import missing_characters
 from signing.options import Certification, SealLevel
 from verify.annotated import copy_marking
 
@@ -148,6 +149,7 @@ def make_annotated_copy(
     """Make, seal and register an annotated copy of the licence ``identifier`` for the
     context's department and matter; see the module for the steps and their refusals."""
     settings = services.settings
+    _refuse_undrawable(context)
 
     def authorise(session: Session) -> _Plan:
         seal = platform_seal(session, settings.platform_code)
@@ -231,6 +233,19 @@ def make_annotated_copy(
         valid_until=plan.valid_until,
         file_name=file_name,
     )
+
+
+def _refuse_undrawable(context: UseContext) -> None:
+    """Refuse, before the use is authorised and recorded, a matter or case number the copy's
+    font cannot draw: the marking must show every character it says."""
+    for name, value in (("matter", context.matter), ("case_number", context.case_number)):
+        missing = missing_characters(value or "")
+        if missing:
+            listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in missing)
+            raise InvalidInputError(
+                f"The {name} has characters the copy's font cannot draw: {listed}.",
+                errors=[(f"/{name}", "characters the font cannot draw")],
+            )
 
 
 def marking(*, department: str, matter: str, until: date) -> tuple[str, str]:

@@ -189,3 +189,34 @@ def test_missing_consent_is_refused_and_recorded(
     with initialised.sessions() as session:
         record = session.scalars(select(UsageRecord).where(UsageRecord.action == "copy")).one()
         assert record.result == "consent-required"
+
+
+def test_a_matter_the_font_cannot_draw_is_refused_by_pointer_before_any_use(
+    api_client: TestClient, initialised: Services
+) -> None:
+    # U+20000 (𠀀) is a CJK Extension B ideograph, outside the font's U+4E00-U+9FFF.
+    matter = MATTER + "\U00020000"
+    with db.transaction(initialised.sessions) as session:
+        add_department(session, code=USER, name=USER_NAME, region=None, actor=OPERATOR)
+        add_grant(
+            session,
+            department_code=USER,
+            type_code="business_licence",
+            matters=[matter],
+            requires_consent=False,
+            actor=OPERATOR,
+            clock=initialised.clock,
+        )
+    licence = issue_example(initialised)
+    token = token_for(api_client, initialised, USER, "use")
+    response = api_client.post(
+        "/v1/use/copies",
+        json={"identifier": licence.identifier, "use_cause": "审核施工许可申请", "matter": matter},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422, response.text
+    assert "U+20000" in response.json()["detail"]
+    assert response.json()["errors"][0]["pointer"] == "/matter"
+    with initialised.sessions() as session:
+        assert session.scalars(select(UsageRecord)).first() is None
+        assert session.scalars(select(SealedDocument)).first() is None
