@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from econtract.csvsafe import csv_text
 from econtract.models import AuditEvent
 
 
@@ -121,15 +120,14 @@ def to_jsonl(events: list[AuditEvent]) -> str:
 
 def to_csv(events: list[AuditEvent]) -> str:
     """Events as CSV (the detail column holds JSON)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for e in events:
-        row = event_json(e)
-        writer.writerow(
+    rows = (event_json(e) for e in events)
+    return csv_text(
+        EXPORT_COLUMNS,
+        (
             [
                 json.dumps(row[c], ensure_ascii=False) if c == "detail" else row[c]
                 for c in EXPORT_COLUMNS
             ]
-        )
-    return out.getvalue()
+            for row in rows
+        ),
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from econtract import audit
+from econtract.csvsafe import csv_text
 from econtract.errors import EContractError, InvalidInputError
 from econtract.files import write_atomically
 from econtract.issuance import IdempotencyKey, IssueRequest, issue_certificate, request_hash
@@ -120,9 +121,6 @@ def run_batch(
 
 
 def _write_results(path: Path, results: list[dict[str, str]]) -> None:
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=RESULT_COLUMNS)
-    writer.writeheader()
-    for result in results:
-        writer.writerow({c: result.get(c, "") for c in RESULT_COLUMNS})
-    write_atomically(path, lambda out: out.write(text.getvalue().encode("utf-8")))
+    # A row's error quotes the input, which may start like a formula.
+    text = csv_text(RESULT_COLUMNS, ([r.get(c, "") for c in RESULT_COLUMNS] for r in results))
+    write_atomically(path, lambda out: out.write(text.encode("utf-8")))

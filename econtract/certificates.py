@@ -80,7 +80,8 @@ def list_certificates(session: Session, query: CertificateQuery) -> list[Certifi
     if query.number:
         stmt = stmt.where(Certificate.number == query.number)
     if query.holder:
-        stmt = stmt.where(Certificate.holder_name.contains(query.holder))
+        # A holder named with % or _ is looked for as written, not as a LIKE pattern.
+        stmt = stmt.where(Certificate.holder_name.contains(query.holder, autoescape=True))
     if query.after:
         last = get_certificate(session, query.after, department_id=query.department_id)
         stmt = stmt.where(

@@ -17,6 +17,7 @@ from econtract import metrics
 from econtract.errors import MalformedRequestError, NotFoundError
 from econtract.services import Services
 from routes.deps import ServicesDep, read_body
+from routes.security import header_text
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 
@@ -159,7 +160,8 @@ async def tsa(request: Request, services: ServicesDep) -> Response:
     reply = services.pki.tsa.respond(body)
     if reply.granted:
         metrics.TIMESTAMPS_ISSUED.inc()
-    headers = {} if reply.granted else {"X-Problem-Detail": reply.detail or "rejected"}
+    # The reason quotes the parser, whose messages hold newlines and anything the query held.
+    headers = {} if reply.granted else {"X-Problem-Detail": header_text(reply.detail or "rejected")}
     return Response(
         reply.der, status_code=200 if reply.granted else 400, media_type=TSR, headers=headers
     )
