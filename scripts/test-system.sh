@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system tools the tests use and start the PostgreSQL server when it is down.
+# Install the system tools the tests use and start PostgreSQL and Redis when they are down.
 set -euo pipefail
 
 need=()
@@ -11,6 +11,8 @@ command -v certutil >/dev/null || need+=(libnss3-tools)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v pg_dump >/dev/null || need+=(postgresql-client)
+command -v redis-server >/dev/null || need+=(redis-server)
 command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
 [ -f /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata ] || need+=(tesseract-ocr-chi-sim)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
@@ -33,3 +35,11 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 psql -h 127.0.0.1 -U postgres -d test -qtAc "SELECT 1" >/dev/null
+
+# The rate-limit tests share their counts through a real Redis.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "starting Redis"
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null

@@ -30,6 +30,7 @@ for _module in (
     "_sharing",
     "_webhooks",
     "_keys",
+    "_backup",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 
