@@ -67,6 +67,7 @@ from econtract.errors import (
 )
 from econtract.issuance import check_font
 from econtract.logs import configure_logging, request_id_var
+from econtract.ratelimit import RateLimitedError, RateLimiter
 from econtract.services import Services
 from econtract.translog import (
     LogError,
@@ -83,6 +84,7 @@ from routes.errors import (
 )
 from verify.errors import NotAPDFError as VerifyNotAPDFError
 from verify.errors import TooLargeError, VerificationError
+from verify.limits import VerificationBusyError, VerificationPool, default_workers
 
 log = logging.getLogger("econtract.api")
 
@@ -103,6 +105,7 @@ STATUS_OF: dict[type[EContractError], int] = {
     NotAPDFError: 415,
     VerifyNotAPDFError: 415,
     TooLargeError: 413,
+    VerificationBusyError: 503,
     VerificationError: 422,
     EncryptedPDFError: 422,
     BrokenPDFError: 422,
@@ -120,6 +123,7 @@ STATUS_OF: dict[type[EContractError], int] = {
     PKIError: 400,
     DatabaseUnavailableError: 503,
     KeyStoreError: 503,
+    RateLimitedError: 429,
     InsufficientStorageError: 507,
 }
 
@@ -206,6 +210,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = problem(status, exc.code, exc.title, exc.message, errors=errors)
         if isinstance(exc, DatabaseUnavailableError):
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        if isinstance(exc, RateLimitedError | VerificationBusyError):
+            response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, ConflictError) and exc.data:
             # RFC 9457 extension members: what the caller needs to act (the licence to supersede).
             body = {**json.loads(bytes(response.body)), **exc.data}
@@ -519,6 +525,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker.stop()
         if publisher is not None:
             publisher.stop()
+        app.state.verification_pool.shutdown()
         services.dispose()
 
     app = FastAPI(
@@ -532,6 +539,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    # Uploads are verified in a bounded pool and costly calls are rate-limited, per process
+    # (the limits' counts in Redis when one is configured): see verify.limits, econtract.ratelimit.
+    verify_workers = settings.verify_workers or default_workers()
+    queue = settings.verify_queue if settings.verify_queue is not None else 2 * verify_workers
+    app.state.verification_pool = VerificationPool(workers=verify_workers, queue=queue)
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
     install_error_handlers(app)
     install_docs(app)
     # Multipart framing adds a little to the file itself.

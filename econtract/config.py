@@ -69,6 +69,27 @@ class Settings(BaseSettings):
     """Largest accepted JSON request body."""
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     """Time limit of one verification or sealing of an uploaded file."""
+    verify_workers: int | None = Field(default=None, gt=0)
+    """Uploads verified at once by each server process (a worker process each, within its
+    memory limit); unset: half the cores, at least one."""
+    verify_queue: int | None = Field(default=None, ge=0)
+    """Uploads that may wait for a verification worker in each server process; beyond them
+    an upload is refused at once (503 with ``Retry-After``). Unset: twice the workers."""
+
+    rate_token_failures: str = "10/minute"  # noqa: S105 - a rate, not a secret
+    """Failed ``/v1/token`` attempts allowed per client id and per address (``limits``
+    notation, e.g. ``10/minute`` or ``10/minute;100/day``); then token requests from them are
+    refused (429) until the window moves on, even with the right secret."""
+    rate_verify: str = "30/minute"
+    """``POST /v1/verify`` uploads allowed per address."""
+    rate_qr: str = "600/minute"
+    """QR page (``/v/{token}``) requests allowed per address: generous, a counter at a window
+    scans many licences from one address."""
+    redis_url: str | None = None
+    """Redis for the rate limits' counts (``redis://host:6379/0``), shared by every server
+    process and machine; unset: each process counts in its own memory."""
+    rate_key_prefix: str = Field(default="econtract", min_length=1, max_length=100)
+    """Prefix of the rate limits' keys in Redis, for services that share one Redis."""
 
     tsa_url: str | None = None
     """An external RFC 3161 timestamp authority for seals; the built-in one when unset."""
@@ -114,6 +135,10 @@ class Settings(BaseSettings):
             return self
         if self.key_store == "file":
             _require_secret("ECONTRACT_KEY_PASSPHRASE", self.key_passphrase)
+            if self.key_kdf_rounds < KDF_ROUNDS:
+                raise ConfigurationError(
+                    f"ECONTRACT_KEY_KDF_ROUNDS must be at least {KDF_ROUNDS:,} in production."
+                )
         else:
             if self.pkcs11_module is None:
                 raise ConfigurationError(
@@ -135,10 +160,6 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data directory."""
-            if self.key_kdf_rounds < KDF_ROUNDS:
-                raise ConfigurationError(
-                    f"ECONTRACT_KEY_KDF_ROUNDS must be at least {KDF_ROUNDS:,} in production."
-                )
         return self.database_url or f"sqlite:///{(self.data_dir / 'econtract.db').as_posix()}"
 
     @property
@@ -153,6 +174,7 @@ class Settings(BaseSettings):
             directory=self.data_dir / "keys",
             passphrase=self.key_passphrase.get_secret_value() if self.key_passphrase else None,
             require_encryption=self.mode == "production",
+            kdf_rounds=self.key_kdf_rounds,
             pkcs11_module=self.pkcs11_module,
             pkcs11_token_label=self.pkcs11_token,
             pkcs11_user_pin=self.pkcs11_pin.get_secret_value() if self.pkcs11_pin else None,
@@ -174,4 +196,3 @@ def _require_secret(name: str, value: SecretStr | None) -> None:
 def get_settings() -> Settings:
     """The process-wide settings (tests override them by clearing this cache)."""
     return Settings()
-            kdf_rounds=self.key_kdf_rounds,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from econtract.auth import OAuthError, issue_access_token
 from routes.deps import ServicesDep
+from routes.ratelimit import client_address, limiter_of
 
 router = APIRouter(tags=["authentication"])
 
@@ -42,8 +43,14 @@ def require_form(request: Request) -> None:
         )
 
 
-@router.post("/v1/token", response_model=TokenResponse, dependencies=[Depends(require_form)])
+@router.post(
+    "/v1/token",
+    response_model=TokenResponse,
+    dependencies=[Depends(require_form)],
+    responses={429: {}},
+)
 def token(
+    request: Request,
     services: ServicesDep,
     grant_type: Annotated[str, Form(examples=["client_credentials"])],
     client_id: Annotated[str | None, Form()] = None,
@@ -52,7 +59,11 @@ def token(
     credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)] = None,
 ) -> JSONResponse:
     """OAuth 2.0 client credentials grant: a 15-minute ES256 JWT naming client, department
-    and scopes. Credentials in the form or as HTTP Basic."""
+    and scopes. Credentials in the form or as HTTP Basic.
+
+    Wrong credentials are counted per client id and per address; once either has used up
+    ``ECONTRACT_RATE_TOKEN_FAILURES``, its requests are refused (429, ``Retry-After``) before
+    any secret is checked, until the window moves on."""
     if grant_type != "client_credentials":
         raise OAuthError(
             "unsupported_grant_type", "Only the client_credentials grant is supported."
@@ -61,16 +72,25 @@ def token(
         client_id, client_secret = credentials.username, credentials.password
     if not client_id or not client_secret:
         raise OAuthError("invalid_request", "client_id and client_secret are required.")
-    with services.sessions() as session:
-        issued = issue_access_token(
-            session,
-            key=services.pki.token_signer,
-            settings=services.settings,
-            client_id=client_id,
-            client_secret=client_secret,
-            scope=scope,
-            clock=services.clock,
-        )
+    # Refused before the secret's hash is computed: each check costs tens of milliseconds.
+    limiter = limiter_of(request)
+    keys = (f"client:{client_id}", client_address(request))
+    limiter.check("token-failures", *keys)
+    try:
+        with services.sessions() as session:
+            issued = issue_access_token(
+                session,
+                key=services.pki.token_signer,
+                settings=services.settings,
+                client_id=client_id,
+                client_secret=client_secret,
+                scope=scope,
+                clock=services.clock,
+            )
+    except OAuthError as exc:
+        if exc.oauth_error == "invalid_client":
+            limiter.count("token-failures", *keys)
+        raise
     body = TokenResponse(
         access_token=issued.token, expires_in=issued.expires_in, scope=" ".join(issued.scopes)
     )

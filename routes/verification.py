@@ -21,7 +21,10 @@ from econtract.report_pdf import report_pdf
 from econtract.services import Services
 from econtract.verification import log_appendix, log_proofs, verify_upload
 from routes.deps import ServicesDep, wants_json
+from routes.ratelimit import hit_per_address
 from verify.html import render_html
+from verify.limits import VerificationPool
+from verify.report import Report
 
 router = APIRouter(tags=["public verification"])
 pages = Jinja2Templates(directory=Path(__file__).parent.parent / "econtract" / "web")
@@ -40,6 +43,7 @@ async def qr_page(token: str, request: Request) -> Response:
     # The services are taken from the app directly: FastAPI's dependency resolution costs
     # more than this page's database read.
     services: Services = request.app.state.services
+    await hit_per_address(request, "qr")
     check = None
     if db.is_embedded(services.engine):
         # The busiest page: a primary-key read of a local SQLite file (WAL: it does not wait
@@ -92,17 +96,33 @@ def verify_page(request: Request) -> Response:
 
 @router.post(
     "/v1/verify",
-    responses={200: {"content": {"application/json": {}, "text/html": {}}}, 413: {}, 422: {}},
+    responses={
+        200: {"content": {"application/json": {}, "text/html": {}}},
+        413: {},
+        422: {},
+        429: {},
+        503: {},
+    },
 )
-def verify_upload_route(
+async def verify_upload_route(
     request: Request,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="The PDF to check.")],
 ) -> Response:
     """Verify an uploaded PDF: the report (versioned JSON schema), or the printable HTML report
     with ``Accept: text/html``, or as a PDF to file with ``Accept: application/pdf``. No
-    token needed: anyone may check a document."""
-    report = verify_upload(services, file.file.read())
+    token needed: anyone may check a document. Uploads per address are rate-limited (429),
+    and when every verification worker is busy and the queue is full the upload is refused
+    at once (503); both say when to try again (``Retry-After``)."""
+    await hit_per_address(request, "verify")
+    pool: VerificationPool = request.app.state.verification_pool
+    report = await pool.run(verify_upload, services, await file.read())
+    return await run_in_threadpool(_report_response, request, services, report)
+
+
+def _report_response(request: Request, services: Services, report: Report) -> Response:
+    """The report in the form asked for, with the log's proofs (database reads, rendering:
+    run in the thread pool)."""
     proofs = log_proofs(services, report.registry.record_id) if report.registry.record_id else None
     appendices = (log_appendix(proofs),) if proofs is not None else ()
     accept = request.headers.get("accept", "")

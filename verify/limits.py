@@ -16,20 +16,35 @@ difference analysis with a traceback), Python's warnings and anything a library 
 process, through whatever handlers it configured (the service's JSON lines, the command
 line's quiet ones). An unexpected exception in the worker becomes an error for the caller,
 not a traceback.
+
+A service verifies uploads through a :class:`VerificationPool`: at most ``workers``
+verifications run at once, at most ``queue`` more wait for a turn, and the next is refused at
+once with :class:`VerificationBusyError` (the service answers 503 with ``Retry-After``).
+Without it every upload got a worker process of its own, and fifty parallel uploads took
+gigabytes and every core. The waiting is done by an executor's queue, not by a thread or the
+event loop, and the workers run at a lower CPU priority than the service, so that the QR page
+stays quick while files are checked.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import logging
+import math
 import multiprocessing
+import os
 import resource
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -46,7 +61,7 @@ from verify.policy import VerificationLimits, VerificationPolicy
 from verify.report import Report
 from verify.verdict import apply_registry
 
-__all__ = ["verify_pdf_bounded"]
+__all__ = ["VerificationBusyError", "VerificationPool", "default_workers", "verify_pdf_bounded"]
 
 _PRELOAD = ["verify.pdf"]
 _JOIN_SECONDS = 5.0
@@ -54,6 +69,14 @@ _JOIN_SECONDS = 5.0
 # records of one verification, then one saying how many more were dropped.
 _MAX_LOG_RECORDS = 100
 _MAX_LOG_TEXT = 16 * 1024
+# Verification workers yield the CPU to the service's own process (the QR page, /healthz).
+_WORKER_NICENESS = 10
+# Bounds of the Retry-After a busy pool answers with, in seconds.
+_MIN_RETRY_SECONDS = 1
+_MAX_RETRY_SECONDS = 60
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 log = logging.getLogger("verify.worker")
 
@@ -69,6 +92,99 @@ class _Job:
     now: datetime | None
     limits: VerificationLimits
     log_level: int = logging.WARNING
+
+
+class VerificationBusyError(VerificationError):
+    """Every verification worker is busy and the queue is full; ``retry_after`` says in how
+    many seconds a new upload may find a place."""
+
+    code = "verification-busy"
+    title = "The service is verifying as many files as it can; try again shortly."
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def default_workers() -> int:
+    """Verifications at once by default: half the cores this process may use, at least one.
+
+    Verification is CPU-bound; the other half stays for the service's own requests (and for
+    the other server processes, each of which has a pool of its own).
+    """
+    return max(1, len(os.sched_getaffinity(0)) // 2)
+
+
+class VerificationPool:
+    """At most ``workers`` verifications at once and ``queue`` waiting; the rest refused.
+
+    :meth:`run` is awaited by a request: it either takes a place (running, or waiting in the
+    executor's queue without holding a thread) or raises :class:`VerificationBusyError` at
+    once. The call it runs is expected to call :func:`verify_pdf_bounded`, which keeps its
+    own time and memory limits.
+    """
+
+    def __init__(self, *, workers: int, queue: int) -> None:
+        if workers < 1:
+            raise ValueError("A verification pool needs at least one worker.")
+        if queue < 0:
+            raise ValueError("A verification pool's queue cannot be negative.")
+        self.workers = workers
+        """How many verifications run at once."""
+        self.queue = queue
+        """How many more may wait for a turn."""
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
+        self._lock = threading.Lock()
+        self._admitted = 0
+        # Seconds one verification takes, smoothed; it sizes Retry-After.
+        self._mean_seconds = 1.0
+
+    @property
+    def admitted(self) -> int:
+        """Verifications running or waiting now."""
+        return self._admitted
+
+    async def run(self, work: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``work`` on a worker of the pool and wait for it without blocking the loop."""
+        with self._lock:
+            if self._admitted >= self.workers + self.queue:
+                raise VerificationBusyError(
+                    f"{self._admitted} files are being verified or waiting; try again in a moment.",
+                    retry_after=self.retry_after(),
+                )
+            self._admitted += 1
+        try:
+            future = self._executor.submit(self._timed, functools.partial(work, *args, **kwargs))
+        except BaseException:
+            self._release(None)
+            raise
+        future.add_done_callback(self._release)
+        # A request that goes away cancels its future: a waiting one never runs.
+        return await asyncio.wrap_future(future)
+
+    def retry_after(self) -> int:
+        """Seconds until a place is likely free: the queue ahead, worked off ``workers`` at a
+        time at the recent pace."""
+        rounds = (self.workers + self.queue) / self.workers
+        seconds = math.ceil(self._mean_seconds * rounds)
+        return min(_MAX_RETRY_SECONDS, max(_MIN_RETRY_SECONDS, seconds))
+
+    def shutdown(self) -> None:
+        """Stop taking work; waiting work is dropped, running work finishes."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _timed(self, work: Callable[[], _T]) -> _T:
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            elapsed = time.monotonic() - started
+            with self._lock:
+                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+
+    def _release(self, _: Future[Any] | None) -> None:
+        with self._lock:
+            self._admitted -= 1
 
 
 def verify_pdf_bounded(data: bytes, *, policy: VerificationPolicy) -> Report:
@@ -225,6 +341,7 @@ def _capture_output(sender: Connection, level: int) -> _SendRecords:
 
 def _work(sender: Connection, job: _Job) -> None:
     """The worker: cap the address space, verify, send back a report or an error."""
+    os.nice(_WORKER_NICENESS)
     handler = _capture_output(sender, job.log_level)
     try:
         answer = _verify(job)
