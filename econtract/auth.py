@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import ClassVar
 
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from econtract.clients import SCOPES, check_secret, parse_scopes
+from econtract.clients import (
+    SCOPES,
+    check_secret,
+    hash_secret,
+    needs_rehash,
+    parse_scopes,
+    pepper_of,
+)
 from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.config import Settings
 from econtract.errors import EContractError, InvalidInputError, PermissionDeniedError
@@ -18,6 +28,8 @@ from econtract.tokens import TokenError, TokenKey
 #: Lifetime of an access token.
 ACCESS_TOKEN_SECONDS = 15 * 60
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 token type
+
+log = logging.getLogger(__name__)
 
 
 class OAuthError(EContractError):
@@ -97,7 +109,9 @@ def issue_access_token(
     """Check a client's credentials and sign an access token for the scopes it asks."""
     client = session.get(ApiClient, client_id) if client_id else None
     # The secret is checked even for an unknown client so that timing does not tell them apart.
-    valid = check_secret(client_secret, client.secret_hash if client else _DUMMY_HASH)
+    pepper = pepper_of(settings)
+    stored = client.secret_hash if client else _DUMMY_HASH
+    valid = check_secret(client_secret, stored, pepper=pepper)
     if client is None or not valid or client.disabled_at is not None:
         raise OAuthError("invalid_client", "Unknown client, wrong secret, or a disabled client.")
     granted = set(client.scopes.split())
@@ -127,7 +141,31 @@ def issue_access_token(
         "exp": now + ACCESS_TOKEN_SECONDS,
         "jti": secrets.token_urlsafe(12),
     }
-    return AccessToken(key.sign(claims, typ=ACCESS_TOKEN_TYPE), ACCESS_TOKEN_SECONDS, scopes)
+    token = key.sign(claims, typ=ACCESS_TOKEN_TYPE)
+    if needs_rehash(stored):
+        _upgrade_secret_hash(session, client.id, stored, hash_secret(client_secret, pepper=pepper))
+    return AccessToken(token, ACCESS_TOKEN_SECONDS, scopes)
+
+
+def _upgrade_secret_hash(session: Session, client_id: str, old: str, new: str) -> None:
+    """Replace a client's pre-pepper hash with a peppered one, now that the secret is known.
+
+    The read transaction is ended first, so that the update starts a transaction of its own
+    (on SQLite a read turned write could fail against a concurrent writer); the update names
+    the old hash, so a concurrent upgrade or a new secret is never overwritten. A failure
+    leaves the old hash, which still verifies, for the next request to upgrade.
+    """
+    session.rollback()
+    try:
+        session.execute(
+            update(ApiClient)
+            .where(ApiClient.id == client_id, ApiClient.secret_hash == old)
+            .values(secret_hash=new)
+        )
+        session.commit()
+    except OperationalError:
+        session.rollback()
+        log.warning("client secret hash upgrade deferred", extra={"client_id": client_id})
 
 
 def authenticate(session: Session, *, key: TokenKey, settings: Settings, token: str) -> Principal:
@@ -158,5 +196,6 @@ def authenticate(session: Session, *, key: TokenKey, settings: Settings, token: 
     )
 
 
-# A real scrypt hash of a random secret, for constant-time rejection of unknown clients.
-_DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 32
+# A hash of the peppered scheme (matching no secret), for constant-time rejection of unknown
+# clients.
+_DUMMY_HASH = "scrypt-hmac$" + "00" * 16 + "$" + "00" * 32

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit
+from econtract.config import Settings
 from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.models import ApiClient
@@ -24,24 +25,55 @@ SCOPES = ("issue", "seal", "revoke", "read", "audit", "use", "holder")
 # scrypt parameters: about 15 ms per check, 16 MiB of memory; a stolen table resists guessing.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
+#: The scheme of hashes made with the pepper: scrypt over HMAC-SHA256(secret key, secret).
+PEPPERED_SCHEME = "scrypt-hmac"
+#: The scheme of hashes made before the pepper: scrypt over the secret alone. They still
+#: verify, and the token endpoint rewrites them as :data:`PEPPERED_SCHEME` on their next use.
+LEGACY_SCHEME = "scrypt"
 
-def hash_secret(secret: str) -> str:
-    """A salted scrypt hash of a client secret, self-describing."""
+
+def pepper_of(settings: Settings) -> bytes:
+    """The pepper of client-secret hashes: ``ECONTRACT_SECRET_KEY``, kept out of the registry,
+    so that a copy of the registry alone gives nothing to guess against."""
+    return settings.secret_key.get_secret_value().encode("utf-8")
+
+
+def hash_secret(secret: str, *, pepper: bytes | None) -> str:
+    """A salted, self-describing scrypt hash of a client secret, peppered when ``pepper`` is
+    given (``scrypt-hmac$salt$digest``); without it, the legacy ``scrypt$salt$digest``."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    scheme = LEGACY_SCHEME if pepper is None else PEPPERED_SCHEME
+    digest = _digest(scheme, secret, salt, pepper)
+    return f"{scheme}${salt.hex()}${digest.hex()}"
 
 
-def check_secret(secret: str, stored: str) -> bool:
-    """Whether ``secret`` matches ``stored`` (constant time)."""
+def check_secret(secret: str, stored: str, *, pepper: bytes | None = None) -> bool:
+    """Whether ``secret`` matches ``stored`` (constant time); a peppered hash needs ``pepper``."""
     try:
         scheme, salt_hex, digest_hex = stored.split("$")
+        salt = bytes.fromhex(salt_hex)
     except ValueError:
         return False
-    if scheme != "scrypt":
+    if scheme not in (LEGACY_SCHEME, PEPPERED_SCHEME):
         return False
-    digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt_hex), dklen=32, **_SCRYPT)
+    if scheme == PEPPERED_SCHEME and pepper is None:
+        return False
+    digest = _digest(scheme, secret, salt, pepper)
     return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a stored hash predates the pepper and should be made again on the next use."""
+    return not stored.startswith(PEPPERED_SCHEME + "$")
+
+
+def _digest(scheme: str, secret: str, salt: bytes, pepper: bytes | None) -> bytes:
+    material = secret.encode()
+    if scheme == PEPPERED_SCHEME:
+        assert pepper is not None
+        # HMAC first: the scrypt input is a keyed digest, worthless without the secret key.
+        material = hmac.new(pepper, material, hashlib.sha256).digest()
+    return hashlib.scrypt(material, salt=salt, dklen=32, **_SCRYPT)
 
 
 def parse_scopes(scopes: str | list[str]) -> list[str]:
@@ -63,8 +95,13 @@ def create_client(
     name: str,
     scopes: str | list[str],
     actor: audit.Actor,
+    pepper: bytes | None = None,
 ) -> tuple[ApiClient, str]:
-    """Register a client; return it and its secret, which is shown this once and never stored."""
+    """Register a client; return it and its secret, which is shown this once and never stored.
+
+    The secret is hashed with ``pepper`` (:func:`pepper_of` the settings); without it, the
+    hash is of the legacy scheme, which the client's first token request upgrades.
+    """
     department = get_department(session, department_code)
     client = ApiClient(
         id=f"cli_{secrets.token_hex(8)}",
@@ -74,7 +111,7 @@ def create_client(
         secret_hash="",
     )
     secret = secrets.token_urlsafe(32)
-    client.secret_hash = hash_secret(secret)
+    client.secret_hash = hash_secret(secret, pepper=pepper)
     session.add(client)
     session.flush()
     audit.record(

@@ -216,13 +216,14 @@ def clients_create(
     """Create an API client; its secret is printed this once."""
     from econtract import clients
 
-    with use_case() as (_, session):
+    with use_case() as (services, session):
         client, secret = clients.create_client(
             session,
             department_code=department,
             name=name,
             scopes=scopes,
             actor=operator(),
+            pepper=clients.pepper_of(services.settings),
         )
         row = client_row(client, _code_of(session, client.department_id)) | {
             "client_secret": secret
