@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, assert_never
 
 from econtract.errors import InsufficientStorageError, NotFoundError
+from econtract.filemodes import make_private_dir, private_opener
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -203,7 +204,7 @@ class StagedBlob:
 
 def _move_into_place(directory: Path, temp_path: Path, key: str) -> bool:
     target = directory / key
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target.parent)
     if target.exists():
         temp_path.unlink(missing_ok=True)
         return False
@@ -234,11 +235,12 @@ class DiskBlobStore:
         atomic), created and locked by this process."""
         tmp = self.staging_dir
         with _storage_errors():
-            tmp.mkdir(parents=True, exist_ok=True)
+            make_private_dir(tmp)
         while True:
             path = tmp / f"{secrets.token_hex(12)}{_STAGED_SUFFIX}"
             with _storage_errors():
-                file = _StagingFile(io.FileIO(path, "x+"))
+                # Created 0600: the rename that publishes it keeps the mode.
+                file = _StagingFile(io.FileIO(path, "x+", opener=private_opener))
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)
             # A sweep may have taken the file between its creation and the lock, and removed
             # it as abandoned: then write into a new one.

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 
 from econtract import audit, db
 from econtract.blobs import SweepReport
 from econtract.departments import add_department
+from econtract.filemodes import make_private_dir, restrict_file, restrict_tree
 from econtract.issuance import ensure_certificate_types
 from econtract.models import (
     Certificate,
@@ -33,6 +35,9 @@ DEMO_DEPARTMENT_NAME = "杭州市市场监督管理局"
 #: The demo department's seals: a licence seal and an official seal.
 DEMO_SEALS = ((SealKind.LICENCE, KeyAlgorithm.RSA_2048), (SealKind.OFFICIAL, KeyAlgorithm.EC_P256))
 
+#: The suffixes of SQLite's files: the database, its write-ahead log and shared memory.
+_SQLITE_FILES = ("", "-wal", "-shm")
+
 
 @dataclass
 class InitReport:
@@ -48,14 +53,25 @@ class InitReport:
     """The id of the platform seal (电子证照共享专用章), when it was created now."""
     sweep: SweepReport = field(default_factory=SweepReport)
     """What the sweep of staged blobs left by dead writers did."""
+    restricted: list[Path] = field(default_factory=list)
+    """Files and directories of the data directory whose modes were made private now."""
 
 
 def initialise(services: Services, *, demo: bool = True) -> InitReport:
     """Apply migrations, create the PKI, settle staged blobs (:func:`sweep_blobs`) and (with
     ``demo``) create the demo department and seals."""
-    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = services.settings.data_dir
+    make_private_dir(data_dir)
+    # A data directory made before its files were kept private, or restored with other
+    # modes, is brought into line at every start.
+    report = InitReport(restricted=restrict_tree(data_dir))
+    if db.is_embedded(services.engine) and services.engine.url.database:
+        database = Path(services.engine.url.database)
+        for suffix in _SQLITE_FILES:
+            path = database.with_name(database.name + suffix)
+            if restrict_file(path):
+                report.restricted.append(path)
     db.upgrade(services.engine)
-    report = InitReport()
     actor = audit.Actor.operator("init")
     with db.transaction(services.sessions) as session:
         report.authorities_created = bootstrap_pki(session, services.key_store, services.settings)

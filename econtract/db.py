@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from econtract.errors import DatabaseUnavailableError
+from econtract.filemodes import create_private_file, make_private_dir
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _T = TypeVar("_T")
@@ -36,7 +37,10 @@ def make_engine(url: str) -> Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(Path(parsed.database).parent)
+            # SQLite gives the WAL and shared-memory files the database file's mode, so a
+            # database created 0600 keeps all three private.
+            create_private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
