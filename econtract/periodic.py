@@ -45,4 +45,6 @@ class PeriodicThread:
             try:
                 self.step()
             except Exception:
-                self._log.exception("a periodic step failed", extra={"thread": self._name})
+                # "worker", not "thread": a LogRecord has a "thread" attribute already, and
+                # logging refuses to overwrite it (a KeyError that would end this thread).
+                self._log.exception("a periodic step failed", extra={"worker": self._name})

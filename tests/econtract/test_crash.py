@@ -148,14 +148,18 @@ def test_a_sealed_document_registered_but_not_yet_moved_is_restored_at_start(
 
 
 @contextmanager
-def running_server(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``econtract serve`` on the test's data directory and database, ready to answer."""
+def running_server(
+    settings: Settings, port: int, **extra_env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``econtract serve`` on the test's data directory and database, ready to answer
+    (``extra_env``: more ``ECONTRACT_*`` settings)."""
     env = {
         **os.environ,
         "ECONTRACT_DATA_DIR": str(settings.data_dir),
         "ECONTRACT_DATABASE_URL": settings.effective_database_url,
         "ECONTRACT_KEY_PASSPHRASE": PASSPHRASE,
         "ECONTRACT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **extra_env,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = subprocess.Popen(
