@@ -82,6 +82,7 @@ from routes.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from routes.openapi import install_openapi
 from verify.errors import NotAPDFError as VerifyNotAPDFError
 from verify.errors import TooLargeError, VerificationError
 from verify.limits import VerificationBusyError, VerificationPool, default_workers
@@ -547,6 +548,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     install_error_handlers(app)
     install_docs(app)
+    install_openapi(app)
     # Multipart framing adds a little to the file itself.
     app.add_middleware(
         BodyLimit,
