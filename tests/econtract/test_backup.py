@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from api import create_app
 from econtract import db
-from econtract.auditor import check, fetch
+from econtract.auditor import fetch
 from econtract.backup import MANIFEST, SnapshotRejectedError, restore
 from econtract.cli import run
 from econtract.config import Settings, get_settings
@@ -101,13 +101,22 @@ def target(tmp_path: Path, settings: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def snapshot(initialised: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def snapshot(
+    initialised: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Path:
     """A snapshot of a service with two certificates (taken while nothing is issued)."""
     issue_example(initialised)
     issue_example(initialised)
     publish_head(initialised)
     directory = tmp_path / "snapshot"
     assert run_cli(monkeypatch, initialised.settings, "backup", "--to", str(directory)) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert out.startswith(f"backup written to {directory}: ")
+    assert "2 certificates" in out
     return directory
 
 
@@ -200,12 +209,14 @@ def test_the_qr_pages_answer_the_same_after_a_restore(
 
 
 def test_heads_an_auditor_kept_before_the_backup_verify_against_the_restored_log(
-    backed_up_under_load: Before, target: Settings
+    backed_up_under_load: Before, target: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     restored(target, backed_up_under_load.snapshot).dispose()
+    store = str(backed_up_under_load.audit_store)
     with serve(target) as url:
-        result = check(url, backed_up_under_load.audit_store)
-    assert result.ok, result.summary()
+        code = run(["audit", "check", "--url", url, "--store", store])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("OK: ")
 
 
 def test_the_snapshot_holds_every_blob_its_registry_references_and_the_head_of_its_time(
