@@ -29,6 +29,7 @@ stays quick while files are checked.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import io
 import logging
@@ -153,8 +154,12 @@ class VerificationPool:
                     retry_after=self.retry_after(),
                 )
             self._admitted += 1
+        # The work runs in the request's context, so that the worker's log records relayed
+        # there carry the request's id (an executor's thread starts without it).
+        context = contextvars.copy_context()
+        call = functools.partial(work, *args, **kwargs)
         try:
-            future = self._executor.submit(self._timed, functools.partial(work, *args, **kwargs))
+            future = self._executor.submit(context.run, self._timed, call)
         except BaseException:
             self._release(None)
             raise
