@@ -206,7 +206,9 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = None
         if isinstance(exc, InvalidInputError):
             errors = [{"pointer": p, "detail": d} for p, d in exc.errors]
-        if status >= 500:
+        # A full verification pool is the service keeping its bounds under a flood, not a
+        # fault: it is counted in the metrics (errors by code), not logged once per upload.
+        if status >= 500 and not isinstance(exc, VerificationBusyError):
             log.error("service unavailable", extra={"problem": exc.code, "detail": exc.message})
         response = problem(status, exc.code, exc.title, exc.message, errors=errors)
         if isinstance(exc, DatabaseUnavailableError):

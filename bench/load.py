@@ -683,6 +683,9 @@ def _server_env(data_dir: Path, port: int) -> dict[str, str]:
         ECONTRACT_DATA_DIR=str(data_dir),
         ECONTRACT_PUBLIC_BASE_URL=f"http://{HOST}:{port}",
         ECONTRACT_KEY_PASSPHRASE=base64.urlsafe_b64encode(os.urandom(24)).decode(),
+        # The load comes from one address: the per-address limits would measure themselves.
+        ECONTRACT_RATE_QR="",
+        ECONTRACT_RATE_VERIFY="",
     )
     return env
 
@@ -705,13 +708,15 @@ def _econtract(args: list[str], env: dict[str, str], cwd: Path) -> Any:
 
 
 @contextlib.contextmanager
-def econtract_server(workers: int = 2) -> Iterator[EContractServer]:
+def econtract_server(
+    workers: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[EContractServer]:
     """``econtract serve --workers N`` on a free port and a fresh temporary data directory
     (SQLite), with an API client of the demo department (scopes issue, read, revoke); stopped and
-    removed on leaving, also on failure."""
+    removed on leaving, also on failure. ``settings`` are more ``ECONTRACT_*`` variables."""
     data_dir = Path(tempfile.mkdtemp(prefix="econtract-bench-")).resolve()
     port = free_port()
-    env = _server_env(data_dir, port)
+    env = _server_env(data_dir, port) | (settings or {})
     log = data_dir / "server.log"
     process: subprocess.Popen[bytes] | None = None
     try:

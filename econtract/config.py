@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     notation, e.g. ``10/minute`` or ``10/minute;100/day``); then token requests from them are
     refused (429) until the window moves on, even with the right secret."""
     rate_verify: str = "30/minute"
-    """``POST /v1/verify`` uploads allowed per address."""
+    """``POST /v1/verify`` uploads allowed per address. Each rate limit may be empty: no
+    limit."""
     rate_qr: str = "600/minute"
     """QR page (``/v/{token}``) requests allowed per address: generous, a counter at a window
     scans many licences from one address."""

@@ -1,8 +1,8 @@
 """Rate limits: how often one caller may do something costly, in one process or across many.
 
 Each rule (:data:`RULES`) is a limit in the ``limits`` library's notation (``"10/minute"``,
-``"30/minute;5/second"``) read from the settings, counted over a moving window per key (a
-client id, an address). The counts live in this process's memory, or in Redis when
+``"30/minute;5/second"``; empty for no limit) read from the settings, counted over a moving
+window per key (a client id, an address). The counts live in this process's memory, or in Redis when
 ``ECONTRACT_REDIS_URL`` is set, so that every server process and machine shares them.
 
 Two ways to count:
@@ -86,6 +86,8 @@ class RateLimiter:
     ) -> None:
         self.rules: dict[str, _Rule] = {}
         for name, text in limits.items():
+            if not text.strip():
+                continue  # no limit
             try:
                 items = tuple(parse_many(text))
             except ValueError:
@@ -131,7 +133,7 @@ class RateLimiter:
         self._apply(rule, keys, count=True, refuse=False)
 
     def _apply(self, rule: str, keys: tuple[str, ...], *, count: bool, refuse: bool) -> None:
-        if time.monotonic() < self._down_until:
+        if rule not in self.rules or time.monotonic() < self._down_until:
             return
         try:
             for item in self.rules[rule].items:

@@ -32,14 +32,17 @@ def app_with(services: Services, **changes: Any) -> FastAPI:
     """The API of the initialised registry with some settings changed."""
     settings = Settings(
         **(services.settings.model_dump() | changes),
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     return create_app(settings)
 
 
 def upload(client: TestClient) -> httpx.Response:
     # Not a PDF: refused by the worker at once, which is all a count needs.
-    return client.post("/v1/verify", files={"file": ("x.pdf", b"hello", "application/pdf")})
+    response: httpx.Response = client.post(
+        "/v1/verify", files={"file": ("x.pdf", b"hello", "application/pdf")}
+    )
+    return response
 
 
 def new_client(services: Services) -> tuple[str, str]:
@@ -56,9 +59,10 @@ def new_client(services: Services) -> tuple[str, str]:
 
 
 def ask_token(client: TestClient, client_id: str, secret: str) -> httpx.Response:
-    return client.post(
+    response: httpx.Response = client.post(
         "/v1/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
     )
+    return response
 
 
 def assert_rate_limited(response: httpx.Response) -> None:
@@ -166,6 +170,15 @@ def test_the_limits_are_enforced_again_when_redis_is_back(redis_prefix: str) -> 
     limiter.hit("verify", "address:a")
     with pytest.raises(RateLimitedError, match="1 per 1 minute"):
         limiter.hit("verify", "address:a")
+
+
+def test_an_empty_limit_is_no_limit() -> None:
+    limiter = RateLimiter(limits={"verify": "", "qr": "1/minute"})
+    for _ in range(5):
+        limiter.hit("verify", "address:a")
+    limiter.hit("qr", "address:a")
+    with pytest.raises(RateLimitedError):
+        limiter.hit("qr", "address:a")
 
 
 def test_a_limit_in_a_wrong_notation_is_refused() -> None:

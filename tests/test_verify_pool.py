@@ -46,7 +46,7 @@ def small_pool_client(initialised: Services) -> Iterator[TestClient]:
     """The API with one verification worker and a queue of one."""
     settings = Settings(
         **(initialised.settings.model_dump() | {"verify_workers": 1, "verify_queue": 1}),
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -94,7 +94,7 @@ def test_the_pool_size_comes_from_the_settings_and_the_queue_defaults_to_twice_i
 ) -> None:
     settings = Settings(
         **(initialised.settings.model_dump() | {"verify_workers": 3}),
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     pool: VerificationPool = create_app(settings).state.verification_pool
     assert (pool.workers, pool.queue) == (3, 6)

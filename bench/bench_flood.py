@@ -1,0 +1,354 @@
+"""Upload flood benchmark: the QR page and /healthz while 50 uploads flood ``POST /v1/verify``.
+
+Run::
+
+    .venv/bin/python -m bench.bench_flood [--seconds 15] [--rate 100] [--flood 50]
+        [--flood-pause 0.5]
+
+Starts ``econtract serve --workers 2`` on a fresh data directory (SQLite) with the per-address
+rate limits off (the flood comes from one address, and the verification pool is what is
+measured here, not the limits), issues a few licences over the API and reads their QR codes
+back, and downloads one sealed licence to upload. Then:
+
+1. unloaded: a probe asks for the QR pages (``Accept: text/html``, the tokens in turn) and
+   then for ``/healthz``, ``--rate`` requests a second each for ``--seconds`` (after a second
+   of warm-up), as phones do: at a steady pace, whatever the answers take. A closed-loop
+   load generator (``bench/load.py``) would keep both cores busy by itself on a small machine,
+   so that its latencies measured the CPU it takes, not the flood;
+2. loaded: ``--flood`` clients, in a process of their own, upload the licence to
+   ``POST /v1/verify`` over and over (each waits ``--flood-pause`` seconds after a refusal,
+   impatient but not spinning), and after a few seconds for the flood to fill the pool the
+   same two probes run again.
+
+During the flood the server's process group (supervisor, workers, their forkservers and
+verification processes) is sampled every 0.2 s for its resident memory: the sum of every
+process's RSS, which counts pages that forked processes share once per process, so it is an
+upper bound. Prints both p99 latencies and their ratio (target at most 2x), what the flood
+received (200, 503 verification-busy, 429 rate-limited), and the peak memory against the bound
+the pool sets: server processes x ``verify_workers`` x the per-verification memory limit, plus
+the group's memory at rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bench_issuance import holder_fields
+from bench.bench_qr import issue_and_read_tokens
+from bench.load import EContractServer, econtract_server
+from verify.limits import default_workers
+from verify.policy import MiB, VerificationLimits
+
+_TARGET_RATIO = 2.0
+_WARMUP_SECONDS = 1.0
+_PROBE_CONNECTIONS = 16
+_FLOOD_RAMP_SECONDS = 4.0
+_SAMPLE_SECONDS = 0.2
+_SERVER_WORKERS = 2
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def process_group_rss(group: int) -> int:
+    """The sum of the resident memory (bytes) of the live processes of a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process has gone
+        if int(fields[2]) == group:
+            total += int(fields[21]) * _PAGE_SIZE
+    return total
+
+
+class MemorySampler:
+    """Samples a process group's RSS in a thread until stopped; keeps the largest."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, process_group_rss(self.group))
+            self.samples += 1
+            self._stop.wait(_SAMPLE_SECONDS)
+
+
+@dataclass
+class FloodOutcome:
+    """What the flooding clients received."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    verified_seconds: list[float] = field(default_factory=list)
+    """Time of each upload answered 200 (queueing included)."""
+
+
+def _flood(base_url: str, pdf: bytes, clients: int, pause: float, stop: Event, out: Any) -> None:
+    """The flood's process: ``clients`` uploads in flight until ``stop``; the outcome to ``out``."""
+    outcome = FloodOutcome()
+
+    async def upload(client: httpx.AsyncClient) -> None:
+        files = {"file": ("licence.pdf", pdf, "application/pdf")}
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                response = await client.post("/v1/verify", files=files)
+            except httpx.HTTPError as exc:
+                outcome.statuses[type(exc).__name__] += 1
+                await asyncio.sleep(pause)
+                continue
+            outcome.statuses[str(response.status_code)] += 1
+            if response.status_code == 200:
+                outcome.verified_seconds.append(time.perf_counter() - started)
+            else:
+                await asyncio.sleep(pause)
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as client:
+            tasks = [asyncio.create_task(upload(client)) for _ in range(clients)]
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    out.put((dict(outcome.statuses), outcome.verified_seconds))
+
+
+class Flood:
+    """The flood in a process of its own (it shares no interpreter with the probe)."""
+
+    def __init__(self, base_url: str, pdf: bytes, clients: int, pause: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._out: Any = context.Queue()
+        self._process = context.Process(
+            target=_flood, args=(base_url, pdf, clients, pause, self._stop, self._out)
+        )
+        self.outcome = FloodOutcome()
+
+    def __enter__(self) -> Flood:
+        self._process.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        statuses, verified = self._out.get(timeout=180)
+        self._process.join(timeout=30)
+        self.outcome = FloodOutcome(Counter(statuses), verified)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Latencies of a paced probe."""
+
+    n: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    def summary(self) -> str:
+        """One printable line."""
+        return (
+            f"p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  "
+            f"(n={self.n}, errors {self.errors})"
+        )
+
+
+def _percentile(ordered: list[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, max(0, int(share * len(ordered) + 0.5) - 1))]
+
+
+def probe(
+    base_url: str, paths: list[str], headers: dict[str, str], rate: float, seconds: float
+) -> ProbeResult:
+    """``rate`` requests a second to ``paths`` in turn for ``seconds`` (after a warm-up),
+    started on time whatever the answers take (at most 16 in flight)."""
+
+    async def main() -> ProbeResult:
+        limits = httpx.Limits(max_connections=_PROBE_CONNECTIONS)
+        latencies: list[float] = []
+        errors = 0
+        async with httpx.AsyncClient(
+            base_url=base_url, headers=headers, limits=limits, timeout=60
+        ) as client:
+
+            async def one(path: str, counted: bool) -> None:
+                nonlocal errors
+                started = time.perf_counter()
+                try:
+                    response = await client.get(path)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if counted:
+                    latencies.append(1000 * (time.perf_counter() - started))
+                    errors += not ok
+
+            total = int(rate * (_WARMUP_SECONDS + seconds))
+            warmup = int(rate * _WARMUP_SECONDS)
+            begin = time.perf_counter()
+            tasks = []
+            for n in range(total):
+                await asyncio.sleep(max(0.0, begin + n / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(one(paths[n % len(paths)], n >= warmup)))
+            await asyncio.gather(*tasks)
+        ordered = sorted(latencies)
+        return ProbeResult(
+            len(ordered), errors, _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+        )
+
+    return asyncio.run(main())
+
+
+def sealed_licence(server: EContractServer) -> bytes:
+    """A licence issued and sealed by the server, as a citizen would upload it."""
+    headers = {"Authorization": f"Bearer {server.token()}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        created = client.post(
+            "/v1/certificates",
+            json={"type": "business_licence", "fields": holder_fields()[-1]},
+            headers={"Idempotency-Key": "bench-flood-upload"},
+        )
+        created.raise_for_status()
+        pdf = client.get(created.json()["pdf_url"])
+        pdf.raise_for_status()
+    return pdf.content
+
+
+def _probes(
+    server: EContractServer, tokens: list[str], rate: float, seconds: float
+) -> dict[str, ProbeResult]:
+    qr = [f"/v/{token}" for token in tokens]
+    return {
+        "GET /v/{token}": probe(server.base_url, qr, {"Accept": "text/html"}, rate, seconds),
+        "GET /healthz": probe(server.base_url, ["/healthz"], {}, rate, seconds),
+    }
+
+
+def _gib(value: float) -> str:
+    return f"{value / 1024 / MiB:.2f} GiB"
+
+
+def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
+    """Measure and print every figure."""
+    verify_workers = default_workers()
+    limit = VerificationLimits().memory_bytes
+    print("Upload flood benchmark")
+    print(
+        f"  {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {_SERVER_WORKERS} "
+        f"server processes x {verify_workers} verification workers (queue {2 * verify_workers} "
+        f"each); probes at {rate:g} requests/s for {seconds:g} s; "
+        f"{flood_clients} flooding uploads, {pause:g} s pause after a refusal"
+    )
+    with econtract_server(workers=_SERVER_WORKERS) as server:
+        tokens = issue_and_read_tokens(server, 10)
+        pdf = sealed_licence(server)
+        # Each server process starts its forkserver at its first upload: warm both up.
+        for _ in range(4):
+            check = httpx.post(
+                f"{server.base_url}/v1/verify",
+                files={"file": ("licence.pdf", pdf, "application/pdf")},
+                timeout=120,
+            )
+            check.raise_for_status()
+            if check.json()["verdict"] != "VALID":
+                raise SystemExit(f"The uploaded licence is not VALID: {check.text[:300]}")
+        print(f"  {len(tokens)} licences issued; the {len(pdf):,}-byte upload verifies VALID")
+        base = process_group_rss(server.process_group)
+        unloaded = _probes(server, tokens, rate, seconds)
+        with (
+            MemorySampler(server.process_group) as memory,
+            Flood(server.base_url, pdf, flood_clients, pause) as flood,
+        ):
+            time.sleep(_FLOOD_RAMP_SECONDS)
+            loaded = _probes(server, tokens, rate, seconds)
+        problems = server.log_problems()
+    print()
+    worst = 0.0
+    for name, quiet in unloaded.items():
+        busy = loaded[name]
+        ratio = busy.p99_ms / quiet.p99_ms
+        worst = max(worst, ratio)
+        print(f"  {name:<16} unloaded {quiet.summary()}")
+        print(f"  {'':<16} flooded  {busy.summary()}")
+        verdict = "met" if ratio <= _TARGET_RATIO else "MISSED"
+        print(
+            f"  {'':<16} p99 flooded / unloaded {ratio:.2f}x "
+            f"(target <= {_TARGET_RATIO:g}x: {verdict})"
+        )
+    statuses = flood.outcome.statuses
+    verified = flood.outcome.verified_seconds
+    print()
+    print(
+        f"  flood: {sum(statuses.values())} uploads answered: {statuses.get('200', 0)} verified, "
+        f"{statuses.get('503', 0)} refused 503 (pool busy), {statuses.get('429', 0)} refused 429 "
+        f"(rate limit); all: {dict(sorted(statuses.items()))}"
+    )
+    if verified:
+        print(
+            f"  verified uploads took {statistics.median(verified):.2f} s median, "
+            f"{max(verified):.2f} s at most (queueing included)"
+        )
+    pool = _SERVER_WORKERS * verify_workers
+    bound = base + pool * limit
+    verdict = "met" if memory.peak <= bound else "MISSED"
+    print(
+        f"  server memory (RSS, process group): {_gib(base)} at rest, {_gib(memory.peak)} peak "
+        f"during the flood ({memory.samples} samples)"
+    )
+    print(
+        f"  bound: {_gib(base)} at rest + {pool} verifications x {_gib(limit)} memory limit = "
+        f"{_gib(bound)}: {verdict}"
+    )
+    if problems:
+        print(f"  server log errors: {problems}")
+    errors = sum(r.errors for r in (*unloaded.values(), *loaded.values()))
+    if errors:
+        raise SystemExit(f"The probes had {errors} errors.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each probe")
+    parser.add_argument("--rate", type=float, default=100.0, help="probe requests per second")
+    parser.add_argument("--flood", type=int, default=50, help="uploads in flight")
+    parser.add_argument(
+        "--flood-pause", type=float, default=0.5, help="seconds a refused uploader waits"
+    )
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.rate <= 0 or args.flood < 1 or args.flood_pause < 0:
+        parser.error("--seconds, --rate and --flood must be positive")
+    run(args.seconds, args.rate, args.flood, args.flood_pause)
+
+
+if __name__ == "__main__":
+    main()
