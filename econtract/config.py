@@ -156,6 +156,13 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "ECONTRACT_PUBLIC_BASE_URL must be the public URL of the service in production."
             )
+        if not self.public_base_url.lower().startswith("https://"):
+            # Printed QR codes and the CRL, OCSP and TSA URLs in every seal would point to
+            # plain HTTP, open to anyone on the path, for as long as the paper lives.
+            raise ConfigurationError(
+                "ECONTRACT_PUBLIC_BASE_URL must be an https:// URL in production, not "
+                f"{self.public_base_url!r}."
+            )
         return self
 
     @property

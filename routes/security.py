@@ -13,17 +13,32 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verify.html import _STYLE as REPORT_STYLE
 
-#: Inline ``<style>`` blocks the pages may carry: the report's, which the upload page also
-#: moves into itself when it shows a verdict.
-INLINE_STYLES = (REPORT_STYLE,)
-
-#: Where the service's own scripts and style sheets are served.
+#: The pages' templates and the service's own scripts (served at :data:`STATIC_PATH`).
+WEB_DIR = Path(__file__).parent.parent / "econtract" / "web"
+STATIC_DIR = WEB_DIR / "static"
 STATIC_PATH = "/static"
+
+_STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _inline_styles() -> tuple[str, ...]:
+    # The QR page keeps its style inline, so that a phone gets it in one request; its block
+    # is plain text in the template, rendered byte for byte. The report's block is also
+    # moved into the upload page when it shows a verdict.
+    blocks = [REPORT_STYLE]
+    for template in sorted(WEB_DIR.glob("*.html")):
+        blocks.extend(_STYLE_BLOCK.findall(template.read_text(encoding="utf-8")))
+    return tuple(blocks)
+
+
+#: Inline ``<style>`` blocks the pages may carry, allowed by their hashes.
+INLINE_STYLES = _inline_styles()
 
 _UNSAFE = re.compile(r"[^\x20-\x7e]+")
 _HEADER_TEXT_LIMIT = 200
