@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from econtract import db
 from econtract.blobs import DiskBlobStore, content_key, sweep_staged
@@ -37,6 +37,7 @@ from econtract.config import Settings
 from econtract.models import Certificate, Seal
 from econtract.sealing import seal_document
 from econtract.services import Services
+from econtract.translog._tables import LogLeaf
 from signing.options import SealLevel, SealOptions
 from tests.factories import OPERATOR
 from tests.licences import holder_fields, issue_example, seal_outside_the_registry
@@ -188,6 +189,27 @@ def running_server(
             server.wait(timeout=30)
 
 
+def audit(base: str, action: str, store: Path) -> subprocess.CompletedProcess[str]:
+    """``econtract audit fetch|check`` against the service at ``base``."""
+    return subprocess.run(
+        [ECONTRACT, "audit", action, "--url", base, "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def wait_for_a_head_covering_the_log(base: str, services: Services) -> None:
+    """Wait until the service's latest signed tree head covers every log entry."""
+    with services.sessions() as session:
+        leaves = session.scalar(select(func.count()).select_from(LogLeaf))
+    deadline = time.monotonic() + 30
+    while (sth := httpx.get(f"{base}/log/sth").json())["tree_size"] < (leaves or 0):
+        assert time.monotonic() < deadline, f"no tree head covers the {leaves} entries: {sth}"
+        time.sleep(0.3)
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -207,31 +229,40 @@ def test_kill_9_during_concurrent_issuance_leaves_store_and_registry_in_step(
         )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    answered: list[dict[str, str]] = []
+    # What each request asks for, by its Idempotency-Key: a retry sends the same again.
+    asked = {str(uuid.uuid4()): holder_fields() for _ in range(30)}
+    answered: dict[str, str] = {}
     enough = threading.Event()
 
-    def issue_one(http: httpx.Client, token: str) -> None:
+    def issue(http: httpx.Client, token: str, key: str) -> httpx.Response:
+        return http.post(
+            f"{base}/v1/certificates",
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            json={"type": "business_licence", "fields": asked[key]},
+            timeout=60,
+        )
+
+    def issue_one(http: httpx.Client, token: str, key: str) -> None:
         try:
-            response = http.post(
-                f"{base}/v1/certificates",
-                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
-                json={"type": "business_licence", "fields": holder_fields()},
-                timeout=60,
-            )
+            response = issue(http, token, key)
         except httpx.HTTPError:
             return  # the server died under this request
         if response.status_code == 201:
-            answered.append(response.json())
+            answered[key] = response.json()["id"]
             if len(answered) >= 4:
                 enough.set()
 
-    with running_server(settings, port) as server:
+    # Tree heads every second: the audit at the end sees every entry.
+    sth_every_second = {"ECONTRACT_LOG_STH_SECONDS": "1"}
+    audit_store = tmp_path / "audit"
+    with running_server(settings, port, **sth_every_second) as server:
         token = httpx.post(
             f"{base}/v1/token", data={"grant_type": "client_credentials"}, auth=(client.id, secret)
         ).json()["access_token"]
+        assert audit(base, "fetch", audit_store).returncode == 0
         with httpx.Client() as http, ThreadPoolExecutor(max_workers=30) as pool:
-            for _ in range(30):
-                pool.submit(issue_one, http, token)
+            for key in asked:
+                pool.submit(issue_one, http, token, key)
             # Kill while most of the 30 are still in flight: some sealing, some committing.
             assert enough.wait(timeout=120), "no issuance answered"
             os.killpg(server.pid, signal.SIGKILL)
@@ -241,7 +272,7 @@ def test_kill_9_during_concurrent_issuance_leaves_store_and_registry_in_step(
     assert list(disk_store(initialised).staging_dir.iterdir())
 
     # The restart's sweep runs before it serves.
-    with running_server(settings, port):
+    with running_server(settings, port, **sth_every_second):
         store = disk_store(initialised)
         with initialised.sessions() as session:
             certificates = session.scalars(select(Certificate)).all()
@@ -254,8 +285,27 @@ def test_kill_9_during_concurrent_issuance_leaves_store_and_registry_in_step(
         for certificate in certificates:
             assert sha256_of(settings.blob_dir / certificate.blob_key) == certificate.pdf_sha256
         # ... every licence the server answered for is registered, and nothing is left staged.
-        assert {a["id"] for a in answered} <= {c.id for c in certificates}
+        assert set(answered.values()) <= {c.id for c in certificates}
         assert [p.name for p in store.staging_dir.iterdir()] == []
+
+        # Every request retried with its key converges on one licence: an answered one, or
+        # one the kill caught after its commit, is replayed; the others are issued now.
+        with httpx.Client() as http, ThreadPoolExecutor(max_workers=8) as pool:
+            retried = {}
+            for key, response in zip(
+                asked, pool.map(lambda key: issue(http, token, key), asked), strict=True
+            ):
+                assert response.status_code in (200, 201), response.text
+                retried[key] = response.json()["id"]
+            assert all(issue(http, token, key).json()["id"] == retried[key] for key in answered)
+        assert {key: retried[key] for key in answered} == answered
+        with initialised.sessions() as session:
+            assert sorted(session.scalars(select(Certificate.id))) == sorted(retried.values())
+        assert len(set(retried.values())) == len(asked)
+        # The log holds every licence, consistent with the head taken before the kill.
+        wait_for_a_head_covering_the_log(base, initialised)
+        checked = audit(base, "check", audit_store)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
         # A file sealed with the service's seal that the registry never recorded is UNKNOWN.
         orphan = seal_outside_the_registry(initialised)

@@ -36,7 +36,13 @@ from econtract.models import Certificate, Seal, SealedDocument
 from econtract.periodic import PeriodicThread
 from econtract.services import Services
 from econtract.translog._tables import LogLeaf
-from tests.econtract.test_crash import ECONTRACT, PASSPHRASE, running_server, sha256_of
+from tests.econtract.test_crash import (
+    PASSPHRASE,
+    audit,
+    running_server,
+    sha256_of,
+    wait_for_a_head_covering_the_log,
+)
 from tests.factories import OPERATOR, token_for
 from tests.licences import holder_fields, qr_token
 from tests.live import free_port
@@ -290,13 +296,6 @@ def assert_database_unavailable(response: httpx.Response) -> None:
     assert int(response.headers["retry-after"]) > 0
 
 
-def econtract_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the ``econtract`` command."""
-    return subprocess.run(
-        [ECONTRACT, *args], capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 @pytest.mark.slow
 def test_postgresql_stopped_and_started_under_load_is_survived_without_a_restart(
     own_cluster: Cluster, tmp_path: Path
@@ -334,9 +333,7 @@ def test_postgresql_stopped_and_started_under_load_is_survived_without_a_restart
                     certificate = session.get(Certificate, first.json()["id"])
                     assert certificate is not None
                 qr_page = f"/v/{qr_token(services, certificate)}"
-                fetched = econtract_cli(
-                    "audit", "fetch", "--url", base, "--store", str(audit_store)
-                )
+                fetched = audit(base, "fetch", audit_store)
                 assert fetched.returncode == 0, fetched.stdout + fetched.stderr
 
                 with IssuingLoad(base, token) as load:
@@ -393,11 +390,6 @@ def test_postgresql_stopped_and_started_under_load_is_survived_without_a_restart
             services.dispose()
         # The log is consistent with the head seen before the outage, and with a head that
         # covers every entry made since.
-        with services.sessions() as session:
-            leaves = session.scalar(select(func.count()).select_from(LogLeaf))
-        deadline = time.monotonic() + 30
-        while (sth := httpx.get(f"{base}/log/sth").json())["tree_size"] < leaves:
-            assert time.monotonic() < deadline, f"no tree head covers the {leaves} entries: {sth}"
-            time.sleep(0.3)
-        checked = econtract_cli("audit", "check", "--url", base, "--store", str(audit_store))
+        wait_for_a_head_covering_the_log(base, services)
+        checked = audit(base, "check", audit_store)
         assert checked.returncode == 0, checked.stdout + checked.stderr
