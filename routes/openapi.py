@@ -9,8 +9,9 @@ from what the document already says of the operation, so that no route can forge
 - an operation with parameters or a body: 400 (malformed) and 422 (invalid, with pointers);
 - an operation with path parameters: 404;
 - an operation with a body: 413 (too large) and 415 (not the media type it takes);
-- an authenticated operation: 401 (no or a bad token) and 403 (a scope or department it lacks);
-  a state-changing one also 409 (the state forbids it).
+- an authenticated operation: 401 (no or a bad token), 403 (a scope or department it lacks)
+  and 404 (it names a registry object, a seal, a licence, a paging cursor, that is not there
+  or not the caller's); a state-changing one also 409 (the state forbids it).
 
 Every error response, declared by a route or added here, gets the one ``Problem`` schema
 (RFC 9457) unless its route gave it a body of its own.
@@ -97,7 +98,7 @@ def standard_errors(operation: dict[str, Any], method: str) -> set[int]:
     if has_body:
         statuses |= {413, 415}
     if operation.get("security"):
-        statuses |= {401, 403}
+        statuses |= {401, 403, 404}
         if method in _CHANGES:
             statuses.add(409)
     return statuses

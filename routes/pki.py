@@ -145,6 +145,14 @@ TSR = "application/timestamp-reply"
 @router.post(
     "/tsa",
     response_class=Response,
+    responses={
+        200: {"content": {TSR: {}}, "description": "A TimeStampResp granting the timestamp."},
+        400: {
+            "content": {TSR: {}},
+            "description": "A TimeStampResp refusing the query (status rejection); the "
+            "X-Problem-Detail header says why.",
+        },
+    },
     openapi_extra={
         "requestBody": {"content": {TSQ: {"schema": {"type": "string", "format": "binary"}}}}
     },
