@@ -9,8 +9,9 @@
 #   2. import every module of econtract, signing, verify, keys and api.py;
 #   3. `econtract --help` and the --help of every command and group, walked from the command
 #      tree typer builds, so a new command is covered without editing this script;
-#   4. `econtract serve` on a free port with a fresh data directory until GET /healthz and
-#      GET /readyz answer 200 (at most SERVE_TIMEOUT seconds), then stop it.
+#   4. `econtract serve` on a free port with a fresh data directory until GET /healthz,
+#      GET /readyz, the /verify and /docs pages and their scripts answer 200 (at most
+#      SERVE_TIMEOUT seconds), then stop it.
 # Any failure stops the script with a message and a non-zero status.
 set -euo pipefail
 
@@ -136,7 +137,9 @@ import urllib.request
 
 port, pid, timeout = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 deadline = time.monotonic() + timeout
-pending = ["/healthz", "/readyz"]
+# Besides health, the pages and the files they load: templates and static files are package
+# data, which a wheel leaves out unless the packaging names them.
+pending = ["/healthz", "/readyz", "/verify", "/static/verify.js", "/docs", "/static/docs.js"]
 while pending:
     if time.monotonic() > deadline:
         sys.exit(f"prove-install: {pending[0]} did not answer 200 within {timeout:.0f} s")
