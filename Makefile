@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-fast lint types deps prove-install install install-test system clean bench
+.PHONY: run test test-fast lint types deps prove-install install install-test system clean bench fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,12 +52,21 @@ test-fast: install-test
 ## declared too (runtime or the test extra).
 deps: install-test
 	$(BIN)/deptry .
-	$(BIN)/deptry tests bench scripts --exclude '\.venv' --exclude 'bench/out' --ignore DEP002,DEP004
+	$(BIN)/deptry tests bench scripts fuzz --exclude '\.venv' --exclude 'bench/out' --ignore DEP002,DEP004
 
 ## Install the package without the test extra into a throwaway environment and run it:
 ## every command's --help, then `econtract serve` until /healthz answers (what CI runs first).
 prove-install:
 	bash scripts/prove-install.sh
+
+## Fuzz the upload path (verify/'s structure check and PDF reader, the worker's memory limit)
+## with atheris for FUZZ_RUNS inputs from the seeds in fuzz/corpus; new inputs go to a
+## scratch directory, a crashing one to fuzz/crash-*. Every crash becomes a regression test.
+FUZZ_RUNS ?= 10000
+fuzz: install-test
+	mkdir -p var/fuzz-corpus
+	$(BIN)/python fuzz/fuzz_upload.py var/fuzz-corpus fuzz/corpus -runs=$(FUZZ_RUNS) \
+		-rss_limit_mb=1024 -timeout=30 -artifact_prefix=fuzz/crash-
 
 lint: install-test
 	$(BIN)/ruff check .
