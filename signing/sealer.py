@@ -7,7 +7,8 @@ speed and for honesty about what was made:
   (``bytes_reserved``), so pyHanko does not sign a dummy document first;
 - B-LT embeds validation material the service already holds (its own chain, CRLs and OCSP
   responses) with ``DocumentSecurityStore.add_dss``, instead of validating the signer's
-  path again and fetching what the certificates point at;
+  path again and fetching what the certificates point at, in a revision that leaves the
+  document's metadata alone;
 - every failure that would yield less than what was asked (no timestamp, no revocation
   data) raises; a seal is never silently made at a weaker level.
 
@@ -270,16 +271,32 @@ def _reserve(identity: SealIdentity, *, timestamped: bool) -> int:
 # --- after the signature ------------------------------------------------------------------
 
 
+class _ValidationUpdateWriter(IncrementalPdfFileWriter):
+    """An incremental writer for the revision that only adds the DSS.
+
+    pyHanko's writer refreshes the document's metadata (the info dictionary's and the XMP
+    packet's modification date) with every revision it writes; parsing and rewriting the XMP
+    packet cost more than the whole DSS. The validation update changes no content, and the
+    signed revision just before it already carries the modification date, so it is written
+    without touching the metadata. The method overridden is pyHanko's own hook for that
+    refresh; the sealing tests read the revision back, so a change upstream shows there.
+    """
+
+    def _update_meta(self) -> None:
+        return
+
+
 def _embed_material(output: BinaryIO, material: ValidationMaterial) -> None:
     output.seek(0)
-    DocumentSecurityStore.add_dss(
-        output,
+    writer = _ValidationUpdateWriter(output, strict=True)
+    DocumentSecurityStore.supply_dss_in_writer(
+        writer,
         None,
         certs=list(material.certificates),
         ocsps=list(material.ocsp_responses),
         crls=list(material.crls),
-        force_write=True,
     )
+    writer.write_in_place()  # type: ignore[no-untyped-call]  # untyped upstream
 
 
 def _add_document_timestamp(
