@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import decimal
 import hashlib
 import io
 from collections.abc import Iterable
@@ -48,7 +49,17 @@ from verify.verdict import apply_registry, decide
 __all__ = ["verify_pdf"]
 
 _Revinfo = TypeVar("_Revinfo", asn1_crl.CertificateList, asn1_ocsp.OCSPResponse)
-_PARSE_ERRORS = (misc.PdfError, ValueError, KeyError, TypeError, RecursionError, AttributeError)
+# decimal.InvalidOperation: pyHanko reads a number such as "1.2.3" with Decimal, which raises
+# an ArithmeticError, not a ValueError (found by fuzz/fuzz_upload.py).
+_PARSE_ERRORS = (
+    misc.PdfError,
+    ValueError,
+    KeyError,
+    TypeError,
+    RecursionError,
+    AttributeError,
+    decimal.InvalidOperation,
+)
 
 
 def verify_pdf(data: bytes, *, policy: VerificationPolicy) -> Report:
