@@ -232,6 +232,14 @@ DIRECT_CALLS_ALLOWED = {
     # told to subscribers.
     ("econtract/departments.py", "audit.record"),
     ("econtract/clients.py", "audit.record"),
+    # Usage records are their own record: each is committed to by a log entry of digests
+    # only, and is neither audited (it is the audit) nor told to subscribers.
+    ("econtract/sharing/_usage.py", "append_entries"),
+    # A fresh 亮证码 for a consent changes nothing anyone else sees: audited only.
+    ("econtract/sharing/_consents.py", "audit.record"),
+    # A licence's expiry is no change of the registry (the status is derived from the dates);
+    # the sweep only tells subscribers, once per licence.
+    ("econtract/webhooks/_fanout.py", "OutboxEvent"),
 }
 
 RECORDER_PARTS = {
