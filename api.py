@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import routes.audit
 import routes.auth
+import routes.batches
 import routes.certificates
 import routes.copies
 import routes.documents
@@ -42,6 +43,7 @@ import routes.verification
 from econtract import db, metrics
 from econtract.audit import record as record_event
 from econtract.auth import OAuthError, Principal
+from econtract.batches import open_runner
 from econtract.config import Settings, get_settings
 from econtract.errors import (
     BrokenPDFError,
@@ -343,7 +345,7 @@ def validation_entry(error: Mapping[str, Any], body: Any) -> dict[str, Any]:
 
 
 #: Paths that take a file upload; every other body is held to the JSON request limit.
-UPLOAD_PATHS = ("/v1/documents/seal", "/v1/verify")
+UPLOAD_PATHS = ("/v1/documents/seal", "/v1/verify", "/v1/batches")
 
 
 class BodyLimit:
@@ -522,7 +524,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.webhook_poll_seconds > 0:
             worker = WebhookWorker(services=services, tick_seconds=settings.webhook_poll_seconds)
             worker.start()
+        # Batch rows: issued by this process's threads, or sent to the broker's workers.
+        app.state.batch_runner.start()
         yield
+        app.state.batch_runner.stop()
         if worker is not None:
             worker.stop()
         if publisher is not None:
@@ -547,6 +552,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     queue = settings.verify_queue if settings.verify_queue is not None else 2 * verify_workers
     app.state.verification_pool = VerificationPool(workers=verify_workers, queue=queue)
     app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.state.batch_runner = open_runner(services)
     install_error_handlers(app)
     install_docs(app)
     install_openapi(app)
@@ -579,4 +585,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.use.router)
     app.include_router(routes.copies.router)
     app.include_router(routes.holders.router)
+    app.include_router(routes.batches.router)
     return app

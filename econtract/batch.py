@@ -35,13 +35,19 @@ def load_batch(csv_file: Path) -> BatchInput:
         raw = csv_file.read_bytes()
     except OSError as exc:
         raise EContractError(f"Cannot read {csv_file}: {exc.strerror}.") from None
+    return parse_csv(raw, name=str(csv_file))
+
+
+def parse_csv(raw: bytes, *, name: str) -> BatchInput:
+    """The rows of CSV bytes (UTF-8, with or without a BOM; a header row of field names);
+    ``name`` says what the bytes are in an error."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise EContractError(f"{csv_file} is not UTF-8 text.") from None
+        raise EContractError(f"{name} is not UTF-8 text.") from None
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise EContractError(f"{csv_file} has no header row.")
+        raise EContractError(f"{name} has no header row.")
     rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
     return BatchInput(rows=rows, digest=hashlib.sha256(raw).hexdigest())
 

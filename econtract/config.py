@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     rate_key_prefix: str = Field(default="econtract", min_length=1, max_length=100)
     """Prefix of the rate limits' keys in Redis, for services that share one Redis."""
 
+    broker_url: str | None = None
+    """The task queue's broker for batch rows (``redis://host:6379/1``), shared by the service
+    and every ``econtract worker``; unset: batches run in the service's own process."""
+    batch_queue: str = Field(default="econtract-batches", pattern=r"^[A-Za-z0-9._-]{1,60}$")
+    """The broker queue that carries batch rows, for services that share one broker."""
+    batch_threads: int = Field(default=2, gt=0, le=64)
+    """Rows issued at once by the service's own runner (no broker) or by one worker."""
+    broker_heartbeat_seconds: float = Field(default=60.0, gt=0)
+    """How long a worker may go unheard before the broker hands its unfinished rows to
+    another worker."""
+
     tsa_url: str | None = None
     """An external RFC 3161 timestamp authority for seals; the built-in one when unset."""
     tsa_timeout_seconds: float = Field(default=10.0, gt=0)

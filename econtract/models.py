@@ -534,3 +534,48 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Batch(Base):
+    """A batch of licences submitted at once (``POST /v1/batches``), one row each.
+
+    Unique per client and ``Idempotency-Key``, so that a resubmitted batch is the first one.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key"),
+        Index("ix_batches_department", "department_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """``bat_…``."""
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    """The API client that submitted it, who the audit trail names for its licences."""
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"))
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class BatchRow(Base):
+    """One row of a batch: its fields and what became of it."""
+
+    __tablename__ = "batch_rows"
+    __table_args__ = (Index("ix_batch_rows_state", "batch_id", "state"),)
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    """The row's number in the upload (a CSV's header is row 1, a JSON-lines file's first
+    line is row 1)."""
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    """``queued``, ``issued``, ``failed`` or ``cancelled``."""
+    certificate_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"), default=None)
+    certificate_number: Mapped[str | None] = mapped_column(String(64), default=None)
+    errors: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    """A failed row's reasons: ``[pointer, message]`` pairs."""
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -268,6 +268,21 @@ IDEMPOTENCY_KEY_PARAMETER = {
 }
 
 
+def check_idempotency_key(key: str | None, operation: str) -> None:
+    """Refuse a request of ``operation`` without an ``Idempotency-Key`` (428) or with a
+    malformed one (422)."""
+    if key is None:
+        raise IdempotencyKeyRequiredError(
+            f"{operation} needs an Idempotency-Key header (e.g. the case number): with it a "
+            "retried request returns what the first one made instead of making it again."
+        )
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidInputError(
+            "An Idempotency-Key is 1 to 255 visible ASCII characters.",
+            errors=[("/Idempotency-Key", "malformed")],
+        )
+
+
 @router.post(
     "/certificates",
     status_code=201,
@@ -295,17 +310,8 @@ def issue(
     """Issue a sealed e-licence (scope ``issue``). The ``Idempotency-Key`` header is required:
     the same key and body give the same certificate (200); the same key with another body is
     refused (422), and a concurrent duplicate gets 409."""
-    if idempotency_key is None:
-        raise IdempotencyKeyRequiredError(
-            "POST /v1/certificates needs an Idempotency-Key header (e.g. the case number): "
-            "with it a retried request returns the certificate already issued instead of "
-            "issuing a second one."
-        )
-    if not _IDEMPOTENCY_KEY.match(idempotency_key):
-        raise InvalidInputError(
-            "An Idempotency-Key is 1 to 255 visible ASCII characters.",
-            errors=[("/Idempotency-Key", "malformed")],
-        )
+    check_idempotency_key(idempotency_key, "POST /v1/certificates")
+    assert idempotency_key is not None
     idempotency = IdempotencyKey(
         principal.client_id, idempotency_key, request_hash(body.model_dump(mode="json"))
     )

@@ -31,6 +31,7 @@ for _module in (
     "_webhooks",
     "_keys",
     "_backup",
+    "_worker",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 
