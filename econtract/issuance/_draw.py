@@ -21,6 +21,7 @@ import functools
 import io
 import re
 import threading
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -66,14 +67,22 @@ def qr_matrix(text: str) -> list[tuple[bool, ...]]:
     zxing-cpp encodes in C++: a pure-Python encoder spent about 5 ms on a licence's code,
     inside the issuing transaction that serialises issuance.
     """
+    return [tuple(b == 0 for b in row) for row in _qr_rows(text)]
+
+
+def _qr_rows(text: str) -> list[bytes]:
+    """The rows of a QR code's modules as zxing draws them: one byte a module, dark as 0."""
     symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
     # zxing's Image has the buffer protocol, which its type stubs do not declare.
     image = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
     assert image.shape is not None
     size = image.shape[1]
     pixels = image.tobytes()
-    # Dark modules are black (0) in zxing's image.
-    return [tuple(b == 0 for b in pixels[i : i + size]) for i in range(0, len(pixels), size)]
+    return [pixels[i : i + size] for i in range(0, len(pixels), size)]
+
+
+# A run of dark modules in a row of zxing's image.
+_DARK_RUN = re.compile(rb"\x00+")
 
 
 #: Licences are dated in China Standard Time.
@@ -167,13 +176,62 @@ def render_licence(
 _render_lock = threading.Lock()
 
 
+#: How many distinct glyph subsets (and their compressed font files) a process keeps.
+_SUBSETS_KEPT = 64
+
+
 @functools.cache
 def _font() -> TTFont:
-    """The project font, parsed and registered with ReportLab once per process."""
+    """The project font, parsed and registered with ReportLab once per process.
+
+    The subset of the font each page embeds depends only on the glyphs the page uses, and
+    licences of one template mostly use the same ones; building a subset and compressing it
+    took a third of a page's rendering, so both are kept for the subsets seen last.
+    """
     check_font()
     font = TTFont(FONT_NAME, io.BytesIO(font_bytes()))
+    face = font.face
+    make_subset = face.makeSubset
+    add_subset_objects = face.addSubsetObjects
+
+    @functools.lru_cache(maxsize=_SUBSETS_KEPT)
+    def subset_of(characters: tuple[int, ...]) -> bytes:
+        subset: bytes = make_subset(list(characters))
+        return subset
+
+    def add_compressed_subset(doc: object, font_name: str, subset: list[int]) -> object:
+        descriptor = add_subset_objects(doc, font_name, subset)
+        # ReportLab files the font file stream under this name; when it does not find it (a
+        # ReportLab that names it otherwise), the stream is compressed as usual.
+        stream = doc.idToObject.get(f"fontFile:{face.filename}({font_name})")  # type: ignore[attr-defined]
+        if stream is not None and stream.filters:
+            stream.filters = [_KEPT_FLATE]
+        return descriptor
+
+    face.makeSubset = lambda subset: subset_of(tuple(subset))
+    face.addSubsetObjects = add_compressed_subset
     pdfmetrics.registerFont(font)
     return font
+
+
+class _KeptFlate:
+    """ReportLab's Flate filter for font files, keeping the output for the subsets seen last."""
+
+    pdfname = "FlateDecode"
+
+    @staticmethod
+    @functools.lru_cache(maxsize=_SUBSETS_KEPT)
+    def encode(data: bytes) -> bytes:
+        """Compress as ReportLab's own filter does (zlib's default level)."""
+        return zlib.compress(data)
+
+    @staticmethod
+    def decode(encoded: bytes) -> bytes:
+        """Decompress."""
+        return zlib.decompress(encoded)
+
+
+_KEPT_FLATE = _KeptFlate()
 
 
 @functools.cache
@@ -351,8 +409,8 @@ class _Page:
 
     def _qr(self, bottom: float) -> None:
         c, s = self.c, self.style
-        matrix = qr_matrix(self.content.verify_url)
-        modules = len(matrix)
+        rows = _qr_rows(self.content.verify_url)
+        modules = len(rows)
         module = s.qr_size / (modules + 2 * _QUIET_ZONE)
         if module < s.qr_min_module:
             raise InvalidInputError(
@@ -364,16 +422,18 @@ class _Page:
         left = self.x0 + 4 - _QUIET_ZONE * module  # the symbol, not its quiet zone, aligns
         top = bottom + s.qr_size
         ops: list[str] = []
-        for r, row in enumerate(matrix):
-            y = top - (_QUIET_ZONE + r + 1) * module
-            start = None
-            for col, dark in enumerate((*row, 0)):
-                if dark and start is None:
-                    start = col
-                elif not dark and start is not None:
-                    x = left + (_QUIET_ZONE + start) * module
-                    ops.append(f"{x:.3f} {y:.3f} {(col - start) * module:.3f} {module:.3f} re")
-                    start = None
+        # Runs of dark modules are found by a regular expression over each row's bytes, and
+        # every coordinate is formatted once per column, row and run length rather than once
+        # per rectangle: formatting floats for the ~1,600 runs of a licence's code cost more
+        # than the rest of the page.
+        xs = [f"{left + (_QUIET_ZONE + col) * module:.3f}" for col in range(modules)]
+        widths = [f"{length * module:.3f}" for length in range(modules + 1)]
+        height = f"{module:.3f} re"
+        for r, row in enumerate(rows):
+            y = f"{top - (_QUIET_ZONE + r + 1) * module:.3f}"
+            for run in _DARK_RUN.finditer(row):
+                start, end = run.span()
+                ops.append(f"{xs[start]} {y} {widths[end - start]} {height}")
         # One filled path: the modules join without the hairline seams that separately
         # anti-aliased rectangles leave. The operators are written directly because
         # ReportLab's path object formats each number in pure Python, which for the thousand
