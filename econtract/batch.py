@@ -116,7 +116,7 @@ def run_batch(
             replayed += outcome.replayed
             issued += not outcome.replayed
         advance()
-    _write_results(out_dir / "results.csv", results)
+    write_results(out_dir / "results.csv", results)
     return {
         "rows": len(batch.rows),
         "issued": issued,
@@ -126,7 +126,8 @@ def run_batch(
     }
 
 
-def _write_results(path: Path, results: list[dict[str, str]]) -> None:
+def write_results(path: Path, results: list[dict[str, str]]) -> None:
+    """Write result lines as ``results.csv`` (:data:`RESULT_COLUMNS`, through csvsafe)."""
     # A row's error quotes the input, which may start like a formula.
     text = csv_text(RESULT_COLUMNS, ([r.get(c, "") for c in RESULT_COLUMNS] for r in results))
     write_atomically(path, lambda out: out.write(text.encode("utf-8")))

@@ -9,10 +9,13 @@ The rooms are private modules; this package's names are the interface:
 - :func:`open_runner` gives the :class:`BatchRunner` the settings ask for: the service's own
   threads, or a Dramatiq queue whose ``econtract worker`` processes run :func:`run_worker`
   (``_runners``, which says why Dramatiq on Redis).
+- :class:`BatchClient` submits a batch to a running service and follows it (``_client``,
+  for ``econtract batch issue --server``).
 """
 
 from __future__ import annotations
 
+from econtract.batches._client import BatchClient, BatchServerError, result_lines
 from econtract.batches._rows import CSV_TYPE, MAX_ROWS, NDJSON_TYPE, Upload, parse_upload
 from econtract.batches._runners import (
     BatchRunner,
@@ -41,7 +44,9 @@ __all__ = [
     "MAX_ROWS",
     "NDJSON_TYPE",
     "STATES",
+    "BatchClient",
     "BatchRunner",
+    "BatchServerError",
     "ParsedRow",
     "Progress",
     "QueueRunner",
@@ -57,6 +62,7 @@ __all__ = [
     "parse_upload",
     "process_row",
     "queued_rows",
+    "result_lines",
     "run_worker",
     "submit_batch",
 ]

@@ -264,35 +264,112 @@ def batch_issue(
     csv_file: Annotated[
         Path, typer.Option("--csv", help="One licence per row; columns are field names.")
     ],
-    department: Annotated[str, typer.Option(help="The issuing department's code.")],
     out_dir: Annotated[Path, typer.Option(help="Where the PDFs and results.csv go.")],
+    department: Annotated[
+        str | None, typer.Option(help="The issuing department's code (local runs).")
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Submit to the service at this URL and follow the batch there, instead of "
+            "issuing in this process."
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(envvar="ECONTRACT_CLIENT_ID", help="API client (--server).")
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ECONTRACT_CLIENT_SECRET", help="Its secret (--server).", show_default=False
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Issue one licence per CSV row, with a progress bar and a per-row result file.
 
     Safe to run again after an interruption: each row carries an idempotency key derived from
     the file's content and the row's number, so a row issued before is not issued twice; its
-    PDF is written again if it is missing.
+    PDF is written again if it is missing. With --server the file is submitted to the service
+    as a batch (its workers issue the rows) and results.csv is written when it is done.
     """
     from econtract.batch import load_batch, run_batch
 
     batch = load_batch(csv_file)
-    services = open_services()
-    try:
-        with _progress(len(batch.rows), enabled=not as_json) as advance:
-            summary = run_batch(
-                services,
-                type_code=type_code,
-                batch=batch,
-                department=department,
-                out_dir=out_dir,
-                advance=advance,
-            )
-    finally:
-        services.dispose()
+    if server is not None:
+        summary = _batch_on_server(
+            server, client_id, client_secret, type_code, csv_file, batch.digest, out_dir, as_json
+        )
+    else:
+        if department is None:
+            raise CommandUsageError("A local run needs --department (or give --server).")
+        services = open_services()
+        try:
+            with _progress(len(batch.rows), enabled=not as_json) as advance:
+                summary = run_batch(
+                    services,
+                    type_code=type_code,
+                    batch=batch,
+                    department=department,
+                    out_dir=out_dir,
+                    advance=advance,
+                )
+        finally:
+            services.dispose()
     emit(as_json, [summary], title="batch", single=True)
     if summary["failed"]:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _batch_on_server(
+    server: str,
+    client_id: str | None,
+    client_secret: str | None,
+    type_code: str,
+    csv_file: Path,
+    digest: str,
+    out_dir: Path,
+    as_json: bool,
+) -> dict[str, Any]:
+    import requests
+
+    from econtract.batch import write_results
+    from econtract.batches import BatchClient, result_lines
+
+    if not client_id or not client_secret:
+        raise CommandUsageError(
+            "--server needs --client-id and --client-secret "
+            "(or ECONTRACT_CLIENT_ID and ECONTRACT_CLIENT_SECRET)."
+        )
+    with requests.Session() as session:
+        client = BatchClient(server, client_id, client_secret, session)
+        token = client.token()
+        submitted = client.submit(
+            token, type_code=type_code, csv_bytes=csv_file.read_bytes(), key=f"csv-{digest}"
+        )
+        with _progress(submitted["total"], enabled=not as_json) as advance:
+            shown = 0
+
+            def on_progress(batch: dict[str, Any]) -> None:
+                nonlocal shown
+                finished = batch["total"] - batch["counts"]["queued"]
+                for _ in range(finished - shown):
+                    advance()
+                shown = finished
+
+            done = client.follow(token, submitted["id"], on_progress=on_progress)
+        lines = result_lines(client.results(token, submitted["id"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_results(out_dir / "results.csv", lines)
+    counts = done["counts"]
+    return {
+        "batch": done["id"],
+        "rows": done["total"],
+        "issued": counts["issued"],
+        "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "results": str(out_dir / "results.csv"),
+    }
 
 
 @contextmanager

@@ -7,6 +7,8 @@ it issues.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -26,6 +28,7 @@ from sqlalchemy import func, select
 from econtract import db
 from econtract.batches import ParsedRow, batch_progress, cancel_batch, process_row, submit_batch
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.clients import create_client
 from econtract.config import Settings
 from econtract.csvsafe import csv_text
 from econtract.departments import add_department, get_department
@@ -161,7 +164,7 @@ def test_results_as_csv_never_start_a_cell_with_a_formula(
     api_client: TestClient, initialised: Services
 ) -> None:
     token = token_for(api_client, initialised, scopes="issue")
-    formula = holder_fields() | {"credit_code": "=HYPERLINK(1)"}
+    formula = holder_fields() | {"name": "", "credit_code": "=HYPERLINK(1)"}
     batch_id = post_batch(api_client, token, csv_body([formula]), "batch-5").json()["id"]
     wait_done(api_client, token, batch_id)
     response = api_client.get(
@@ -172,7 +175,8 @@ def test_results_as_csv_never_start_a_cell_with_a_formula(
     lines = response.text.splitlines()
     assert lines[0] == '"row","state","certificate_id","number","errors"'
     assert lines[1].startswith('"2","failed","","","')
-    assert "=HYPERLINK" not in lines[1] or "'" in lines[1]
+    cells = next(csv.reader(io.StringIO(lines[1])))
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
 
 
 # --- the registry side: cancel, and a row delivered twice ---------------------------------------
@@ -319,3 +323,40 @@ def test_kill_9_of_a_worker_mid_batch_still_issues_every_row_once(initialised: S
     assert len(set(issued)) == rows
     assert certificates(initialised) == rows
     assert keys == rows
+
+
+# --- econtract batch issue --server ---------------------------------------------------------------
+
+
+def test_batch_issue_on_a_server_follows_the_batch_and_writes_results(
+    initialised: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from econtract.cli import run  # noqa: PLC0415
+    from tests.live import serve  # noqa: PLC0415
+
+    with db.transaction(initialised.sessions) as session:
+        client, secret = create_client(
+            session,
+            department_code=DEMO_DEPARTMENT_CODE,
+            name="cli",
+            scopes="issue",
+            actor=OPERATOR,
+        )
+    bad = holder_fields() | {"credit_code": "=1+1"}
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_bytes(csv_body([holder_fields(), bad]))
+    out = tmp_path / "out"
+    args = ["batch", "issue", "--type", "business_licence", "--csv", str(csv_file)]
+    args += ["--out-dir", str(out), "--client-id", client.id, "--client-secret", secret, "--json"]
+    with serve(initialised.settings) as base:
+        assert run([*args, "--server", base]) == 1  # one row failed
+        summary = json.loads(capsys.readouterr().out)
+        # Run again over the same file: the same batch is followed, nothing issued twice.
+        assert run([*args, "--server", base]) == 1
+        assert json.loads(capsys.readouterr().out)["batch"] == summary["batch"]
+    assert summary["issued"] == 1
+    assert summary["failed"] == 1
+    lines = (out / "results.csv").read_text().splitlines()
+    assert lines[1].startswith('"2","issued","')
+    assert lines[2].startswith('"3","failed","","","","/credit_code')
+    assert certificates(initialised) == 1
