@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     """The service's own name, shown with the issuing department on the public pages (the QR
     page, the upload page) to say who runs them, e.g. ``浙江省电子证照服务``."""
 
-    blob_store: Literal["disk"] = "disk"
-    """Where sealed PDFs are kept: ``disk``, files under ``<data_dir>/blobs``."""
+    blob_store: Literal["disk", "database"] = "disk"
+    """Where sealed PDFs are kept: ``disk``, files under ``<data_dir>/blobs``; ``database``,
+    rows of the registry's ``blobs`` table, shared by every instance that shares the registry."""
     key_store: Literal["file", "pkcs11"] = "file"
     """Where private keys live: encrypted files or a PKCS#11 token (HSM)."""
     key_passphrase: SecretStr | None = SecretStr(DEVELOPMENT_PASSPHRASE)

@@ -101,7 +101,7 @@ class Services:
     @cached_property
     def blobs(self) -> BlobStore:
         """The configured blob store, where sealed PDFs are kept."""
-        return open_blob_store(self.settings)
+        return open_blob_store(self.settings, self.sessions)
 
     @cached_property
     def pki(self) -> PKI:

@@ -33,6 +33,7 @@ from econtract.backup._snapshot import (
 )
 from econtract.config import Settings
 from econtract.db import make_engine
+from econtract.errors import NotFoundError
 from econtract.services import Services
 from econtract.translog import (
     LogError,
@@ -201,8 +202,12 @@ def _check_restored(settings: Settings, manifest: dict[str, Any]) -> RegistryFac
                     f"The restored registry holds {found}; the manifest says {counts}."
                 )
             for key, _sha in sorted(facts.blobs):
-                if not (settings.blob_dir / key).is_file():
-                    raise BackupError(f"The restored registry references blob {key}, not restored.")
+                try:
+                    services.blobs.open(key).close()
+                except NotFoundError:
+                    raise BackupError(
+                        f"The restored registry references blob {key}, not restored."
+                    ) from None
             head = manifest.get("tree_head")
             if head is not None:
                 _check_log(services, session, head, facts.tree_head)

@@ -9,7 +9,8 @@ The order is what makes it consistent without stopping the service:
 2. the blobs the snapshot's rows reference, copied afterwards: a blob is immutable and named
    by its content, and it is published right after the transaction that registers it, so
    every key of the snapshot is there (a moment's wait covers one being published); each
-   copy's SHA-256 is checked against the row;
+   copy's SHA-256 is checked against the row. With the database blob store they are rows of
+   the registry, in its snapshot already;
 3. the key files, copied afterwards too: a key is written before the row that names it, so
    every key the snapshot uses is there (keys made since are harmless extras). Keys in an
    HSM are not copied; the manifest says so;
@@ -140,7 +141,9 @@ def backup(settings: Settings, target: Path) -> BackupReport:
         files.append(_entry(target, PGDUMP_FILE))
     else:
         raise BackupError(f"Backing up a {url.get_backend_name()} registry is not supported.")
-    files.extend(_copy_blobs(open_blob_store(settings), facts.blobs, target))
+    if settings.blob_store != "database":
+        # The database store's blobs are rows of the registry: the dump holds them already.
+        files.extend(_copy_blobs(open_blob_store(settings), facts.blobs, target))
     keys: dict[str, Any] = {"store": settings.key_store}
     if settings.key_store == "file":
         key_files = _copy_keys(settings.data_dir / "keys", target)

@@ -32,6 +32,7 @@ for _module in (
     "_keys",
     "_backup",
     "_worker",
+    "_blobs",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 

@@ -1,4 +1,4 @@
-"""Where sealed PDFs are kept: a blob store keyed by content, on the local disk by default.
+"""Sealed PDFs on the local disk (the embedded default): a blob store keyed by content.
 
 The rest of the service reaches the store through ``Services.blobs`` and the :class:`BlobStore`
 interface, which hands out streams, never paths: a store need not be a directory.
@@ -32,7 +32,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, assert_never
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from econtract.errors import InsufficientStorageError, NotFoundError
 from econtract.filemodes import make_private_dir, private_opener
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from _typeshed import ReadableBuffer
-
-    from econtract.config import Settings
 
 _CHUNK = 1024 * 1024
 _STAGED_SUFFIX = ".part"
@@ -107,15 +105,6 @@ class BlobStore(Protocol):
         ...
 
 
-def open_blob_store(settings: Settings) -> BlobStore:
-    """The blob store the settings choose (``ECONTRACT_BLOB_STORE``)."""
-    match settings.blob_store:
-        case "disk":
-            return DiskBlobStore(settings.blob_dir)
-        case _:
-            assert_never(settings.blob_store)
-
-
 @dataclass(frozen=True)
 class FinishedBlob:
     """A staged file made durable: what the registry records about it."""
@@ -158,6 +147,11 @@ class StagedBlob:
             self.publish()
         else:
             self.file.close()
+
+    @property
+    def finished(self) -> FinishedBlob | None:
+        """Its name, once :meth:`finish`\\ ed."""
+        return self._finished
 
     def committing(self) -> None:
         """Say that the transaction recording this blob is done and about to commit."""
