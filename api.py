@@ -66,7 +66,7 @@ from econtract.errors import (
     SigningError,
     TimestampError,
 )
-from econtract.issuance import check_font
+from econtract.issuance import ClaimSweeper, check_font
 from econtract.logs import configure_logging, request_id_var
 from econtract.ratelimit import RateLimitedError, RateLimiter
 from econtract.services import Services
@@ -420,6 +420,35 @@ class BodyLimit:
         await response(scope, nothing, send)
 
 
+class RefuseBusyVerification:
+    """Refuse an upload to ``POST /v1/verify`` while the verification pool is full, before its
+    body is read.
+
+    The route's own check comes after FastAPI has read and parsed the whole multipart body;
+    under a flood, that parsing of files that will be refused anyway is what takes the CPU
+    from every other request. Here the answer (the same 503 problem with ``Retry-After``) is
+    sent at once and the connection closed unread.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/verify"
+            and scope["app"].state.verification_pool.full
+        ):
+            refusal: VerificationBusyError = scope["app"].state.verification_pool.busy_error()
+            response = problem(503, refusal.code, refusal.title, refusal.message)
+            response.headers["Retry-After"] = str(refusal.retry_after)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class Observe:
     """Request ids, JSON access logs and metrics, as a plain ASGI middleware.
 
@@ -526,7 +555,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker.start()
         # Batch rows: issued by this process's threads, or sent to the broker's workers.
         app.state.batch_runner.start()
+        # Licence numbers claimed by an issuance that died are declared void: at start-up (a
+        # crashed predecessor's) and then periodically.
+        sweeper = ClaimSweeper(services=services)
+        sweeper.start()
         yield
+        sweeper.stop()
         app.state.batch_runner.stop()
         if worker is not None:
             worker.stop()
@@ -563,6 +597,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_limit=settings.max_upload_bytes + 64 * 1024,
         request_limit=settings.max_request_bytes,
     )
+    app.add_middleware(RefuseBusyVerification)
     app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
     app.add_middleware(Observe)  # outermost: every answer is counted and logged
     # Routes are matched in order, one by one: the QR page, the busiest, comes first, as a

@@ -4,9 +4,11 @@ printed page, the QR token and what a scan of it shows.
 The rooms are private modules; this package's names are the interface:
 
 - :func:`issue_certificate` runs the steps of an issuance in order (``_issue``: validate,
-  claim the number, render, seal, register, in one transaction), from an
-  :class:`IssueRequest` (``_request``), answering an :class:`IdempotencyKey`'s retry with the
-  first :class:`Issued` (``_idempotency``).
+  claim the number in a short transaction, render and seal with none open, register in
+  another), from an :class:`IssueRequest` (``_request``), answering an
+  :class:`IdempotencyKey`'s retry with the first :class:`Issued` (``_idempotency``).
+- A claimed number is issued or void, never lost (``_claims``): :class:`ClaimSweeper`
+  voids the claims of issuances that died (:func:`sweep_claims`).
 - :data:`TEMPLATES` are the certificate types (``_catalogue``), each a
   :class:`LicenceTemplate` whose fields :func:`validate_fields` checks (``_templates``).
 - :func:`render_licence` draws a :class:`LicenceContent` in a :class:`LicenceStyle`
@@ -20,6 +22,7 @@ The rooms are private modules; this package's names are the interface:
 from __future__ import annotations
 
 from econtract.issuance._catalogue import TEMPLATES, ensure_certificate_types, get_template
+from econtract.issuance._claims import ClaimSweeper, sweep_claims
 from econtract.issuance._draw import FORMAT_VERSION, render_licence
 from econtract.issuance._idempotency import IdempotencyKey, Issued, request_hash
 from econtract.issuance._issue import certificate_payload, issue_certificate
@@ -47,6 +50,7 @@ __all__ = [
     "FORMAT_VERSION",
     "ID_NUMBER_PATTERN",
     "TEMPLATES",
+    "ClaimSweeper",
     "EffectiveStatus",
     "FormRow",
     "IdempotencyKey",
@@ -74,5 +78,6 @@ __all__ = [
     "read_qr_token",
     "render_licence",
     "request_hash",
+    "sweep_claims",
     "validate_fields",
 ]

@@ -1,32 +1,33 @@
-"""Issuing an e-licence: validate, claim the number, render, seal, register, in one transaction.
+"""Issuing an e-licence: validate, claim the number, render, seal, register.
 
 A request passes each step once, in this order:
 
 1. **Validate** (:func:`~econtract.issuance._request.validate_request`): the type, the fields
    and the validity, in one call that returns a :class:`ValidatedRequest`; nothing later
    goes back to the template's checks. An idempotent replay is answered here, before any work.
-2. **Claim the number**: inside the transaction, the idempotency key is claimed
-   (:mod:`~econtract.issuance._idempotency`), the number allocated
-   (:mod:`~econtract.issuance._numbering`) and the one-licence-per-holder rule checked
-   (:mod:`~econtract.issuance._status`).
-3. **Render** the page with its number and QR token (:mod:`~econtract.issuance._draw`).
-4. **Seal** it into a staged file (:func:`signing.sealer.seal_pdf`).
-5. **Register** the certificate and record it (:func:`econtract.events.record_change`: its
-   first status event, the audit event, the log entry and the outbox row), mark the one it
-   supersedes, and settle the idempotency key.
+2. **Claim the number** (:func:`~econtract.issuance._claims.reserve`), in a short
+   transaction of its own: the idempotency key, the claim holding the holder, the
+   one-licence-per-holder rule, then the number from the counter. A retry with the same key
+   whose first request claimed a number and died completes that claim instead.
+3. **Render** the page with its number and QR token (:mod:`~econtract.issuance._draw`), with
+   no transaction open.
+4. **Seal** it into a staged file (:func:`signing.sealer.seal_pdf`), with no transaction open.
+5. **Register**, in a second short transaction: the claim moves from pending to issued (only
+   one request may), the certificate is written and recorded
+   (:func:`econtract.events.record_change`: its first status event, the audit event, the log
+   entry and the outbox row), the one it supersedes is marked, and the idempotency key
+   settled.
 
-Everything from step 2 happens inside the registry transaction that hands out the number: the
-number is allocated first (a row lock on the department's counter), which also makes
-issuances of one department and type take turns; under that lock a holder who already holds a
-valid licence of the type is refused (supersede it instead), so two parallel requests cannot
-both pass. If anything fails the transaction rolls back, so no certificate shows as issued and
-the number was never handed out; a number that was handed out is never reused. The time
-comes from ``services.clock``.
+Rendering and sealing, the slow part, hold no lock: issuances run them in parallel, and the
+counter's row lock is held only from the increment to the first transaction's commit
+(:mod:`~econtract.issuance._claims` says why the holder rule stays race-free). Should step 3,
+4 or 5 fail, the claimed number is declared void, with its reason, in the audit trail and the
+log; a number is never reused. The time comes from ``services.clock``.
 
-The sealed file becomes visible in the blob store only after the transaction committed
-(:mod:`econtract.blobs`): a crash in between can leave a staged file, never a stored licence
-the registry does not know. The start-up sweep finishes a staged file the registry recorded
-and removes any other.
+The sealed file becomes visible in the blob store only after the registering transaction
+committed (:mod:`econtract.blobs`): a crash in between can leave a staged file, never a
+stored licence the registry does not know. The start-up sweep finishes a staged file the
+registry recorded and removes any other.
 """
 
 from __future__ import annotations
@@ -42,21 +43,23 @@ from econtract import audit, db, metrics
 from econtract.blobs import FinishedBlob
 from econtract.clock import CHINA, Clock
 from econtract.departments import get_department
-from econtract.errors import ConflictError, NotFoundError
+from econtract.errors import ConflictError
 from econtract.events import Change, StatusChange, record_change
-from econtract.issuance._draw import render_licence
-from econtract.issuance._idempotency import (
-    IdempotencyKey,
-    Issued,
-    claim_key,
-    replay,
-    settle_key,
+from econtract.issuance._claims import (
+    ClaimSettledError,
+    Reservation,
+    pending_claim,
+    reserve,
+    settle_claim,
+    settled_outcome,
+    supersedable,
+    void_after_failure,
 )
+from econtract.issuance._draw import render_licence
+from econtract.issuance._idempotency import IdempotencyKey, Issued, replay, settle_key
 from econtract.issuance._layout import LicenceContent, RenderedLicence
-from econtract.issuance._numbering import allocate_number
 from econtract.issuance._qrtoken import QRClaims, fields_digest, make_qr_token
 from econtract.issuance._request import IssueRequest, ValidatedRequest, validate_request
-from econtract.issuance._status import refuse_second_licence
 from econtract.licence_identifier import LicenceIdentifier
 from econtract.licence_metadata import NationalMetadata, holder_identity, national_status
 from econtract.models import (
@@ -66,14 +69,13 @@ from econtract.models import (
     Seal,
     SealKind,
     SealStatus,
-    new_public_id,
 )
 from econtract.reasons import reason_kind
 from econtract.sealing import seal_identity, sealing_context, usable_seal
 from econtract.services import Services
 from econtract.translog import LogEntry
 from signing.options import Certification, SealLevel, SealOptions
-from signing.sealer import seal_pdf
+from signing.sealer import SealIdentity, SealingContext, seal_pdf
 
 
 def certificate_payload(
@@ -110,15 +112,7 @@ def licence_seal(session: Session, department: Department) -> Seal:
 def _mark_superseded(
     session: Session, old_id: str, new: Certificate, actor: audit.Actor, clock: Clock
 ) -> None:
-    # Not its successor: the new row is already flushed, and a refused second supersede would
-    # otherwise load two successors into a one-to-one relationship.
-    old = session.get(
-        Certificate, old_id, with_for_update=True, options=[lazyload(Certificate.superseded_by)]
-    )
-    if old is None or old.department_id != new.department_id:
-        raise NotFoundError(f"No certificate {old_id!r}.")
-    if old.status not in (CertificateStatus.VALID, CertificateStatus.SUSPENDED):
-        raise ConflictError(f"Certificate {old.number} is {old.status}; it cannot be superseded.")
+    old = supersedable(session, old_id, new.department_id, lock=True)
     previous = old.status
     reason = f"superseded by {new.number}"
     now = clock.now()
@@ -162,41 +156,68 @@ def issue_certificate(
     # 1. Validate. Bad input is named by JSON pointers into the request.
     today = services.clock.today()
     valid = validate_request(request, today=today)
+    resumed = None
     if idempotency is not None:
         with services.sessions() as session:
-            replayed = replay(session, idempotency)
+            # A pending claim of this key is completed, rather than answered "in progress":
+            # its request may have died after claiming.
+            resumed = pending_claim(session, idempotency)
+            replayed = None if resumed is not None else replay(session, idempotency)
         if replayed is not None:
             return replayed
     # The seal and its validation material (CRLs, an OCSP response) are made ready before the
-    # transaction: producing them writes to the registry too (CRL numbers), and the issuing
-    # transaction holds the write lock from its first statement.
+    # number is claimed: producing them writes to the registry too (CRL numbers).
     with services.sessions() as session:
         department = get_department(session, department_code)
         seal = licence_seal(session, department)
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=True)
-    with services.blobs.staging() as staged, db.transaction(services.sessions) as session:
-        # 2. Claim the key, then the number, then check the holder under its lock.
-        if idempotency is not None:
-            replayed = claim_key(session, idempotency)
-            if replayed is not None:
-                return replayed
-        current = session.get(Seal, seal.id)
-        assert current is not None
-        usable_seal(current, department_id=department.id)
-        # Read in the transaction, just before the number: numbers and issue times agree.
-        issued_at = services.clock.now()
-        number = allocate_number(
-            session, department, valid.template, issued_at.astimezone(CHINA).year
+    # 2. Claim the number, or complete the claim of an earlier request with this key.
+    claimed = resumed or reserve(
+        services, department=department, request=valid, today=today, idempotency=idempotency
+    )
+    if isinstance(claimed, Issued):
+        return claimed
+    try:
+        certificate = _seal_and_register(
+            services, valid, claimed, department, seal, identity, context, actor, idempotency
         )
-        refuse_second_licence(session, department=department, request=valid, today=today)
-        certificate_id = new_public_id("crt")
-        identifier = _identifier(session, valid, department, number)
-        # 3. Render, with the licence's national metadata in the page's XMP.
-        rendered = _render(
-            services, valid, certificate_id, number, department, issued_at, identifier
-        )
+    except ClaimSettledError:
+        return settled_outcome(services, claimed)
+    except Exception as exc:
+        void_after_failure(services, claimed, exc, actor)
+        raise
+    metrics.CERTIFICATES_ISSUED.labels(type=valid.template.code).inc()
+    metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
+    return Issued(certificate)
+
+
+def _seal_and_register(
+    services: Services,
+    valid: ValidatedRequest,
+    claimed: Reservation,
+    department: Department,
+    seal: Seal,
+    identity: SealIdentity,
+    context: SealingContext,
+    actor: audit.Actor,
+    idempotency: IdempotencyKey | None,
+) -> Certificate:
+    """Steps 3 to 5: render and seal with no transaction open, then register."""
+    with services.sessions() as session:
+        identifier = _identifier(session, valid, department, claimed.number)
+    # 3. Render, with the licence's national metadata in the page's XMP.
+    rendered = _render(
+        services,
+        valid,
+        claimed.certificate_id,
+        claimed.number,
+        department,
+        claimed.issued_at,
+        identifier,
+    )
+    with services.blobs.staging() as staged:
         # 4. Seal.
         result = seal_pdf(
             io.BytesIO(rendered.pdf),
@@ -210,29 +231,33 @@ def issue_certificate(
             ),
             context=context,
         )
-        # 5. Register.
-        certificate = _register(
-            session,
-            services,
-            valid,
-            certificate_id=certificate_id,
-            number=number,
-            department=department,
-            seal=seal,
-            signed_digest=result.signed_digest,
-            blob=staged.finish(),
-            issued_at=issued_at,
-            identifier=identifier,
-            actor=actor,
-        )
-        if idempotency is not None:
-            settle_key(session, idempotency, certificate_id)
-        # The transaction's work is done: a failure from here is the commit's, whose
-        # outcome is unknown, and the staged file is left for the start-up sweep.
-        staged.committing()
-    metrics.CERTIFICATES_ISSUED.labels(type=valid.template.code).inc()
-    metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
-    return Issued(certificate)
+        blob = staged.finish()
+        # 5. Register, if the claim is still this request's to register.
+        with db.transaction(services.sessions) as session:
+            settle_claim(session, claimed, services.clock)
+            current = session.get(Seal, seal.id)
+            assert current is not None
+            usable_seal(current, department_id=department.id)
+            certificate = _register(
+                session,
+                services,
+                valid,
+                certificate_id=claimed.certificate_id,
+                number=claimed.number,
+                department=department,
+                seal=seal,
+                signed_digest=result.signed_digest,
+                blob=blob,
+                issued_at=claimed.issued_at,
+                identifier=identifier,
+                actor=actor,
+            )
+            if idempotency is not None:
+                settle_key(session, idempotency, claimed.certificate_id)
+            # The transaction's work is done: a failure from here is the commit's, whose
+            # outcome is unknown, and the staged file is left for the start-up sweep.
+            staged.committing()
+    return certificate
 
 
 def _render(

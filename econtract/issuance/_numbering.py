@@ -1,9 +1,9 @@
 """Licence numbers: one counter per department, type and year, row-locked, never reused.
 
-:func:`allocate_number` is the first write of the issuing transaction: the counter's row lock
-makes the issuances of one department and type take turns, which the one-licence-per-holder
-rule (:mod:`econtract.issuance._status`) relies on. A number handed out in a transaction that
-rolls back was never handed out; a committed one is never handed out again.
+:func:`allocate_number` is the last statement but one of the claiming transaction
+(:mod:`econtract.issuance._claims`), so that the counter's row lock is held only until that
+short transaction commits. A number handed out in a transaction that rolls back was never
+handed out; a committed one is issued or declared void, and never handed out again.
 """
 
 from __future__ import annotations

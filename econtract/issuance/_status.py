@@ -3,7 +3,8 @@
 :func:`effective_status` derives what a person sees from the registry status and the
 validity dates (a valid licence past its last day is EXPIRED). :func:`refuse_second_licence`
 keeps the issuing rule that a holder holds at most one valid licence of a type from a
-department; it runs under the number counter's lock (:mod:`econtract.issuance._numbering`).
+department; it runs in the claiming transaction, after the claim that holds the holder
+(:mod:`econtract.issuance._claims`).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def refuse_second_licence(
 
     Valid means what a person would call valid: not revoked nor superseded, and not past its
     last day (a suspended licence is still held). The one being superseded does not count.
-    Runs under the number counter's lock, so it sees every licence committed before.
+    Runs after the request's pending claim is written (:mod:`econtract.issuance._claims`), so
+    it sees every licence registered before.
     """
     holder_code = request.holder_code
     if holder_code is None:

@@ -45,6 +45,7 @@ class LogEntryKind(StrEnum):
     KEY_ROTATE = "key.rotate"
     DOCUMENT_SEAL = "document.seal"
     LICENCE_USE = "licence.use"
+    NUMBER_VOID = "number.void"
 
 
 #: The fields each kind must carry, besides ``kind`` and ``time``.
@@ -63,6 +64,7 @@ REQUIRED_FIELDS: dict[LogEntryKind, tuple[str, ...]] = {
     LogEntryKind.KEY_ROTATE: ("seal_id", "replaces_seal_id"),
     LogEntryKind.DOCUMENT_SEAL: ("department", "document_id", "pdf_sha256", "signed_digest"),
     LogEntryKind.LICENCE_USE: ("department", "usage_id", "record_sha256"),
+    LogEntryKind.NUMBER_VOID: ("department", "certificate_number", "certificate_type", "reason"),
 }
 
 
@@ -284,6 +286,22 @@ class LogEntry:
             seal_id=document.seal_id,
             pdf_sha256=document.pdf_sha256,
             signed_digest=document.signed_digest,
+        )
+
+    @classmethod
+    def number_voided(
+        cls, *, department_code: str, number: str, type_code: str, reason: str, time: datetime
+    ) -> LogEntry:
+        """The entry for a licence number allocated but never issued: the number stays
+        accounted for, and is never handed out again. ``reason`` is the service's own words
+        (which step failed), never a request's data."""
+        return cls(
+            kind=LogEntryKind.NUMBER_VOID,
+            time=time,
+            department=department_code,
+            certificate_number=number,
+            certificate_type=type_code,
+            reason=reason,
         )
 
 
