@@ -76,6 +76,24 @@ def test_an_upload_beyond_the_workers_and_the_queue_is_refused_with_retry_after(
     assert pool.admitted == 0
 
 
+def test_a_full_pool_refuses_an_upload_before_its_body_is_read(
+    small_pool_client: TestClient,
+) -> None:
+    pool: VerificationPool = small_pool_client.app.state.verification_pool  # type: ignore[attr-defined]
+    # A body no multipart parser accepts: had it been read, the answer would be a 4xx about it.
+    garbage = b"--not-a-boundary\r\n" * 1000
+    headers = {"Content-Type": "multipart/form-data; boundary=x"}
+    with held(small_pool_client, pool, 2):
+        refused = small_pool_client.post("/v1/verify", content=garbage, headers=headers)
+        assert refused.status_code == 503
+        assert refused.json()["type"] == "urn:econtract:problem:verification-busy"
+        assert int(refused.headers["retry-after"]) >= 1
+    assert small_pool_client.post("/v1/verify", content=garbage, headers=headers).status_code in (
+        400,
+        422,
+    )
+
+
 def test_the_qr_page_answers_while_every_verification_worker_is_busy(
     small_pool_client: TestClient, initialised: Services
 ) -> None:

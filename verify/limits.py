@@ -148,14 +148,23 @@ class VerificationPool:
         """Verifications running or waiting now."""
         return self._admitted
 
+    @property
+    def full(self) -> bool:
+        """Whether the next verification would be refused (every place is taken)."""
+        return self._admitted >= self.workers + self.queue
+
+    def busy_error(self) -> VerificationBusyError:
+        """The refusal of a verification while the pool is full."""
+        return VerificationBusyError(
+            f"{self._admitted} files are being verified or waiting; try again in a moment.",
+            retry_after=self.retry_after(),
+        )
+
     async def run(self, work: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``work`` on a worker of the pool and wait for it without blocking the loop."""
         with self._lock:
-            if self._admitted >= self.workers + self.queue:
-                raise VerificationBusyError(
-                    f"{self._admitted} files are being verified or waiting; try again in a moment.",
-                    retry_after=self.retry_after(),
-                )
+            if self.full:
+                raise self.busy_error()
             self._admitted += 1
         # The work runs in the request's context, so that the worker's log records relayed
         # there carry the request's id (an executor's thread starts without it).
