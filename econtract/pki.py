@@ -306,17 +306,18 @@ class PKI:
         if ca_name not in self.ca_certificates:
             raise RegistryError(f"There is no CA named {ca_name!r}.", code="not-found")
         now = now or datetime.now(UTC)
-        with self.sessions() as session:
-            if ca_name == ISSUING:
-                fingerprint: tuple[object, ...] = tuple(
+        # The root CA revokes nothing the registry records, so only the issuing CA's CRL
+        # needs the registry's word on what changed; the root's is renewed by age alone.
+        fingerprint: tuple[object, ...] = ()
+        if ca_name == ISSUING:
+            with self.sessions() as session:
+                fingerprint = tuple(
                     session.execute(
                         select(func.count(), func.max(Seal.revoked_at)).where(
                             Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
                         )
                     ).one()
                 )
-            else:
-                fingerprint = ()
         cached = self._fresh_crl(ca_name, fingerprint, now)
         if cached is not None:
             return cached
