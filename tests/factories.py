@@ -7,9 +7,10 @@ vary from test to test (a department, the scopes a rule needs).
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import text
 
 from econtract import audit, db
-from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE, initialise
 from econtract.clients import create_client
 from econtract.services import Services
 
@@ -39,3 +40,14 @@ def token_for(
     )
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def initialise_with_an_empty_log(services: Services) -> Services:
+    """``econtract init`` without demo data, then the log emptied: init logs the platform seal
+    it creates, and tests of the log itself count the leaves they append from 0."""
+    initialise(services, demo=False)
+    with db.transaction(services.sessions) as session:
+        for table in ("log_tree_heads", "log_nodes", "log_leaves"):
+            session.execute(text(f"DELETE FROM {table}"))
+        session.execute(text("UPDATE log_state SET tree_size = 0"))
+    return services

@@ -27,7 +27,6 @@ from econtract.auditor import (
     compare_leaves,
     fetch,
 )
-from econtract.bootstrap import initialise
 from econtract.cli import EXIT_USAGE, run
 from econtract.services import Services
 from econtract.translog import (
@@ -40,6 +39,7 @@ from econtract.translog import (
 )
 from econtract.translog._store import append_encoded
 from econtract.translog._tables import LogLeaf, LogNode, LogState, LogTreeHead
+from tests.factories import initialise_with_an_empty_log
 from tests.live import serve
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -57,8 +57,7 @@ def status_entry(i: int) -> LogEntry:
 
 @pytest.fixture
 def log_services(services: Services) -> Services:
-    initialise(services, demo=False)
-    return services
+    return initialise_with_an_empty_log(services)
 
 
 @pytest.fixture

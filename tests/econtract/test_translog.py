@@ -21,10 +21,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 
 from econtract import db
-from econtract.bootstrap import initialise
 from econtract.clock import FixedClock
 from econtract.models import Base, Certificate, Seal, SealedDocument
 from econtract.services import Services
@@ -66,6 +65,7 @@ from econtract.translog._merkle import consistency_ranges, node_hash
 from econtract.translog._store import append_encoded, entries, root_hash, tree_size
 from econtract.translog._tables import LogLeaf, LogNode, LogState, LogTreeHead
 from tests.data import load_vectors
+from tests.factories import initialise_with_an_empty_log
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -405,14 +405,8 @@ def test_entry_needs_the_fields_of_its_kind() -> None:
 @pytest.fixture
 def log_services(services: Services) -> Services:
     """Services on a migrated registry with the PKI (and so the log key), no demo data, and
-    an empty log: ``init`` logs the platform seal it creates, and these tests count the
-    leaves they append from 0."""
-    initialise(services, demo=False)
-    with db.transaction(services.sessions) as session:
-        for table in ("log_tree_heads", "log_nodes", "log_leaves"):
-            session.execute(text(f"DELETE FROM {table}"))
-        session.execute(text("UPDATE log_state SET tree_size = 0"))
-    return services
+    an empty log."""
+    return initialise_with_an_empty_log(services)
 
 
 LOG_TABLES = {"log_state", "log_leaves", "log_nodes", "log_tree_heads"}
