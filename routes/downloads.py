@@ -49,8 +49,10 @@ def _size_of(stream: BinaryIO) -> int | None:
     try:
         return os.fstat(stream.fileno()).st_size
     except (OSError, ValueError):
-        # Not a file of the operating system (e.g. a database store's stream): sent chunked.
-        return None
+        # Not a file of the operating system: a database store's stream says its size, any
+        # other is sent chunked.
+        size = getattr(getattr(stream, "raw", None), "size", None)
+        return size if isinstance(size, int) else None
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from econtract import db
+from econtract.backup import backup, restore
 from econtract.blobs import READ_CHUNK, DatabaseBlobStore, DiskBlobStore, content_key
 from econtract.blobs._model import Blob
 from econtract.bootstrap import initialise
@@ -18,6 +21,10 @@ from econtract.config import Settings, get_settings
 from econtract.errors import NotFoundError
 from econtract.models import Seal, SealedDocument, new_public_id
 from econtract.services import Services
+
+# The fixture of an empty data directory and database to restore into.
+from tests.econtract.test_backup import target as restore_target  # noqa: F401
+from tests.factories import token_for
 from tests.licences import issue_example
 
 
@@ -106,6 +113,21 @@ def test_reading_a_blob_goes_slice_by_slice(in_database: Services) -> None:
     assert len(slices) == 3
 
 
+def test_a_download_from_the_database_store_says_its_length(in_database: Services) -> None:
+    from api import create_app  # noqa: PLC0415
+
+    certificate = issue_example(in_database)
+    with TestClient(create_app(in_database.settings)) as client:
+        token = token_for(client, in_database, scopes="read")
+        response = client.get(
+            f"/v1/certificates/{certificate.id}/pdf",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == certificate.pdf_sha256
+    assert response.headers["content-length"] == str(len(response.content))
+
+
 def test_reading_a_missing_key_is_not_found(in_database: Services) -> None:
     with pytest.raises(NotFoundError, match="stored document is missing"):
         in_database.blobs.open("00/" + "0" * 64 + ".pdf")
@@ -163,6 +185,26 @@ def test_migrate_refuses_a_missing_blob_naming_it(
         f"error: The blob {certificate.blob_key} is missing from the disk store."
         in capsys.readouterr().err
     )
+
+
+def test_a_backup_of_the_database_store_carries_its_blobs_in_the_registry(
+    in_database: Services,
+    restore_target: Settings,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    certificate = issue_example(in_database)
+    snapshot = tmp_path / "snapshot"
+    backup(in_database.settings, snapshot)
+    # The blobs are rows of the registry's snapshot, not files beside it.
+    assert not (snapshot / "blobs").exists()
+    restored_settings = restore_target.model_copy(update={"blob_store": "database"})
+    restore(restored_settings, snapshot)
+    restored = Services(settings=restored_settings)
+    try:
+        with restored.blobs.open(certificate.blob_key) as stored:
+            assert hashlib.sha256(stored.read()).hexdigest() == certificate.pdf_sha256
+    finally:
+        restored.dispose()
 
 
 def _document_row(services: Services, key: str, sha256: str) -> SealedDocument:
