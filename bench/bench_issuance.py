@@ -37,6 +37,7 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any
 
+import httpx
 import segno
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
@@ -222,6 +223,27 @@ def measure_http(
     return result, used / max(result.total_requests, 1)
 
 
+def number_lock_quantiles(port: int) -> str:
+    """The p50 and p99 of ``econtract_number_lock_seconds`` from the server's ``/metrics``,
+    as the upper bounds of the histogram buckets they fall in (all workers' observations)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("econtract_number_lock_seconds_bucket"):
+            label = line.split('le="', 1)[1].split('"', 1)[0]
+            le = float("inf") if label == "+Inf" else float(label)
+            buckets[le] = buckets.get(le, 0.0) + float(line.split()[-1])
+    total = buckets.get(float("inf"), 0.0)
+    if not total:
+        return "no observations"
+
+    def bound(q: float) -> str:
+        le = next(le for le in sorted(buckets) if buckets[le] >= q * total)
+        return "> 1 s" if le == float("inf") else f"<= {1000 * le:g} ms"
+
+    return f"{int(total)} issuances, p50 {bound(0.5)}, p99 {bound(0.99)}"
+
+
 def run(
     seconds: float, concurrency: int, count: int, repeats: int, engine: str, skip_naive: bool
 ) -> None:
@@ -240,6 +262,7 @@ def run(
         algorithm = KeyAlgorithm(server.licence_seal_algorithm)
         result, server_cpu = measure_http(server, seconds, concurrency, engine)
         problems = server.log_problems() if result.errors else []
+        lock = number_lock_quantiles(server.port)
     numbers = result.collected
     print()
     print(f"{'HTTP POST /v1/certificates':<48} {result.summary('certs/s')}")
@@ -255,6 +278,7 @@ def run(
         f"numbers distinct: {'yes' if distinct else 'NO'}"
     )
     print(f"{'errors (warm-up included)':<48} {result.errors:10d}  {result.error_kinds or ''}")
+    print(f"{'number counter lock held (server histogram)':<48} {lock}")
     for line in problems:
         print(f"  server log: {line}")
     sys.stdout.flush()
