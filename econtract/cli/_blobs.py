@@ -19,7 +19,7 @@ def migrate_command(
         typer.Option("--to", help="The store to copy every registered blob into."),
     ],
 ) -> None:
-    """Copy every blob the registry records into the other store (``ECONTRACT_BLOB_STORE``
+    """Copy every blob the registry records into the other store (ECONTRACT_BLOB_STORE
     names the one in use), checking each against its registry row; a second run copies
     nothing, an interrupted one resumes. Switch ECONTRACT_BLOB_STORE afterwards.
 
