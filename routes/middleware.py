@@ -1,0 +1,202 @@
+"""The HTTP layer's middleware and its problem+json answer: request ids, access logs and
+metrics (:class:`Observe`), body limits (:class:`BodyLimit`) and the early refusal of uploads
+while verification is full (:class:`RefuseBusyVerification`). Plain ASGI classes: Starlette's
+``BaseHTTPMiddleware`` runs every request through extra tasks and streams, which costs more
+than the QR page itself."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from econtract import metrics
+from econtract.logs import request_id_var
+from routes.errors import PayloadTooLargeError
+from verify.limits import VerificationBusyError
+
+log = logging.getLogger("econtract.api")
+
+PROBLEM_JSON = "application/problem+json"
+"""The media type of every error answer (RFC 9457)."""
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    """An RFC 9457 problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"urn:econtract:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    if errors:
+        body["errors"] = errors
+    metrics.ERRORS.labels(code=code).inc()
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+#: Paths that take a file upload; every other body is held to the JSON request limit.
+UPLOAD_PATHS = ("/v1/documents/seal", "/v1/verify", "/v1/batches")
+
+
+class BodyLimit:
+    """Refuse a request body larger than the path's limit before reading it whole.
+
+    A declared Content-Length over the limit is answered at once. A body without one
+    (``Transfer-Encoding: chunked``) is counted as it arrives: past the limit the reader fails,
+    and whatever the application answers then is replaced by the same 413. The replacement is
+    needed because the framework reads multipart and JSON bodies itself, before the route
+    runs, and would turn the reader's failure into a 400 of its own.
+    """
+
+    def __init__(self, app: ASGIApp, upload_limit: int, request_limit: int) -> None:
+        self.app = app
+        self.upload_limit = upload_limit
+        self.request_limit = request_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if scope["path"] in UPLOAD_PATHS else self.request_limit
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(
+                scope, send, f"The body has {int(declared)} bytes; the limit is {limit}."
+            )
+            return
+        received = 0
+        too_large = False
+        started = False
+
+        async def limited() -> Message:
+            nonlocal received, too_large
+            if too_large:
+                # The rest of the body is never read; a reader that asks again is told the
+                # request is over.
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise PayloadTooLargeError(
+                        f"The body is larger than the limit of {limit} bytes."
+                    )
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                return  # the application's answer to a cut-off body is replaced below
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not too_large or started:
+                raise
+        if too_large and not started:
+            await self._refuse(scope, send, f"The body is larger than the limit of {limit} bytes.")
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, detail: str) -> None:
+        response = problem(413, PayloadTooLargeError.code, PayloadTooLargeError.title, detail)
+
+        async def nothing() -> Message:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
+
+
+class RefuseBusyVerification:
+    """Refuse an upload to ``POST /v1/verify`` while the verification pool is full, before its
+    body is read.
+
+    The route's own check comes after FastAPI has read and parsed the whole multipart body;
+    under a flood, that parsing of files that will be refused anyway is what takes the CPU
+    from every other request. Here the answer (the same 503 problem with ``Retry-After``) is
+    sent at once and the connection closed unread.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/verify"
+            and scope["app"].state.verification_pool.full
+        ):
+            refusal: VerificationBusyError = scope["app"].state.verification_pool.busy_error()
+            response = problem(503, refusal.code, refusal.title, refusal.message)
+            response.headers["Retry-After"] = str(refusal.retry_after)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class Observe:
+    """Request ids, JSON access logs and metrics, as a plain ASGI middleware.
+
+    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs every request through
+    extra tasks and streams, which costs more than the QR page itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
+        # Left set for the rest of this request's task, so that the outermost error handler's
+        # problem+json still names the request.
+        request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode("latin-1"))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            metrics.REQUESTS.labels(method, route, str(status)).inc()
+            metrics.LATENCY.labels(method, route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
