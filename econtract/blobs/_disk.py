@@ -55,11 +55,19 @@ def _storage_errors() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno in _NO_ROOM:
-            raise InsufficientStorageError(
-                f"The document store has no room left ({exc.strerror}); nothing was stored."
-            ) from exc
-        raise
+        named = _named(exc)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+def _named(exc: OSError) -> Exception:
+    """A full disk's error as :class:`InsufficientStorageError`; any other as it is."""
+    if exc.errno in _NO_ROOM:
+        return InsufficientStorageError(
+            f"The document store has no room left ({exc.strerror}); nothing was stored."
+        )
+    return exc
 
 
 class _StagingFile(io.BufferedRandom):
@@ -67,12 +75,19 @@ class _StagingFile(io.BufferedRandom):
 
     The sealing engine writes into the file itself and reads any ``OSError`` as a network
     failure (the timestamp authority's); the domain's error passes through it unchanged.
+    A plain ``try`` rather than :func:`_storage_errors`: a PDF writer makes thousands of small
+    writes per licence, and a context manager around each cost milliseconds per issuance.
     """
 
     def write(self, buffer: ReadableBuffer, /) -> int:
         """Write, as the buffered file does."""
-        with _storage_errors():
+        try:
             return super().write(buffer)
+        except OSError as exc:
+            named = _named(exc)
+            if named is exc:
+                raise
+            raise named from exc
 
     def flush(self) -> None:
         """Flush, as the buffered file does."""
