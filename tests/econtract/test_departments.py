@@ -56,13 +56,16 @@ def test_duplicate_department_is_a_conflict_and_changes_nothing(initialised: Ser
 
 
 def test_malformed_credit_code_is_refused(initialised: Services) -> None:
+    with initialised.sessions() as session:
+        before = [d.code for d in list_departments(session)]
     with (
         pytest.raises(InvalidInputError, match="wrong check character"),
         db.transaction(initialised.sessions) as session,
     ):
         add_department(session, code="9133010052CL12THX0", name="x", region=None, actor=OPERATOR)
     with initialised.sessions() as session:
-        assert [d.code for d in list_departments(session)] == ["11330100002502899U"]
+        assert [d.code for d in list_departments(session)] == before
+    assert "9133010052CL12THX0" not in before
 
 
 def test_bad_region_is_refused(initialised: Services) -> None:
