@@ -422,7 +422,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_limit=settings.max_upload_bytes + 64 * 1024,
         request_limit=settings.max_request_bytes,
     )
-    app.add_middleware(RefuseBusyVerification)
+    app.add_middleware(RefuseBusyVerification, drain_limit=settings.max_upload_bytes + 64 * 1024)
     app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
     app.add_middleware(Observe)  # outermost: every answer is counted and logged
     # Routes are matched in order, one by one: the QR page, the busiest, comes first, as a

@@ -109,7 +109,11 @@ class FloodOutcome:
 
 
 def _flood(base_url: str, pdf: bytes, clients: int, pause: float, stop: Event, out: Any) -> None:
-    """The flood's process: ``clients`` uploads in flight until ``stop``; the outcome to ``out``."""
+    """The flood's process: ``clients`` uploads in flight until ``stop``; the outcome to ``out``.
+
+    It runs at the lowest CPU priority: a flood comes from other machines, and on this small
+    one the attacker's own CPU must not be what the probes measure."""
+    os.nice(19)
     outcome = FloodOutcome()
 
     async def upload(client: httpx.AsyncClient) -> None:

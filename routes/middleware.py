@@ -122,16 +122,19 @@ class BodyLimit:
 
 class RefuseBusyVerification:
     """Refuse an upload to ``POST /v1/verify`` while the verification pool is full, before its
-    body is read.
+    body is parsed.
 
     The route's own check comes after FastAPI has read and parsed the whole multipart body;
     under a flood, that parsing of files that will be refused anyway is what takes the CPU
-    from every other request. Here the answer (the same 503 problem with ``Retry-After``) is
-    sent at once and the connection closed unread.
+    from every other request. Here the body is only drained (read and dropped, up to
+    ``drain_limit`` bytes, so that the client, still sending, receives the answer rather than
+    a reset connection) and the same 503 problem with ``Retry-After`` is sent, closing the
+    connection.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, drain_limit: int) -> None:
         self.app = app
+        self.drain_limit = drain_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -141,6 +144,14 @@ class RefuseBusyVerification:
             and scope["app"].state.verification_pool.full
         ):
             refusal: VerificationBusyError = scope["app"].state.verification_pool.busy_error()
+            drained = 0
+            while drained <= self.drain_limit:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
             response = problem(503, refusal.code, refusal.title, refusal.message)
             response.headers["Retry-After"] = str(refusal.retry_after)
             response.headers["Connection"] = "close"
