@@ -709,11 +709,19 @@ def _econtract(args: list[str], env: dict[str, str], cwd: Path) -> Any:
 
 @contextlib.contextmanager
 def econtract_server(
-    workers: int = 2, settings: dict[str, str] | None = None
+    workers: int = 2,
+    settings: dict[str, str] | None = None,
+    *,
+    instance_of: EContractServer | None = None,
 ) -> Iterator[EContractServer]:
     """``econtract serve --workers N`` on a free port and a fresh temporary data directory
     (SQLite), with an API client of the demo department (scopes issue, read, revoke); stopped and
-    removed on leaving, also on failure. ``settings`` are more ``ECONTRACT_*`` variables."""
+    removed on leaving, also on failure. ``settings`` are more ``ECONTRACT_*`` variables.
+
+    ``instance_of`` makes a second instance of a running server's service: its data directory
+    gets a copy of the other's key files and nothing else, no ``init`` and no client are made,
+    and the other's API client is used. ``settings`` must then name the same database and
+    ``ECONTRACT_KEY_PASSPHRASE`` as the other's."""
     data_dir = Path(tempfile.mkdtemp(prefix="econtract-bench-")).resolve()
     port = free_port()
     env = _server_env(data_dir, port) | (settings or {})
@@ -721,12 +729,19 @@ def econtract_server(
     process: subprocess.Popen[bytes] | None = None
     try:
         # Every command runs in the data directory, so that nothing lands in the repository.
-        _econtract(["init"], env, data_dir)
-        client = _econtract(
-            ["clients", "create", "--department", DEPARTMENT, "--scopes", "issue,read,revoke"],
-            env,
-            data_dir,
-        )
+        if instance_of is None:
+            _econtract(["init"], env, data_dir)
+            client = _econtract(
+                ["clients", "create", "--department", DEPARTMENT, "--scopes", "issue,read,revoke"],
+                env,
+                data_dir,
+            )
+        else:
+            shutil.copytree(instance_of.data_dir / "keys", data_dir / "keys", dirs_exist_ok=True)
+            client = {
+                "client_id": instance_of.client_id,
+                "client_secret": instance_of.client_secret,
+            }
         seals = _econtract(["seals", "list", "--department", DEPARTMENT], env, data_dir)
         algorithm = next(s["algorithm"] for s in seals if s["kind"] == "licence")
         executable = str(Path(sys.executable).with_name("econtract"))
