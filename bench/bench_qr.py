@@ -92,6 +92,11 @@ def issue_and_read_tokens(server: EContractServer, count: int) -> list[str]:
             pdf = client.get(response.json()["pdf_url"])
             pdf.raise_for_status()
             pdfs.append(pdf.content)
+    return read_tokens(server, pdfs)
+
+
+def read_tokens(server: EContractServer, pdfs: list[bytes]) -> list[str]:
+    """The tokens of the QR codes of sealed licences, each page checked VALID."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         urls = list(pool.map(qr_url, pdfs))
     prefix = f"{server.base_url}/v/"
