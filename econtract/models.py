@@ -201,6 +201,8 @@ class Certificate(Base):
         Index("ix_certificates_holder", "department_id", "type_code", "holder_code"),
         # A using department asks for one holder's licences across departments.
         Index("ix_certificates_national_holder", "national_holder_code", "type_code"),
+        # The certificate list pages through a department's certificates newest first.
+        Index("ix_certificates_department_issued", "department_id", "issued_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
