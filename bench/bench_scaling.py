@@ -179,10 +179,13 @@ def _print(figures: Figures) -> None:
         print(f"{name:<40} {result.summary('certs/s')}")
     numbers = figures.numbers
     distinct = "yes" if len(set(numbers)) == len(numbers) else "NO"
+    # The cores the servers got: on a shared machine, 2 workers can only scale as far as
+    # a second core is free, which this shows next to the rate.
+    cores = figures.per_second * figures.server_cpu_per_certificate
     print(
         f"{'':<40} server CPU {1000 * figures.server_cpu_per_certificate:.1f} ms per "
-        f"certificate; {len(numbers)} issued, numbers distinct: {distinct}; errors "
-        f"{figures.errors}"
+        f"certificate = {cores:.2f} cores busy; {len(numbers)} issued, numbers distinct: "
+        f"{distinct}; errors {figures.errors}"
     )
     for index, lock in enumerate(figures.locks):
         print(f"{'':<40} number lock (instance {index + 1}): {lock}")
