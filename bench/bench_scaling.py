@@ -35,8 +35,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
+import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,6 +75,8 @@ class Figures:
     """CPU seconds of every server process, per request made (warm-up included)."""
     locks: tuple[str, ...]
     """The number counter's lock time, as each instance's ``/metrics`` gives it."""
+    connections: tuple[int, ...]
+    """Open connections per server process in the middle of the window, most first."""
 
     @property
     def per_second(self) -> float:
@@ -124,15 +129,38 @@ def measure(
         for index, server in enumerate(servers)
     ]
     before = sum(process_group_cpu(server.process_group) for server in servers)
+    connections: list[int] = []
+    middle = threading.Timer(
+        _WARMUP_SECONDS + seconds / 2,
+        lambda: connections.extend(connections_per_process([s.port for s in servers])),
+    )
+    middle.start()
     with ThreadPoolExecutor(max_workers=share) as pool:
         results = tuple(pool.map(run_load, specs))
+    middle.join()
     used = sum(process_group_cpu(server.process_group) for server in servers) - before
     requests = sum(result.total_requests for result in results)
     locks = tuple(number_lock_quantiles(server.port) for server in servers)
     for server in servers:
         for line in server.log_problems() if any(r.errors for r in results) else []:
             print(f"  server log (port {server.port}): {line}")
-    return Figures(label, results, used / max(requests, 1), locks)
+    return Figures(label, results, used / max(requests, 1), locks, tuple(connections))
+
+
+def connections_per_process(ports: list[int]) -> list[int]:
+    """The established connections to ``ports``, counted per server process (from ``ss``,
+    Linux): uvicorn's workers share a listening socket and the kernel hands each new
+    connection to one of them, so a few long-lived connections may not be split evenly."""
+    found: list[str] = []
+    for port in ports:
+        listing = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        found += re.findall(r"pid=(\d+)", listing)
+    return sorted((found.count(pid) for pid in set(found)), reverse=True)
 
 
 @contextlib.contextmanager
@@ -187,6 +215,8 @@ def _print(figures: Figures) -> None:
         f"certificate = {cores:.2f} cores busy; {len(numbers)} issued, numbers distinct: "
         f"{distinct}; errors {figures.errors}"
     )
+    split = "/".join(str(n) for n in figures.connections) or "unknown"
+    print(f"{'':<40} connections per server process mid-window: {split}")
     for index, lock in enumerate(figures.locks):
         print(f"{'':<40} number lock (instance {index + 1}): {lock}")
     sys.stdout.flush()
