@@ -30,14 +30,14 @@ USER_NAME = "台州市建设局"
 MATTER = "建设工程施工许可"
 
 
-def _grant(services: Services, *, requires_consent: bool) -> None:
+def _grant(services: Services, *, requires_consent: bool, matter: str = MATTER) -> None:
     with db.transaction(services.sessions) as session:
         add_department(session, code=USER, name=USER_NAME, region=None, actor=OPERATOR)
         add_grant(
             session,
             department_code=USER,
             type_code="business_licence",
-            matters=[MATTER],
+            matters=[matter],
             requires_consent=requires_consent,
             actor=OPERATOR,
             clock=services.clock,
@@ -196,17 +196,7 @@ def test_a_matter_the_font_cannot_draw_is_refused_by_pointer_before_any_use(
 ) -> None:
     # U+20000 (𠀀) is a CJK Extension B ideograph, outside the font's U+4E00-U+9FFF.
     matter = MATTER + "\U00020000"
-    with db.transaction(initialised.sessions) as session:
-        add_department(session, code=USER, name=USER_NAME, region=None, actor=OPERATOR)
-        add_grant(
-            session,
-            department_code=USER,
-            type_code="business_licence",
-            matters=[matter],
-            requires_consent=False,
-            actor=OPERATOR,
-            clock=initialised.clock,
-        )
+    _grant(initialised, requires_consent=False, matter=matter)
     licence = issue_example(initialised)
     token = token_for(api_client, initialised, USER, "use")
     response = api_client.post(
