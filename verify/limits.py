@@ -7,8 +7,10 @@ result is a :class:`~verify.report.Report` or a :class:`~verify.errors.Verificat
 (too large, malformed, timed out, out of memory), never a crash or a stalled server.
 
 Workers come from a ``forkserver`` that has already imported pyHanko, so each one starts in
-milliseconds. The registry is consulted in the calling process, which holds the database
-session; the worker only sees the file, the trust roots and the revocation data.
+milliseconds, and a worker is kept for the next file: it is replaced after an error, a
+timeout (it is killed) or a hundred files. The registry is consulted in the calling process,
+which holds the database session; the worker only sees the file, the trust roots and the
+revocation data.
 
 The worker writes nothing to stderr itself: its log records (pyHanko reports a failed
 difference analysis with a traceback), Python's warnings and anything a library prints on
@@ -22,8 +24,8 @@ verifications run at once, at most ``queue`` more wait for a turn, and the next 
 once with :class:`VerificationBusyError` (the service answers 503 with ``Retry-After``).
 Without it every upload got a worker process of its own, and fifty parallel uploads took
 gigabytes and every core. The waiting is done by an executor's queue, not by a thread or the
-event loop, and the workers run at a lower CPU priority than the service, so that the QR page
-stays quick while files are checked.
+event loop, and the workers take only the CPU the service leaves (``SCHED_IDLE``), so that the
+QR page stays quick while files are checked.
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ _JOIN_SECONDS = 5.0
 # records of one verification, then one saying how many more were dropped.
 _MAX_LOG_RECORDS = 100
 _MAX_LOG_TEXT = 16 * 1024
-# Verification workers yield the CPU to the service's own process (the QR page, /healthz).
-_WORKER_NICENESS = 10
+# A worker verifies this many files, then a fresh process takes over (memory fragmentation
+# and whatever a library caches stay bounded).
+_JOBS_PER_WORKER = 100
+# Workers kept waiting for the next file per process; more are stopped when they finish.
+_MAX_IDLE_WORKERS = 8
 # Bounds of the Retry-After a busy pool answers with, in seconds.
 _MIN_RETRY_SECONDS = 1
 _MAX_RETRY_SECONDS = 60
@@ -187,8 +192,10 @@ class VerificationPool:
         return min(_MAX_RETRY_SECONDS, max(_MIN_RETRY_SECONDS, seconds))
 
     def shutdown(self) -> None:
-        """Stop taking work; waiting work is dropped, running work finishes."""
+        """Stop taking work; waiting work is dropped, running work finishes, and the idle
+        worker processes are stopped."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        _IDLE.stop_all()
 
     def _timed(self, work: Callable[[], _T]) -> _T:
         started = time.monotonic()
@@ -222,22 +229,92 @@ def verify_pdf_bounded(data: bytes, *, policy: VerificationPolicy) -> Report:
         limits=limits,
         log_level=logging.getLogger().getEffectiveLevel(),
     )
-    context = _context()
-    receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=_work, args=(sender, job), daemon=True)
-    worker.start()
-    sender.close()
+    worker = _IDLE.take() or _Worker()
     try:
-        kind, payload = _answer(receiver, limits.wall_seconds)
-    finally:
-        receiver.close()
-        if worker.is_alive():
-            worker.kill()
-        worker.join(_JOIN_SECONDS)
+        worker.connection.send(job)
+        kind, payload = _answer(worker.connection, limits.wall_seconds)
+    except BaseException:
+        worker.stop()
+        raise
+    worker.jobs += 1
+    if kind == "report" and worker.jobs < _JOBS_PER_WORKER:
+        _IDLE.give(worker)
+    else:
+        # After an error (out of memory, a defect) or many files, a fresh process takes over.
+        worker.stop()
     if kind == "report":
         assert isinstance(payload, Report)
         return apply_registry(payload, policy.registry)
     raise _rebuild(payload)
+
+
+class _Worker:
+    """A verification process, started from the forkserver, that verifies one file after
+    another.
+
+    Starting a process for every file and tearing it down again is mostly work in the kernel
+    (copying the page tables of an interpreter that has pyHanko loaded, faulting in fresh
+    memory, freeing it all at exit), and on a kernel that does not preempt itself that work
+    delays the service's own requests on the same core. A worker is therefore kept for the
+    next file, and replaced after an error, a timeout or :data:`_JOBS_PER_WORKER` files.
+    """
+
+    def __init__(self) -> None:
+        context = _context()
+        self.connection, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+        self.jobs = 0
+
+    def stop(self) -> None:
+        """End the process at once (it may be in the middle of a file)."""
+        self.connection.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_JOIN_SECONDS)
+
+
+class _IdleWorkers:
+    """Workers waiting for the next file, at most :data:`_MAX_IDLE_WORKERS`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        # A forked child does not own its parent's workers (their pipes are the parent's).
+        os.register_at_fork(after_in_child=self._forget)
+
+    def take(self) -> _Worker | None:
+        """A live idle worker, if there is one."""
+        with self._lock:
+            while self._workers:
+                worker = self._workers.pop()
+                if worker.process.is_alive():
+                    return worker
+                worker.stop()
+        return None
+
+    def give(self, worker: _Worker) -> None:
+        """Keep ``worker`` for the next file (or stop it if enough are waiting)."""
+        with self._lock:
+            if len(self._workers) < _MAX_IDLE_WORKERS:
+                self._workers.append(worker)
+                return
+        worker.stop()
+
+    def stop_all(self) -> None:
+        """Stop every idle worker (the service's shutdown)."""
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._workers = []
+
+
+_IDLE = _IdleWorkers()
 
 
 def _answer(receiver: Connection, wall_seconds: float) -> tuple[str, Any]:
@@ -312,11 +389,12 @@ class _SendRecords(logging.Handler):
         except Exception:  # logging must never break verification
             self.dropped += 1
 
-    def close(self) -> None:
-        if self.dropped:
-            dropped, self.dropped, self.sent = self.dropped, 0, 0
+    def finish(self) -> None:
+        """The end of one file: say how many records were dropped, and count afresh."""
+        dropped, self.dropped, self.sent = self.dropped, 0, 0
+        if dropped:
             log.warning("%d more log records of the verification were dropped", dropped)
-        super().close()
+        self.sent = 0
 
 
 class _StderrToLog(io.TextIOBase):
@@ -356,23 +434,32 @@ def _capture_output(sender: Connection, level: int) -> _SendRecords:
     return handler
 
 
-def _work(sender: Connection, job: _Job) -> None:
-    """The worker: cap the address space, verify, send back a report or an error."""
-    os.nice(_WORKER_NICENESS)
-    handler = _capture_output(sender, job.log_level)
-    try:
+def _serve(connection: Connection) -> None:
+    """The worker: verify each file received until the caller closes the pipe; send back a
+    report or an error for each, after the file's log records."""
+    # Verification takes only the CPU the service's own requests leave (SCHED_IDLE), so that
+    # the QR page stays quick while files are checked.
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    handler = _capture_output(connection, logging.WARNING)
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        handler.setLevel(job.log_level)
+        logging.getLogger().setLevel(job.log_level)
         answer = _verify(job)
         # The log records go first: the caller stops reading at the answer.
         sys.stderr.flush()
-        handler.close()
-        sender.send(answer)
-    finally:
-        sender.close()
+        handler.finish()
+        connection.send(answer)
 
 
 def _verify(job: _Job) -> tuple[str, Any]:
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (job.limits.memory_bytes, job.limits.memory_bytes))
+        # The soft limit only: the next file may come with a higher one.
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (job.limits.memory_bytes, hard))
         from verify.pdf import verify_pdf  # noqa: PLC0415  # preloaded by the forkserver
 
         policy = VerificationPolicy(

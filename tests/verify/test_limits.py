@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import pytest
 
@@ -44,6 +45,45 @@ def test_timeout_stops_the_worker(policy: VerificationPolicy, licence_lt: Sealed
     hurried = dataclasses.replace(policy, limits=VerificationLimits(wall_seconds=0.001))
     with pytest.raises(VerificationTimeoutError, match="stopped"):
         verify_pdf_bounded(licence_lt.pdf, policy=hurried)
+
+
+def _idle_pids() -> list[int]:
+    return [w.process.pid for w in limits._IDLE._workers if w.process.pid is not None]
+
+
+def test_a_worker_verifies_one_file_after_another(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    limits._IDLE.stop_all()
+    verify_pdf_bounded(licence_lt.pdf, policy=policy)
+    [first] = _idle_pids()
+    verify_pdf_bounded(licence_lt.pdf, policy=policy)
+    assert _idle_pids() == [first]
+    # It takes only the CPU that nothing else wants.
+    assert os.sched_getscheduler(first) == os.SCHED_IDLE
+
+
+def test_a_worker_that_timed_out_is_killed_and_replaced(
+    policy: VerificationPolicy, licence_lt: Sealed
+) -> None:
+    limits._IDLE.stop_all()
+    verify_pdf_bounded(licence_lt.pdf, policy=policy)
+    [first] = _idle_pids()
+    hurried = dataclasses.replace(policy, limits=VerificationLimits(wall_seconds=0.001))
+    with pytest.raises(VerificationTimeoutError):
+        verify_pdf_bounded(licence_lt.pdf, policy=hurried)
+    assert _idle_pids() == []
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(first, 0)
+    assert verify_pdf_bounded(licence_lt.pdf, policy=policy).verdict is Verdict.VALID
+    assert _idle_pids() != [first]
+
+
+def test_a_worker_is_replaced_after_an_error(policy: VerificationPolicy) -> None:
+    limits._IDLE.stop_all()
+    with pytest.raises(MalformedPDFError):
+        verify_pdf_bounded(b"hello", policy=policy)
+    assert _idle_pids() == []
 
 
 def test_malformed_pdf_error_crosses_the_process_boundary(policy: VerificationPolicy) -> None:
@@ -123,8 +163,6 @@ def test_the_worker_writes_no_raw_traceback(diff_error: _DiffError) -> None:
 def test_an_unexpected_failure_in_the_worker_is_an_error_not_a_traceback(
     caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    context = limits._context()
-    receiver, sender = context.Pipe(duplex=False)
     job = limits._Job(
         data=b"%PDF-1.7\n",
         roots=(b"not a certificate",),
@@ -133,12 +171,13 @@ def test_an_unexpected_failure_in_the_worker_is_an_error_not_a_traceback(
         now=None,
         limits=VerificationLimits(),
     )
-    worker = context.Process(target=limits._work, args=(sender, job), daemon=True)
-    worker.start()
-    sender.close()
-    with caplog.at_level(logging.WARNING):
-        kind, payload = limits._answer(receiver, 30)
-    worker.join(10)
+    worker = limits._Worker()
+    try:
+        worker.connection.send(job)
+        with caplog.at_level(logging.WARNING):
+            kind, payload = limits._answer(worker.connection, 30)
+    finally:
+        worker.stop()
     assert kind == "error"
     assert payload[0] == "verification-failed"
     assert "could not be verified (ValueError)" in payload[1]
