@@ -88,6 +88,8 @@ def test_a_full_pool_refuses_an_upload_before_its_body_is_read(
         assert refused.status_code == 503
         assert refused.json()["type"] == "urn:econtract:problem:verification-busy"
         assert int(refused.headers["retry-after"]) >= 1
+        # The whole body was drained: the client may retry on the same connection.
+        assert "connection" not in refused.headers
     assert small_pool_client.post("/v1/verify", content=garbage, headers=headers).status_code in (
         400,
         422,
