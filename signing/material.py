@@ -1,14 +1,17 @@
 """Validation material a seal embeds for PAdES B-LT: certificates, CRLs and OCSP responses.
 
 The service is its own CA, so this material is at hand when a seal is made; nothing is
-fetched. It is converted to pyHanko's (asn1crypto) form once, when built, and reused for
-every document sealed while it is fresh.
+fetched. It is converted to pyHanko's (asn1crypto) form once, when built, and its PDF
+streams are serialised the first time a seal embeds it; both are reused for every document
+sealed while the material is fresh (the service keeps one per validity period: new CRLs, a
+new OCSP response or a revocation give new material).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -17,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from keys.signer import to_asn1
+from signing.dss import PreparedDSS
 
 
 @dataclass(frozen=True)
@@ -49,4 +53,11 @@ class ValidationMaterial:
             certificates=tuple(to_asn1(c) for c in unique.values()),
             crls=tuple(asn1_crl.CertificateList.load(der) for der in crls),
             ocsp_responses=tuple(asn1_ocsp.OCSPResponse.load(der) for der in ocsp_responses),
+        )
+
+    @cached_property
+    def prepared_dss(self) -> PreparedDSS:
+        """The DSS streams of this material, serialised once for every document sealed."""
+        return PreparedDSS.build(
+            certificates=self.certificates, ocsp_responses=self.ocsp_responses, crls=self.crls
         )

@@ -6,9 +6,10 @@ speed and for honesty about what was made:
 - the signature placeholder is sized from the certificates and the level
   (``bytes_reserved``), so pyHanko does not sign a dummy document first;
 - B-LT embeds validation material the service already holds (its own chain, CRLs and OCSP
-  responses) with ``DocumentSecurityStore.add_dss``, instead of validating the signer's
-  path again and fetching what the certificates point at, in a revision that leaves the
-  document's metadata alone;
+  responses), instead of validating the signer's path again and fetching what the
+  certificates point at, in a revision that leaves the document's metadata alone; its PDF
+  objects are serialised once per material and appended after the signed revision without
+  parsing it again (``signing.dss``);
 - every failure that would yield less than what was asked (no timestamp, no revocation
   data) raises; a seal is never silently made at a weaker level.
 
@@ -43,6 +44,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from keys.signer import KeySigner
 from keys.suites import AlgorithmSuite
 from signing.appearance import SealAppearance, seal_stamp_style
+from signing.dss import append_validation_revision
 from signing.errors import BrokenPDFError, SealUnusableError, SigningError, TimestampError
 from signing.material import ValidationMaterial
 from signing.options import Certification, SealLevel, SealOptions
@@ -197,7 +199,8 @@ def seal_pdf(
         signed_end = _size(output)
         if options.level.long_term:
             assert context.material is not None
-            _embed_material(output, context.material)
+            if not append_validation_revision(output, writer, context.material.prepared_dss):
+                _embed_material(output, context.material)
         if options.level is SealLevel.B_LTA:
             assert context.timestamper is not None
             _add_document_timestamp(output, context.timestamper, identity.suite)
@@ -287,6 +290,7 @@ class _ValidationUpdateWriter(IncrementalPdfFileWriter):
 
 
 def _embed_material(output: BinaryIO, material: ValidationMaterial) -> None:
+    """Merge the material into the DSS the document already has, through pyHanko."""
     output.seek(0)
     writer = _ValidationUpdateWriter(output, strict=True)
     DocumentSecurityStore.supply_dss_in_writer(
