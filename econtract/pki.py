@@ -7,6 +7,7 @@ registry, and answers revocation questions from the seals table.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from econtract import db
@@ -301,8 +302,20 @@ class PKI:
         )
         return responder.respond(request_der)
 
-    def crl_der(self, ca_name: str, *, now: datetime | None = None) -> bytes:
-        """The current CRL of a CA, DER-encoded; regenerated when a revocation lands."""
+    def crl_der(
+        self,
+        ca_name: str,
+        *,
+        now: datetime | None = None,
+        reads: db.ReadConnections | None = None,
+    ) -> bytes:
+        """The current CRL of a CA, DER-encoded; regenerated when a revocation lands.
+
+        ``reads`` (the service's quick read connections) makes the check for a revocation
+        cheap for a caller that asks on every request, such as verification: on SQLite its
+        answer is remembered until the database changes (any commit, of any process), so a
+        revocation recorded anywhere is seen at once.
+        """
         if ca_name not in self.ca_certificates:
             raise RegistryError(f"There is no CA named {ca_name!r}.", code="not-found")
         now = now or datetime.now(UTC)
@@ -310,14 +323,7 @@ class PKI:
         # needs the registry's word on what changed; the root's is renewed by age alone.
         fingerprint: tuple[object, ...] = ()
         if ca_name == ISSUING:
-            with self.sessions() as session:
-                fingerprint = tuple(
-                    session.execute(
-                        select(func.count(), func.max(Seal.revoked_at)).where(
-                            Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
-                        )
-                    ).one()
-                )
+            fingerprint = _revocations_fingerprint(self.sessions, reads)
         cached = self._fresh_crl(ca_name, fingerprint, now)
         if cached is not None:
             return cached
@@ -375,6 +381,27 @@ class PKI:
         with self._lock:
             self._crl_cache[ca_name] = (fingerprint, now.timestamp(), der)
         return der
+
+
+#: How many seals of the issuing CA are revoked and the latest revocation: what the issuing
+#: CA's CRL is made from changes exactly when this does (a revocation is never undone).
+_REVOCATIONS = select(func.count(), func.max(Seal.revoked_at)).where(
+    Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
+)
+
+
+def _revocations_fingerprint(
+    sessions: sessionmaker[Session], reads: db.ReadConnections | None
+) -> tuple[object, ...]:
+    def read(conn: Connection) -> tuple[object, ...]:
+        return tuple(conn.execute(_REVOCATIONS).one())
+
+    if reads is not None:
+        with contextlib.suppress(db.ReadBusyError):
+            return reads.run_remembered("crl-revocations", read)
+        return reads.run(read, patient=True)
+    with sessions() as session:
+        return read(session.connection())
 
 
 def _reason(value: str | None) -> x509.ReasonFlags | None:

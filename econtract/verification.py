@@ -3,14 +3,18 @@ root and CRLs, and every uploaded file checked in a bounded worker process."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Executable, bindparam, select
+from sqlalchemy.orm import Session
 
+from econtract import db
 from econtract.errors import EContractError
 from econtract.issuance import EffectiveStatus, effective_status
 from econtract.models import Certificate, Seal, SealedDocument, StatusEvent
@@ -19,10 +23,11 @@ from econtract.services import Services
 from econtract.translog import WIRE_VERSION, subject_proofs_json
 from verify.limits import verify_pdf_bounded
 from verify.policy import VerificationLimits, VerificationPolicy
-from verify.registry import RegistryMatch, RegistryStatus
+from verify.registry import MatchedBy, RegistryMatch, RegistryStatus
 from verify.report import Appendix, Report
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -34,55 +39,34 @@ class DatabaseRegistryView:
 
     def lookup(self, pdf_sha256: str, signed_digests: list[str]) -> RegistryMatch | None:
         """The certificate or sealed document the file is, if it was issued here."""
-        with self.services.sessions() as session:
-            for matched_by, column_c, column_d, values in (
-                ("file", Certificate.pdf_sha256, SealedDocument.pdf_sha256, [pdf_sha256]),
-                (
-                    "signed-bytes",
-                    Certificate.signed_digest,
-                    SealedDocument.signed_digest,
-                    signed_digests,
-                ),
-            ):
-                if not values:
-                    continue
-                certificate = session.scalars(
-                    select(Certificate).where(column_c.in_(values)).limit(1)
-                ).first()
-                if certificate is not None:
-                    seal = session.get(Seal, certificate.seal_id)
-                    assert seal is not None
-                    changed = session.scalar(
-                        select(StatusEvent.created_at)
-                        .where(StatusEvent.certificate_id == certificate.id)
-                        .order_by(StatusEvent.id.desc())
-                        .limit(1)
-                    )
-                    status = effective_status(certificate, self.services.clock.today())
-                    return RegistryMatch(
-                        record_id=certificate.id,
-                        kind="certificate",
-                        status=_registry_status(status),
-                        seal_fingerprint=hashlib.sha256(seal.certificate_der).hexdigest(),
-                        matched_by=matched_by,  # type: ignore[arg-type]
-                        number=certificate.number,
-                        holder=certificate.holder_name,
-                        status_changed_at=changed.isoformat() if changed else None,
-                    )
-                document = session.scalars(
-                    select(SealedDocument).where(column_d.in_(values)).limit(1)
-                ).first()
-                if document is not None:
-                    seal = session.get(Seal, document.seal_id)
-                    assert seal is not None
-                    return RegistryMatch(
-                        record_id=document.id,
-                        kind="document",
-                        status="valid",
-                        seal_fingerprint=hashlib.sha256(seal.certificate_der).hexdigest(),
-                        matched_by=matched_by,  # type: ignore[arg-type]
-                    )
-        return None
+        digests = tuple(signed_digests)
+        found = read_remembered(
+            self.services,
+            ("registry-match", pdf_sha256, digests),
+            lambda conn: _find(conn, pdf_sha256, digests),
+        )
+        if found is None:
+            return None
+        fingerprint = hashlib.sha256(found.seal_der).hexdigest()
+        if found.validity is None:
+            return RegistryMatch(
+                record_id=found.record_id,
+                kind="document",
+                status="valid",
+                seal_fingerprint=fingerprint,
+                matched_by=found.matched_by,
+            )
+        status = effective_status(found.validity, self.services.clock.today())
+        return RegistryMatch(
+            record_id=found.record_id,
+            kind="certificate",
+            status=_registry_status(status),
+            seal_fingerprint=fingerprint,
+            matched_by=found.matched_by,
+            number=found.number,
+            holder=found.holder,
+            status_changed_at=found.changed_at.isoformat() if found.changed_at else None,
+        )
 
     def knows_seal(self, certificate_sha256: str) -> bool:
         """Whether the certificate is one of the registry's seals (by its SHA-256)."""
@@ -110,6 +94,118 @@ def _registry_status(status: EffectiveStatus) -> RegistryStatus:
     return _REGISTRY_STATUS[status]
 
 
+def read_remembered(services: Services, key: Hashable, read: Callable[[Connection], _T]) -> _T:
+    """``read`` on a quick read connection, its answer remembered until the database changes
+    (``econtract.db.ReadConnections.run_remembered``), or waited for on a pooled connection
+    when the SQLite file is locked for a moment. For the reads every verification repeats:
+    once remembered, an answer costs the serving process one pragma instead of queries."""
+    try:
+        return services.reads.run_remembered(key, read)
+    except db.ReadBusyError:
+        return services.reads.run(read, patient=True)
+
+
+@dataclass(frozen=True)
+class _Validity:
+    """What a certificate's effective status is derived from (on the day it is asked)."""
+
+    status: str
+    valid_from: date
+    valid_until: date | None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The columns a registry match is made of; ``validity`` is ``None`` for a document."""
+
+    record_id: str
+    matched_by: MatchedBy
+    seal_der: bytes
+    validity: _Validity | None = None
+    number: str | None = None
+    holder: str | None = None
+    changed_at: datetime | None = None
+
+
+_LAST_CHANGE = (
+    select(StatusEvent.created_at)
+    .where(StatusEvent.certificate_id == Certificate.id)
+    .order_by(StatusEvent.id.desc())
+    .limit(1)
+    .correlate(Certificate)
+    .scalar_subquery()
+)
+
+
+def _certificate_query(column: Any) -> Executable:
+    return (
+        select(
+            Certificate.id,
+            Certificate.number,
+            Certificate.holder_name,
+            Certificate.status,
+            Certificate.valid_from,
+            Certificate.valid_until,
+            Seal.certificate_der,
+            _LAST_CHANGE.label("changed_at"),
+        )
+        .join(Seal, Seal.id == Certificate.seal_id)
+        .where(column.in_(bindparam("values", expanding=True)))
+        .limit(1)
+    )
+
+
+def _document_query(column: Any) -> Executable:
+    return (
+        select(SealedDocument.id, Seal.certificate_der)
+        .join(Seal, Seal.id == SealedDocument.seal_id)
+        .where(column.in_(bindparam("values", expanding=True)))
+        .limit(1)
+    )
+
+
+#: Per way of matching (the file's hash, then its seals' signed bytes), one Core query for
+#: a certificate and one for a document: plain columns with the seal and the last status
+#: change joined in. Loading the entities took five queries (the certificate's eager
+#: relationships among them) and the ORM's bookkeeping for each, in the serving process.
+_QUERIES: tuple[tuple[MatchedBy, Executable, Executable], ...] = (
+    (
+        "file",
+        _certificate_query(Certificate.pdf_sha256),
+        _document_query(SealedDocument.pdf_sha256),
+    ),
+    (
+        "signed-bytes",
+        _certificate_query(Certificate.signed_digest),
+        _document_query(SealedDocument.signed_digest),
+    ),
+)
+
+
+def _find(conn: Connection, pdf_sha256: str, signed_digests: tuple[str, ...]) -> _Found | None:
+    """The record the file is, by its hash first and then by its seals' signed bytes."""
+    for (matched_by, certificates, documents), values in zip(
+        _QUERIES, ([pdf_sha256], list(signed_digests)), strict=True
+    ):
+        if not values:
+            continue
+        row = conn.execute(certificates, {"values": values}).first()
+        if row is not None:
+            return _Found(
+                record_id=row.id,
+                matched_by=matched_by,
+                seal_der=row.certificate_der,
+                validity=_Validity(row.status, row.valid_from, row.valid_until),
+                number=row.number,
+                holder=row.holder_name,
+                changed_at=row.changed_at,
+            )
+        row = conn.execute(documents, {"values": values}).first()
+        if row is not None:
+            return _Found(record_id=row.id, matched_by=matched_by, seal_der=row.certificate_der)
+    return None
+
+
 def service_policy(services: Services, *, registry: bool = True) -> VerificationPolicy:
     """What the service trusts: its root, its current CRLs, and (usually) its registry."""
     pki = services.pki
@@ -119,7 +215,7 @@ def service_policy(services: Services, *, registry: bool = True) -> Verification
     )
     return VerificationPolicy(
         trust_roots=(pki.root.certificate,),
-        crls=(pki.crl_der(ROOT), pki.crl_der(ISSUING)),
+        crls=(pki.crl_der(ROOT), pki.crl_der(ISSUING, reads=services.reads)),
         registry=DatabaseRegistryView(services) if registry else None,
         limits=limits,
     )
@@ -138,11 +234,17 @@ def log_proofs(services: Services, subject: str) -> dict[str, Any]:
     fails: the log is damaged), the answer says so (``"checked": false`` and the problem)
     instead of failing the verification it accompanies; the failure is logged as an error.
     """
+    public_key = services.pki.log_key.public_key()
+
+    def read(conn: Connection) -> dict[str, Any]:
+        with Session(bind=conn) as session:
+            return subject_proofs_json(session, subject, public_key=public_key)
+
     try:
-        with services.sessions() as session:
-            return subject_proofs_json(
-                session, subject, public_key=services.pki.log_key.public_key()
-            )
+        # Remembered until the database changes (a new entry or tree head): the proofs of
+        # the same record are otherwise read and checked again for every upload of it. A
+        # copy is returned, so that a caller's change never reaches the remembered answer.
+        return copy.deepcopy(read_remembered(services, ("log-proofs", subject), read))
     except EContractError as exc:
         problem = str(exc).splitlines()[0]
         log.error("log proofs failed", extra={"subject": subject, "reason": problem})

@@ -166,8 +166,25 @@ def verify_sth(sth: SignedTreeHead, public_key: PublicKeyTypes) -> None:
 
 def latest_sth(session: Session) -> SignedTreeHead | None:
     """The latest published tree head, or ``None`` before the first."""
-    row = session.scalar(select(LogTreeHead).order_by(LogTreeHead.id.desc()).limit(1))
-    return None if row is None else SignedTreeHead.from_row(row)
+    # Plain columns, not the entity: every verification's report reads this head.
+    row = session.execute(
+        select(
+            LogTreeHead.tree_size,
+            LogTreeHead.timestamp_ms,
+            LogTreeHead.root_hash,
+            LogTreeHead.signature,
+        )
+        .order_by(LogTreeHead.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return SignedTreeHead(
+        tree_size=row.tree_size,
+        timestamp=row.timestamp_ms,
+        root_hash=row.root_hash,
+        signature=row.signature,
+    )
 
 
 def require_latest_sth(session: Session) -> SignedTreeHead:

@@ -241,6 +241,37 @@ def inclusion_proof(session: Session, leaf_index: int, tree_size: int) -> list[b
     return proof
 
 
+def inclusion_proofs(
+    session: Session, leaves: Sequence[tuple[int, bytes]], tree_size: int, root: bytes
+) -> list[list[bytes]]:
+    """PATH(leaf_index, D[tree_size]) for several entries at once, against ``root`` (a signed
+    head's, checked by the caller): two queries for the hashes of every proof, where
+    :func:`inclusion_proof` takes four per proof. ``leaves`` are ``(leaf index, entry bytes)``, each
+    index below ``tree_size``.
+
+    Each proof is checked against ``root`` before it is returned, like ``inclusion_proof``:
+    a damaged log raises ``LogIntegrityError``.
+    """
+    check_number("tree_size", tree_size, minimum=1)
+    plans = [
+        [perfect_subtrees(start, end) for start, end in inclusion_ranges(index, tree_size)]
+        for index, _ in leaves
+    ]
+    stored = _subtree_hashes(session, (s for plan in plans for subtrees in plan for s in subtrees))
+    proofs: list[list[bytes]] = []
+    for (index, entry), plan in zip(leaves, plans, strict=True):
+        proof = [fold_subtrees([stored[s] for s in subtrees]) for subtrees in plan]
+        try:
+            verify_inclusion(leaf_hash(entry), index, tree_size, proof, root)
+        except ProofVerificationError:
+            raise LogIntegrityError(
+                f"The stored log disagrees with its signed tree head of size {tree_size} at "
+                f"entry {index}; no proof is given."
+            ) from None
+        proofs.append(proof)
+    return proofs
+
+
 def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
     """PROOF(first, D[second]) (RFC 9162 2.1.4.1) between two published sizes.
 
