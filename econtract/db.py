@@ -231,6 +231,20 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+def exists_on(item: object, dialect_name: str) -> bool:
+    """Whether the migrated schema of a ``dialect_name`` database holds ``item``, an object of
+    the models' metadata. An index kept to one database by ``ddl_if(dialect=...)`` (PostgreSQL's
+    trigram index) exists there only; Alembic's comparison does not read ``ddl_if``, so its
+    ``include_object`` hooks ask this instead, or they would report the index as missing
+    everywhere else."""
+    condition = getattr(item, "_ddl_if", None)
+    if condition is None or condition.dialect is None:
+        return True
+    if isinstance(condition.dialect, str):
+        return bool(condition.dialect == dialect_name)
+    return dialect_name in condition.dialect
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
     check_database(engine)

@@ -203,6 +203,14 @@ class Certificate(Base):
         Index("ix_certificates_national_holder", "national_holder_code", "type_code"),
         # The certificate list pages through a department's certificates newest first.
         Index("ix_certificates_department_issued", "department_id", "issued_at", "id"),
+        # The list filtered by a part of the holder's name finds the rows by their trigrams
+        # (migration 0015, PostgreSQL only).
+        Index(
+            "ix_certificates_holder_name_trgm",
+            "holder_name",
+            postgresql_using="gin",
+            postgresql_ops={"holder_name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

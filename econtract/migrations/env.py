@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 import econtract.blobs
 import econtract.issuance._claims
 import econtract.translog  # noqa: F401
+from econtract.db import exists_on
 from econtract.models import Base
 
 engine: Engine = context.config.attributes["engine"]
@@ -19,6 +20,9 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=lambda item, name, kind, reflected, compare_to: (
+            reflected or exists_on(item, connection.dialect.name)
+        ),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -32,6 +32,7 @@ def test_migration_0014_adds_the_newest_first_index_and_removes_it_on_downgrade(
     assert INDEX not in _indexes(initialised)
     command.upgrade(config, "0014")
     assert _indexes(initialised)[INDEX] == ["department_id", "issued_at", "id"]
+    command.upgrade(config, "head")  # the model reads what later migrations add
     # The migrated registry answers the list as before: all of them, newest first.
     with initialised.sessions() as session:
         listed = list_certificates(session, CertificateQuery(department_id=issued[0].department_id))
@@ -45,7 +46,9 @@ def test_the_certificates_table_after_the_migrations_matches_the_model(
 ) -> None:
     def certificates_only(obj: object, name: str | None, kind: str, *_: object) -> bool:
         table = getattr(obj, "table", obj)
-        return getattr(table, "name", name) == Certificate.__tablename__
+        return getattr(table, "name", name) == Certificate.__tablename__ and db.exists_on(
+            obj, initialised.engine.dialect.name
+        )
 
     with initialised.engine.connect() as connection:
         context = MigrationContext.configure(
