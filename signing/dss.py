@@ -92,11 +92,13 @@ def append_validation_revision(
 ) -> bool:
     """Append the DSS revision to ``output``, which ``writer`` has just signed.
 
-    Returns ``False``, writing nothing, when the document already has a DSS: the caller then
-    lets pyHanko merge the material into it.
+    Returns ``False``, writing nothing, when the document already has a DSS (or is
+    encrypted): the caller then lets pyHanko merge the material into it.
     """
     root = writer.root
-    if "/DSS" in root:
+    # Encrypted documents are refused before signing; should one come this far, pyHanko's
+    # writer (which encrypts what it writes) is the one to update it.
+    if "/DSS" in root or writer.security_handler is not None:
         return False
     output.seek(-min(_TAIL, output.seek(0, io.SEEK_END)), io.SEEK_END)
     match = _STARTXREF.search(output.read())
