@@ -1,4 +1,5 @@
-"""API clients: the machine credentials of a department's approval system."""
+"""API clients: the machine credentials of a department's approval system, or of an
+enterprise's system that seals with the enterprise's own seals."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ from econtract import audit
 from econtract.config import Settings
 from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
-from econtract.models import ApiClient
+from econtract.models import ApiClient, BodyKind
 from econtract.text import clean_text
 
 #: The scopes a client may hold: ``use`` for a using department (用证部门) that pulls and
 #: checks licences it is granted, ``holder`` for the holder app that acts for the citizens
-#: and enterprises it has authenticated.
-SCOPES = ("issue", "seal", "revoke", "read", "audit", "use", "holder")
+#: and enterprises it has authenticated, ``sign`` for an enterprise's own system (its seals
+#: only).
+SCOPES = ("issue", "seal", "revoke", "read", "audit", "use", "holder", "sign")
+
+#: The only scopes an enterprise's client may hold; a department's client may hold all the
+#: others.
+ENTERPRISE_SCOPES = ("sign",)
 
 # scrypt parameters: about 15 ms per check, 16 MiB of memory; a stolen table resists guessing.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -96,18 +102,24 @@ def create_client(
     scopes: str | list[str],
     actor: audit.Actor,
     pepper: bytes | None = None,
+    owner_kind: BodyKind | None = None,
 ) -> tuple[ApiClient, str]:
     """Register a client; return it and its secret, which is shown this once and never stored.
 
     The secret is hashed with ``pepper`` (:func:`pepper_of` the settings); without it, the
     hash is of the legacy scheme, which the client's first token request upgrades.
+    ``owner_kind`` says what the owner must be (a department or an enterprise); either when
+    not given.
     """
-    department = get_department(session, department_code)
+    owners = (BodyKind.DEPARTMENT, BodyKind.ENTERPRISE) if owner_kind is None else (owner_kind,)
+    department = get_department(session, department_code, kinds=owners)
+    granted = parse_scopes(scopes)
+    _check_scopes_of(department.kind, granted)
     client = ApiClient(
         id=f"cli_{secrets.token_hex(8)}",
         department_id=department.id,
         name=clean_text(name, field="name", max_length=200),
-        scopes=" ".join(parse_scopes(scopes)),
+        scopes=" ".join(granted),
         secret_hash="",
     )
     secret = secrets.token_urlsafe(32)
@@ -126,11 +138,32 @@ def create_client(
     return client, secret
 
 
+def _check_scopes_of(kind: str, scopes: list[str]) -> None:
+    """An enterprise's client signs with its own seals and nothing more; ``sign`` is an
+    enterprise's scope only (a department seals with ``seal``)."""
+    if kind == BodyKind.ENTERPRISE.value:
+        wrong = [s for s in scopes if s not in ENTERPRISE_SCOPES]
+        if wrong:
+            raise InvalidInputError(
+                f"An enterprise's client may hold only {', '.join(ENTERPRISE_SCOPES)}; "
+                f"not {', '.join(wrong)}.",
+                errors=[("/scopes", "not an enterprise scope")],
+            )
+    elif "sign" in scopes:
+        raise InvalidInputError(
+            "The scope sign is an enterprise's; a department's client seals with seal.",
+            errors=[("/scopes", "sign is for enterprises")],
+        )
+
+
 def list_clients(session: Session, *, department_code: str | None = None) -> list[ApiClient]:
     """Clients, optionally of one department."""
     query = select(ApiClient).order_by(ApiClient.created_at, ApiClient.id)
     if department_code is not None:
-        query = query.where(ApiClient.department_id == get_department(session, department_code).id)
+        owner = get_department(
+            session, department_code, kinds=(BodyKind.DEPARTMENT, BodyKind.ENTERPRISE)
+        )
+        query = query.where(ApiClient.department_id == owner.id)
     return list(session.scalars(query))
 
 

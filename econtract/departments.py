@@ -1,4 +1,7 @@
-"""Departments: the issuing authorities, known by their unified social credit code."""
+"""Departments: the issuing authorities, known by their unified social credit code.
+
+Enterprises (:mod:`econtract.enterprises`) are registered bodies of the same table, told apart
+by their kind; where a department is asked for, an enterprise's code is not one."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from econtract import audit
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
-from econtract.models import Department
+from econtract.models import BodyKind, Department
 from econtract.text import clean_text
 from econtract.uscc import InvalidCreditCodeError, validate_credit_code
 
@@ -20,6 +23,22 @@ def add_department(
     session: Session, *, code: str, name: str, region: str | None, actor: audit.Actor
 ) -> Department:
     """Register a department; refuse a malformed code, a bad region or a duplicate."""
+    return register_body(
+        session, code=code, name=name, region=region, kind=BodyKind.DEPARTMENT, actor=actor
+    )
+
+
+def register_body(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    region: str | None,
+    kind: BodyKind,
+    actor: audit.Actor,
+) -> Department:
+    """Register a department or an enterprise; refuse a malformed code (GB 32100), a bad
+    region or a code already registered (as either kind)."""
     code = code.strip().upper()
     try:
         validate_credit_code(code)
@@ -35,31 +54,52 @@ def add_department(
             f"A region is a 6-digit administrative division code, not {region!r}.",
             errors=[("/region", "not 6 digits")],
         )
-    if session.scalar(select(Department.id).where(Department.code == code)) is not None:
-        raise ConflictError(f"A department with code {code} already exists.")
-    department = Department(code=code, name=name, region=region)
-    session.add(department)
+    existing = session.scalar(select(Department.kind).where(Department.code == code))
+    if existing is not None:
+        raise ConflictError(
+            f"{_article(existing).capitalize()} {existing} with code {code} already exists."
+        )
+    body = Department(code=code, name=name, region=region, kind=kind.value)
+    session.add(body)
     session.flush()
     audit.record(
         session,
         actor=actor,
-        action="department.create",
-        department_id=department.id,
-        target_type="department",
+        action=f"{kind.value}.create",
+        department_id=body.id,
+        target_type=kind.value,
         target_id=code,
         detail={"name": name, "region": region},
     )
-    return department
+    return body
 
 
-def get_department(session: Session, code: str) -> Department:
-    """The department with ``code``; ``NotFoundError`` when there is none."""
-    department = session.scalar(select(Department).where(Department.code == code.strip().upper()))
-    if department is None:
-        raise NotFoundError(f"No department with code {code!r}.")
-    return department
+def get_department(
+    session: Session, code: str, *, kinds: tuple[BodyKind, ...] = (BodyKind.DEPARTMENT,)
+) -> Department:
+    """The registered body with ``code`` if it is of one of ``kinds`` (a department unless
+    told otherwise); ``NotFoundError`` when there is none, naming what it is instead."""
+    body = session.scalar(select(Department).where(Department.code == code.strip().upper()))
+    wanted = " or ".join(k.value for k in kinds)
+    if body is None:
+        raise NotFoundError(f"No {wanted} with code {code!r}.")
+    if body.kind not in kinds:
+        raise NotFoundError(
+            f"{body.code} is {_article(body.kind)} {body.kind}, not {_article(wanted)} {wanted}."
+        )
+    return body
 
 
 def list_departments(session: Session) -> list[Department]:
-    """Every department, by code."""
-    return list(session.scalars(select(Department).order_by(Department.code)))
+    """Every department (not the enterprises), by code."""
+    return list(
+        session.scalars(
+            select(Department)
+            .where(Department.kind == BodyKind.DEPARTMENT.value)
+            .order_by(Department.code)
+        )
+    )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -94,6 +94,18 @@ class SealKind(StrEnum):
         }[self.value]
 
 
+class BodyKind(StrEnum):
+    """What a registered body is: a government department, or an enterprise that seals its own
+    contracts and applications with the seals the service holds for it."""
+
+    DEPARTMENT = "department"
+    ENTERPRISE = "enterprise"
+
+
+#: The seal kinds an enterprise may hold: its official seal and its contract seal.
+ENTERPRISE_SEAL_KINDS = (SealKind.OFFICIAL, SealKind.CONTRACT)
+
+
 class SealStatus(StrEnum):
     """A seal's state: only an active seal signs."""
 
@@ -112,7 +124,9 @@ class CertificateStatus(StrEnum):
 
 
 class Department(Base):
-    """An issuing authority, known by its unified social credit code."""
+    """A registered body, known by its unified social credit code: an issuing authority, or
+    (``kind`` enterprise) an enterprise holding seals of its own. Seals and API clients
+    belong to one, whichever it is."""
 
     __tablename__ = "departments"
 
@@ -120,6 +134,10 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(18), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(
+        String(12), default=BodyKind.DEPARTMENT.value, server_default=BodyKind.DEPARTMENT.value
+    )
+    __table_args__ = (Index("ix_departments_kind_code", "kind", "code"),)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     seals: Mapped[list[Seal]] = relationship(back_populates="department")

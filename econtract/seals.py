@@ -1,4 +1,5 @@
-"""Seals: a department's signing identities, their keys and certificates."""
+"""Seals: the signing identities of a department or an enterprise, their keys and
+certificates."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
-from econtract.models import Department, Seal, SealKind, SealStatus
+from econtract.models import (
+    ENTERPRISE_SEAL_KINDS,
+    BodyKind,
+    Department,
+    Seal,
+    SealKind,
+    SealStatus,
+)
 from econtract.pki import ISSUING, PKI
 from econtract.translog import LogEntry
 from keys.ca import SealSubject, issue_seal_certificate
@@ -40,13 +48,16 @@ class SealRequest:
     """What a new seal is made of."""
 
     department_code: str
-    """The owning department's unified social credit code."""
+    """The owner's unified social credit code: a department's or an enterprise's."""
     kind: SealKind
     """Official, licence or contract seal."""
     algorithm: KeyAlgorithm = KeyAlgorithm.RSA_2048
     """The key algorithm."""
     validity_days: int = 3 * 365
     """How long the seal's certificate is valid (capped by the issuing CA)."""
+    owner_kind: BodyKind | None = None
+    """What the owner must be (as the operator said: ``--department`` or ``--enterprise``);
+    either when not given."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in SEAL_ALGORITHMS:
@@ -60,6 +71,10 @@ class SealRequest:
                 "A seal's validity is between 1 day and 10 years.",
                 errors=[("/validity_days", "out of range")],
             )
+
+
+#: Who may own a seal: departments and enterprises.
+_OWNERS = (BodyKind.DEPARTMENT, BodyKind.ENTERPRISE)
 
 
 def seal_code(seal: Seal, department: Department) -> str:
@@ -90,7 +105,15 @@ def create_seal(
     The key is created before the row; if the transaction then fails, an unused key remains
     in the store under a label nothing refers to, which is harmless.
     """
-    department = get_department(session, request.department_code)
+    owners = _OWNERS if request.owner_kind is None else (request.owner_kind,)
+    department = get_department(session, request.department_code, kinds=owners)
+    enterprise = department.kind == BodyKind.ENTERPRISE.value
+    if enterprise and request.kind not in ENTERPRISE_SEAL_KINDS:
+        allowed = ", ".join(k.value for k in ENTERPRISE_SEAL_KINDS)
+        raise InvalidInputError(
+            f"An enterprise's seal is one of {allowed}, not {request.kind.value}.",
+            errors=[("/kind", "not an enterprise seal kind")],
+        )
     seal_id = new_seal_id()
     handle = key_store.generate(seal_id, request.algorithm)
     now = clock.now()
@@ -106,6 +129,7 @@ def create_seal(
             seal_kind=request.kind.value,
             seal_name=request.kind.chinese_name,
             region=department.region,
+            enterprise=enterprise,
         ),
         ca_name=ISSUING,
         urls=pki.urls,
@@ -177,7 +201,8 @@ def list_seals(session: Session, *, department_code: str | None = None) -> list[
     """Seals, optionally of one department, newest first."""
     query = select(Seal).order_by(Seal.created_at.desc(), Seal.id)
     if department_code is not None:
-        query = query.where(Seal.department_id == get_department(session, department_code).id)
+        owner = get_department(session, department_code, kinds=_OWNERS)
+        query = query.where(Seal.department_id == owner.id)
     return list(session.scalars(query))
 
 

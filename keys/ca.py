@@ -20,7 +20,12 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from keys.errors import PKIError
 from keys.handles import KeyAlgorithm, KeyHandle, generate_software_key
 from keys.names import ORG_ID_PREFIX, department_code_of, seal_kind_of
-from keys.oids import ORGANIZATION_IDENTIFIER, SEAL_KIND_POLICIES, SEAL_POLICY
+from keys.oids import (
+    ENTERPRISE_SEAL_POLICY,
+    ORGANIZATION_IDENTIFIER,
+    SEAL_KIND_POLICIES,
+    SEAL_POLICY,
+)
 from keys.tbs import sign_certificate
 
 __all__ = [
@@ -105,6 +110,9 @@ class SealSubject:
     """The seal's Chinese name, e.g. ``证照专用章``."""
     region: str | None = None
     """The 6-digit administrative division code, if known (not put in the certificate)."""
+    enterprise: bool = False
+    """Whether the subject is an enterprise (its seal carries the enterprise seal policy
+    instead of the department seal policy); the name and code fields then name it."""
 
     def __post_init__(self) -> None:
         if not self.department_name.strip():
@@ -323,7 +331,9 @@ def issue_seal_certificate(
         .add_extension(
             x509.CertificatePolicies(
                 [
-                    x509.PolicyInformation(SEAL_POLICY, None),
+                    x509.PolicyInformation(
+                        ENTERPRISE_SEAL_POLICY if subject.enterprise else SEAL_POLICY, None
+                    ),
                     x509.PolicyInformation(SEAL_KIND_POLICIES[subject.seal_kind], None),
                 ]
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from keys.oids import ORGANIZATION_IDENTIFIER, SEAL_KIND_POLICIES
+from keys.oids import ENTERPRISE_SEAL_POLICY, ORGANIZATION_IDENTIFIER, SEAL_KIND_POLICIES
 
 ORG_ID_PREFIX = "NTRCN-"
 """The prefix of a seal certificate's organizationIdentifier before the department's unified
@@ -37,3 +37,12 @@ def department_code_of(cert: x509.Certificate) -> str | None:
         if value.startswith(ORG_ID_PREFIX):
             return value[len(ORG_ID_PREFIX) :]
     return None
+
+
+def is_enterprise_seal(cert: x509.Certificate) -> bool:
+    """Whether a seal certificate is an enterprise's (it carries the enterprise seal policy)."""
+    try:
+        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(p.policy_identifier == ENTERPRISE_SEAL_POLICY for p in policies)

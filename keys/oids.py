@@ -4,10 +4,12 @@ The service's arc is a UUID OID under ``2.25`` (ITU-T X.667), which anyone may a
 without registration and which cannot collide with another organisation's arc::
 
     2.25.170598603425513468970842892596004432622       eContract
-        .1.1     seal certificate policy (every seal certificate)
+        .1.1     seal certificate policy (every department's seal certificate)
         .1.2.1   seal kind "official" (公章)
         .1.2.2   seal kind "licence"  (证照专用章)
         .1.2.3   seal kind "contract" (合同专用章)
+        .1.2.4   seal kind "platform" (电子证照共享专用章)
+        .1.3     enterprise seal certificate policy (an enterprise's seal, in place of .1.1)
         .2.1     timestamp policy of the service's TSA
 
 Published certificates and timestamps carry these values: never renumber them.
@@ -21,7 +23,12 @@ ECONTRACT_ARC = "2.25.170598603425513468970842892596004432622"
 """The root of the service's object identifiers."""
 
 SEAL_POLICY = ObjectIdentifier(f"{ECONTRACT_ARC}.1.1")
-"""The certificate policy every seal certificate of the service carries."""
+"""The certificate policy every department's seal certificate carries."""
+
+ENTERPRISE_SEAL_POLICY = ObjectIdentifier(f"{ECONTRACT_ARC}.1.3")
+"""The certificate policy of an enterprise's seal (电子印章 of a company, held by the service
+for it): in place of :data:`SEAL_POLICY`, so that a verifier tells an enterprise's seal from a
+government department's by the certificate alone."""
 
 SEAL_KIND_POLICIES: dict[str, ObjectIdentifier] = {
     "official": ObjectIdentifier(f"{ECONTRACT_ARC}.1.2.1"),

@@ -25,6 +25,7 @@ for _module in (
     "_documents",
     "_verify",
     "_registry",
+    "_enterprises",
     "_audit",
     "_grants",
     "_sharing",

@@ -48,8 +48,8 @@ app = _group(
     add_completion=False,
 )
 departments_app = _group("Issuing departments.")
-seals_app = _group("A department's e-seals.")
-clients_app = _group("API clients of approval systems.")
+seals_app = _group("The e-seals of a department or an enterprise.")
+clients_app = _group("API clients of approval systems and of enterprises' systems.")
 db_app = _group("The registry database.")
 app.add_typer(departments_app, name="departments")
 app.add_typer(seals_app, name="seals")

@@ -20,7 +20,7 @@ from econtract.cli._app import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from econtract.models import ApiClient, Department, Seal
+    from econtract.models import ApiClient, BodyKind, Department, Seal
 
 
 class SealKindChoice(StrEnum):
@@ -47,6 +47,7 @@ def department_row(d: Department) -> dict[str, Any]:
         "code": d.code,
         "name": d.name,
         "region": d.region,
+        "kind": d.kind,
         "created_at": d.created_at.isoformat(),
     }
 
@@ -113,9 +114,25 @@ def departments_list(as_json: JsonOption = False) -> None:
     emit(as_json, rows, title="departments")
 
 
+def _owner(department: str | None, enterprise: str | None) -> tuple[str, BodyKind]:
+    """The owner's code and kind from ``--department`` or ``--enterprise``: exactly one."""
+    from econtract.cli._app import CommandUsageError
+    from econtract.models import BodyKind
+
+    if department is not None and enterprise is None:
+        return department, BodyKind.DEPARTMENT
+    if enterprise is not None and department is None:
+        return enterprise, BodyKind.ENTERPRISE
+    raise CommandUsageError("Give either --department or --enterprise (one of them).")
+
+
 @seals_app.command("create")
 def seals_create(
-    department: Annotated[str, typer.Option(help="The owning department's code.")],
+    department: Annotated[str | None, typer.Option(help="The owning department's code.")] = None,
+    enterprise: Annotated[
+        str | None,
+        typer.Option(help="The owning enterprise's code (kinds official and contract)."),
+    ] = None,
     kind: Annotated[
         SealKindChoice, typer.Option(help="The seal's kind.")
     ] = SealKindChoice.OFFICIAL,
@@ -130,11 +147,13 @@ def seals_create(
     from econtract.models import SealKind
     from keys.handles import KeyAlgorithm
 
+    owner, owner_kind = _owner(department, enterprise)
     with use_case() as (services, session):
         seal = seals.create_seal(
             session,
             request=seals.SealRequest(
-                department_code=department,
+                department_code=owner,
+                owner_kind=owner_kind,
                 kind=SealKind(kind.value),
                 algorithm=KeyAlgorithm(algorithm.value),
                 validity_days=validity_days,
@@ -206,20 +225,29 @@ def seals_rotate(
 
 @clients_app.command("create")
 def clients_create(
-    department: Annotated[str, typer.Option(help="The client's department code.")],
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated: issue,seal,revoke,read,audit,use,holder.")
+        str,
+        typer.Option(
+            help="Comma-separated: issue,seal,revoke,read,audit,use,holder for a department; "
+            "sign for an enterprise."
+        ),
     ],
+    department: Annotated[str | None, typer.Option(help="The client's department code.")] = None,
+    enterprise: Annotated[
+        str | None, typer.Option(help="The client's enterprise code (scope sign only).")
+    ] = None,
     name: Annotated[str, typer.Option(help="A name for the approval system.")] = "approval system",
     as_json: JsonOption = False,
 ) -> None:
     """Create an API client; its secret is printed this once."""
     from econtract import clients
 
+    owner, owner_kind = _owner(department, enterprise)
     with use_case() as (services, session):
         client, secret = clients.create_client(
             session,
-            department_code=department,
+            department_code=owner,
+            owner_kind=owner_kind,
             name=name,
             scopes=scopes,
             actor=operator(),

@@ -140,3 +140,18 @@ def test_seal_with_a_key_on_the_token(
     assert status.valid
     assert status.trusted
     assert len(reader.embedded_timestamp_signatures) == 1
+
+
+def test_an_enterprises_seal_key_is_made_on_the_token(
+    hsm_env: dict[str, str], settings: Settings
+) -> None:
+    econtract(hsm_env, "init")
+    code = "9133100015J1YG617W"
+    econtract(hsm_env, "enterprises", "add", "--code", code, "--name", "台州瑞丰科技有限公司")
+    seal = econtract(hsm_env, "seals", "create", "--enterprise", code, "--kind", "official")
+    assert [s["id"] for s in econtract(hsm_env, "seals", "list", "--department", code)] == [
+        seal["id"]
+    ]
+    # No key file anywhere: the enterprise's key, like every other, is on the token.
+    keys_dir = settings.data_dir / "keys"
+    assert not keys_dir.exists() or not any(keys_dir.iterdir())

@@ -220,7 +220,7 @@ def test_root_with_other_algorithms_is_self_signed(algorithm: KeyAlgorithm) -> N
     ],
 )
 def test_seal_subject_validates(field: str, value: str, message: str) -> None:
-    fields = {
+    fields: dict[str, str] = {
         "department_name": "测试局",
         "department_code": DEPARTMENT_CODE,
         "seal_kind": "official",
@@ -228,4 +228,4 @@ def test_seal_subject_validates(field: str, value: str, message: str) -> None:
         field: value,
     }
     with pytest.raises(ValueError, match=message):
-        SealSubject(**fields)
+        SealSubject(**fields)  # type: ignore[arg-type]
