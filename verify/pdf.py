@@ -3,7 +3,10 @@
 ``verify_pdf`` parses the file once and reuses the reader for every check. Nothing is
 fetched: the validation contexts are built with ``allow_fetching=False`` from the file's
 DSS and the caller's revocation data. Trust roots and the caller's CRLs and OCSP responses
-are converted to pyHanko's types once per process and cached.
+are converted to pyHanko's types once per process and cached, and the signatures of
+certificates, CRLs and OCSP responses are verified once per process
+(:mod:`verify._signatures_seen`). Distinguished names are compared once per call
+(:mod:`verify._names`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationE
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
+from verify._names import remembered_name_comparisons
+from verify._signatures_seen import RememberingSignatureValidator
 from verify.annotated import examine_copy, find_copy, judge_copy
 from verify.errors import MalformedPDFError, TooLargeError
 from verify.hexstrings import fast_hex_strings
@@ -48,6 +53,9 @@ from verify.verdict import apply_registry, decide
 
 __all__ = ["verify_pdf"]
 
+# The CA certificates, the timestamp authority's and the CRLs recur in every document the
+# service seals: their signatures are verified once per process (see the module).
+_SIGNATURES = RememberingSignatureValidator()
 _Revinfo = TypeVar("_Revinfo", asn1_crl.CertificateList, asn1_ocsp.OCSPResponse)
 # decimal.InvalidOperation: pyHanko reads a number such as "1.2.3" with Decimal, which raises
 # an ArithmeticError, not a ValueError (found by fuzz/fuzz_upload.py).
@@ -73,7 +81,7 @@ def verify_pdf(data: bytes, *, policy: VerificationPolicy) -> Report:
     An annotated copy (加注件) is judged as such (:mod:`verify.annotated`): its attached
     original is verified too, with the same policy, one level deep.
     """
-    with fast_hex_strings():
+    with fast_hex_strings(), remembered_name_comparisons():
         report, _ = _verify(data, policy, follow_copies=True)
         return report
 
@@ -328,6 +336,7 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
             moment=at,
             # Revocation data issued after the proven signing time still speaks for it.
             retroactive_revinfo=moment is not None,
+            signature_validator=_SIGNATURES,
         )
 
     def soft() -> ValidationContext:
@@ -339,6 +348,7 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
             allow_fetching=False,
             revocation_mode="soft-fail",
             moment=policy.now,
+            signature_validator=_SIGNATURES,
         )
 
     return Contexts(make=make, soft=soft, sources=tuple(sources))
