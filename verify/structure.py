@@ -27,8 +27,10 @@ from verify.policy import VerificationLimits
 from verify.report import StructureReport
 
 _HEADER_WINDOW = 1024
-# Tokens that matter for nesting; a stream body is skipped whole, a string or comment too.
-_TOKEN = re.compile(rb"<<|>>|[\[\]()%]|(?<=[\s>])stream(?=\r?\n)")
+# Tokens that matter for nesting; a stream body is skipped whole, a string, a hex string or
+# a comment too. Skipping a hex string with find() matters: a seal's /Contents is tens of
+# thousands of hex digits, which the token search would otherwise walk one by one.
+_TOKEN = re.compile(rb"<<|>>|[<\[\]()%]|(?<=[\s>])stream(?=\r?\n)")
 _STRING_TOKEN = re.compile(rb"[()\\]")
 _EOL = re.compile(rb"[\r\n]")
 _OBJECT_HEADER = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+obj\b")
@@ -71,7 +73,8 @@ def prescan(data: bytes, limits: VerificationLimits) -> None:
 
 
 def nesting_depth(data: bytes, stop_above: int) -> int:
-    """The deepest nesting of ``[`` and ``<<`` outside strings, comments and stream bodies.
+    """The deepest nesting of ``[`` and ``<<`` outside strings, hex strings, comments and
+    stream bodies.
 
     Stops counting once ``stop_above`` is exceeded. An unbalanced closer only resets the
     count to zero, so a forged closer cannot hide depth that follows it.
@@ -95,6 +98,10 @@ def nesting_depth(data: bytes, stop_above: int) -> int:
             depth = max(0, depth - 1)
         elif token == b"(":
             pos = _skip_string(data, pos)
+        elif token == b"<":
+            # Nothing nests inside a hex string; the parser refuses any non-hex byte in it.
+            close = data.find(b">", pos)
+            pos = close + 1 if close >= 0 else length
         elif token == b"%":
             eol = _EOL.search(data, pos)
             pos = eol.end() if eol else length

@@ -104,6 +104,8 @@ def test_too_many_objects(policy: VerificationPolicy, licence_lt: Sealed) -> Non
         (b"% [[[[ comment\n[ ]", 1),
         (b"<< /Length 4 >>\nstream\n[[[[\nendstream", 1),
         (b"(a \\( [[[) [", 1),
+        (b"<< /Contents <3082 [[[[ 0A> /B [<00>] >>", 2),
+        (b"<</A<0A0B>>>[[[", 3),
     ],
 )
 def test_nesting_depth_ignores_strings_comments_and_streams(data: bytes, depth: int) -> None:
