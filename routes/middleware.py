@@ -7,7 +7,7 @@ than the QR page itself."""
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import time
 from typing import Any
 
@@ -68,11 +68,23 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.upload_limit if scope["path"] in UPLOAD_PATHS else self.request_limit
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(
                 scope, send, f"The body has {int(declared)} bytes; the limit is {limit}."
             )
+            return
+        if not chunked and scope.get("http_version") in ("1.0", "1.1"):
+            # HTTP/1 without chunked framing: the server reads the declared length, checked
+            # above, or no body at all. Nothing is left to count (the QR page and every other
+            # GET pass here, without the wrappers below).
+            await self.app(scope, receive, send)
             return
         received = 0
         too_large = False
@@ -171,8 +183,27 @@ class Observe:
     extra tasks and streams, which costs more than the QR page itself.
     """
 
+    #: Label sets whose metric children are kept (a client may send any method).
+    _KEPT_LABELS = 1024
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Looking the labelled children up by their labels costs more than counting; the
+        # children of a label set never change, so they are looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                metrics.REQUESTS.labels(method, route, str(status)),
+                metrics.LATENCY.labels(method, route),
+            )
+            if len(self._children) < self._KEPT_LABELS:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -183,7 +214,14 @@ class Observe:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 break
-        request_id = given if 0 < len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
+        # A request id names a request in the logs; it need not be secret, only unlikely to
+        # repeat, so it comes from the (per-process, fork-safe) Mersenne Twister rather than
+        # a system call.
+        request_id = (
+            given
+            if 0 < len(given) <= 64 and given.isprintable()
+            else f"{random.getrandbits(64):016x}"
+        )
         # Left set for the rest of this request's task, so that the outermost error handler's
         # problem+json still names the request.
         request_id_var.set(request_id)
@@ -204,8 +242,7 @@ class Observe:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            metrics.REQUESTS.labels(method, route, str(status)).inc()
-            metrics.LATENCY.labels(method, route).observe(elapsed)
+            self._count(method, route, status, elapsed)
             log.info(
                 "request",
                 extra={

@@ -103,7 +103,9 @@ class SecurityHeaders:
             "Referrer-Policy": "no-referrer",
         }
         self._every = _pairs(every)
-        self._pages = _pairs(pages)
+        self._html = [*self._every, *_pairs(pages)]
+        self._every_names = frozenset(name for name, _ in self._every)
+        self._html_names = frozenset(name for name, _ in self._html)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,10 +116,14 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                extra = self._every
                 if _is_html(headers):
-                    extra = [*extra, *self._pages]
-                headers.extend(pair for pair in extra if pair[0] not in present)
+                    extra, names = self._html, self._html_names
+                else:
+                    extra, names = self._every, self._every_names
+                if present.isdisjoint(names):
+                    headers += extra  # the usual case: the route set none of them
+                else:
+                    headers.extend(pair for pair in extra if pair[0] not in present)
                 message["headers"] = headers
             await send(message)
 

@@ -55,15 +55,14 @@ async def qr_page(token: str, request: Request) -> Response:
         # A networked database, or a locked file, is waited for in the thread pool, so that
         # the loop never stalls.
         check = await run_in_threadpool(check_qr, services, token, patient=True)
-    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
     if wants_json(request):
         body = check.to_json()
         if check.certificate_id is not None:
             body["transparency"] = await run_in_threadpool(
                 log_proofs, services, check.certificate_id
             )
-        return JSONResponse(body, headers=headers)
-    return HTMLResponse(qr_html(check), headers=headers)
+        return JSONResponse(body, headers=QR_HEADERS)
+    return _RenderedPage(*_encoded_page(check))
 
 
 async def qr_page_route(request: Request) -> Response:
@@ -77,12 +76,35 @@ QR_ROUTE = Route("/v/{token}", qr_page_route, methods=["GET"])
 """The QR page's route, matched before every other."""
 
 
-@lru_cache(maxsize=4096)
+QR_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+"""What the QR page says about itself besides its type: never cached, never indexed."""
+
+
 def qr_html(check: QRCheck) -> str:
-    """The QR page for a verdict. The verdict holds everything the page shows (status,
-    details, today's expiry decision), so equal verdicts give the same page and the last
-    ones rendered are kept: rendering costs more than the page's database read."""
+    """The QR page for a verdict, rendered."""
     return QR_TEMPLATE.render(check=check)
+
+
+@lru_cache(maxsize=4096)
+def _encoded_page(check: QRCheck) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """The QR page for a verdict as it is sent: its bytes and encoded headers. The verdict
+    holds everything the page shows (status, details, today's expiry decision), so equal
+    verdicts give the same page and the last ones are kept: rendering, encoding the page and
+    its headers cost more than the page's database read."""
+    page = HTMLResponse(qr_html(check), headers=QR_HEADERS)
+    return bytes(page.body), tuple(page.raw_headers)
+
+
+class _RenderedPage(HTMLResponse):
+    """A QR page answered from :func:`_encoded_page`, without encoding anything again."""
+
+    def __init__(self, body: bytes, raw_headers: tuple[tuple[bytes, bytes], ...]) -> None:
+        # Response.__init__ would encode the body and every header again.
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        # A list of its own: a middleware may add to the headers of this answer.
+        self.raw_headers = list(raw_headers)
 
 
 @router.get("/verify", response_class=HTMLResponse)

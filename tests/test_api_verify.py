@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from api import create_app
 from econtract import db
 from econtract.certificates import change_status
+from econtract.clock import FixedClock
 from econtract.db import ReadBusyError, ReadConnections
 from econtract.services import Services
 from econtract.translog import publish_sth
@@ -277,6 +279,61 @@ def test_the_qr_page_is_counted_under_its_route(api_client: TestClient, qr_page:
     api_client.get(qr_page)
     metrics = api_client.get("/metrics").text
     assert 'route="/v/{token}",status="200"' in metrics
+
+
+def test_the_qr_page_is_sent_whole_with_its_headers_every_time(
+    api_client: TestClient, qr_page: str
+) -> None:
+    # The second answer comes from the remembered verdict and its encoded page.
+    first, second = (api_client.get(qr_page, headers={"Accept": "text/html"}) for _ in range(2))
+    assert first.content == second.content
+    assert "VALID" in second.text
+    for answer in (first, second):
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+        assert answer.headers["content-length"] == str(len(first.content))
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-robots-tag"] == "noindex"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    as_json = api_client.get(qr_page, headers={"Accept": "application/json"})
+    assert as_json.headers["content-type"] == "application/json"
+    assert as_json.headers["cache-control"] == "no-store"
+    assert "content-security-policy" not in as_json.headers
+    assert as_json.json()["verdict"] == "VALID"
+
+
+def test_the_qr_page_follows_a_status_change_and_the_day(
+    api_client: TestClient, initialised: Services
+) -> None:
+    certificate, _ = licence(initialised)
+    path = f"/v/{qr_token(initialised, certificate)}"
+    json_of = {"Accept": "application/json"}
+    assert api_client.get(path, headers=json_of).json()["verdict"] == "VALID"
+    change_status(
+        initialised,
+        certificate_id=certificate.id,
+        action="suspend",
+        reason="inspection",
+        actor=OPERATOR,
+    )
+    assert api_client.get(path, headers=json_of).json()["verdict"] == "SUSPENDED"
+    assert "SUSPENDED" in api_client.get(path).text
+    change_status(
+        initialised,
+        certificate_id=certificate.id,
+        action="reinstate",
+        reason="inspection passed",
+        actor=OPERATOR,
+    )
+    assert "VALID" in api_client.get(path).text
+    # Nothing is written, only the day changes: the day before its validity, the licence
+    # is not valid yet, whatever was remembered for today.
+    services: Services = api_client.app.state.services  # type: ignore[attr-defined]
+    services.clock = FixedClock.on(certificate.valid_from - timedelta(days=1))
+    answer = api_client.get(path, headers=json_of).json()
+    assert answer["verdict"] == "SUSPENDED"
+    assert answer["reason"]["en"] == "This licence is not valid yet."
 
 
 def test_the_qr_page_is_documented(api_client: TestClient) -> None:

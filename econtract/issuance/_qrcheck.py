@@ -271,11 +271,28 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
             "Do not trust this licence.",
             service_name=service_name,
         )
-    certificate, newer = services.reads.run_remembered(
-        ("qr", claims.certificate_id),
-        lambda conn: _lookup(conn, claims.certificate_id),
+    # The whole verdict is remembered, not only the row: building it (the fields as printed,
+    # the reason, the status of the day) costs more than the read. Equal inputs give the equal
+    # verdict: the row (forgotten on any write to the registry), the token and today's date.
+    today = services.clock.today()
+    return services.reads.run_remembered(
+        ("qr", services.pki.token_signer.kid, token, today),
+        lambda conn: _verdict(
+            claims, *_lookup(conn, claims.certificate_id), today=today, service_name=service_name
+        ),
         patient=patient,
     )
+
+
+def _verdict(
+    claims: QRClaims,
+    certificate: _Record | None,
+    newer: str | None,
+    *,
+    today: date,
+    service_name: str,
+) -> QRCheck:
+    """The verdict on the registry's record of the licence a checked token names."""
     department = certificate.department_name if certificate is not None else None
     if certificate is None or department is None:
         return QRCheck(
@@ -292,7 +309,7 @@ def check_qr(services: Services, token: str, *, patient: bool = False) -> QRChec
             service_name=service_name,
         )
     template = TEMPLATES.get(certificate.type_code)
-    status = effective_status(certificate, services.clock.today())
+    status = effective_status(certificate, today)
     verdict = _STATUS_VERDICT[status]
     changed = (
         verdict in (QRVerdict.REVOKED, QRVerdict.SUSPENDED)

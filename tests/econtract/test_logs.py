@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from econtract.logs import configure_cli_logging, configure_logging, request_id_var
+from econtract.logs import _utc_time, configure_cli_logging, configure_logging, request_id_var
 from keys.handles import KeyAlgorithm, generate_software_key
 from keys.signer import KeySigner
 from signing.options import SealLevel
@@ -75,6 +75,28 @@ def test_a_request_log_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["time"].endswith("+00:00")
     assert second["level"] == "error"
     assert "ValueError: boom" in second["exception"]
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 0.0005, 1.9994999, 1.9999995, 1_764_000_000.0, 1_764_000_000.9996, 1_764_000_059.999],
+)
+def test_the_time_of_a_line_is_the_isoformat_of_its_instant(created: float) -> None:
+    # The date and time of a second are formatted once; the line shows what datetime would.
+    for instant in (created, created + 1, created):
+        expected = datetime.datetime.fromtimestamp(instant, datetime.UTC)
+        assert _utc_time(instant) == expected.isoformat(timespec="milliseconds")
+
+
+def test_a_delete_character_in_an_ascii_line_is_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO")
+    logging.getLogger("econtract.api").info("request", extra={"path": "/v/a\x7fb"})
+    line = capsys.readouterr().err.strip()
+    assert "\x7f" not in line
+    assert "\\u007f" in line
+    assert json.loads(line)["path"] == "/v/a\x7fb"
 
 
 def test_a_newline_in_a_value_does_not_forge_a_log_line(
