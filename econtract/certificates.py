@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, literal, select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db
@@ -104,10 +104,13 @@ def holder_matches(holder: str) -> ColumnElement[bool]:
     # of the department (on a million, seconds for a rare part); at the start of the name it
     # has the trigrams that the name's padded beginning makes. A two-character personal name
     # (surname first) is still found. A holder named with % or _ is looked for as written, not
-    # as a LIKE pattern.
-    if len(holder) >= HOLDER_SUBSTRING_MIN:
-        return Certificate.holder_name.contains(holder, autoescape=True)
-    return Certificate.holder_name.startswith(holder, autoescape=True)
+    # as a LIKE pattern (escaped as SQLAlchemy's autoescape does).
+    escaped = holder.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    pattern = f"%{escaped}%" if len(holder) >= HOLDER_SUBSTRING_MIN else f"{escaped}%"
+    # The pattern is written into the statement, not bound: a statement the driver has
+    # prepared may get PostgreSQL's generic plan, which cannot see the pattern and reads the
+    # department newest first to the end for a rare part (about a second on a million).
+    return Certificate.holder_name.like(literal(pattern, literal_execute=True), escape="/")
 
 
 def change_status(

@@ -350,7 +350,14 @@ def list_certificates_route(
         Query(description="The registry status; expiry shows in each item's own status."),
     ] = None,
     number: Annotated[str | None, Query(max_length=64)] = None,
-    holder: Annotated[str | None, Query(max_length=100)] = None,
+    holder: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="A part of the holder's name: three characters or more are looked for "
+            "anywhere in the name, one or two at its start.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[
         str | None,

@@ -74,6 +74,7 @@ def test_like_wildcards_in_the_part_are_matched_as_written(
     assert _listed(initialised, department_id, "远航%") == set()
     assert _listed(initialised, department_id, "远_") == set()
     assert _listed(initialised, department_id, "0%建设") == set()
+    assert _listed(initialised, department_id, "远航' OR '1'='1") == set()
 
 
 def test_migration_0015_adds_the_trigram_index_on_postgresql_and_removes_it_on_downgrade(
@@ -114,7 +115,7 @@ def test_the_holder_filter_can_be_answered_by_the_trigram_index(
     # A handful of rows would be read whole; forbidding that shows whether the condition as
     # the list writes it (escaped, with its parameter) can be looked up in the index at all.
     statement = select(Certificate.id).where(holder_matches(part))
-    compiled = statement.compile(initialised.engine)
+    compiled = statement.compile(initialised.engine, compile_kwargs={"render_postcompile": True})
     with initialised.engine.connect() as connection:
         connection.execute(text("SET LOCAL enable_seqscan = off"))
         plan = connection.exec_driver_sql(f"EXPLAIN {compiled.string}", compiled.params)
