@@ -14,10 +14,14 @@ project's engine (ECDSA P-256 and RSA-2048; PAdES B-LT and B-LTA; certified NO_C
   the seal (``embedded_regular_signatures[-1]``), the nearest documented equivalent.
 - Project: ``verify.pdf.verify_pdf`` with the service's policy (its root, its CRLs) and an
   in-memory registry holding the issued file: every seal and document timestamp, revocation
-  in hard-fail mode, the byte-structure check, the registry lookup and the verdict.
+  in hard-fail mode, the byte-structure check, the registry lookup and the verdict. The
+  signatures of the CA and timestamp-authority certificates, the seal's certificate and the
+  CRLs are remembered once verified (``verify._signatures_seen``), as in a kept
+  verification worker; the seal's and the timestamps' own signatures, the paths, revocation
+  and the difference analysis are checked for every document.
 
 Figures are documents per second, median (min, max) over ``repeats`` repetitions of
-``count`` documents, and the ratio of times project / baseline (target: at most 1.0).
+``count`` documents, and the ratio of times project / baseline (target: at most 0.5).
 """
 
 from __future__ import annotations
@@ -166,7 +170,7 @@ def main() -> None:
             print(base.line())
             print(ours.line())
             ratio = base.median / ours.median  # time ratio project / baseline
-            print(f"{label + ' time ratio project / baseline':<48} {ratio:10.2f}x  (target <= 1.0)")
+            print(f"{label + ' time ratio project / baseline':<48} {ratio:10.2f}x  (target <= 0.5)")
 
 
 if __name__ == "__main__":
