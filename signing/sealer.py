@@ -290,16 +290,22 @@ class _ValidationUpdateWriter(IncrementalPdfFileWriter):
 
 
 def _embed_material(output: BinaryIO, material: ValidationMaterial) -> None:
-    """Merge the material into the DSS the document already has, through pyHanko."""
+    """Merge the material into the DSS the document already has, through pyHanko; nothing is
+    written when the DSS holds all of it already."""
     output.seek(0)
     writer = _ValidationUpdateWriter(output, strict=True)
-    DocumentSecurityStore.supply_dss_in_writer(
+    dss = DocumentSecurityStore.supply_dss_in_writer(
         writer,
         None,
         certs=list(material.certificates),
         ocsps=list(material.ocsp_responses),
         crls=list(material.crls),
     )
+    if not dss.modified:
+        # Everything is in the DSS already (an earlier seal of the same issuer, the same CRLs
+        # and OCSP response): a revision would add nothing but an empty cross-reference
+        # section whose trailer counts an object never written.
+        return
     writer.write_in_place()  # type: ignore[no-untyped-call]  # untyped upstream
 
 
