@@ -11,6 +11,7 @@ of the file still carries.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -126,8 +127,13 @@ def seal_document(
     options: SealOptions,
     actor: audit.Actor,
     file_name: str | None = None,
+    within: Callable[[Session, SealedDocument], None] | None = None,
 ) -> SealedFile:
     """Seal an uploaded PDF with one of the actor's department's seals and register it.
+
+    ``within``, when given, runs in the registering transaction after the document's row:
+    a use case built on sealing (an envelope's step) records its own change there, or
+    raises to leave nothing registered.
 
     The sealed file is staged beside the blob store and moved into it only after the registry
     row committed (:mod:`econtract.blobs`); a failure anywhere leaves neither, and a crash at
@@ -178,6 +184,8 @@ def seal_document(
             session.add(document)
             session.flush()
             _record_reservations(session, document, options.reserve_fields)
+            if within is not None:
+                within(session, document)
             record_change(
                 session,
                 change=Change(

@@ -1,0 +1,45 @@
+"""Envelopes (并联审批, e-contracts): one document sealed by departments and enterprises in
+steps, each party only its own field, tracked from the first seal to completion."""
+
+from econtract.envelopes._envelopes import (
+    EnvelopeRequest,
+    EnvelopeView,
+    PartySpec,
+    PartyView,
+    StepSpec,
+    cancel,
+    create_envelope,
+    decline,
+    get_envelope,
+    list_envelopes,
+    seal_step,
+)
+from econtract.envelopes._errors import (
+    AlreadyActedError,
+    DeadlinePassedError,
+    EnvelopeClosedError,
+    NotYourTurnError,
+)
+from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
+
+__all__ = [
+    "AlreadyActedError",
+    "DeadlinePassedError",
+    "Envelope",
+    "EnvelopeClosedError",
+    "EnvelopeParty",
+    "EnvelopeRequest",
+    "EnvelopeStatus",
+    "EnvelopeView",
+    "NotYourTurnError",
+    "PartySpec",
+    "PartyStatus",
+    "PartyView",
+    "StepSpec",
+    "cancel",
+    "create_envelope",
+    "decline",
+    "get_envelope",
+    "list_envelopes",
+    "seal_step",
+]

@@ -1,0 +1,566 @@
+"""Envelopes: a PDF sealed by several parties in steps, each party only its own field, only
+while its step is open and before its deadline.
+
+The initiator's seal certifies the document with "form filling and signing allowed" and
+reserves a field for every party, bound to that party's credit code (in the file as a seed
+value, in the registry with the certifying document: :mod:`econtract.sealing`). Each seal is
+an ordinary sealed revision of the document, registered, audited and logged as every sealed
+document is; the envelope records which party made it.
+
+Parties of one step act in parallel, but each revision builds on the one before: a party's
+seal is registered only if the envelope has not moved since the revision it sealed was read
+(``version``); otherwise it is sealed again on the new revision. So no step is lost and the
+envelope completes once.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from econtract import audit, db
+from econtract.departments import get_department
+from econtract.envelopes._errors import (
+    AlreadyActedError,
+    DeadlinePassedError,
+    EnvelopeClosedError,
+    NotYourTurnError,
+)
+from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
+from econtract.errors import InvalidInputError, NotFoundError
+from econtract.models import BodyKind, Department, SealedDocument, new_public_id
+from econtract.sealing import seal_document
+from econtract.services import Services
+from econtract.text import clean_text
+from signing.options import (
+    Certification,
+    FieldHolder,
+    Placement,
+    ReservedField,
+    SealLevel,
+    SealOptions,
+)
+
+_PARTIES = (BodyKind.DEPARTMENT, BodyKind.ENTERPRISE)
+# A party whose revision was overtaken by another party's seals again on the new one; past
+# this many tries the envelope is too busy and the party is told to try again.
+_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartySpec:
+    """One party of a step: who, and where its field goes."""
+
+    code: str
+    """The party's unified social credit code (a department or an enterprise)."""
+    field: str
+    """The field's name."""
+    page: int = 1
+    x: float = 300.0
+    y: float = 150.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSpec:
+    """The parties that act in parallel, and by when (办理时限)."""
+
+    parties: tuple[PartySpec, ...]
+    deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvelopeRequest:
+    """What a new envelope is made of."""
+
+    title: str
+    seal_id: str
+    """The initiator's seal, which certifies the document."""
+    steps: tuple[StepSpec, ...]
+    placement: Placement | None = None
+    """Where the initiator's own visible seal goes (none: an invisible certification)."""
+
+
+@dataclass(frozen=True)
+class PartyView:
+    """One party as shown to the parties."""
+
+    code: str
+    name: str
+    kind: str
+    step: int
+    field: str
+    deadline: datetime
+    status: str
+    acted_at: datetime | None
+    client_id: str | None
+    document_id: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class EnvelopeView:
+    """An envelope as shown to its parties."""
+
+    id: str
+    title: str
+    status: str
+    step: int
+    steps: int
+    initiator: str
+    document_id: str
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    parties: tuple[PartyView, ...]
+
+    @property
+    def progress(self) -> str:
+        """How far it is, in words: "2 of 3 parties have sealed"."""
+        sealed = sum(p.status == PartyStatus.SEALED for p in self.parties)
+        return f"{sealed} of {len(self.parties)} parties have sealed"
+
+
+def create_envelope(
+    services: Services,
+    *,
+    source: bytes,
+    request: EnvelopeRequest,
+    actor: audit.Actor,
+    idempotency_key: str | None = None,
+) -> EnvelopeView:
+    """Certify ``source`` with the initiator's seal, a field reserved for every party, and open
+    the first step. A retry with the same ``idempotency_key`` (per initiator) answers the
+    envelope the first request made, and seals nothing again."""
+    if idempotency_key is not None:
+        earlier = _by_key(services, actor, idempotency_key)
+        if earlier is not None:
+            return earlier
+    title = clean_text(request.title, field="title", max_length=200)
+    now = services.clock.now()
+    reserved = _check_steps(request.steps, now)
+    with services.sessions() as session:
+        bodies = {
+            p.code: get_department(session, p.code, kinds=_PARTIES).id
+            for step in request.steps
+            for p in step.parties
+        }
+    envelope_id = new_public_id("env")
+
+    def register(session: Session, document: SealedDocument) -> None:
+        session.add(
+            Envelope(
+                id=envelope_id,
+                title=title,
+                initiator_id=document.department_id,
+                steps=len(request.steps),
+                document_id=document.id,
+                certified_document_id=document.id,
+                idempotency_key=idempotency_key,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+        for number, step in enumerate(request.steps, start=1):
+            for party in step.parties:
+                session.add(
+                    EnvelopeParty(
+                        envelope_id=envelope_id,
+                        department_id=bodies[party.code],
+                        step=number,
+                        field_name=party.field,
+                        deadline=step.deadline,
+                        status=(PartyStatus.OPEN if number == 1 else PartyStatus.WAITING).value,
+                    )
+                )
+        audit.record(
+            session,
+            actor=actor,
+            action="envelope.create",
+            department_id=document.department_id,
+            target_type="envelope",
+            target_id=envelope_id,
+            detail={
+                "document": document.id,
+                "steps": [[p.code for p in s.parties] for s in request.steps],
+            },
+        )
+
+    try:
+        seal_document(
+            services,
+            source=io.BytesIO(source),
+            seal_id=request.seal_id,
+            options=SealOptions(
+                level=SealLevel.B_LT,
+                certification=Certification.FORM_FILLING,
+                placement=request.placement,
+                reserve_fields=reserved,
+                reason=title,
+            ),
+            actor=actor,
+            within=register,
+        )
+    except IntegrityError:
+        # A parallel request with the same key registered its envelope first.
+        earlier = _by_key(services, actor, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
+    with services.sessions() as session:
+        return _view(session, _get(session, envelope_id))
+
+
+def seal_step(
+    services: Services,
+    *,
+    envelope_id: str,
+    seal_id: str,
+    actor: audit.Actor,
+    client_id: str | None = None,
+) -> EnvelopeView:
+    """Seal the actor's own field of an envelope with one of its own seals, while its step is
+    open and before its deadline; the next step opens when every party of this one has
+    sealed, and the envelope completes with the last."""
+    for _ in range(_ATTEMPTS):
+        with services.sessions() as session:
+            envelope = _get(session, envelope_id, actor=actor)
+            party = _open_party(services, session, envelope, actor)
+            version, field, party_id = envelope.version, party.field_name, party.id
+            document = session.get(SealedDocument, envelope.document_id)
+            assert document is not None
+            current = document.blob_key
+        with services.blobs.open(current) as stream:
+            source = stream.read()
+        try:
+            seal_document(
+                services,
+                source=io.BytesIO(source),
+                seal_id=seal_id,
+                options=SealOptions(level=SealLevel.B_LT, field_name=field),
+                actor=actor,
+                within=functools.partial(
+                    _advance,
+                    services,
+                    envelope_id=envelope_id,
+                    version=version,
+                    party_id=party_id,
+                    actor=actor,
+                    client_id=client_id,
+                ),
+            )
+        except _OvertakenError:
+            continue
+        with services.sessions() as session:
+            return _view(session, _get(session, envelope_id))
+    raise EnvelopeClosedError(
+        "Other parties kept sealing this envelope at the same moment; try again."
+    )
+
+
+def decline(
+    services: Services, *, envelope_id: str, reason: str, actor: audit.Actor
+) -> EnvelopeView:
+    """A party of the open step declines, with its reason: the envelope stops."""
+    reason = clean_text(reason, field="reason", max_length=500)
+    with db.transaction(services.sessions) as session:
+        envelope = _get(session, envelope_id, actor=actor)
+        party = _open_party(services, session, envelope, actor)
+        now = services.clock.now()
+        party.status, party.acted_at, party.reason = PartyStatus.DECLINED.value, now, reason
+        _close(envelope, EnvelopeStatus.DECLINED, now, reason)
+        audit.record(
+            session,
+            actor=actor,
+            action="envelope.decline",
+            department_id=actor.department_id,
+            target_type="envelope",
+            target_id=envelope.id,
+            detail={"reason": reason, "field": party.field_name},
+        )
+        session.flush()
+        return _view(session, envelope)
+
+
+def cancel(
+    services: Services, *, envelope_id: str, reason: str, actor: audit.Actor
+) -> EnvelopeView:
+    """The initiator cancels an open envelope."""
+    reason = clean_text(reason, field="reason", max_length=500)
+    with db.transaction(services.sessions) as session:
+        envelope = _get(session, envelope_id, actor=actor)
+        if actor.department_id is not None and envelope.initiator_id != actor.department_id:
+            raise NotFoundError(f"No envelope {envelope_id!r} initiated by this party.")
+        _expire_if_due(services, session, envelope)
+        if envelope.status != EnvelopeStatus.OPEN:
+            raise EnvelopeClosedError(f"The envelope is {envelope.status}; it cannot be cancelled.")
+        _close(envelope, EnvelopeStatus.CANCELLED, services.clock.now(), reason)
+        audit.record(
+            session,
+            actor=actor,
+            action="envelope.cancel",
+            department_id=envelope.initiator_id,
+            target_type="envelope",
+            target_id=envelope.id,
+            detail={"reason": reason},
+        )
+        session.flush()
+        return _view(session, envelope)
+
+
+def get_envelope(services: Services, envelope_id: str, *, actor: audit.Actor) -> EnvelopeView:
+    """An envelope, for its initiator and its parties only (anyone else: not found); a passed
+    deadline shows as expired."""
+    with db.transaction(services.sessions) as session:
+        envelope = _get(session, envelope_id, actor=actor)
+        _expire_if_due(services, session, envelope)
+        session.flush()
+        return _view(session, envelope)
+
+
+def list_envelopes(
+    services: Services, *, actor: audit.Actor, status: EnvelopeStatus | None = None
+) -> list[EnvelopeView]:
+    """The envelopes the actor initiated or is a party to, newest first."""
+    with services.sessions() as session:
+        query = select(Envelope).order_by(Envelope.created_at.desc(), Envelope.id)
+        if actor.department_id is not None:
+            mine = select(EnvelopeParty.envelope_id).where(
+                EnvelopeParty.department_id == actor.department_id
+            )
+            query = query.where(
+                (Envelope.initiator_id == actor.department_id) | Envelope.id.in_(mine)
+            )
+        if status is not None:
+            query = query.where(Envelope.status == status.value)
+        return [_view(session, e) for e in session.scalars(query)]
+
+
+def _by_key(services: Services, actor: audit.Actor, key: str) -> EnvelopeView | None:
+    with services.sessions() as session:
+        envelope = session.scalar(
+            select(Envelope).where(
+                Envelope.initiator_id == actor.department_id, Envelope.idempotency_key == key
+            )
+        )
+        return _view(session, envelope) if envelope is not None else None
+
+
+class _OvertakenError(Exception):
+    """Another party's seal was registered first: seal again on the new revision."""
+
+
+def _check_steps(steps: tuple[StepSpec, ...], now: datetime) -> tuple[ReservedField, ...]:
+    if not steps or any(not s.parties for s in steps):
+        raise InvalidInputError(
+            "An envelope has at least one step, and every step at least one party.",
+            errors=[("/steps", "empty")],
+        )
+    reserved: list[ReservedField] = []
+    previous: datetime | None = None
+    for number, step in enumerate(steps, start=1):
+        if step.deadline <= now or (previous is not None and step.deadline < previous):
+            raise InvalidInputError(
+                f"Step {number}'s deadline must be in the future and not before the step "
+                "before it.",
+                errors=[(f"/steps/{number - 1}/deadline", "in the past or out of order")],
+            )
+        previous = step.deadline
+        for party in step.parties:
+            reserved.append(
+                ReservedField(
+                    name=party.field,
+                    placement=Placement(page=party.page, x=party.x, y=party.y),
+                    holder=FieldHolder(department_code=party.code.strip().upper()),
+                )
+            )
+    names = [f.name for f in reserved]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(
+            "Every party's field has a name of its own.", errors=[("/steps", "field twice")]
+        )
+    return tuple(reserved)
+
+
+def _get(session: Session, envelope_id: str, *, actor: audit.Actor | None = None) -> Envelope:
+    envelope = session.get(Envelope, envelope_id)
+    if envelope is not None and actor is not None and actor.department_id is not None:
+        party = session.scalar(
+            select(EnvelopeParty.id).where(
+                EnvelopeParty.envelope_id == envelope_id,
+                EnvelopeParty.department_id == actor.department_id,
+            )
+        )
+        if party is None and envelope.initiator_id != actor.department_id:
+            envelope = None
+    if envelope is None:
+        raise NotFoundError(f"No envelope {envelope_id!r} for this party.")
+    return envelope
+
+
+def _open_party(
+    services: Services, session: Session, envelope: Envelope, actor: audit.Actor
+) -> EnvelopeParty:
+    """The actor's party row that may act now, or the refusal that says why not."""
+    if envelope.status == EnvelopeStatus.OPEN and _expire_if_due(services, session, envelope):
+        session.commit()
+    if envelope.status == EnvelopeStatus.EXPIRED:
+        raise DeadlinePassedError(f"Step {envelope.step}'s deadline has passed.")
+    if envelope.status != EnvelopeStatus.OPEN:
+        raise EnvelopeClosedError(f"The envelope is {envelope.status}.")
+    rows = list(
+        session.scalars(
+            select(EnvelopeParty)
+            .where(
+                EnvelopeParty.envelope_id == envelope.id,
+                EnvelopeParty.department_id == actor.department_id,
+            )
+            .order_by(EnvelopeParty.step)
+        )
+    )
+    for row in rows:
+        if row.status == PartyStatus.OPEN:
+            return row
+    if any(r.status == PartyStatus.WAITING for r in rows):
+        raise NotYourTurnError(
+            f"Step {envelope.step} is open; this party acts in step "
+            f"{min(r.step for r in rows if r.status == PartyStatus.WAITING)}."
+        )
+    if rows:
+        raise AlreadyActedError("This party has already sealed its field of the envelope.")
+    raise NotFoundError(f"This party has no field in envelope {envelope.id!r}.")
+
+
+def _expire_if_due(services: Services, session: Session, envelope: Envelope) -> bool:
+    """Mark an open envelope expired when its open step's deadline has passed."""
+    if envelope.status != EnvelopeStatus.OPEN:
+        return False
+    deadline = session.scalar(
+        select(EnvelopeParty.deadline)
+        .where(EnvelopeParty.envelope_id == envelope.id, EnvelopeParty.step == envelope.step)
+        .limit(1)
+    )
+    now = services.clock.now()
+    if deadline is None or now <= deadline:
+        return False
+    _close(envelope, EnvelopeStatus.EXPIRED, now, f"Step {envelope.step}'s deadline passed.")
+    return True
+
+
+def _close(envelope: Envelope, status: EnvelopeStatus, now: datetime, reason: str) -> None:
+    envelope.status, envelope.reason, envelope.updated_at = status.value, reason, now
+    envelope.version += 1
+
+
+def _advance(
+    services: Services,
+    session: Session,
+    document: SealedDocument,
+    *,
+    envelope_id: str,
+    version: int,
+    party_id: int,
+    actor: audit.Actor,
+    client_id: str | None,
+) -> None:
+    """In the seal's registering transaction: move the envelope on, only from the revision
+    that was sealed."""
+    now = services.clock.now()
+    moved = session.execute(
+        update(Envelope)
+        .where(
+            Envelope.id == envelope_id,
+            Envelope.version == version,
+            Envelope.status == EnvelopeStatus.OPEN.value,
+        )
+        .values(version=version + 1, document_id=document.id, updated_at=now)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _OvertakenError
+    party = session.get(EnvelopeParty, party_id)
+    assert party is not None
+    party.status, party.acted_at = PartyStatus.SEALED.value, now
+    party.client_id, party.document_id = client_id, document.id
+    session.flush()
+    envelope = session.get(Envelope, envelope_id)
+    assert envelope is not None
+    session.refresh(envelope)
+    still_open = session.scalar(
+        select(EnvelopeParty.id).where(
+            EnvelopeParty.envelope_id == envelope_id,
+            EnvelopeParty.step == envelope.step,
+            EnvelopeParty.status == PartyStatus.OPEN.value,
+        )
+    )
+    if still_open is None:
+        if envelope.step == envelope.steps:
+            envelope.status = EnvelopeStatus.COMPLETED.value
+        else:
+            envelope.step += 1
+            session.execute(
+                update(EnvelopeParty)
+                .where(
+                    EnvelopeParty.envelope_id == envelope_id,
+                    EnvelopeParty.step == envelope.step,
+                )
+                .values(status=PartyStatus.OPEN.value)
+            )
+    audit.record(
+        session,
+        actor=actor,
+        action="envelope.seal",
+        department_id=actor.department_id,
+        target_type="envelope",
+        target_id=envelope_id,
+        detail={
+            "field": party.field_name,
+            "document": document.id,
+            "step": party.step,
+            "status": envelope.status,
+        },
+    )
+
+
+def _view(session: Session, envelope: Envelope) -> EnvelopeView:
+    rows = session.execute(
+        select(EnvelopeParty, Department)
+        .join(Department, Department.id == EnvelopeParty.department_id)
+        .where(EnvelopeParty.envelope_id == envelope.id)
+        .order_by(EnvelopeParty.step, EnvelopeParty.id)
+    ).all()
+    initiator = session.get(Department, envelope.initiator_id)
+    assert initiator is not None
+    return EnvelopeView(
+        id=envelope.id,
+        title=envelope.title,
+        status=envelope.status,
+        step=envelope.step,
+        steps=envelope.steps,
+        initiator=initiator.code,
+        document_id=envelope.document_id,
+        reason=envelope.reason,
+        created_at=envelope.created_at,
+        updated_at=envelope.updated_at,
+        parties=tuple(
+            PartyView(
+                code=body.code,
+                name=body.name,
+                kind=body.kind,
+                step=party.step,
+                field=party.field_name,
+                deadline=party.deadline,
+                status=party.status,
+                acted_at=party.acted_at,
+                client_id=party.client_id,
+                document_id=party.document_id,
+                reason=party.reason,
+            )
+            for party, body in rows
+        ),
+    )
