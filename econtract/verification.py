@@ -40,11 +40,9 @@ class DatabaseRegistryView:
     def lookup(self, pdf_sha256: str, signed_digests: list[str]) -> RegistryMatch | None:
         """The certificate or sealed document the file is, if it was issued here."""
         digests = tuple(signed_digests)
-        found = read_remembered(
-            self.services,
-            ("registry-match", pdf_sha256, digests),
-            lambda conn: _find(conn, pdf_sha256, digests),
-        )
+        # Read afresh every time, not remembered: the hashes are the uploader's to choose, and
+        # a flood of different files would otherwise crowd out the answers the QR page keeps.
+        found = read_quickly(self.services, lambda conn: _find(conn, pdf_sha256, digests))
         if found is None:
             return None
         fingerprint = hashlib.sha256(found.seal_der).hexdigest()
@@ -97,10 +95,20 @@ def _registry_status(status: EffectiveStatus) -> RegistryStatus:
 def read_remembered(services: Services, key: Hashable, read: Callable[[Connection], _T]) -> _T:
     """``read`` on a quick read connection, its answer remembered until the database changes
     (``econtract.db.ReadConnections.run_remembered``), or waited for on a pooled connection
-    when the SQLite file is locked for a moment. For the reads every verification repeats:
-    once remembered, an answer costs the serving process one pragma instead of queries."""
+    when the SQLite file is locked for a moment. For the reads every verification repeats
+    whose keys are the registry's own (a record's id): once remembered, an answer costs the
+    serving process one pragma instead of queries."""
     try:
         return services.reads.run_remembered(key, read)
+    except db.ReadBusyError:
+        return services.reads.run(read, patient=True)
+
+
+def read_quickly(services: Services, read: Callable[[Connection], _T]) -> _T:
+    """``read`` on the thread's quick read connection (``econtract.db.ReadConnections``), or
+    on a pooled connection when the SQLite file is locked for a moment."""
+    try:
+        return services.reads.run(read)
     except db.ReadBusyError:
         return services.reads.run(read, patient=True)
 
