@@ -30,6 +30,7 @@ import routes.batches
 import routes.certificates
 import routes.copies
 import routes.documents
+import routes.envelopes
 import routes.holders
 import routes.log
 import routes.ops
@@ -452,4 +453,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.copies.router)
     app.include_router(routes.holders.router)
     app.include_router(routes.batches.router)
+    app.include_router(routes.envelopes.router)
     return app

@@ -101,10 +101,13 @@ def list_seals_route(
     ] = None,
 ) -> JSONResponse:
     """The caller's department's seals, newest first, retired and revoked ones included
-    (scope ``read``, or ``seal``: a client that seals needs its seal ids). A full page carries
+    (scope ``read``, or ``seal`` or an enterprise's ``sign``: a client that seals needs its
+    seal ids). A full page carries
     ``Link: <…&after=…>; rel="next"`` when more follow."""
-    if not principal.scopes & {"read", "seal"}:
-        raise PermissionDeniedError("Listing seals needs the 'read' or the 'seal' scope.")
+    if not principal.scopes & {"read", "seal", "sign"}:
+        raise PermissionDeniedError(
+            "Listing seals needs the 'read', 'seal' or (an enterprise's) 'sign' scope."
+        )
     with services.sessions() as session:
         seals = list_seals(session, department_code=principal.department_code)
     # A department holds a handful of seals: the page is cut from its whole list.

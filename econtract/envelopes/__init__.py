@@ -22,6 +22,10 @@ from econtract.envelopes._errors import (
 )
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
 
+# Where the initiator's own seal goes is told as in every sealing request; offered here so
+# that the HTTP face depends on the domain, not on signing.
+from signing.options import Placement
+
 __all__ = [
     "AlreadyActedError",
     "DeadlinePassedError",
@@ -35,6 +39,7 @@ __all__ = [
     "PartySpec",
     "PartyStatus",
     "PartyView",
+    "Placement",
     "StepSpec",
     "cancel",
     "create_envelope",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +52,9 @@ _PARTIES = (BodyKind.DEPARTMENT, BodyKind.ENTERPRISE)
 # A party whose revision was overtaken by another party's seals again on the new one; past
 # this many tries the envelope is too busy and the party is told to try again.
 _ATTEMPTS = 8
+# How long a party waits for the revision another party's seal has just registered to appear
+# in the blob store.
+_PUBLISH_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,8 +240,7 @@ def seal_step(
             document = session.get(SealedDocument, envelope.document_id)
             assert document is not None
             current = document.blob_key
-        with services.blobs.open(current) as stream:
-            source = stream.read()
+        source = _read_revision(services, current)
         try:
             seal_document(
                 services,
@@ -340,6 +343,26 @@ def list_envelopes(
         if status is not None:
             query = query.where(Envelope.status == status.value)
         return [_view(session, e) for e in session.scalars(query)]
+
+
+def _read_revision(services: Services, key: str) -> bytes:
+    """The bytes of the envelope's current revision.
+
+    A sealed file is moved into the blob store just after the transaction that registered it
+    commits, so a party that reads the envelope in between finds the row but not yet the
+    file: it waits for it a little (the move is a rename) rather than fail."""
+    delay = 0.01
+    waited = 0.0
+    while True:
+        try:
+            with services.blobs.open(key) as stream:
+                return stream.read()
+        except NotFoundError:
+            if waited >= _PUBLISH_WAIT_SECONDS:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.2)
 
 
 def _by_key(services: Services, actor: audit.Actor, key: str) -> EnvelopeView | None:

@@ -57,7 +57,7 @@ class Envelope(Base):
     """The initiator's certified revision."""
     reason: Mapped[str | None] = mapped_column(String(500), default=None)
     """Why it was declined or cancelled."""
-    idempotency_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     """The initiator's key for its request: a retry gets the envelope made the first time."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

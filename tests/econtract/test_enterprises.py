@@ -212,6 +212,11 @@ def test_an_enterprises_token_cannot_issue_or_read_registry_records(
     assert issued.status_code == 403
     assert issued.headers["content-type"] == "application/problem+json"
     assert api_client.get("/v1/certificates", headers=headers).status_code == 403
+    # Its own seals, and only those, it may list: it needs their ids to seal.
+    seal = _seal(initialised, YUANHANG, SealKind.CONTRACT)
+    listed = api_client.get("/v1/seals", headers=headers)
+    assert listed.status_code == 200
+    assert [s["id"] for s in listed.json()] == [seal.id]
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> Any:

@@ -42,7 +42,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("reason", sa.String(500), nullable=True),
-        sa.Column("idempotency_key", sa.String(100), nullable=True),
+        sa.Column("idempotency_key", sa.String(255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("initiator_id", "idempotency_key"),
