@@ -3,9 +3,7 @@ steps, each party only its own field, tracked from the first seal to completion.
 
 from econtract.envelopes._envelopes import (
     EnvelopeRequest,
-    EnvelopeView,
     PartySpec,
-    PartyView,
     StepSpec,
     cancel,
     create_envelope,
@@ -21,6 +19,7 @@ from econtract.envelopes._errors import (
     NotYourTurnError,
 )
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
+from econtract.envelopes._views import EnvelopeView, PartyView
 
 # Where the initiator's own seal goes is told as in every sealing request; offered here so
 # that the HTTP face depends on the domain, not on signing.

@@ -34,8 +34,9 @@ from econtract.envelopes._errors import (
     NotYourTurnError,
 )
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
+from econtract.envelopes._views import EnvelopeView, view_of
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.models import BodyKind, Department, SealedDocument, new_public_id
+from econtract.models import BodyKind, SealedDocument, new_public_id
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.text import clean_text
@@ -88,46 +89,6 @@ class EnvelopeRequest:
     steps: tuple[StepSpec, ...]
     placement: Placement | None = None
     """Where the initiator's own visible seal goes (none: an invisible certification)."""
-
-
-@dataclass(frozen=True)
-class PartyView:
-    """One party as shown to the parties."""
-
-    code: str
-    name: str
-    kind: str
-    step: int
-    field: str
-    deadline: datetime
-    status: str
-    acted_at: datetime | None
-    client_id: str | None
-    document_id: str | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class EnvelopeView:
-    """An envelope as shown to its parties."""
-
-    id: str
-    title: str
-    status: str
-    step: int
-    steps: int
-    initiator: str
-    document_id: str
-    reason: str | None
-    created_at: datetime
-    updated_at: datetime
-    parties: tuple[PartyView, ...]
-
-    @property
-    def progress(self) -> str:
-        """How far it is, in words: "2 of 3 parties have sealed"."""
-        sealed = sum(p.status == PartyStatus.SEALED for p in self.parties)
-        return f"{sealed} of {len(self.parties)} parties have sealed"
 
 
 def create_envelope(
@@ -218,7 +179,7 @@ def create_envelope(
             raise
         return earlier
     with services.sessions() as session:
-        return _view(session, _get(session, envelope_id))
+        return view_of(session, _get(session, envelope_id))
 
 
 def seal_step(
@@ -261,7 +222,7 @@ def seal_step(
         except _OvertakenError:
             continue
         with services.sessions() as session:
-            return _view(session, _get(session, envelope_id))
+            return view_of(session, _get(session, envelope_id))
     raise EnvelopeClosedError(
         "Other parties kept sealing this envelope at the same moment; try again."
     )
@@ -288,7 +249,7 @@ def decline(
             detail={"reason": reason, "field": party.field_name},
         )
         session.flush()
-        return _view(session, envelope)
+        return view_of(session, envelope)
 
 
 def cancel(
@@ -314,7 +275,7 @@ def cancel(
             detail={"reason": reason},
         )
         session.flush()
-        return _view(session, envelope)
+        return view_of(session, envelope)
 
 
 def get_envelope(services: Services, envelope_id: str, *, actor: audit.Actor) -> EnvelopeView:
@@ -324,7 +285,7 @@ def get_envelope(services: Services, envelope_id: str, *, actor: audit.Actor) ->
         envelope = _get(session, envelope_id, actor=actor)
         _expire_if_due(services, session, envelope)
         session.flush()
-        return _view(session, envelope)
+        return view_of(session, envelope)
 
 
 def list_envelopes(
@@ -342,7 +303,7 @@ def list_envelopes(
             )
         if status is not None:
             query = query.where(Envelope.status == status.value)
-        return [_view(session, e) for e in session.scalars(query)]
+        return [view_of(session, e) for e in session.scalars(query)]
 
 
 def _read_revision(services: Services, key: str) -> bytes:
@@ -372,7 +333,7 @@ def _by_key(services: Services, actor: audit.Actor, key: str) -> EnvelopeView | 
                 Envelope.initiator_id == actor.department_id, Envelope.idempotency_key == key
             )
         )
-        return _view(session, envelope) if envelope is not None else None
+        return view_of(session, envelope) if envelope is not None else None
 
 
 class _OvertakenError(Exception):
@@ -547,43 +508,4 @@ def _advance(
             "step": party.step,
             "status": envelope.status,
         },
-    )
-
-
-def _view(session: Session, envelope: Envelope) -> EnvelopeView:
-    rows = session.execute(
-        select(EnvelopeParty, Department)
-        .join(Department, Department.id == EnvelopeParty.department_id)
-        .where(EnvelopeParty.envelope_id == envelope.id)
-        .order_by(EnvelopeParty.step, EnvelopeParty.id)
-    ).all()
-    initiator = session.get(Department, envelope.initiator_id)
-    assert initiator is not None
-    return EnvelopeView(
-        id=envelope.id,
-        title=envelope.title,
-        status=envelope.status,
-        step=envelope.step,
-        steps=envelope.steps,
-        initiator=initiator.code,
-        document_id=envelope.document_id,
-        reason=envelope.reason,
-        created_at=envelope.created_at,
-        updated_at=envelope.updated_at,
-        parties=tuple(
-            PartyView(
-                code=body.code,
-                name=body.name,
-                kind=body.kind,
-                step=party.step,
-                field=party.field_name,
-                deadline=party.deadline,
-                status=party.status,
-                acted_at=party.acted_at,
-                client_id=party.client_id,
-                document_id=party.document_id,
-                reason=party.reason,
-            )
-            for party, body in rows
-        ),
     )
