@@ -11,12 +11,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import select
 
 from econtract import audit, db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clock import FixedClock
+from econtract.departments import add_department
 from econtract.enterprises import add_enterprise
 from econtract.envelopes import (
     AlreadyActedError,
@@ -342,3 +348,63 @@ def test_a_retry_with_the_same_key_answers_the_first_envelope(
     assert again == first
     with initialised.sessions() as session:
         assert session.query(SealedDocument).count() == before + 1
+
+
+def test_a_parallel_approval_of_four_departments_completes_and_every_check_passes(
+    initialised: Services, tmp_path: Path
+) -> None:
+    lead = _party(initialised, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL)
+    others: list[Party] = []
+    for code, name in (
+        ("913302000937LLJ16T", "市自然资源和规划局"),
+        ("9133100099C171HU6J", "市住房和城乡建设局"),
+        ("9133050024D4H3J92N", "市生态环境局"),
+    ):
+        with db.transaction(initialised.sessions) as session:
+            add_department(session, code=code, name=name, region=None, actor=OPERATOR)
+        others.append(_party(initialised, code, None, SealKind.OFFICIAL))
+    view = create_envelope(
+        initialised,
+        source=make_pdf(),
+        request=EnvelopeRequest(
+            title="建设项目并联审批",
+            seal_id=lead.seal,
+            steps=(
+                StepSpec(
+                    parties=tuple(
+                        PartySpec(code=p.code, field=f"Dept{n}", x=120 + 130 * n)
+                        for n, p in enumerate(others, start=1)
+                    ),
+                    deadline=initialised.clock.now() + timedelta(days=5),
+                ),
+            ),
+        ),
+        actor=lead.actor,
+    )
+    for party in reversed(others):  # any order within the step
+        view = _seal(initialised, view, party)
+    assert view.status == "completed"
+    pdf = _pdf(initialised, view)
+    path = tmp_path / "approval.pdf"
+    path.write_bytes(pdf)
+    checked = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
+    assert checked.stdout.count("Signature Validation: Signature is Valid.") == 4, checked.stdout
+    qpdf = subprocess.run(
+        ["qpdf", "--check", str(path)], capture_output=True, text=True, check=False
+    )
+    assert qpdf.returncode == 0, qpdf.stdout + qpdf.stderr
+    trust = asn1_x509.Certificate.load(initialised.pki.root.certificate.public_bytes(Encoding.DER))
+    signatures = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    assert [s.field_name for s in signatures[1:]] == ["Dept3", "Dept2", "Dept1"]
+    for signature in signatures:
+        status = validate_pdf_signature(
+            signature, ValidationContext(trust_roots=[trust], allow_fetching=False)
+        )
+        assert (status.intact, status.valid, status.trusted, status.docmdp_ok) == (
+            True,
+            True,
+            True,
+            True,
+        )
+        assert status.modification_level is not None
+        assert status.modification_level <= ModificationLevel.FORM_FILLING
