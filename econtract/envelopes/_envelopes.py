@@ -36,6 +36,7 @@ from econtract.envelopes._errors import (
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
 from econtract.envelopes._views import EnvelopeView, view_of
 from econtract.errors import InvalidInputError, NotFoundError
+from econtract.events import Change, record_change
 from econtract.models import BodyKind, SealedDocument, new_public_id
 from econtract.sealing import seal_document
 from econtract.services import Services
@@ -56,6 +57,8 @@ _ATTEMPTS = 8
 # How long a party waits for the revision another party's seal has just registered to appear
 # in the blob store.
 _PUBLISH_WAIT_SECONDS = 5.0
+# Who expires an envelope whose step's deadline passed: the service, at the next look at it.
+_DEADLINE_ACTOR = audit.Actor(name="service:envelope-deadline")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,17 +147,18 @@ def create_envelope(
                         status=(PartyStatus.OPEN if number == 1 else PartyStatus.WAITING).value,
                     )
                 )
-        audit.record(
+        _record(
+            services,
             session,
-            actor=actor,
-            action="envelope.create",
+            actor,
+            envelope_id=envelope_id,
+            happened="created",
             department_id=document.department_id,
-            target_type="envelope",
-            target_id=envelope_id,
             detail={
                 "document": document.id,
                 "steps": [[p.code for p in s.parties] for s in request.steps],
             },
+            state=(EnvelopeStatus.OPEN.value, 1),
         )
 
     try:
@@ -239,14 +243,15 @@ def decline(
         now = services.clock.now()
         party.status, party.acted_at, party.reason = PartyStatus.DECLINED.value, now, reason
         _close(envelope, EnvelopeStatus.DECLINED, now, reason)
-        audit.record(
+        _record(
+            services,
             session,
-            actor=actor,
-            action="envelope.decline",
-            department_id=actor.department_id,
-            target_type="envelope",
-            target_id=envelope.id,
+            actor,
+            envelope_id=envelope.id,
+            happened="declined",
+            department_id=party.department_id,
             detail={"reason": reason, "field": party.field_name},
+            state=(envelope.status, envelope.step),
         )
         session.flush()
         return view_of(session, envelope)
@@ -265,14 +270,15 @@ def cancel(
         if envelope.status != EnvelopeStatus.OPEN:
             raise EnvelopeClosedError(f"The envelope is {envelope.status}; it cannot be cancelled.")
         _close(envelope, EnvelopeStatus.CANCELLED, services.clock.now(), reason)
-        audit.record(
+        _record(
+            services,
             session,
-            actor=actor,
-            action="envelope.cancel",
+            actor,
+            envelope_id=envelope.id,
+            happened="cancelled",
             department_id=envelope.initiator_id,
-            target_type="envelope",
-            target_id=envelope.id,
             detail={"reason": reason},
+            state=(envelope.status, envelope.step),
         )
         session.flush()
         return view_of(session, envelope)
@@ -434,7 +440,48 @@ def _expire_if_due(services: Services, session: Session, envelope: Envelope) -> 
     if deadline is None or now <= deadline:
         return False
     _close(envelope, EnvelopeStatus.EXPIRED, now, f"Step {envelope.step}'s deadline passed.")
+    _record(
+        services,
+        session,
+        _DEADLINE_ACTOR,
+        envelope_id=envelope.id,
+        happened="expired",
+        department_id=envelope.initiator_id,
+        detail={"step": envelope.step, "deadline": deadline.isoformat()},
+        state=(envelope.status, envelope.step),
+    )
     return True
+
+
+def _record(
+    services: Services,
+    session: Session,
+    actor: audit.Actor,
+    *,
+    envelope_id: str,
+    happened: str,
+    department_id: int,
+    detail: dict[str, object],
+    state: tuple[str, int],
+) -> None:
+    """An envelope's change in the audit trail and the outbox (``envelope.<happened>``, with
+    its status and step, nothing personal). Each seal's revision is in the log already, as a
+    sealed document."""
+    status, step = state
+    record_change(
+        session,
+        change=Change(
+            type=f"envelope.{happened}",
+            action=f"envelope.{happened}",
+            target_type="envelope",
+            target_id=envelope_id,
+            department_id=department_id,
+            detail=detail,
+            payload={"envelope_id": envelope_id, "status": status, "step": step},
+        ),
+        actor=actor,
+        clock=services.clock,
+    )
 
 
 def _close(envelope: Envelope, status: EnvelopeStatus, now: datetime, reason: str) -> None:
@@ -495,17 +542,13 @@ def _advance(
                 )
                 .values(status=PartyStatus.OPEN.value)
             )
-    audit.record(
+    _record(
+        services,
         session,
-        actor=actor,
-        action="envelope.seal",
-        department_id=actor.department_id,
-        target_type="envelope",
-        target_id=envelope_id,
-        detail={
-            "field": party.field_name,
-            "document": document.id,
-            "step": party.step,
-            "status": envelope.status,
-        },
+        actor,
+        envelope_id=envelope_id,
+        happened="sealed",
+        department_id=party.department_id,
+        detail={"field": party.field_name, "document": document.id, "step": party.step},
+        state=(envelope.status, envelope.step),
     )

@@ -41,7 +41,7 @@ from econtract.envelopes import (
     seal_step,
 )
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.models import Department, SealedDocument, SealKind
+from econtract.models import Department, OutboxEvent, SealedDocument, SealKind
 from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
@@ -146,6 +146,15 @@ def test_a_three_party_contract_completes_in_order_and_every_seal_checks(
     assert view.status == "completed"
     assert view.progress == "3 of 3 parties have sealed"
     assert all(p.acted_at is not None and p.document_id for p in view.parties)
+    # Each change is told through the outbox with the envelope's status, nothing personal.
+    with initialised.sessions() as session:
+        told = session.execute(
+            select(OutboxEvent.type, OutboxEvent.payload)
+            .where(OutboxEvent.subject_id == view.id)
+            .order_by(OutboxEvent.id)
+        ).all()
+    assert [t for t, _ in told] == ["envelope.created"] + ["envelope.sealed"] * 3
+    assert [p["status"] for _, p in told] == ["open", "open", "open", "completed"]
     pdf = _pdf(initialised, view)
     # The certification and the three parties' seals, each covering its revision.
     reader = PdfFileReader(io.BytesIO(pdf))
