@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit
+from econtract.bodies import BodyKind
 from econtract.config import Settings
 from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
-from econtract.models import ApiClient, BodyKind
+from econtract.models import ApiClient
 from econtract.text import clean_text
 
 #: The scopes a client may hold: ``use`` for a using department (用证部门) that pulls and

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit
+from econtract.bodies import BodyKind
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
-from econtract.models import BodyKind, Department
+from econtract.models import Department
 from econtract.text import clean_text
 from econtract.uscc import InvalidCreditCodeError, validate_credit_code
 

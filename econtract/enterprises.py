@@ -3,7 +3,7 @@ service holds for them (the "cloud seal" model: the keys stay in the service's k
 
 An enterprise is a registered body like a department (a unified social credit code checked as
 GB 32100 prescribes, a name for its round seal), with seals of the kinds
-:data:`~econtract.models.ENTERPRISE_SEAL_KINDS` and API clients of scope ``sign`` only: it
+:data:`~econtract.seals.ENTERPRISE_SEAL_KINDS` and API clients of scope ``sign`` only: it
 issues nothing and reads no one else's records.
 """
 
@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit
+from econtract.bodies import BodyKind
 from econtract.departments import get_department, register_body
-from econtract.models import BodyKind, Department
+from econtract.models import Department
 
 
 def add_enterprise(session: Session, *, code: str, name: str, actor: audit.Actor) -> Department:

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from econtract.bodies import BodyKind
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -92,18 +94,6 @@ class SealKind(StrEnum):
             "contract": "合同专用章",
             "platform": "电子证照共享专用章",
         }[self.value]
-
-
-class BodyKind(StrEnum):
-    """What a registered body is: a government department, or an enterprise that seals its own
-    contracts and applications with the seals the service holds for it."""
-
-    DEPARTMENT = "department"
-    ENTERPRISE = "enterprise"
-
-
-#: The seal kinds an enterprise may hold: its official seal and its contract seal.
-ENTERPRISE_SEAL_KINDS = (SealKind.OFFICIAL, SealKind.CONTRACT)
 
 
 class SealStatus(StrEnum):

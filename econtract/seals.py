@@ -14,18 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit
+from econtract.bodies import BodyKind
 from econtract.clock import SYSTEM_CLOCK, Clock
 from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
-from econtract.models import (
-    ENTERPRISE_SEAL_KINDS,
-    BodyKind,
-    Department,
-    Seal,
-    SealKind,
-    SealStatus,
-)
+from econtract.models import Department, Seal, SealKind, SealStatus
 from econtract.pki import ISSUING, PKI
 from econtract.translog import LogEntry
 from keys.ca import SealSubject, issue_seal_certificate
@@ -72,6 +66,9 @@ class SealRequest:
                 errors=[("/validity_days", "out of range")],
             )
 
+
+#: The seal kinds an enterprise may hold: its official seal and its contract seal.
+ENTERPRISE_SEAL_KINDS = (SealKind.OFFICIAL, SealKind.CONTRACT)
 
 #: Who may own a seal: departments and enterprises.
 _OWNERS = (BodyKind.DEPARTMENT, BodyKind.ENTERPRISE)

@@ -20,7 +20,8 @@ from econtract.cli._app import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from econtract.models import ApiClient, BodyKind, Department, Seal
+    from econtract.bodies import BodyKind
+    from econtract.models import ApiClient, Department, Seal
 
 
 class SealKindChoice(StrEnum):
@@ -116,8 +117,8 @@ def departments_list(as_json: JsonOption = False) -> None:
 
 def _owner(department: str | None, enterprise: str | None) -> tuple[str, BodyKind]:
     """The owner's code and kind from ``--department`` or ``--enterprise``: exactly one."""
+    from econtract.bodies import BodyKind
     from econtract.cli._app import CommandUsageError
-    from econtract.models import BodyKind
 
     if department is not None and enterprise is None:
         return department, BodyKind.DEPARTMENT

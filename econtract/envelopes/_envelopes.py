@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from econtract import audit, db
+from econtract.bodies import BodyKind
 from econtract.departments import get_department
 from econtract.envelopes._errors import (
     AlreadyActedError,
@@ -37,7 +38,7 @@ from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus,
 from econtract.envelopes._views import EnvelopeView, view_of
 from econtract.errors import InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
-from econtract.models import BodyKind, SealedDocument, new_public_id
+from econtract.models import SealedDocument, new_public_id
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.text import clean_text
