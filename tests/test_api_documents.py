@@ -376,7 +376,7 @@ def test_listing_seals_needs_the_read_or_seal_scope(
     token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "issue")
     refused = seals_listed(api_client, token)
     assert refused.status_code == 403
-    assert "'read' or the 'seal' scope" in refused.json()["detail"]
+    assert "'read', 'seal' or (an enterprise's) 'sign' scope" in refused.json()["detail"]
 
 
 def test_seal_pages_carry_a_next_link(api_client: TestClient, initialised: Services) -> None:

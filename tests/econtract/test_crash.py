@@ -259,6 +259,12 @@ def test_kill_9_during_concurrent_issuance_leaves_store_and_registry_in_step(
         token = httpx.post(
             f"{base}/v1/token", data={"grant_type": "client_credentials"}, auth=(client.id, secret)
         ).json()["access_token"]
+        # The first tree head is published by the server's thread shortly after start (a busy
+        # machine may answer /readyz first): the auditor starts from it.
+        for _ in range(200):
+            if httpx.get(f"{base}/log/sth", timeout=5).status_code == 200:
+                break
+            time.sleep(0.05)
         assert audit(base, "fetch", audit_store).returncode == 0
         with httpx.Client() as http, ThreadPoolExecutor(max_workers=30) as pool:
             for key in asked:
