@@ -164,6 +164,11 @@ def _restore_postgresql(url: URL, dump: Path, schema: str) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            # The registry's extensions are the database's, not the schema's, so the dump of
+            # the schema does not carry them: the holder-name index names its operator class
+            # in the schema the extension was created in (migration 0015 puts it in public).
+            if conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")) is None:
+                conn.execute(text("CREATE EXTENSION pg_trgm SCHEMA public"))
     finally:
         engine.dispose()
     listing = run_client("pg_restore", ["--list", str(dump)], url)
