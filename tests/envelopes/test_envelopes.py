@@ -128,6 +128,18 @@ def _pdf(services: Services, view: EnvelopeView) -> bytes:
         return stream.read()
 
 
+def _check_with_pdfsig_and_qpdf(pdf: bytes, path: Path, *, signatures: int) -> None:
+    """Independent checks: pdfsig finds every signature valid, qpdf --check no fault."""
+    path.write_bytes(pdf)
+    checked = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
+    valid = checked.stdout.count("Signature Validation: Signature is Valid.")
+    assert valid == signatures, checked.stdout
+    qpdf = subprocess.run(
+        ["qpdf", "--check", str(path)], capture_output=True, text=True, check=False
+    )
+    assert qpdf.returncode == 0, qpdf.stdout + qpdf.stderr
+
+
 def _seal(services: Services, view: EnvelopeView, party: Party) -> EnvelopeView:
     return seal_step(services, envelope_id=view.id, seal_id=party.seal, actor=party.actor)
 
@@ -160,14 +172,7 @@ def test_a_three_party_contract_completes_in_order_and_every_seal_checks(
     reader = PdfFileReader(io.BytesIO(pdf))
     names = [s.field_name for s in reader.embedded_signatures]
     assert names[1:] == ["PartyB", "PartyA", "Buyer"]
-    path = tmp_path / "contract.pdf"
-    path.write_bytes(pdf)
-    checked = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
-    assert checked.stdout.count("Signature Validation: Signature is Valid.") == 4, checked.stdout
-    qpdf = subprocess.run(
-        ["qpdf", "--check", str(path)], capture_output=True, text=True, check=False
-    )
-    assert qpdf.returncode == 0, qpdf.stdout + qpdf.stderr
+    _check_with_pdfsig_and_qpdf(pdf, tmp_path / "contract.pdf", signatures=4)
 
 
 def test_a_party_out_of_turn_is_refused_and_the_document_is_unchanged(
@@ -394,14 +399,7 @@ def test_a_parallel_approval_of_four_departments_completes_and_every_check_passe
         view = _seal(initialised, view, party)
     assert view.status == "completed"
     pdf = _pdf(initialised, view)
-    path = tmp_path / "approval.pdf"
-    path.write_bytes(pdf)
-    checked = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
-    assert checked.stdout.count("Signature Validation: Signature is Valid.") == 4, checked.stdout
-    qpdf = subprocess.run(
-        ["qpdf", "--check", str(path)], capture_output=True, text=True, check=False
-    )
-    assert qpdf.returncode == 0, qpdf.stdout + qpdf.stderr
+    _check_with_pdfsig_and_qpdf(pdf, tmp_path / "approval.pdf", signatures=4)
     trust = asn1_x509.Certificate.load(initialised.pki.root.certificate.public_bytes(Encoding.DER))
     signatures = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
     assert [s.field_name for s in signatures[1:]] == ["Dept3", "Dept2", "Dept1"]
