@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from econtract import audit, db
 from econtract.bodies import BodyKind
 from econtract.departments import get_department
+from econtract.envelopes._changes import close_envelope, expire_if_due, record_envelope_change
 from econtract.envelopes._errors import (
     AlreadyActedError,
     DeadlinePassedError,
@@ -37,7 +38,6 @@ from econtract.envelopes._errors import (
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
 from econtract.envelopes._views import EnvelopeView, view_of
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.events import Change, record_change
 from econtract.models import SealedDocument, new_public_id
 from econtract.sealing import seal_document
 from econtract.services import Services
@@ -58,8 +58,6 @@ _ATTEMPTS = 8
 # How long a party waits for the revision another party's seal has just registered to appear
 # in the blob store.
 _PUBLISH_WAIT_SECONDS = 5.0
-# Who expires an envelope whose step's deadline passed: the service, at the next look at it.
-_DEADLINE_ACTOR = audit.Actor(name="service:envelope-deadline")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,7 +146,7 @@ def create_envelope(
                         status=(PartyStatus.OPEN if number == 1 else PartyStatus.WAITING).value,
                     )
                 )
-        _record(
+        record_envelope_change(
             services,
             session,
             actor,
@@ -243,8 +241,8 @@ def decline(
         party = _open_party(services, session, envelope, actor)
         now = services.clock.now()
         party.status, party.acted_at, party.reason = PartyStatus.DECLINED.value, now, reason
-        _close(envelope, EnvelopeStatus.DECLINED, now, reason)
-        _record(
+        close_envelope(envelope, EnvelopeStatus.DECLINED, now, reason)
+        record_envelope_change(
             services,
             session,
             actor,
@@ -267,11 +265,11 @@ def cancel(
         envelope = _get(session, envelope_id, actor=actor)
         if actor.department_id is not None and envelope.initiator_id != actor.department_id:
             raise NotFoundError(f"No envelope {envelope_id!r} initiated by this party.")
-        _expire_if_due(services, session, envelope)
+        expire_if_due(services, session, envelope)
         if envelope.status != EnvelopeStatus.OPEN:
             raise EnvelopeClosedError(f"The envelope is {envelope.status}; it cannot be cancelled.")
-        _close(envelope, EnvelopeStatus.CANCELLED, services.clock.now(), reason)
-        _record(
+        close_envelope(envelope, EnvelopeStatus.CANCELLED, services.clock.now(), reason)
+        record_envelope_change(
             services,
             session,
             actor,
@@ -290,7 +288,7 @@ def get_envelope(services: Services, envelope_id: str, *, actor: audit.Actor) ->
     deadline shows as expired."""
     with db.transaction(services.sessions) as session:
         envelope = _get(session, envelope_id, actor=actor)
-        _expire_if_due(services, session, envelope)
+        expire_if_due(services, session, envelope)
         session.flush()
         return view_of(session, envelope)
 
@@ -399,7 +397,7 @@ def _open_party(
     services: Services, session: Session, envelope: Envelope, actor: audit.Actor
 ) -> EnvelopeParty:
     """The actor's party row that may act now, or the refusal that says why not."""
-    if envelope.status == EnvelopeStatus.OPEN and _expire_if_due(services, session, envelope):
+    if envelope.status == EnvelopeStatus.OPEN and expire_if_due(services, session, envelope):
         session.commit()
     if envelope.status == EnvelopeStatus.EXPIRED:
         raise DeadlinePassedError(f"Step {envelope.step}'s deadline has passed.")
@@ -426,68 +424,6 @@ def _open_party(
     if rows:
         raise AlreadyActedError("This party has already sealed its field of the envelope.")
     raise NotFoundError(f"This party has no field in envelope {envelope.id!r}.")
-
-
-def _expire_if_due(services: Services, session: Session, envelope: Envelope) -> bool:
-    """Mark an open envelope expired when its open step's deadline has passed."""
-    if envelope.status != EnvelopeStatus.OPEN:
-        return False
-    deadline = session.scalar(
-        select(EnvelopeParty.deadline)
-        .where(EnvelopeParty.envelope_id == envelope.id, EnvelopeParty.step == envelope.step)
-        .limit(1)
-    )
-    now = services.clock.now()
-    if deadline is None or now <= deadline:
-        return False
-    _close(envelope, EnvelopeStatus.EXPIRED, now, f"Step {envelope.step}'s deadline passed.")
-    _record(
-        services,
-        session,
-        _DEADLINE_ACTOR,
-        envelope_id=envelope.id,
-        happened="expired",
-        department_id=envelope.initiator_id,
-        detail={"step": envelope.step, "deadline": deadline.isoformat()},
-        state=(envelope.status, envelope.step),
-    )
-    return True
-
-
-def _record(
-    services: Services,
-    session: Session,
-    actor: audit.Actor,
-    *,
-    envelope_id: str,
-    happened: str,
-    department_id: int,
-    detail: dict[str, object],
-    state: tuple[str, int],
-) -> None:
-    """An envelope's change in the audit trail and the outbox (``envelope.<happened>``, with
-    its status and step, nothing personal). Each seal's revision is in the log already, as a
-    sealed document."""
-    status, step = state
-    record_change(
-        session,
-        change=Change(
-            type=f"envelope.{happened}",
-            action=f"envelope.{happened}",
-            target_type="envelope",
-            target_id=envelope_id,
-            department_id=department_id,
-            detail=detail,
-            payload={"envelope_id": envelope_id, "status": status, "step": step},
-        ),
-        actor=actor,
-        clock=services.clock,
-    )
-
-
-def _close(envelope: Envelope, status: EnvelopeStatus, now: datetime, reason: str) -> None:
-    envelope.status, envelope.reason, envelope.updated_at = status.value, reason, now
-    envelope.version += 1
 
 
 def _advance(
@@ -543,7 +479,7 @@ def _advance(
                 )
                 .values(status=PartyStatus.OPEN.value)
             )
-    _record(
+    record_envelope_change(
         services,
         session,
         actor,

@@ -1,0 +1,81 @@
+"""An envelope's changes: closing it, expiring it when its step's deadline passed, and
+recording each change in the audit trail and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from econtract import audit
+from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus
+from econtract.events import Change, record_change
+from econtract.services import Services
+
+#: Who expires an envelope whose step's deadline passed: the service.
+DEADLINE_ACTOR = audit.Actor(name="service:envelope-deadline")
+
+
+def expire_if_due(services: Services, session: Session, envelope: Envelope) -> bool:
+    """Mark an open envelope expired when its open step's deadline has passed."""
+    if envelope.status != EnvelopeStatus.OPEN:
+        return False
+    deadline = session.scalar(
+        select(EnvelopeParty.deadline)
+        .where(EnvelopeParty.envelope_id == envelope.id, EnvelopeParty.step == envelope.step)
+        .limit(1)
+    )
+    now = services.clock.now()
+    if deadline is None or now <= deadline:
+        return False
+    close_envelope(
+        envelope, EnvelopeStatus.EXPIRED, now, f"Step {envelope.step}'s deadline passed."
+    )
+    record_envelope_change(
+        services,
+        session,
+        DEADLINE_ACTOR,
+        envelope_id=envelope.id,
+        happened="expired",
+        department_id=envelope.initiator_id,
+        detail={"step": envelope.step, "deadline": deadline.isoformat()},
+        state=(envelope.status, envelope.step),
+    )
+    return True
+
+
+def record_envelope_change(
+    services: Services,
+    session: Session,
+    actor: audit.Actor,
+    *,
+    envelope_id: str,
+    happened: str,
+    department_id: int,
+    detail: dict[str, object],
+    state: tuple[str, int],
+) -> None:
+    """An envelope's change in the audit trail and the outbox (``envelope.<happened>``, with
+    its status and step, nothing personal). Each seal's revision is in the log already, as a
+    sealed document."""
+    status, step = state
+    record_change(
+        session,
+        change=Change(
+            type=f"envelope.{happened}",
+            action=f"envelope.{happened}",
+            target_type="envelope",
+            target_id=envelope_id,
+            department_id=department_id,
+            detail=detail,
+            payload={"envelope_id": envelope_id, "status": status, "step": step},
+        ),
+        actor=actor,
+        clock=services.clock,
+    )
+
+
+def close_envelope(envelope: Envelope, status: EnvelopeStatus, now: datetime, reason: str) -> None:
+    envelope.status, envelope.reason, envelope.updated_at = status.value, reason, now
+    envelope.version += 1
