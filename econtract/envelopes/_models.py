@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,6 +62,21 @@ class Envelope(Base):
     """The initiator's key for its request: a retry gets the envelope made the first time."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the completion finished (the timestamp and the completion certificate made)."""
+    timestamped_document_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sealed_documents.id"), default=None
+    )
+    """The final revision with its document timestamp (B-LTA)."""
+    completion_document_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sealed_documents.id"), default=None
+    )
+    """The completion certificate, sealed by the platform."""
+    on_complete: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """What completion does beyond the certificate, named at creation (``{"issue": {"type":
+    ..., "fields": ...}}``: a licence for a case), or ``None`` for a contract."""
+    licence_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"), default=None)
+    """The licence the completion issued."""
 
 
 class EnvelopeParty(Base):
