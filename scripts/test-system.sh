@@ -10,6 +10,9 @@ command -v zbarimg >/dev/null || need+=(zbar-tools)
 command -v certutil >/dev/null || need+=(libnss3-tools)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
+# The README walkthrough tests run its shell blocks, which read answers with jq.
+command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 # The fault tests create a PostgreSQL cluster of their own and mount a small tmpfs.
