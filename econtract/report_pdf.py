@@ -1,9 +1,10 @@
 """The verification report as a PDF an auditor can file (Chinese first, English second).
 
 It reads as a report: the verdict in a coloured box with its reasons, a summary of the file
-and the registry's view, a table per seal (signer, department, time, level, result), the
-certificate chain of each, the seals and timestamps in the order they were added, and the
-caller's appendices (the transparency log's proof). Text wraps the way each script does:
+and the registry's view, an envelope's parties and how many have sealed, a table per seal
+(signer, department, time, level, result), the certificate chain of each, the seals and
+timestamps in the order they were added, and the caller's appendices (the transparency log's
+proof). Text wraps the way each script does:
 English at spaces, Chinese between any two characters; only a run without spaces wider than
 the column (a hash) is broken inside.
 
@@ -28,8 +29,9 @@ from reportlab.platypus.tables import TableStyle
 
 from signing.fonts import check_font, font_bytes
 from verify.annotated import copy_facts
+from verify.envelope import envelope_facts
 from verify.report import Appendix, Report, SignatureReport
-from verify.words import COPY_WORDS, status_words
+from verify.words import COPY_WORDS, ENVELOPE_WORDS, status_words
 
 _FONT = "EContractReport"
 _MARGIN = 50.0
@@ -47,6 +49,8 @@ _VERDICT_COLOUR = {
     "MODIFIED": _RED,
     "REVOKED": _RED,
     "UNKNOWN": _RED,
+    # Not every party has sealed: nothing is forged, the document is waiting.
+    "INCOMPLETE": _AMBER,
 }
 # The colour of each result; the words are ``verify.words``'s, as on every page.
 _RESULT_COLOUR = {"TOTAL_PASSED": _GREEN, "TOTAL_FAILED": _RED, "INDETERMINATE": _AMBER}
@@ -390,6 +394,11 @@ def report_pdf(report: Report, appendices: tuple[Appendix, ...] = ()) -> bytes:
         story += [
             *_heading(COPY_WORDS["title"].both),
             _facts(copy_facts(report.annotated_copy), width),
+        ]
+    if report.envelope is not None:
+        story += [
+            *_heading(ENVELOPE_WORDS["title"].both),
+            _facts(envelope_facts(report.envelope), width),
         ]
     seals = [s for s in report.signatures if s.kind == "seal"]
     for number, sig in enumerate(seals, 1):

@@ -1,7 +1,8 @@
 """The HTML report: what a person reads first on its face, what an auditor checks behind it.
 
 The face says, Chinese first and English second, the verdict and why, the licence's number
-and holder, the registry's status, and every seal: which department sealed, when, and
+and holder, the registry's status, an envelope's parties in order and how many have sealed,
+and every seal: which department sealed, when, and
 whether the seal holds, in plain words. The ETSI EN 319 102-1 indications, the certificate
 chains, the file's structure and the caller's appendices (the transparency log's proof) are
 behind a ``<details>`` disclosure. Self-contained (inline CSS, no scripts, no external
@@ -17,8 +18,9 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 
 from verify.annotated import copy_facts
+from verify.envelope import envelope_facts
 from verify.report import Appendix, Report, SignatureReport
-from verify.words import COPY_WORDS, status_words
+from verify.words import COPY_WORDS, ENVELOPE_WORDS, Words, status_words
 
 _BEIJING = timezone(timedelta(hours=8))
 _STYLE = (
@@ -31,7 +33,8 @@ _STYLE = (
     ".report .verdict .en{color:#fff;font-size:1.15rem;font-weight:600;letter-spacing:.15em}"
     ".report .VALID{background:#1a7f37}"
     ".report .INVALID,.report .MODIFIED,.report .REVOKED,.report .UNKNOWN{background:#b3261e}"
-    ".report .SUSPENDED,.report .EXPIRED,.report .SUPERSEDED,.report .INDETERMINATE"
+    ".report .SUSPENDED,.report .EXPIRED,.report .SUPERSEDED,.report .INCOMPLETE,"
+    ".report .INDETERMINATE"
     "{background:#9a6700}"
     ".report table{border-collapse:collapse;width:100%;margin:.25rem 0 1rem;background:#fff}"
     ".report th,.report td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;"
@@ -83,6 +86,7 @@ def render_html(
         "</ol>",
         _summary(report),
         _copy(report),
+        _envelope(report),
         _seals(report),
         _pdf_link(report, pdf),
         '<details><summary>技术细节（供审计） <span class="en">Details for auditors</span>'
@@ -137,10 +141,20 @@ def _summary(report: Report) -> str:
 def _copy(report: Report) -> str:
     """An annotated copy's section: for whom, for what, until when, the original's verdict."""
     copy = report.annotated_copy
-    if copy is None:
+    return "" if copy is None else _plain_section(COPY_WORDS["title"], copy_facts(copy))
+
+
+def _envelope(report: Report) -> str:
+    """The parties in the file's order, each with its state, under the progress sentence."""
+    envelope = report.envelope
+    if envelope is None:
         return ""
-    title = COPY_WORDS["title"]
-    rows = [(escape(label), escape(value)) for label, value in copy_facts(copy)]
+    return _plain_section(ENVELOPE_WORDS["title"], envelope_facts(envelope))
+
+
+def _plain_section(title: Words, facts: tuple[tuple[str, str], ...]) -> str:
+    """A section of label and value pairs in plain text, under its title."""
+    rows = [(escape(label), escape(value)) for label, value in facts]
     return f'<h2>{escape(title.zh)} <span class="en">{escape(title.en)}</span></h2>' + _facts(rows)
 
 

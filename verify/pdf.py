@@ -1,4 +1,5 @@
-"""Verify a PDF: every seal and document timestamp, the byte structure, the registry's view.
+"""Verify a PDF: every seal and document timestamp, the byte structure, the parties it reserves
+fields for (:mod:`verify.envelope`), the registry's view.
 
 ``verify_pdf`` parses the file once and reuses the reader for every check. Nothing is
 fetched: the validation contexts are built with ``allow_fetching=False`` from the file's
@@ -43,6 +44,7 @@ from pyhanko_certvalidator import ValidationContext
 from verify._names import remembered_name_comparisons
 from verify._signatures_seen import RememberingSignatureValidator
 from verify.annotated import examine_copy, find_copy, judge_copy
+from verify.envelope import read_envelope
 from verify.errors import MalformedPDFError, TooLargeError
 from verify.hexstrings import fast_hex_strings
 from verify.policy import VerificationPolicy
@@ -106,7 +108,10 @@ def _verify(data: bytes, policy: VerificationPolicy, *, follow_copies: bool) -> 
     except _PARSE_ERRORS as exc:
         raise MalformedPDFError(f"The file's revisions cannot be read: {exc}.") from None
     registry = RegistryReport(consulted=False, matched=False)
-    verdict, reasons = decide(checked, structure, registry)
+    envelope = read_envelope(
+        reader, checked, protected=max(seal_revisions) if seal_revisions else -1
+    )
+    verdict, reasons = decide(checked, structure, registry, envelope=envelope)
     found = (
         find_copy(reader, max(seal_revisions), max_attachment=policy.limits.max_file_size)
         if seal_revisions
@@ -133,6 +138,7 @@ def _verify(data: bytes, policy: VerificationPolicy, *, follow_copies: bool) -> 
         registry=registry,
         structure=structure,
         annotated_copy=copy,
+        envelope=envelope,
     )
     return apply_registry(judge_copy(report), policy.registry), found is not None
 

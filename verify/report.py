@@ -36,6 +36,9 @@ class Verdict(StrEnum):
     """Past its validity."""
     SUPERSEDED = "SUPERSEDED"
     """Replaced by a newer issue."""
+    INCOMPLETE = "INCOMPLETE"
+    """Sealed genuinely so far, but not every party whose field it reserves has sealed (an
+    envelope: a contract, a parallel approval)."""
     UNKNOWN = "UNKNOWN"
     """Not issued here."""
     INDETERMINATE = "INDETERMINATE"
@@ -289,6 +292,9 @@ class Report:
     """The file's byte structure."""
     annotated_copy: AnnotatedCopyReport | None = None
     """What the file says and shows as an annotated copy (加注件), when it is one."""
+    envelope: EnvelopeReport | None = None
+    """The parties whose fields the file reserves and whether each has sealed (an envelope:
+    a contract, a parallel approval), when it reserves any."""
     schema: str = field(default=REPORT_SCHEMA)
     """The report format's version marker."""
 
@@ -358,6 +364,79 @@ class AnnotatedCopyReport:
     problems: tuple[Reason, ...] = ()
     """What makes it no annotated copy of this service: a malformed statement, a missing or
     different original, a marking for someone else, another kind of seal."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartyReport:
+    """One party of an envelope: the field reserved for it, and the seal in it, if any."""
+
+    field: str
+    """The signature field reserved for the party."""
+    code: str
+    """The party's unified social credit code, as the field's seed value binds it."""
+    name: str | None
+    """The party's name: the registry's, else the name its seal's certificate gives."""
+    step: int | None
+    """The step it acts in (the registry's; ``None`` when only the file was read)."""
+    status: Literal["sealed", "unsealed"]
+    """Whether its field holds a seal."""
+    sealed_at: datetime | None
+    """When it sealed: the seal's timestamp, else the time the seal claims."""
+    signer_name: str | None
+    """The organisation the seal's certificate names (O)."""
+    signer_code: str | None
+    """The credit code in the seal certificate's organizationIdentifier."""
+    signer_is_party: bool | None
+    """Whether the seal in the field is the bound party's (``None`` while unsealed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvelopeCounts:
+    """How many of an envelope's parties have sealed."""
+
+    sealed: int
+    """Parties whose field holds a seal."""
+    parties: int
+    """Parties in all."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress:
+    """How far an envelope is, in a sentence: ``3 方中已有 2 方签章``."""
+
+    zh: str
+    """In Chinese."""
+    en: str
+    """In English: ``2 of 3 parties have sealed``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvelopeRecord:
+    """The registry's record of the envelope the file is a revision of."""
+
+    id: str
+    """The envelope's id."""
+    title: str
+    """Its title."""
+    status: str
+    """open, completed, declined, cancelled or expired."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvelopeReport:
+    """An envelope's account, read from the file alone (a court has only the file), with the
+    registry's record added when the file is a revision of a registered envelope."""
+
+    parties: tuple[PartyReport, ...]
+    """Every field reserved and bound to a party, in the file's order."""
+    counts: EnvelopeCounts
+    """How many have sealed, of how many."""
+    complete: bool
+    """Whether every party has sealed."""
+    progress: Progress
+    """The counts in words."""
+    record: EnvelopeRecord | None = None
+    """The registry's record of the envelope, when it was asked and knows it."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,11 @@ The rules (issue 5):
   then a registry match by a seal's signed bytes adds the registry's status, and a file not
   issued here keeps its cryptographic verdict;
 - severity decides between failures: INVALID, then REVOKED, then MODIFIED, then
-  INDETERMINATE;
+  INCOMPLETE, then INDETERMINATE;
+- a file that reserves fields for parties (an envelope, :mod:`verify.envelope`) is
+  INCOMPLETE while any of them is empty, whatever else holds, registry included: a contract
+  two of three parties have sealed is not a valid contract. A seal in a bound field by
+  someone other than the party it is bound to is INVALID;
 - a file that would be VALID on its seals alone, sealed by one of this service's seals
   (the registry knows the seal's certificate) but not found in the registry, is UNKNOWN:
   it was sealed here and never registered (an issuance that crashed before its transaction
@@ -29,8 +33,10 @@ from __future__ import annotations
 import dataclasses
 
 from verify.annotated import judge_copy
-from verify.registry import RegistryView
+from verify.envelope import EnvelopeRegistry, with_record
+from verify.registry import RegistryMatch, RegistryView
 from verify.report import (
+    EnvelopeReport,
     Indication,
     Reason,
     RegistryReport,
@@ -40,7 +46,13 @@ from verify.report import (
     Verdict,
 )
 
-_SEVERITY = (Verdict.INVALID, Verdict.REVOKED, Verdict.MODIFIED, Verdict.INDETERMINATE)
+_SEVERITY = (
+    Verdict.INVALID,
+    Verdict.REVOKED,
+    Verdict.MODIFIED,
+    Verdict.INCOMPLETE,
+    Verdict.INDETERMINATE,
+)
 _PERMITTED_AFTER_LAST = ("NONE", "LTA_UPDATES")
 _STATUS_VERDICT = {
     "valid": Verdict.VALID,
@@ -64,21 +76,25 @@ def decide(
     registry: RegistryReport,
     *,
     sealed_here: bool = False,
+    envelope: EnvelopeReport | None = None,
 ) -> tuple[Verdict, tuple[Reason, ...]]:
     """The verdict and its reasons, decisive reason first.
 
     ``sealed_here``: a seal of the file is one of this service's seals (the registry knows
-    its certificate)."""
+    its certificate). ``envelope``: the parties the file reserves fields for."""
+    parties = _judge_envelope(envelope)
     if registry.matched and registry.matched_by == "file" and registry.status is not None:
         zh, en = _STATUS_WORDS[registry.status]
-        return _STATUS_VERDICT[registry.status], (
-            Reason(
-                code=f"registry-{registry.status}",
-                zh=f"文件与签发时完全一致，{zh}。",
-                en=f"The file is byte for byte the one issued, and {en}.",
-            ),
+        status = Reason(
+            code=f"registry-{registry.status}",
+            zh=f"文件与签发时完全一致，{zh}。",
+            en=f"The file is byte for byte the one issued, and {en}.",
         )
-    verdict, reasons = _cryptographic(signatures, structure)
+        if registry.status == "valid" and parties:
+            # Registered as sealed so far, but the envelope's account decides.
+            return _worst([*parties, (Verdict.VALID, status)])
+        return _STATUS_VERDICT[registry.status], (status,)
+    verdict, reasons = _cryptographic(signatures, structure, parties)
     if not registry.consulted:
         return verdict, reasons
     if not registry.matched and sealed_here and verdict is Verdict.VALID:
@@ -109,7 +125,10 @@ def decide(
             ),
             *reasons,
         )
-    if verdict is Verdict.VALID and registry.status is not None:
+    # What the issuer did (revoked, suspended...) is said first, whether every party has
+    # sealed or not; the registry's "valid" does not make an incomplete document complete.
+    withdrawn = verdict is Verdict.INCOMPLETE and registry.status not in (None, "valid")
+    if (verdict is Verdict.VALID or withdrawn) and registry.status is not None:
         zh, en = _STATUS_WORDS[registry.status]
         return _STATUS_VERDICT[registry.status], (
             Reason(
@@ -150,8 +169,13 @@ def apply_registry(report: Report, registry: RegistryView | None) -> Report:
             recorded_seal_sha256=match.seal_fingerprint,
             signer_is_recorded_seal=signer == match.seal_fingerprint,
         )
-    verdict, reasons = decide(report.signatures, report.structure, view, sealed_here=sealed_here)
-    judged = dataclasses.replace(report, verdict=verdict, reasons=reasons, registry=view)
+    envelope = _registered_envelope(report.envelope, registry, match)
+    verdict, reasons = decide(
+        report.signatures, report.structure, view, sealed_here=sealed_here, envelope=envelope
+    )
+    judged = dataclasses.replace(
+        report, verdict=verdict, reasons=reasons, registry=view, envelope=envelope
+    )
     copy = report.annotated_copy
     if copy is None:
         return judged
@@ -161,8 +185,77 @@ def apply_registry(report: Report, registry: RegistryView | None) -> Report:
     return judge_copy(judged, apply_registry(original, registry) if original else None)
 
 
+def _registered_envelope(
+    envelope: EnvelopeReport | None, registry: RegistryView, match: RegistryMatch | None
+) -> EnvelopeReport | None:
+    """The file's account of its parties, with the registry's record of the envelope when the
+    file is a registered revision of one and the registry knows envelopes."""
+    if envelope is None or match is None or match.kind != "document":
+        return envelope
+    if not isinstance(registry, EnvelopeRegistry):
+        return envelope
+    registered = registry.envelope_of(match.record_id)
+    return envelope if registered is None else with_record(envelope, registered)
+
+
+def _judge_envelope(envelope: EnvelopeReport | None) -> list[tuple[Verdict, Reason]]:
+    """A seal by someone else in a bound field (INVALID), and parties yet to seal
+    (INCOMPLETE)."""
+    if envelope is None:
+        return []
+    out: list[tuple[Verdict, Reason]] = []
+    for party in envelope.parties:
+        if party.signer_is_party is False:
+            signer = party.signer_code or "无代码 no code"
+            out.append(
+                (
+                    Verdict.INVALID,
+                    Reason(
+                        code="envelope-wrong-party",
+                        zh=f"签章域“{party.field}”为签署方 {party.code} 保留，却由 {signer} 盖章。",
+                        en=f"Field {party.field!r} is reserved for party {party.code}, but "
+                        f"{signer} sealed it.",
+                    ),
+                )
+            )
+    if not envelope.complete:
+        missing = [p for p in envelope.parties if p.status == "unsealed"]
+        zh_names = "、".join(_who(p.name, p.code, p.field, zh=True) for p in missing)
+        en_names = "; ".join(_who(p.name, p.code, p.field, zh=False) for p in missing)
+        out.append(
+            (
+                Verdict.INCOMPLETE,
+                Reason(
+                    code="envelope-incomplete",
+                    zh=f"签署未完成：{envelope.progress.zh}，尚未签章：{zh_names}。",
+                    en=f"Not every party has sealed: {envelope.progress.en}; "
+                    f"not yet sealed: {en_names}.",
+                ),
+            )
+        )
+    return out
+
+
+def _who(name: str | None, code: str, field: str, *, zh: bool) -> str:
+    named = f"{name}（{code}）" if zh and name else f"{name} ({code})" if name else code
+    return f"{named}，签章域“{field}”" if zh else f"{named}, field {field!r}"
+
+
+def _worst(found: list[tuple[Verdict, Reason]]) -> tuple[Verdict, tuple[Reason, ...]]:
+    """The most severe finding's verdict, and every reason, most severe first (a VALID
+    finding, such as the registry's word, comes last)."""
+
+    def rank(item: tuple[Verdict, Reason]) -> int:
+        return _SEVERITY.index(item[0]) if item[0] in _SEVERITY else len(_SEVERITY)
+
+    ordered = sorted(found, key=rank)
+    return ordered[0][0], tuple(dict.fromkeys(r for _, r in ordered))
+
+
 def _cryptographic(
-    signatures: tuple[SignatureReport, ...], structure: StructureReport
+    signatures: tuple[SignatureReport, ...],
+    structure: StructureReport,
+    parties: list[tuple[Verdict, Reason]] | None = None,
 ) -> tuple[Verdict, tuple[Reason, ...]]:
     seals = [s for s in signatures if s.kind == "seal"]
     if not seals:
@@ -173,7 +266,7 @@ def _cryptographic(
                 en="The file carries no electronic seal; a picture of a seal proves nothing.",
             ),
         )
-    found: list[tuple[Verdict, Reason]] = []
+    found: list[tuple[Verdict, Reason]] = list(parties or ())
     for index, sig in enumerate(seals):
         found.extend(_judge_seal(sig, last=index == len(seals) - 1))
     for sig in signatures:
@@ -198,9 +291,7 @@ def _cryptographic(
                 en="Every seal is intact, valid and trusted, and nothing changed after sealing.",
             ),
         )
-    worst = min(_SEVERITY.index(v) for v, _ in found)
-    ordered = sorted(found, key=lambda item: _SEVERITY.index(item[0]))
-    return _SEVERITY[worst], tuple(dict.fromkeys(r for _, r in ordered))
+    return _worst(found)
 
 
 def _judge_seal(sig: SignatureReport, *, last: bool) -> list[tuple[Verdict, Reason]]:

@@ -63,6 +63,9 @@ VERDICT_WORDS: Mapping[str, Words] = _frozen(
         "SUSPENDED": Words("已暂停", "SUSPENDED"),
         "EXPIRED": Words("已过期", "EXPIRED"),
         "SUPERSEDED": Words("已变更", "SUPERSEDED"),
+        "INCOMPLETE": Words(
+            "未完成签署", "INCOMPLETE", "尚有签署方未签章", "not every party has sealed"
+        ),
         "UNKNOWN": Words("无法识别", "UNKNOWN"),
         "INDETERMINATE": Words("暂无法确定", "INDETERMINATE"),
         # The QR page's own verdict: the token in the code is not one this service signed.
@@ -109,6 +112,24 @@ COPY_WORDS: Mapping[str, Words] = _frozen(
 )
 """The labels of an annotated copy's section (加注件) on every surface, and what its date says
 (the copy's use ended, or not), by key."""
+
+
+ENVELOPE_WORDS: Mapping[str, Words] = _frozen(
+    {
+        "title": Words("签署方", "Parties"),
+        "record": Words("签署流程", "Envelope"),
+        "progress": Words("签署进度", "Progress"),
+        "party": Words("签署方", "Party"),
+        "field": Words("签章域", "Field"),
+        "state": Words("状态", "State"),
+        "signer": Words("盖章单位", "Sealed by"),
+        "sealed": Words("已签章", "sealed"),
+        "unsealed": Words("未签章", "not sealed"),
+        "wrong_party": Words("非本方签章", "sealed by another party"),
+    }
+)
+"""The labels of an envelope's section (签署方) on every surface, and each party's state, by
+key."""
 
 
 def status_words(status: str | None) -> Words:

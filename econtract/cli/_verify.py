@@ -5,7 +5,8 @@ recursively, sorted), so that a mistyped name is a usage error before anything i
 then the policy is chosen (the root given and, with ``--registry``, the service's public
 status endpoint; else the local service, which must have been set up: nothing is created);
 then each file is verified in a bounded worker; last the results are printed and the exit
-status is the worst verdict's: 0 VALID, 2 INDETERMINATE, 1 anything else.
+status is the worst verdict's: 0 VALID, 2 INDETERMINATE, 1 anything else (INCOMPLETE among
+them: a document not every party has sealed is not valid yet).
 
 The text never lets a verdict say more than was checked: without a registry it states that the
 licence's status (revoked? suspended?) was not asked, and a seal whose certificate was revoked
@@ -390,6 +391,8 @@ def _print_details(result: _Result, *, header: bool) -> None:
         say(line)
     for note in _copy_lines(report):
         say(note)
+    for note in _envelope_lines(report):
+        say(note)
     for note in _seal_lines(report):
         say(note)
 
@@ -407,6 +410,23 @@ def _copy_lines(report: Report) -> list[str]:
     return [
         f"  {title.zh} {title.en}: {for_whom}",
         *(f"    {label}: {value}" for label, value in rest),
+    ]
+
+
+def _envelope_lines(report: Report) -> list[str]:
+    """An envelope's section: how many parties have sealed on the first line, then each party
+    in the file's order with its state."""
+    if report.envelope is None:
+        return []
+    from verify.envelope import envelope_facts
+    from verify.words import ENVELOPE_WORDS
+
+    progress = ENVELOPE_WORDS["progress"]
+    facts = envelope_facts(report.envelope)
+    return [
+        f"  {progress.zh} {progress.en}: "
+        f"{report.envelope.progress.zh} / {report.envelope.progress.en}",
+        *(f"    {label}: {value}" for label, value in facts if label != progress.both),
     ]
 
 
