@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     broker_heartbeat_seconds: float = Field(default=60.0, gt=0)
     """How long a worker may go unheard before the broker hands its unfinished rows to
     another worker."""
+    batch_row_attempts: int = Field(default=6, gt=0, le=100)
+    """How many times a row whose issuance raises an unexpected error is tried (with backoff
+    from 1 s, doubling) before it is failed with the error's kind, so that its batch ends."""
+    batch_resend_seconds: float = Field(default=300.0, gt=0)
+    """After how long a worker sends again the rows of a batch whose messages were never
+    confirmed sent, or of every batch when no queued row has moved for that long (messages
+    lost by the broker); a row delivered twice is issued once."""
 
     tsa_url: str | None = None
     """An external RFC 3161 timestamp authority for seals; the built-in one when unset."""

@@ -65,7 +65,9 @@ class BatchRowPublic(BaseModel):
     certificate_id: str | None
     number: str | None
     errors: list[dict[str, str]]
-    """A failed row's reasons, each a JSON ``pointer`` into the row and a ``message``."""
+    """A failed row's reasons, each a JSON ``pointer`` into the row and a ``message``; a row
+    that failed for a reason of the service rather than of its fields also has a ``code``
+    (``batch-row-error``: its issuance kept failing)."""
 
 
 def batch_public(progress: Progress) -> BatchPublic:
@@ -91,8 +93,14 @@ def row_public(row: BatchRow) -> BatchRowPublic:
         state=row.state,
         certificate_id=row.certificate_id,
         number=row.certificate_number,
-        errors=[{"pointer": p, "message": m} for p, m in row.errors or []],
+        errors=[_error_public(e) for e in row.errors or []],
     )
+
+
+def _error_public(error: list[str]) -> dict[str, str]:
+    # Stored as [pointer, message] or, for a reason of the service, [pointer, message, code].
+    pointer, message, *code = error
+    return {"pointer": pointer, "message": message} | ({"code": code[0]} if code else {})
 
 
 def _require_reader(principal: PrincipalDep) -> None:
@@ -262,7 +270,7 @@ def results_csv(rows: list[BatchRow]) -> str:
             r.state,
             r.certificate_id or "",
             r.certificate_number or "",
-            "; ".join(f"{p}: {m}" for p, m in r.errors or []),
+            "; ".join(f"{e[0]}: {e[1]}" for e in r.errors or []),
         ]
         for r in rows
     ]

@@ -251,18 +251,50 @@ def cancel_batch(services: Services, *, batch_id: str, department_id: int) -> in
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def queued_rows(services: Services) -> list[tuple[str, int]]:
-    """Every queued row of every batch, oldest batch first (what a restarted runner resumes)."""
+def queued_rows(services: Services, *, batch_id: str | None = None) -> list[tuple[str, int]]:
+    """The queued rows of one batch, or of every batch oldest first (what a restarted runner
+    resumes)."""
+    query = (
+        select(BatchRow.batch_id, BatchRow.row)
+        .join(Batch, Batch.id == BatchRow.batch_id)
+        .where(BatchRow.state == "queued")
+        .order_by(Batch.created_at, BatchRow.row)
+    )
+    if batch_id is not None:
+        query = query.where(BatchRow.batch_id == batch_id)
     with services.sessions() as session:
-        return [
-            (b, r)
-            for b, r in session.execute(
-                select(BatchRow.batch_id, BatchRow.row)
-                .join(Batch, Batch.id == BatchRow.batch_id)
-                .where(BatchRow.state == "queued")
-                .order_by(Batch.created_at, BatchRow.row)
-            )
-        ]
+        return [(b, r) for b, r in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A batch that still has queued rows, and when it last moved."""
+
+    batch_id: str
+    created_at: datetime
+    last_finished_at: datetime | None
+    """When its latest row was issued or failed; ``None`` before the first."""
+
+
+def waiting_batches(services: Services) -> list[Waiting]:
+    """Every batch with a queued row, oldest first (what the re-send sweep looks at)."""
+    with services.sessions() as session:
+        ids = select(BatchRow.batch_id).where(BatchRow.state == "queued").distinct()
+        found = session.execute(
+            select(Batch.id, Batch.created_at, func.max(BatchRow.finished_at))
+            .join(BatchRow, BatchRow.batch_id == Batch.id)
+            .where(Batch.id.in_(ids))
+            .group_by(Batch.id, Batch.created_at)
+            .order_by(Batch.created_at)
+        ).all()
+    return [Waiting(b, created, last) for b, created, last in found]
+
+
+def fail_row(services: Services, *, batch_id: str, row: int, code: str, message: str) -> str:
+    """Fail a queued row that could not be issued for a reason of the service, not of its
+    fields (``code`` names the kind, ``message`` says it to a person); the row's state
+    afterwards. An issued or cancelled row keeps its state."""
+    return _finish(services, batch_id, row, state="failed", errors=[("/", message, code)])
 
 
 def process_row(services: Services, *, batch_id: str, row: int) -> str:
@@ -337,7 +369,7 @@ def _finish(
     *,
     state: str,
     certificate: tuple[str, str] | None = None,
-    errors: list[tuple[str, str]] | None = None,
+    errors: Sequence[tuple[str, ...]] | None = None,
 ) -> str:
     # An issued row is marked whatever it says now: a cancellation that came while its
     # certificate was being issued cannot unissue it. A failure only replaces ``queued``.
