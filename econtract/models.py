@@ -542,7 +542,8 @@ class Delivery(Base):
     event_id: Mapped[str] = mapped_column(String(36))
     """The outbox row's ``event_id``: the id receivers deduplicate on."""
     event_type: Mapped[str] = mapped_column(String(60))
-    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.id"))
+    certificate_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"))
+    """The licence of a licence's event; ``None`` for an envelope's (named by the outbox)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     """``pending``, ``delivered``, ``failed`` (will be retried) or ``given-up``."""

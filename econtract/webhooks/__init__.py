@@ -1,15 +1,25 @@
-"""Told when a licence changes: subscriptions, and signed events delivered at least once.
+"""Told when a licence or an envelope changes: subscriptions, and signed events delivered
+at least once.
 
 A using department subscribes an HTTPS endpoint to event types; when a licence it used in
 the last ``settings.usage_notify_days`` is revoked, suspended, reinstated, superseded or
 expires, the endpoint receives a compact JWS signed by the event key (:mod:`._sign`), from
 the transactional outbox (:mod:`._fanout`), with exponential backoff (:mod:`._deliver`),
-and only at addresses the rules allow (:mod:`._ssrf`).
+and only at addresses the rules allow (:mod:`._ssrf`). A department or an enterprise that
+initiated an envelope or is one of its parties hears the same way of the envelope's
+changes and of its steps' near deadlines.
 """
 
 from econtract.webhooks._deliver import MAX_BACKOFF_SECONDS, Outcome, backoff, deliver_due
 from econtract.webhooks._fanout import fan_out, sweep_expired
-from econtract.webhooks._sign import EVENT_TYP, EVENT_TYPES, event_claims, sign_event
+from econtract.webhooks._sign import (
+    ENVELOPE_EVENT_TYPES,
+    EVENT_TYP,
+    EVENT_TYPES,
+    LICENCE_EVENT_TYPES,
+    event_claims,
+    sign_event,
+)
 from econtract.webhooks._ssrf import (
     MAX_URL_LENGTH,
     Target,
@@ -20,8 +30,11 @@ from econtract.webhooks._ssrf import (
     resolve,
 )
 from econtract.webhooks._subscriptions import (
+    SUBSCRIBING_SCOPES,
     create_subscription,
     delete_subscription,
+    envelope_ids,
+    event_types_for,
     get_subscription,
     list_deliveries,
     list_subscriptions,
@@ -30,10 +43,13 @@ from econtract.webhooks._subscriptions import (
 from econtract.webhooks._worker import RoundReport, WebhookWorker, run_round
 
 __all__ = [
+    "ENVELOPE_EVENT_TYPES",
     "EVENT_TYP",
     "EVENT_TYPES",
+    "LICENCE_EVENT_TYPES",
     "MAX_BACKOFF_SECONDS",
     "MAX_URL_LENGTH",
+    "SUBSCRIBING_SCOPES",
     "Outcome",
     "RoundReport",
     "Target",
@@ -46,7 +62,9 @@ __all__ = [
     "create_subscription",
     "delete_subscription",
     "deliver_due",
+    "envelope_ids",
     "event_claims",
+    "event_types_for",
     "fan_out",
     "get_subscription",
     "list_deliveries",

@@ -85,7 +85,8 @@ def claim_due(services: Services, *, clock: Clock) -> list[Outgoing]:
         select(Delivery, Subscription, OutboxEvent, Certificate)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .join(OutboxEvent, OutboxEvent.event_id == Delivery.event_id)
-        .join(Certificate, Certificate.id == Delivery.certificate_id)
+        # An envelope's delivery names no licence: its event is told from the outbox row.
+        .outerjoin(Certificate, Certificate.id == Delivery.certificate_id)
         .where(
             Delivery.status.in_(("pending", "failed")),
             Delivery.next_attempt_at <= now,
@@ -96,7 +97,7 @@ def claim_due(services: Services, *, clock: Clock) -> list[Outgoing]:
     )
     if not db.is_embedded(services.engine):
         stmt = stmt.with_for_update(of=Delivery, skip_locked=True)
-    claimed: list[tuple[Delivery, Subscription, OutboxEvent, Certificate]] = []
+    claimed: list[tuple[Delivery, Subscription, OutboxEvent, Certificate | None]] = []
     with db.transaction(services.sessions) as session:
         for delivery, subscription, event, certificate in session.execute(stmt).all():
             delivery.attempts += 1
@@ -112,12 +113,15 @@ def claim_due(services: Services, *, clock: Clock) -> list[Outgoing]:
             event_type=event.type,
             body=sign_event(
                 signer,
+                # A licence's event is told from the licence, an envelope's from the outbox
+                # row: the status and step the change left.
                 event_claims(
                     event_id=event.event_id,
                     event_type=event.type,
                     occurred_at=event.created_at,
-                    certificate=certificate,
                     subscription_id=subscription.id,
+                    certificate=certificate,
+                    payload=event.payload,
                 ),
             ),
         )

@@ -1,8 +1,11 @@
 """From the outbox to the deliveries owed: who hears of a change.
 
-A change of a licence is owed to every live subscription, asking for that event type, of a
-department that used the licence (a usage record with result ``granted``) in the
-``settings.usage_notify_days`` before the change. Fanning out an outbox row writes those
+An outbox row's audience depends on its subject. A change of a licence is owed to every
+live subscription, asking for that event type, of a department that used the licence (a
+usage record with result ``granted``) in the ``settings.usage_notify_days`` before the
+change. A change of an envelope (``envelope.*``, the deadline's reminder included) is owed
+to every live subscription, asking for that event type, of the envelope's initiator and of
+each of its parties, departments and enterprises alike. Fanning out an outbox row writes those
 deliveries and sets the row's ``delivered_at`` in one transaction; the rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (on SQLite the write queue orders the workers), so
 several workers share the outbox without owing an event twice.
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select, union
 from sqlalchemy.orm import Session
 
 from econtract.clock import Clock
 from econtract.config import Settings
+from econtract.envelopes import Envelope, EnvelopeParty
 from econtract.models import (
     Certificate,
     CertificateStatus,
@@ -32,7 +37,7 @@ from econtract.models import (
     UsageRecord,
 )
 from econtract.sharing import GRANTED
-from econtract.webhooks._sign import EVENT_STATUS
+from econtract.webhooks._sign import ENVELOPE_EVENT_TYPES, LICENCE_EVENT_TYPES
 
 EXPIRED = "certificate.expired"
 #: Outbox rows fanned out per transaction.
@@ -99,25 +104,44 @@ def fan_out(session: Session, *, settings: Settings, clock: Clock) -> int:
         # Every row is marked, those nobody subscribes to as well: this worker is the
         # outbox's consumer, and a row left unmarked would be read again at every tick.
         event.delivered_at = now
-        if event.type in EVENT_STATUS:
-            written += _owe(session, event, settings=settings, now=now)
+        audience = _audience(event, settings=settings)
+        if audience is not None:
+            written += _owe(session, event, audience, now=now)
     session.flush()
     return written
 
 
-def _owe(session: Session, event: OutboxEvent, *, settings: Settings, now: datetime) -> int:
-    users = (
-        select(UsageRecord.department_id)
-        .where(
-            UsageRecord.certificate_id == event.subject_id,
-            UsageRecord.result == GRANTED,
-            UsageRecord.created_at >= event.created_at - timedelta(days=settings.usage_notify_days),
+def _audience(event: OutboxEvent, *, settings: Settings) -> Select[Any] | None:
+    """The bodies an outbox row is owed to, by its subject; ``None`` for a row that is
+    nobody's event (a seal's creation, a document's registration)."""
+    if event.type in LICENCE_EVENT_TYPES:
+        # The departments that used the licence in the window before the change.
+        return (
+            select(UsageRecord.department_id)
+            .where(
+                UsageRecord.certificate_id == event.subject_id,
+                UsageRecord.result == GRANTED,
+                UsageRecord.created_at
+                >= event.created_at - timedelta(days=settings.usage_notify_days),
+            )
+            .distinct()
         )
-        .distinct()
-    )
+    if event.type in ENVELOPE_EVENT_TYPES:
+        # The initiator and every party, departments and enterprises alike.
+        bodies = union(
+            select(Envelope.initiator_id.label("body_id")).where(Envelope.id == event.subject_id),
+            select(EnvelopeParty.department_id).where(
+                EnvelopeParty.envelope_id == event.subject_id
+            ),
+        ).subquery()
+        return select(bodies.c.body_id)
+    return None
+
+
+def _owe(session: Session, event: OutboxEvent, audience: Select[Any], *, now: datetime) -> int:
     subscriptions = session.scalars(
         select(Subscription).where(
-            Subscription.department_id.in_(users), Subscription.deleted_at.is_(None)
+            Subscription.department_id.in_(audience), Subscription.deleted_at.is_(None)
         )
     ).all()
     owed = [s for s in subscriptions if event.type in s.events]
@@ -137,7 +161,8 @@ def _owe(session: Session, event: OutboxEvent, *, settings: Settings, now: datet
                 subscription_id=subscription.id,
                 event_id=event.event_id,
                 event_type=event.type,
-                certificate_id=event.subject_id,
+                # An envelope's delivery names its envelope through the outbox row.
+                certificate_id=event.subject_id if event.type in LICENCE_EVENT_TYPES else None,
                 attempts=0,
                 status="pending",
                 next_attempt_at=now,

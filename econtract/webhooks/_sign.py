@@ -9,12 +9,21 @@ the event JSON::
                      "status": "revoked", "national_status": {"code": "03", "name": "注销"}},
      "subscription_id": "sub_…"}
 
-The event key is published in ``/.well-known/jwks.json`` under its own key id and signs
-nothing else. An event names a licence by its ids and statuses only, never its holder.
+and for an envelope's change (``envelope.*``) the envelope in place of the licence::
+
+    {"event_id": "…", "type": "envelope.sealed", "occurred_at": "2026-…Z",
+     "envelope": {"id": "env_…", "status": "open", "step": 2},
+     "subscription_id": "sub_…"}
+
+The envelope's status and step are those the change left (a reminder's: the step whose
+deadline is near). The event key is published in ``/.well-known/jwks.json`` under its own
+key id and signs nothing else. An event names a licence or an envelope by its ids and
+statuses only, never a holder, a party or the document.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +41,20 @@ EVENT_STATUS = {
     "certificate.superseded": "superseded",
     "certificate.expired": "expired",
 }
-EVENT_TYPES = tuple(EVENT_STATUS)
+#: The licence's event types, owed to the departments that used the licence.
+LICENCE_EVENT_TYPES = tuple(EVENT_STATUS)
+#: The envelope's event types: its changes, and the reminder before a step's deadline.
+ENVELOPE_EVENT_TYPES = (
+    "envelope.created",
+    "envelope.sealed",
+    "envelope.completed",
+    "envelope.declined",
+    "envelope.cancelled",
+    "envelope.expired",
+    "envelope.reminder",
+)
+#: Every event type a subscription may ask for.
+EVENT_TYPES = (*LICENCE_EVENT_TYPES, *ENVELOPE_EVENT_TYPES)
 
 
 def event_claims(
@@ -40,25 +62,50 @@ def event_claims(
     event_id: str,
     event_type: str,
     occurred_at: datetime,
-    certificate: Certificate,
     subscription_id: str,
+    certificate: Certificate | None = None,
+    payload: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The event JSON of one delivery (see the module's docstring)."""
-    status = EVENT_STATUS[event_type]
-    code, name = NATIONAL_STATUS[status]
+    """The event JSON of one delivery (see the module's docstring): a licence's event names
+    ``certificate``, an envelope's the envelope of its outbox ``payload``."""
+    subject: tuple[str, dict[str, Any]]
+    if event_type in ENVELOPE_EVENT_TYPES:
+        if payload is None:
+            raise ValueError("An envelope's event is told from its outbox payload.")
+        subject = (
+            "envelope",
+            {
+                "id": str(payload["envelope_id"]),
+                "status": str(payload["status"]),
+                "step": int(payload["step"]),
+            },
+        )
+    else:
+        if certificate is None:
+            raise ValueError("A licence's event names its licence.")
+        status = EVENT_STATUS[event_type]
+        code, name = NATIONAL_STATUS[status]
+        subject = (
+            "certificate",
+            {
+                "id": certificate.id,
+                "identifier": certificate.identifier,
+                "type": certificate.type_code,
+                "status": status,
+                "national_status": {"code": code, "name": name},
+            },
+        )
     return {
         "event_id": event_id,
         "type": event_type,
-        "occurred_at": occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "certificate": {
-            "id": certificate.id,
-            "identifier": certificate.identifier,
-            "type": certificate.type_code,
-            "status": status,
-            "national_status": {"code": code, "name": name},
-        },
+        "occurred_at": _instant(occurred_at),
+        subject[0]: subject[1],
         "subscription_id": subscription_id,
     }
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def sign_event(key: TokenKey, claims: dict[str, Any]) -> str:

@@ -1,4 +1,8 @@
-"""A using department's subscriptions and their delivery logs.
+"""A department's or an enterprise's subscriptions and their delivery logs.
+
+What a client may subscribe to follows its scopes: a using department's client (``use``)
+the changes of the licences it used, a party's client (``seal`` for a department, ``sign``
+for an enterprise) the changes of the envelopes it initiated or is a party to.
 
 Each use case runs in one transaction and sees the caller's department only: another
 department's subscription answers exactly like one that does not exist. A subscription's
@@ -8,20 +12,33 @@ deleting one stops its deliveries and keeps its log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import db
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.models import Delivery, Subscription, new_public_id
+from econtract.models import Delivery, OutboxEvent, Subscription, new_public_id
 from econtract.services import Services
-from econtract.webhooks._sign import EVENT_TYPES
+from econtract.webhooks._sign import ENVELOPE_EVENT_TYPES, EVENT_TYPES, LICENCE_EVENT_TYPES
 from econtract.webhooks._ssrf import check_target
 
 #: The longest page of a listing.
 MAX_PAGE = 200
+#: The scopes that may subscribe, and the event types each one opens.
+SUBSCRIBING_SCOPES = {
+    "use": LICENCE_EVENT_TYPES,
+    "seal": ENVELOPE_EVENT_TYPES,
+    "sign": ENVELOPE_EVENT_TYPES,
+}
+
+
+def event_types_for(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The event types a client holding ``scopes`` may subscribe to, in the catalogue's
+    order (none for a client with none of :data:`SUBSCRIBING_SCOPES`)."""
+    opened = {e for scope in scopes for e in SUBSCRIBING_SCOPES.get(scope, ())}
+    return tuple(e for e in EVENT_TYPES if e in opened)
 
 
 def create_subscription(
@@ -31,19 +48,21 @@ def create_subscription(
     url: str,
     events: Sequence[str],
     created_by: str,
+    allowed: Sequence[str] = EVENT_TYPES,
 ) -> Subscription:
-    """Subscribe ``url`` to ``events`` for the department; :class:`InvalidInputError` for
-    an unknown or missing event type, :class:`~econtract.webhooks.UnsafeURLError` for a URL
-    the service will not call."""
-    unknown = [e for e in events if e not in EVENT_TYPES]
-    if unknown or not events:
-        message = (
-            f"Unknown event type {unknown[0]!r}; one of {', '.join(EVENT_TYPES)}."
-            if unknown
-            else "Name at least one event type."
-        )
-        pointer = f"/events/{list(events).index(unknown[0])}" if unknown else "/events"
-        raise InvalidInputError(message, errors=[(pointer, message)])
+    """Subscribe ``url`` to ``events`` for the department (or enterprise);
+    :class:`InvalidInputError` for a missing event type or one not in ``allowed`` (what the
+    caller's scopes open, :func:`event_types_for`), :class:`~econtract.webhooks.UnsafeURLError`
+    for a URL the service will not call."""
+    events = list(events)
+    if not events:
+        message = "Name at least one event type."
+        raise InvalidInputError(message, errors=[("/events", message)])
+    for index, event in enumerate(events):
+        if event not in allowed:
+            known = "This client may not subscribe to" if event in EVENT_TYPES else "Unknown"
+            message = f"{known} event type {event!r}; one of {', '.join(allowed)}."
+            raise InvalidInputError(message, errors=[(f"/events/{index}", message)])
     check_target(url, services.settings)
     with db.transaction(services.sessions) as session:
         subscription = Subscription(
@@ -108,6 +127,18 @@ def list_deliveries(
     if after is not None:
         stmt = stmt.where(Delivery.id < after)
     return list(session.scalars(stmt.order_by(Delivery.id.desc()).limit(limit)))
+
+
+def envelope_ids(session: Session, deliveries: Sequence[Delivery]) -> dict[int, str]:
+    """The envelope of each delivery of an envelope's event, by the delivery's id (the
+    outbox row names it; the delivery names only a licence)."""
+    events = {d.event_id: d.id for d in deliveries if d.event_type in ENVELOPE_EVENT_TYPES}
+    if not events:
+        return {}
+    rows = session.execute(
+        select(OutboxEvent.event_id, OutboxEvent.subject_id).where(OutboxEvent.event_id.in_(events))
+    )
+    return {events[event_id]: subject_id for event_id, subject_id in rows}
 
 
 def redeliver(

@@ -1,7 +1,9 @@
-"""POST/GET/DELETE /v1/subscriptions and the delivery log over HTTP (scope ``use``)."""
+"""POST/GET/DELETE /v1/subscriptions and the delivery log over HTTP (scope ``use`` for the
+licence events; the envelope events are in test_envelope_events.py)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from econtract import db, webhooks
@@ -89,14 +91,25 @@ def test_another_departments_subscription_is_not_found(
     assert api_client.get("/v1/subscriptions", headers=theirs).json() == []
 
 
-def test_subscribing_needs_the_use_scope(api_client: TestClient, initialised: Services) -> None:
-    token = token_for(api_client, initialised, scopes="read")
+@pytest.mark.parametrize(
+    ("scopes", "status"),
+    [
+        # No scope that opens an event type: refused.
+        ("read", 403),
+        # A department's sealing client hears of envelopes, not of licences.
+        ("seal", 422),
+    ],
+)
+def test_the_licence_events_need_the_use_scope(
+    api_client: TestClient, initialised: Services, scopes: str, status: int
+) -> None:
+    token = token_for(api_client, initialised, scopes=scopes)
     answer = api_client.post(
         "/v1/subscriptions",
         json={"url": "http://127.0.0.1:9/hook", "events": ["certificate.revoked"]},
         headers={"Authorization": f"Bearer {token}"},
     )
-    assert answer.status_code == 403
+    assert answer.status_code == status
 
 
 def test_bad_subscriptions_are_refused_by_name(
