@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, ge=0, le=3600)
     """How often the service's webhook worker looks for new events and due deliveries; 0
     runs no worker in the service (``econtract webhooks run`` delivers instead)."""
+    envelope_remind_hours: float = Field(default=24.0, gt=0)
+    """An envelope's open step is reminded (``envelope.reminder``) once, this many hours or
+    less before its deadline."""
     issuance_claim_timeout_seconds: float = Field(default=300.0, gt=0)
     """A licence number claimed but not registered for this long is void (its issuance
     died between claiming and registering); longer than any issuance takes."""

@@ -1,6 +1,7 @@
 """Envelopes (并联审批, e-contracts): one document sealed by departments and enterprises in
 steps, each party only its own field, tracked from the first seal to completion."""
 
+from econtract.envelopes._deadlines import sweep_deadlines
 from econtract.envelopes._envelopes import (
     EnvelopeRequest,
     PartySpec,
@@ -46,4 +47,5 @@ __all__ = [
     "get_envelope",
     "list_envelopes",
     "seal_step",
+    "sweep_deadlines",
 ]

@@ -1,10 +1,11 @@
 """The webhook worker: the outbox's consumer, run in the service or by the command line.
 
-A round sweeps for licences that expired (at most once a minute in the service), fans new
-outbox rows out to the deliveries they owe, and sends the deliveries that are due, each
-step in its own short transaction. Every worker of every process may run rounds at the same
-time: the claims (:mod:`econtract.webhooks._fanout`, :mod:`econtract.webhooks._deliver`)
-keep them from doing the same work twice.
+A round sweeps for licences that expired and for envelope deadlines that passed or are near
+(at most once a minute in the service), fans new outbox rows out to the deliveries they
+owe, and sends the deliveries that are due, each step in short transactions of its own.
+Every worker of every process may run rounds at the same time: the claims
+(:mod:`econtract.webhooks._fanout`, :mod:`econtract.webhooks._deliver`,
+:mod:`econtract.envelopes._deadlines`) keep them from doing the same work twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from econtract import db
 from econtract.clock import Clock
+from econtract.envelopes import sweep_deadlines
 from econtract.periodic import PeriodicThread
 from econtract.services import Services
 from econtract.webhooks._deliver import deliver_due
@@ -22,7 +24,7 @@ from econtract.webhooks._fanout import fan_out, sweep_expired
 
 log = logging.getLogger("econtract.webhooks")
 
-#: How often the service's worker looks for expired licences.
+#: How often the service's worker looks for expired licences and envelope deadlines.
 SWEEP_SECONDS = 60.0
 
 
@@ -32,6 +34,10 @@ class RoundReport:
 
     expired: int
     """``certificate.expired`` outbox rows written."""
+    envelopes_expired: int = 0
+    """Envelopes expired because their open step's deadline passed."""
+    reminded: int = 0
+    """``envelope.reminder`` outbox rows written."""
     owed: int
     """Deliveries written by the fan-out."""
     attempted: int
@@ -42,17 +48,21 @@ class RoundReport:
 
 def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = True) -> RoundReport:
     """One round of the worker (see the module's docstring), dated by ``clock`` (the
-    service's when unset)."""
+    service's when unset; the envelopes' deadlines are always the service's clock's, as the
+    envelope's own use cases judge them)."""
     clock = clock or services.clock
-    expired = 0
+    expired = envelopes_expired = reminded = 0
     if sweep:
         with db.transaction(services.sessions) as session:
             expired = sweep_expired(session, settings=services.settings, clock=clock)
+        envelopes_expired, reminded = sweep_deadlines(services)
     with db.transaction(services.sessions) as session:
         owed = fan_out(session, settings=services.settings, clock=clock)
     outcomes = deliver_due(services, clock=clock)
     return RoundReport(
         expired=expired,
+        envelopes_expired=envelopes_expired,
+        reminded=reminded,
         owed=owed,
         attempted=len(outcomes),
         delivered=sum(o.delivered for o in outcomes),
