@@ -51,14 +51,33 @@ class StepIn(BaseModel):
     deadline: datetime
 
 
+class IssueIn(BaseModel):
+    """A licence to issue on completion: its type and fields, checked at creation."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="The certificate type's code (GET /v1/certificate-types).")
+    fields: dict[str, Any] = Field(description="The licence's fields, per the type's schema.")
+
+
+class OnCompleteIn(BaseModel):
+    """What completion does beyond the certificate (for a contract: leave it out)."""
+
+    model_config = ConfigDict(extra="forbid")
+    issue: IssueIn
+
+
 class EnvelopeIn(BaseModel):
-    """What a new envelope is: its title, the initiator's certifying seal, the steps."""
+    """What a new envelope is: its title, the initiator's certifying seal, the steps, and
+    what completion does."""
 
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=200)
     seal: str = Field(description="One of the caller's seal ids: it certifies the document.")
     visible: str | None = Field(None, description="PAGE:X,Y of the initiator's own seal.")
     steps: list[StepIn] = Field(min_length=1, max_length=20)
+    on_complete: OnCompleteIn | None = Field(
+        None, description="For a case: the licence the initiator issues on completion."
+    )
 
 
 class SealIn(BaseModel):
@@ -89,6 +108,12 @@ def _public(view: envelopes.EnvelopeView) -> dict[str, Any]:
         "created_at": view.created_at.isoformat(),
         "updated_at": view.updated_at.isoformat(),
         "pdf_url": f"/v1/envelopes/{view.id}/pdf",
+        "completed_at": view.completed_at.isoformat() if view.completed_at else None,
+        "completion_certificate": view.completion_certificate,
+        "certificate_url": (
+            f"/v1/envelopes/{view.id}/certificate" if view.completion_certificate else None
+        ),
+        "licence": view.licence,
         "parties": [
             {
                 "code": p.code,
@@ -133,6 +158,13 @@ def _request(text: str) -> envelopes.EnvelopeRequest:
                 ),
             )
             for step in given.steps
+        ),
+        on_complete=(
+            envelopes.IssueLicence(
+                type_code=given.on_complete.issue.type, fields=given.on_complete.issue.fields
+            )
+            if given.on_complete
+            else None
         ),
     )
 
@@ -199,6 +231,18 @@ def get_pdf(
         assert document is not None
         key = document.blob_key
     return pdf_response(services.blobs.open(key), filename=f"{view.id}.pdf")
+
+
+@router.get("/{envelope_id}/certificate", response_class=StreamingResponse, responses={404: {}})
+def get_certificate(
+    envelope_id: str, request: Request, services: ServicesDep, principal: PartyDep
+) -> StreamingResponse:
+    """The completion certificate, sealed by the platform (404 before completion)."""
+    view = envelopes.get_envelope(services, envelope_id, actor=actor_of(request, principal))
+    document = envelopes.completion_certificate(services, envelope_id, view=view)
+    return pdf_response(
+        services.blobs.open(document.blob_key), filename=f"{view.id}-completion.pdf"
+    )
 
 
 @router.post("/{envelope_id}/seal", responses={403: {}, 404: {}, 409: {}, 422: {}})

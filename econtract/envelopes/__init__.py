@@ -1,6 +1,12 @@
 """Envelopes (并联审批, e-contracts): one document sealed by departments and enterprises in
 steps, each party only its own field, tracked from the first seal to completion."""
 
+from econtract.envelopes._completion import (
+    IssueLicence,
+    complete,
+    completion_certificate,
+    finish_completions,
+)
 from econtract.envelopes._deadlines import sweep_deadlines
 from econtract.envelopes._envelopes import (
     EnvelopeRequest,
@@ -35,6 +41,7 @@ __all__ = [
     "EnvelopeRequest",
     "EnvelopeStatus",
     "EnvelopeView",
+    "IssueLicence",
     "NotYourTurnError",
     "PartySpec",
     "PartyStatus",
@@ -42,8 +49,11 @@ __all__ = [
     "Placement",
     "StepSpec",
     "cancel",
+    "complete",
+    "completion_certificate",
     "create_envelope",
     "decline",
+    "finish_completions",
     "get_envelope",
     "list_envelopes",
     "seal_step",

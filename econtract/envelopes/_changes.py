@@ -3,6 +3,7 @@ recording each change in the audit trail and the outbox."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from econtract import audit
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus
 from econtract.events import Change, record_change
 from econtract.services import Services
+from econtract.translog import LogEntry
 
 #: Who expires an envelope whose step's deadline passed: the service.
 DEADLINE_ACTOR = audit.Actor(name="service:envelope-deadline")
@@ -55,10 +57,12 @@ def record_envelope_change(
     department_id: int,
     detail: dict[str, object],
     state: tuple[str, int],
+    log_entry: Callable[[str], LogEntry] | None = None,
 ) -> None:
     """An envelope's change in the audit trail and the outbox (``envelope.<happened>``, with
-    its status and step, nothing personal). Each seal's revision is in the log already, as a
-    sealed document."""
+    its status and step, nothing personal), and in the transparency log when ``log_entry``
+    builds its entry (from the code of ``department_id``'s body): a party's seal and the
+    completion are logged, opening and closing are not."""
     status, step = state
     record_change(
         session,
@@ -70,6 +74,7 @@ def record_envelope_change(
             department_id=department_id,
             detail=detail,
             payload={"envelope_id": envelope_id, "status": status, "step": step},
+            log_entry=log_entry,
         ),
         actor=actor,
         clock=services.clock,

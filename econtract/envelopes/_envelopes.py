@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from econtract import audit, db
 from econtract.bodies import BodyKind
 from econtract.departments import get_department
 from econtract.envelopes._changes import close_envelope, expire_if_due, record_envelope_change
+from econtract.envelopes._completion import IssueLicence, check_action, complete
 from econtract.envelopes._errors import (
     AlreadyActedError,
     DeadlinePassedError,
@@ -42,6 +44,7 @@ from econtract.models import SealedDocument, new_public_id
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.text import clean_text
+from econtract.translog import LogEntry
 from signing.options import (
     Certification,
     FieldHolder,
@@ -58,6 +61,8 @@ _ATTEMPTS = 8
 # How long a party waits for the revision another party's seal has just registered to appear
 # in the blob store.
 _PUBLISH_WAIT_SECONDS = 5.0
+
+log = logging.getLogger("econtract.envelopes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +96,9 @@ class EnvelopeRequest:
     steps: tuple[StepSpec, ...]
     placement: Placement | None = None
     """Where the initiator's own visible seal goes (none: an invisible certification)."""
+    on_complete: IssueLicence | None = None
+    """What completion does beyond the certificate: issue a licence (a case), or nothing (a
+    contract)."""
 
 
 def create_envelope(
@@ -111,6 +119,11 @@ def create_envelope(
     title = clean_text(request.title, field="title", max_length=200)
     now = services.clock.now()
     reserved = _check_steps(request.steps, now)
+    action = (
+        check_action(request.on_complete, today=services.clock.today())
+        if request.on_complete
+        else None
+    )
     with services.sessions() as session:
         bodies = {
             p.code: get_department(session, p.code, kinds=_PARTIES).id
@@ -129,6 +142,7 @@ def create_envelope(
                 document_id=document.id,
                 certified_document_id=document.id,
                 idempotency_key=idempotency_key,
+                on_complete=action.to_json() if action else None,
                 created_at=now,
                 updated_at=now,
             )
@@ -201,6 +215,7 @@ def seal_step(
             envelope = _get(session, envelope_id, actor=actor)
             party = _open_party(services, session, envelope, actor)
             version, field, party_id = envelope.version, party.field_name, party.id
+            last = _is_last(session, envelope, party)
             document = session.get(SealedDocument, envelope.document_id)
             assert document is not None
             current = document.blob_key
@@ -210,7 +225,11 @@ def seal_step(
                 services,
                 source=io.BytesIO(source),
                 seal_id=seal_id,
-                options=SealOptions(level=SealLevel.B_LT, field_name=field),
+                # The last seal ends with the document timestamp (B-LTA) that completes the
+                # document: its revision is registered only if it is still the last (version).
+                options=SealOptions(
+                    level=SealLevel.B_LTA if last else SealLevel.B_LT, field_name=field
+                ),
                 actor=actor,
                 within=functools.partial(
                     _advance,
@@ -224,6 +243,8 @@ def seal_step(
             )
         except _OvertakenError:
             continue
+        if last:
+            _complete_now(services, envelope_id)
         with services.sessions() as session:
             return view_of(session, _get(session, envelope_id))
     raise EnvelopeClosedError(
@@ -309,6 +330,30 @@ def list_envelopes(
         if status is not None:
             query = query.where(Envelope.status == status.value)
         return [view_of(session, e) for e in session.scalars(query)]
+
+
+def _complete_now(services: Services, envelope_id: str) -> None:
+    """Complete the envelope the last seal completed, so that its answer shows the
+    certificate; the seal stands if this fails, and the sweep finishes the completion."""
+    try:
+        complete(services, envelope_id)
+    except Exception:
+        log.exception("Completing envelope %s failed; finish_completions tries again.", envelope_id)
+
+
+def _is_last(session: Session, envelope: Envelope, party: EnvelopeParty) -> bool:
+    """Whether the party's seal would complete the envelope as it stands now."""
+    if envelope.step != envelope.steps:
+        return False
+    others = session.scalar(
+        select(EnvelopeParty.id).where(
+            EnvelopeParty.envelope_id == envelope.id,
+            EnvelopeParty.step == envelope.step,
+            EnvelopeParty.status == PartyStatus.OPEN.value,
+            EnvelopeParty.id != party.id,
+        )
+    )
+    return others is None
 
 
 def _read_revision(services: Services, key: str) -> bytes:
@@ -469,6 +514,7 @@ def _advance(
     if still_open is None:
         if envelope.step == envelope.steps:
             envelope.status = EnvelopeStatus.COMPLETED.value
+            envelope.timestamped_document_id = document.id
         else:
             envelope.step += 1
             session.execute(
@@ -488,4 +534,13 @@ def _advance(
         department_id=party.department_id,
         detail={"field": party.field_name, "document": document.id, "step": party.step},
         state=(envelope.status, envelope.step),
+        log_entry=functools.partial(
+            _step_entry, document, envelope_id=envelope_id, step=party.step
+        ),
+    )
+
+
+def _step_entry(document: SealedDocument, code: str, *, envelope_id: str, step: int) -> LogEntry:
+    return LogEntry.envelope_step(
+        document, envelope_id=envelope_id, step=step, department_code=code
     )

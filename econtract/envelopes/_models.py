@@ -63,11 +63,14 @@ class Envelope(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
-    """When the completion finished (the timestamp and the completion certificate made)."""
+    """When the completion was recorded (in the audit trail and the log)."""
+    completion_claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When a worker took the completion on: another leaves it alone until the claim is
+    stale (the worker died)."""
     timestamped_document_id: Mapped[str | None] = mapped_column(
         ForeignKey("sealed_documents.id"), default=None
     )
-    """The final revision with its document timestamp (B-LTA)."""
+    """The final revision with its document timestamp (B-LTA): the last party's seal."""
     completion_document_id: Mapped[str | None] = mapped_column(
         ForeignKey("sealed_documents.id"), default=None
     )

@@ -44,6 +44,12 @@ class EnvelopeView:
     created_at: datetime
     updated_at: datetime
     parties: tuple[PartyView, ...]
+    completed_at: datetime | None = None
+    """When the completion was recorded."""
+    completion_certificate: str | None = None
+    """The completion certificate's document id, once made."""
+    licence: str | None = None
+    """The certificate id of the licence the completion issued."""
 
     @property
     def progress(self) -> str:
@@ -73,6 +79,9 @@ def view_of(session: Session, envelope: Envelope) -> EnvelopeView:
         reason=envelope.reason,
         created_at=envelope.created_at,
         updated_at=envelope.updated_at,
+        completed_at=envelope.completed_at,
+        completion_certificate=envelope.completion_document_id,
+        licence=envelope.licence_id,
         parties=tuple(
             PartyView(
                 code=body.code,

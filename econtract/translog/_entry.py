@@ -46,6 +46,8 @@ class LogEntryKind(StrEnum):
     DOCUMENT_SEAL = "document.seal"
     LICENCE_USE = "licence.use"
     NUMBER_VOID = "number.void"
+    ENVELOPE_STEP = "envelope.step"
+    ENVELOPE_COMPLETE = "envelope.complete"
 
 
 #: The fields each kind must carry, besides ``kind`` and ``time``.
@@ -65,6 +67,8 @@ REQUIRED_FIELDS: dict[LogEntryKind, tuple[str, ...]] = {
     LogEntryKind.DOCUMENT_SEAL: ("department", "document_id", "pdf_sha256", "signed_digest"),
     LogEntryKind.LICENCE_USE: ("department", "usage_id", "record_sha256"),
     LogEntryKind.NUMBER_VOID: ("department", "certificate_number", "certificate_type", "reason"),
+    LogEntryKind.ENVELOPE_STEP: ("department", "envelope_id", "step", "document_id", "pdf_sha256"),
+    LogEntryKind.ENVELOPE_COMPLETE: ("department", "envelope_id", "document_id", "pdf_sha256"),
 }
 
 
@@ -124,6 +128,10 @@ class LogEntry:
     record_sha256: str | None = None
     """``licence.use``: hex SHA-256 of the usage record's salted canonical form, so that a
     record changed or erased later no longer matches the log."""
+    envelope_id: str | None = None
+    """``envelope.step`` and ``envelope.complete``: the envelope's public id."""
+    step: str | None = None
+    """``envelope.step``: the number of the step the party sealed in, in decimal."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, LogEntryKind):
@@ -160,8 +168,15 @@ class LogEntry:
 
     @property
     def subject(self) -> str | None:
-        """The id the entry is about (certificate, else document, else seal), for lookups."""
-        return self.certificate_id or self.document_id or self.seal_id or self.usage_id
+        """The id the entry is about (envelope, else certificate, else document, else seal),
+        for lookups."""
+        return (
+            self.envelope_id
+            or self.certificate_id
+            or self.document_id
+            or self.seal_id
+            or self.usage_id
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON object (the fields that are set, and the version)."""
@@ -302,6 +317,44 @@ class LogEntry:
             certificate_number=number,
             certificate_type=type_code,
             reason=reason,
+        )
+
+    @classmethod
+    def envelope_step(
+        cls, document: SealedDocument, *, envelope_id: str, step: int, department_code: str
+    ) -> LogEntry:
+        """The entry for a party's seal on an envelope: which envelope, which step, which
+        party (its credit code) and the revision its seal made."""
+        return cls(
+            kind=LogEntryKind.ENVELOPE_STEP,
+            time=_flushed(document.created_at, "document"),
+            department=department_code,
+            envelope_id=envelope_id,
+            step=str(step),
+            document_id=document.id,
+            pdf_sha256=document.pdf_sha256,
+        )
+
+    @classmethod
+    def envelope_completed(
+        cls,
+        document: SealedDocument,
+        *,
+        envelope_id: str,
+        department_code: str,
+        licence_id: str | None,
+        time: datetime,
+    ) -> LogEntry:
+        """The entry for an envelope's completion: the initiator, the final (timestamped)
+        revision, and the licence the completion issued, if any."""
+        return cls(
+            kind=LogEntryKind.ENVELOPE_COMPLETE,
+            time=time,
+            department=department_code,
+            envelope_id=envelope_id,
+            document_id=document.id,
+            pdf_sha256=document.pdf_sha256,
+            certificate_id=licence_id,
         )
 
 

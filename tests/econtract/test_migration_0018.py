@@ -15,6 +15,7 @@ from econtract.services import Services
 
 _COLUMNS = {
     "completed_at",
+    "completion_claimed_at",
     "timestamped_document_id",
     "completion_document_id",
     "on_complete",

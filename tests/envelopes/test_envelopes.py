@@ -165,13 +165,16 @@ def test_a_three_party_contract_completes_in_order_and_every_seal_checks(
             .where(OutboxEvent.subject_id == view.id)
             .order_by(OutboxEvent.id)
         ).all()
-    assert [t for t, _ in told] == ["envelope.created"] + ["envelope.sealed"] * 3
-    assert [p["status"] for _, p in told] == ["open", "open", "open", "completed"]
+    assert [t for t, _ in told] == ["envelope.created"] + ["envelope.sealed"] * 3 + [
+        "envelope.completed"
+    ]
+    assert [p["status"] for _, p in told] == ["open", "open", "open", "completed", "completed"]
     pdf = _pdf(initialised, view)
     # The certification and the three parties' seals, each covering its revision.
     reader = PdfFileReader(io.BytesIO(pdf))
     names = [s.field_name for s in reader.embedded_signatures]
-    assert names[1:] == ["PartyB", "PartyA", "Buyer"]
+    assert names[1:-1] == ["PartyB", "PartyA", "Buyer"]
+    assert names[-1].startswith("DocTimeStamp")  # the completion's (test_completion.py)
     _check_with_pdfsig_and_qpdf(pdf, tmp_path / "contract.pdf", signatures=4)
 
 
@@ -402,8 +405,8 @@ def test_a_parallel_approval_of_four_departments_completes_and_every_check_passe
     _check_with_pdfsig_and_qpdf(pdf, tmp_path / "approval.pdf", signatures=4)
     trust = asn1_x509.Certificate.load(initialised.pki.root.certificate.public_bytes(Encoding.DER))
     signatures = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
-    assert [s.field_name for s in signatures[1:]] == ["Dept3", "Dept2", "Dept1"]
-    for signature in signatures:
+    assert [s.field_name for s in signatures[1:-1]] == ["Dept3", "Dept2", "Dept1"]
+    for signature in signatures[:-1]:  # the last is the completion's document timestamp
         status = validate_pdf_signature(
             signature, ValidationContext(trust_roots=[trust], allow_fetching=False)
         )

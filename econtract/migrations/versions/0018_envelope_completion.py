@@ -27,6 +27,7 @@ def upgrade() -> None:
     # Plain ADD COLUMNs, all nullable (every existing envelope has no completion yet), not a
     # batch copy of the table, which ``envelope_parties`` refers to.
     op.add_column("envelopes", sa.Column("completed_at", sa.DateTime(timezone=True)))
+    op.add_column("envelopes", sa.Column("completion_claimed_at", sa.DateTime(timezone=True)))
     _add_reference("timestamped_document_id", "sealed_documents")
     _add_reference("completion_document_id", "sealed_documents")
     op.add_column("envelopes", sa.Column("on_complete", sa.JSON()))
@@ -47,6 +48,7 @@ def downgrade() -> None:
         "on_complete",
         "completion_document_id",
         "timestamped_document_id",
+        "completion_claimed_at",
         "completed_at",
     ):
         op.drop_column("envelopes", column)
