@@ -11,20 +11,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Executable, bindparam, select
+from sqlalchemy import Connection, Executable, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from econtract import db
+from econtract.envelopes import Envelope, EnvelopeParty
 from econtract.errors import EContractError
 from econtract.issuance import EffectiveStatus, effective_status
-from econtract.models import Certificate, Seal, SealedDocument, StatusEvent
+from econtract.models import Certificate, Department, Seal, SealedDocument, StatusEvent
 from econtract.pki import ISSUING, ROOT
 from econtract.services import Services
 from econtract.translog import WIRE_VERSION, subject_proofs_json
+from verify.envelope import RegisteredEnvelope
 from verify.limits import verify_pdf_bounded
 from verify.policy import VerificationLimits, VerificationPolicy
 from verify.registry import MatchedBy, RegistryMatch, RegistryStatus
-from verify.report import Appendix, Report
+from verify.report import Appendix, EnvelopeRecord, Report
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -69,6 +71,14 @@ class DatabaseRegistryView:
     def knows_seal(self, certificate_sha256: str) -> bool:
         """Whether the certificate is one of the registry's seals (by its SHA-256)."""
         return is_seal_of_service(self.services, certificate_sha256)
+
+    def envelope_of(self, record_id: str) -> RegisteredEnvelope | None:
+        """The envelope the sealed document ``record_id`` is a revision of (its certification,
+        a party's seal, its current or its timestamped final revision), with each party's
+        step and name."""
+        return read_remembered(
+            self.services, ("envelope-of", record_id), lambda conn: _envelope_of(conn, record_id)
+        )
 
 
 def is_seal_of_service(services: Services, certificate_sha256: str) -> bool:
@@ -212,6 +222,35 @@ def _find(conn: Connection, pdf_sha256: str, signed_digests: tuple[str, ...]) ->
         if row is not None:
             return _Found(record_id=row.id, matched_by=matched_by, seal_der=row.certificate_der)
     return None
+
+
+def _envelope_of(conn: Connection, record_id: str) -> RegisteredEnvelope | None:
+    sealed_by_party = select(EnvelopeParty.envelope_id).where(
+        EnvelopeParty.document_id == record_id
+    )
+    envelope = conn.execute(
+        select(Envelope.id, Envelope.title, Envelope.status)
+        .where(
+            or_(
+                Envelope.document_id == record_id,
+                Envelope.certified_document_id == record_id,
+                Envelope.timestamped_document_id == record_id,
+                Envelope.id.in_(sealed_by_party),
+            )
+        )
+        .limit(1)
+    ).first()
+    if envelope is None:
+        return None
+    parties = conn.execute(
+        select(EnvelopeParty.field_name, EnvelopeParty.step, Department.name)
+        .join(Department, Department.id == EnvelopeParty.department_id)
+        .where(EnvelopeParty.envelope_id == envelope.id)
+    ).all()
+    return RegisteredEnvelope(
+        record=EnvelopeRecord(id=envelope.id, title=envelope.title, status=envelope.status),
+        parties={row.field_name: (row.step, row.name) for row in parties},
+    )
 
 
 def service_policy(services: Services, *, registry: bool = True) -> VerificationPolicy:

@@ -190,7 +190,7 @@ def _registered_envelope(
 ) -> EnvelopeReport | None:
     """The file's account of its parties, with the registry's record of the envelope when the
     file is a registered revision of one and the registry knows envelopes."""
-    if envelope is None or match is None or match.kind != "document":
+    if envelope is None or match is None:
         return envelope
     if not isinstance(registry, EnvelopeRegistry):
         return envelope

@@ -5,10 +5,34 @@ INVALID."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
 import jsonschema
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi.testclient import TestClient
 from pyhanko.sign.signers.pdf_signer import PdfSigner
+from sqlalchemy import select
 
+from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
+from econtract.cli import run
+from econtract.enterprises import add_enterprise
+from econtract.envelopes import (
+    EnvelopeRequest,
+    EnvelopeView,
+    PartySpec,
+    StepSpec,
+    create_envelope,
+    seal_step,
+)
+from econtract.models import Department, SealedDocument, SealKind
+from econtract.seals import SealRequest, create_seal
+from econtract.services import Services
+from keys.handles import KeyAlgorithm
 from signing import preparation
 from signing.options import (
     Certification,
@@ -19,6 +43,7 @@ from signing.options import (
     SealOptions,
 )
 from signing.sealer import seal_pdf_bytes
+from tests.factories import OPERATOR
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import TestPKI
 from verify.html import render_html
@@ -191,3 +216,163 @@ def _forged_into(
     monkeypatch.setattr(preparation, "_check_holder", lambda *args: None)
     monkeypatch.setattr(PdfSigner, "_retrieve_seed_value_spec", lambda self, field: None)
     return _sealed_by(pki, pdf, code, field)
+
+
+def test_econtract_verify_prints_the_progress_line(
+    two_of_three: bytes, pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "contract.pdf").write_bytes(two_of_three)
+    (tmp_path / "root.pem").write_bytes(pki.root.certificate.public_bytes(Encoding.PEM))
+    capsys.readouterr()
+    status = run(
+        ["verify", "--trust-root", str(tmp_path / "root.pem"), str(tmp_path / "contract.pdf")]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert lines[0] == "INCOMPLETE 未完成签署"
+    assert "  签署进度 Progress: 3 方中已有 2 方签章 / 2 of 3 parties have sealed" in lines
+    assert f"    签署方 3 Party 3: {CODE_C}" in lines
+
+
+# --- the service: the envelope engine's documents, verified over HTTP with the registry ---
+
+
+def _seal_of(
+    services: Services, code: str, name: str | None, kind: SealKind
+) -> tuple[str, audit.Actor]:
+    with db.transaction(services.sessions) as session:
+        if name is not None:
+            add_enterprise(session, code=code, name=name, actor=OPERATOR)
+        seal = create_seal(
+            session,
+            request=SealRequest(department_code=code, kind=kind, algorithm=KeyAlgorithm.EC_P256),
+            key_store=services.key_store,
+            pki=services.pki,
+            actor=OPERATOR,
+            clock=services.clock,
+        )
+        body = session.scalars(select(Department).where(Department.code == code)).one()
+        return seal.id, audit.Actor(name=f"client:{code}", department_id=body.id)
+
+
+def _document(services: Services, view: EnvelopeView) -> bytes:
+    """The envelope's document as it stands."""
+    with services.sessions() as session:
+        document = session.get(SealedDocument, view.document_id)
+        assert document is not None
+        key = document.blob_key
+    with services.blobs.open(key) as stream:
+        return stream.read()
+
+
+def _verify_over_http(client: TestClient, pdf: bytes, accept: str = "application/json") -> bytes:
+    response = client.post(
+        "/v1/verify",
+        files={"file": ("contract.pdf", pdf, "application/pdf")},
+        headers={"Accept": accept},
+    )
+    assert response.status_code == 200, response.text
+    return bytes(response.content)
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", str(tmp_path / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def contract(initialised: Services) -> tuple[EnvelopeView, audit.Actor, str]:
+    """A contract made by the envelope engine, A and B sealed (step 1), the demo department's
+    field (step 2) open; with the department's actor and seal, for the last seal."""
+    services = initialised
+    dept = _seal_of(services, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL)
+    party_a = _seal_of(services, CODE_A, NAMES[CODE_A], SealKind.CONTRACT)
+    party_b = _seal_of(services, CODE_B, NAMES[CODE_B], SealKind.CONTRACT)
+    deadline = services.clock.now() + timedelta(hours=48)
+    view = create_envelope(
+        services,
+        source=make_pdf(),
+        request=EnvelopeRequest(
+            title="政府采购合同",
+            seal_id=dept[0],
+            steps=(
+                StepSpec(
+                    parties=(
+                        PartySpec(code=CODE_A, field="PartyA", x=150),
+                        PartySpec(code=CODE_B, field="PartyB", x=300),
+                    ),
+                    deadline=deadline,
+                ),
+                StepSpec(
+                    parties=(PartySpec(code=DEMO_DEPARTMENT_CODE, field="Buyer", x=450),),
+                    deadline=deadline + timedelta(hours=24),
+                ),
+            ),
+        ),
+        actor=dept[1],
+    )
+    for seal_id, actor in (party_b, party_a):
+        view = seal_step(services, envelope_id=view.id, seal_id=seal_id, actor=actor)
+    return view, dept[1], dept[0]
+
+
+def test_an_envelope_over_http_is_incomplete_then_valid_with_the_registrys_record(
+    initialised: Services,
+    api_client: TestClient,
+    contract: tuple[EnvelopeView, audit.Actor, str],
+) -> None:
+    services = initialised
+    view, actor, seal_id = contract
+    report = json.loads(_verify_over_http(api_client, _document(services, view)))
+    assert report["verdict"] == "INCOMPLETE", report["reasons"]
+    envelope = report["envelope"]
+    assert isinstance(envelope, dict)
+    assert envelope["progress"]["en"] == "2 of 3 parties have sealed"
+    assert envelope["record"] == {"id": view.id, "title": "政府采购合同", "status": "open"}
+    assert [(p["field"], p["step"], p["status"]) for p in envelope["parties"]] == [
+        ("PartyA", 1, "sealed"),
+        ("PartyB", 1, "sealed"),
+        ("Buyer", 2, "unsealed"),
+    ]
+    [reason] = [r for r in report["reasons"] if r["code"] == "envelope-incomplete"]
+    buyer = next(p for p in envelope["parties"] if p["field"] == "Buyer")
+    assert f"{buyer['name']} ({DEMO_DEPARTMENT_CODE}), field 'Buyer'" in reason["en"]
+
+    view = seal_step(services, envelope_id=view.id, seal_id=seal_id, actor=actor)
+    report = json.loads(_verify_over_http(api_client, _document(services, view)))
+    assert report["verdict"] == "VALID", report["reasons"]
+    envelope = report["envelope"]
+    assert isinstance(envelope, dict)
+    assert envelope["complete"] is True
+    assert envelope["record"]["status"] == "completed"
+    assert envelope["progress"]["zh"] == "3 方中已有 3 方签章"
+    assert [p["signer_is_party"] for p in envelope["parties"]] == [True, True, True]
+
+
+def test_the_verify_page_and_the_printable_report_show_the_parties_and_the_progress(
+    initialised: Services,
+    api_client: TestClient,
+    contract: tuple[EnvelopeView, audit.Actor, str],
+    tmp_path: Path,
+) -> None:
+    pdf = _document(initialised, contract[0])
+    html = _verify_over_http(api_client, pdf, "text/html").decode()
+    assert '<div class="zh">未完成签署</div>' in html
+    start = html.index('<h2>签署方 <span class="en">Parties</span></h2>')
+    section = html[start : html.index("</table>", start)]
+    assert "政府采购合同" in section
+    assert "3 方中已有 2 方签章 / 2 of 3 parties have sealed" in section
+    assert section.index("PartyA") < section.index("PartyB") < section.index("Buyer")
+    assert "第 2 步 step 2" in section
+    assert section.count("未签章 not sealed") == 1
+    printed = _pdf_text(_verify_over_http(api_client, pdf, "application/pdf"), tmp_path)
+    assert "未完成签署 INCOMPLETE" in printed
+    assert "3 方中已有 2 方签章 / 2 of 3 parties have sealed" in printed
+    assert DEMO_DEPARTMENT_CODE in printed
