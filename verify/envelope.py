@@ -5,11 +5,11 @@ A field belongs to an envelope's account when a seal reserved it for a party: a 
 field whose seed value (``/SV``) constrains the signer's subject to the organizationIdentifier
 ``NTRCN-<credit code>`` (``signing.preparation``). The steps, in order:
 
-1. every signature field of the file, in the file's order;
-2. kept only when it was there by the last seal's revision (a field added afterwards is signed
-   by no one and not believed), its binding read as of the revision that introduced it (a
-   later change of the seed value does not move the binding);
-3. for each, the seal in it, if any: who sealed (the certificate's organisation and
+1. every signature field of every revision a seal signed, in the file's order (first the
+   fields of the earliest such revision), each with its binding as that revision says it: a
+   field added after the last seal is signed by no one and not believed, a later change of a
+   seed value does not move the binding, and a field removed later is still a party's;
+2. for each, the seal in it, if any: who sealed (the certificate's organisation and
    organizationIdentifier), when, and whether that is the party the field was bound to.
 
 Only the file is read: never a key, never the network. The registry may add the envelope's
@@ -20,12 +20,12 @@ only the file. What the account means for the verdict is :mod:`verify.verdict`'s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils import misc
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 
@@ -75,27 +75,21 @@ class EnvelopeRegistry(Protocol):
 
 
 def read_envelope(
-    reader: PdfFileReader, signatures: tuple[SignatureReport, ...], *, protected: int
+    reader: PdfFileReader,
+    signatures: tuple[SignatureReport, ...],
+    *,
+    sealed_revisions: Iterable[int],
 ) -> EnvelopeReport | None:
     """The account of the parties whose fields the file reserves, or ``None`` when it reserves
-    none. ``protected`` is the revision the last seal signed (``-1``: no seal)."""
-    if protected < 0:
-        return None
+    none. ``sealed_revisions``: the revisions the file's seals signed."""
     seals = {s.field_name: s for s in signatures if s.kind == "seal"}
-    try:
-        found = list(fields.enumerate_sig_fields(reader))
-    except _READ_ERRORS:
+    bound: dict[str, str] = {}
+    for revision in sorted(set(sealed_revisions)):
+        for name, code in _bound_fields(reader, revision):
+            bound.setdefault(name, code)
+    if not bound:
         return None
-    parties: list[PartyReport] = []
-    for name, value, field_ref in found:
-        code = _bound_code(reader, field_ref, protected)
-        if code is None:
-            continue
-        seal = seals.get(str(name)) if value is not None else None
-        parties.append(_party(str(name), code, seal))
-    if not parties:
-        return None
-    return _account(tuple(parties))
+    return _account(tuple(_party(name, code, seals.get(name)) for name, code in bound.items()))
 
 
 def progress_of(sealed: int, parties: int) -> Progress:
@@ -184,27 +178,29 @@ def _party(name: str, code: str, seal: SignatureReport | None) -> PartyReport:
     )
 
 
-def _bound_code(
-    reader: PdfFileReader, field_ref: generic.IndirectObject, protected: int
-) -> str | None:
-    """The credit code the field's seed value binds it to, as of the revision that introduced
-    the field; ``None`` for a field bound to no party or added after the last seal."""
+def _bound_fields(reader: PdfFileReader, revision: int) -> list[tuple[str, str]]:
+    """The signature fields of ``revision`` bound to a party, with the party's credit code,
+    read as that revision has them."""
+    out: list[tuple[str, str]] = []
     try:
-        introduced = reader.xrefs.get_introducing_revision(field_ref.reference)
-        if introduced > protected:
-            return None
-        then = reader.get_historical_resolver(introduced)
-        field = then.get_object(field_ref.reference)
-        seed = field.get("/SV")
-        if seed is None:
-            return None
-        spec = fields.SigSeedValueSpec.from_pdf_object(seed)  # type: ignore[no-untyped-call]
+        found = list(fields.enumerate_sig_fields(reader.get_historical_resolver(revision)))
     except _READ_ERRORS:
-        return None
-    constraints = spec.cert
-    if constraints is None or constraints.subject_dn is None:
-        return None
-    return _organization_code(constraints.subject_dn)
+        return out
+    for name, _, field_ref in found:
+        try:
+            seed = field_ref.get_object().get("/SV")
+            if seed is None:
+                continue
+            spec = fields.SigSeedValueSpec.from_pdf_object(seed.get_object())  # type: ignore[no-untyped-call]
+        except _READ_ERRORS:
+            continue
+        constraints = spec.cert
+        if constraints is None or constraints.subject_dn is None:
+            continue
+        code = _organization_code(constraints.subject_dn)
+        if code is not None:
+            out.append((str(name), code))
+    return out
 
 
 def _organization_code(name: asn1_x509.Name) -> str | None:

@@ -108,9 +108,7 @@ def _verify(data: bytes, policy: VerificationPolicy, *, follow_copies: bool) -> 
     except _PARSE_ERRORS as exc:
         raise MalformedPDFError(f"The file's revisions cannot be read: {exc}.") from None
     registry = RegistryReport(consulted=False, matched=False)
-    envelope = read_envelope(
-        reader, checked, protected=max(seal_revisions) if seal_revisions else -1
-    )
+    envelope = read_envelope(reader, checked, sealed_revisions=seal_revisions)
     verdict, reasons = decide(checked, structure, registry, envelope=envelope)
     found = (
         find_copy(reader, max(seal_revisions), max_attachment=policy.limits.max_file_size)

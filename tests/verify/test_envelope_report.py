@@ -5,6 +5,7 @@ INVALID."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from datetime import timedelta
@@ -14,6 +15,8 @@ import jsonschema
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers.pdf_signer import PdfSigner
 from sqlalchemy import select
 
@@ -165,6 +168,27 @@ def test_a_bound_field_sealed_by_another_party_is_invalid_naming_the_field(
     assert reason.en == f"Field 'PartyC' is reserved for party {CODE_C}, but {CODE_B} sealed it."
     assert report.envelope is not None
     assert report.envelope.parties[2].signer_is_party is False
+
+
+def test_a_bound_field_removed_after_the_certification_is_still_a_partys(
+    pki: TestPKI, policy: VerificationPolicy
+) -> None:
+    # C's field is taken out of the form before A and B seal: the file then looks like two
+    # of two. The certification's revision still names C, so the account does too.
+    stream = io.BytesIO(_certified(pki))
+    writer = IncrementalPdfFileWriter(stream)
+    acroform = writer.root["/AcroForm"]
+    acroform["/Fields"] = generic.ArrayObject(
+        ref for ref in acroform["/Fields"] if ref.get_object().get("/T") != "PartyC"
+    )
+    writer.update_container(acroform)
+    writer.write_in_place()  # type: ignore[no-untyped-call]
+    pdf = _sealed_by(pki, _sealed_by(pki, stream.getvalue(), CODE_B, "PartyB"), CODE_A, "PartyA")
+    report = verify_pdf(pdf, policy=policy)
+    assert report.verdict is not Verdict.VALID
+    assert report.envelope is not None
+    assert report.envelope.progress.en == "2 of 3 parties have sealed"
+    assert [(p.field, p.status) for p in report.envelope.parties][-1] == ("PartyC", "unsealed")
 
 
 def test_a_document_without_reserved_parties_has_no_envelope_section(
