@@ -41,7 +41,6 @@ def sweep_deadlines(services: Services) -> tuple[int, int]:
         near = _due(session, before=horizon, after=now)
     expired = sum(_expire(services, envelope_id) for envelope_id in overdue)
     reminded = sum(_remind(services, envelope_id, horizon) for envelope_id in near)
-    # TODO(completion): call econtract.envelopes.finish_completions(services) here once it exists.
     return expired, reminded
 
 

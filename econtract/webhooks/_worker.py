@@ -1,11 +1,12 @@
 """The webhook worker: the outbox's consumer, run in the service or by the command line.
 
-A round sweeps for licences that expired and for envelope deadlines that passed or are near
-(at most once a minute in the service), fans new outbox rows out to the deliveries they
-owe, and sends the deliveries that are due, each step in short transactions of its own.
-Every worker of every process may run rounds at the same time: the claims
-(:mod:`econtract.webhooks._fanout`, :mod:`econtract.webhooks._deliver`,
-:mod:`econtract.envelopes._deadlines`) keep them from doing the same work twice.
+A round sweeps for licences that expired, for envelope deadlines that passed or are near,
+and for envelope completions a crash left undone (at most once a minute in the service),
+fans new outbox rows out to the deliveries they owe, and sends the deliveries that are due,
+each step in short transactions of its own. Every worker of every process may run rounds
+at the same time: the claims (:mod:`econtract.webhooks._fanout`,
+:mod:`econtract.webhooks._deliver`, the envelope's row locks and completion claim) keep
+them from doing the same work twice.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from econtract import db
 from econtract.clock import Clock
-from econtract.envelopes import sweep_deadlines
+from econtract.envelopes import finish_completions, sweep_deadlines
 from econtract.periodic import PeriodicThread
 from econtract.services import Services
 from econtract.webhooks._deliver import deliver_due
@@ -38,6 +39,8 @@ class RoundReport:
     """Envelopes expired because their open step's deadline passed."""
     reminded: int = 0
     """``envelope.reminder`` outbox rows written."""
+    completions: int = 0
+    """Envelope completions finished that a crash (or a failure) had left undone."""
     owed: int
     """Deliveries written by the fan-out."""
     attempted: int
@@ -51,11 +54,13 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
     service's when unset; the envelopes' deadlines are always the service's clock's, as the
     envelope's own use cases judge them)."""
     clock = clock or services.clock
-    expired = envelopes_expired = reminded = 0
+    expired = envelopes_expired = reminded = completions = 0
     if sweep:
         with db.transaction(services.sessions) as session:
             expired = sweep_expired(session, settings=services.settings, clock=clock)
         envelopes_expired, reminded = sweep_deadlines(services)
+        # Before the fan-out, so that a completion finished now is told in this round.
+        completions = finish_completions(services)
     with db.transaction(services.sessions) as session:
         owed = fan_out(session, settings=services.settings, clock=clock)
     outcomes = deliver_due(services, clock=clock)
@@ -63,6 +68,7 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
         expired=expired,
         envelopes_expired=envelopes_expired,
         reminded=reminded,
+        completions=completions,
         owed=owed,
         attempted=len(outcomes),
         delivered=sum(o.delivered for o in outcomes),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from econtract import audit, db, webhooks
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
@@ -26,7 +26,7 @@ from econtract.envelopes import (
     seal_step,
     sweep_deadlines,
 )
-from econtract.models import Department, OutboxEvent, SealKind
+from econtract.models import Department, OutboxEvent, Seal, SealKind
 from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
@@ -269,3 +269,28 @@ def test_an_enterprise_subscribes_to_envelope_events_only(
     assert api_client.get("/v1/subscriptions", headers=headers).json() == [made]
     assert api_client.delete(f"/v1/subscriptions/{made['id']}", headers=headers).status_code == 204
     assert api_client.get("/v1/subscriptions", headers=headers).json() == []
+
+
+def test_the_worker_finishes_a_completion_a_crash_left_undone(world: World) -> None:
+    view = world.envelope(hours=48)
+    world.seal(view, "ent")
+    # The platform seal unusable at the last seal: the completion certificate is not made,
+    # as a crash between the last seal and the completion leaves it.
+    services = world.services
+    with db.transaction(services.sessions) as session:
+        platform = session.scalars(
+            select(Seal)
+            .join(Department, Department.id == Seal.department_id)
+            .where(Department.code == services.settings.platform_code)
+        ).one()
+        platform.status = "retired"
+    try:
+        world.seal(view, "dept")
+    finally:
+        with db.transaction(services.sessions) as session:
+            session.execute(update(Seal).where(Seal.id == platform.id).values(status="active"))
+
+    assert webhooks.run_round(services).completions == 1
+    assert webhooks.run_round(services).completions == 0
+    shown = get_envelope(services, view.id, actor=world.actors["dept"])
+    assert shown.completion_certificate is not None
