@@ -6,23 +6,29 @@ Run::
     .venv/bin/python -m bench.bench_batch [--rows 10000] [--workers 2] [--repeats 1]
 
 Both sides issue business licences, one per row of a CSV of fresh holders (the template's
-example fields with a credit code of their own), in one fresh data directory (SQLite, or
-``--database-url``) initialised by ``econtract init``.
+example fields with a credit code of their own), in one fresh data directory (SQLite, or a
+schema of its own in the PostgreSQL database of ``--database-url``, dropped at the end)
+initialised by ``econtract init``.
 
 The project's figure: the batch is submitted as ``POST /v1/batches`` does it
 (``econtract.batches.submit_batch``, then one message per row to Dramatiq on the machine's
 Redis, ``--broker-url``), and ``--workers`` ``econtract worker`` processes, started and warmed
 up on a two-row batch beforehand, issue the rows; the time runs from the submission until no
 row is queued. The baseline: ``econtract batch issue --csv FILE --department …`` on another
-CSV of as many rows, in one process, timed as a person waits for it (from the command's start
-to its exit). Printed: rows per second and wall time of each, and the ratio queue / local.
+CSV of ``--local-rows`` rows (all ``--rows`` by default; a sample makes a long run shorter,
+since one process issues at a steady rate), in one process, timed as a person waits for it
+(from the command's start to its exit). Printed: rows per second and wall time of each, the
+ratio queue / local, and the load average after each side.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from econtract.batches import ParsedRow, QueueRunner, submit_batch
 from econtract.config import Settings
@@ -155,53 +161,96 @@ def run_local_batch(env: dict[str, str], cwd: Path, count: int) -> float:
     return wall
 
 
+@contextlib.contextmanager
+def registry(database_url: str | None) -> Iterator[str | None]:
+    """The registry's URL: ``None`` (SQLite in the data directory), or a new schema of the
+    PostgreSQL database, dropped on leaving."""
+    if not database_url:
+        yield None
+        return
+    schema = f"bench_batch_{secrets.token_hex(4)}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        # The registry's migration would create pg_trgm in the bench's schema when the database
+        # lacks it, and dropping the schema would then drop it from under other schemas.
+        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes."""
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> None:
     """Run both sides and print their figures and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--local-rows", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/2")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
+    with registry(args.database_url) as database_url:
+        run(args, database_url)
 
+
+def run(args: argparse.Namespace, database_url: str | None) -> None:
+    """Both sides on the registry of ``database_url`` (SQLite when ``None``)."""
+    local_rows = args.local_rows or args.rows
     data_dir = Path(tempfile.mkdtemp(prefix="econtract-bench-batch-")).resolve()
     queue = f"econtract-bench-{uuid.uuid4().hex[:8]}"
-    env = environment(data_dir, args.database_url, args.broker_url, queue)
+    env = environment(data_dir, database_url, args.broker_url, queue)
     subprocess.run(
         [ECONTRACT, "init", "--json"], env=env, cwd=data_dir, check=True, capture_output=True
     )
     settings = Settings(
         _env_file=None,
         data_dir=data_dir,
-        database_url=args.database_url,
+        database_url=database_url,
         key_passphrase=env["ECONTRACT_KEY_PASSPHRASE"],
         broker_url=args.broker_url,
         batch_queue=queue,
     )
     services = Services(settings=settings)
-    runner = QueueRunner(settings)
-    print(f"batch of {args.rows} rows, {args.workers} workers, {args.repeats} repetition(s)")
-    print(f"data directory {data_dir}; registry {'PostgreSQL' if args.database_url else 'SQLite'}")
+    runner = QueueRunner(services)
+    print(
+        f"batch of {args.rows} rows ({local_rows} for the local run), {args.workers} workers,"
+        f" {args.repeats} repetition(s)"
+    )
+    print(f"data directory {data_dir}; registry {'PostgreSQL' if database_url else 'SQLite'}")
+    print(f"load average at the start {load_average()}", flush=True)
     try:
         with workers(args.workers, env, data_dir):
             run_queue_batch(services, runner, 2)  # the workers' start and first licence
             for repeat in range(1, args.repeats + 1):
-                local = run_local_batch(env, data_dir, args.rows)
+                local = run_local_batch(env, data_dir, local_rows)
+                local_load = load_average()
                 queued_wall = run_queue_batch(services, runner, args.rows)
+                local_rate, queue_rate = local_rows / local, args.rows / queued_wall
                 print(f"repetition {repeat}:")
                 print(
-                    f"  local econtract batch issue   {args.rows / local:8.1f} rows/s"
-                    f"  wall {local:8.1f} s"
+                    f"  local econtract batch issue   {local_rate:8.1f} rows/s"
+                    f"  wall {local:8.1f} s for {local_rows} rows  load {local_load}"
                 )
                 print(
                     f"  queue, {args.workers} workers            "
-                    f"{args.rows / queued_wall:8.1f} rows/s  wall {queued_wall:8.1f} s"
+                    f"{queue_rate:8.1f} rows/s  wall {queued_wall:8.1f} s"
+                    f" for {args.rows} rows  load {load_average()}"
                 )
-                print(f"  ratio queue / local          {local / queued_wall:8.2f}x")
+                print(f"  ratio queue / local          {queue_rate / local_rate:8.2f}x", flush=True)
     finally:
         runner.stop()
         services.dispose()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
