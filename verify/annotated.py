@@ -76,12 +76,14 @@ _MAX_TREE_DEPTH = 16
 _PARSE_ERRORS = (misc.PdfError, ValueError, KeyError, TypeError, RecursionError, AttributeError)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CODE = re.compile(r"[0-9A-Z]{18}")
-# Worst first: a forgery, then what the issuer withdrew, then a change, then what the
-# registry does not know, then what lapsed, then what cannot be decided now.
+# Worst first: a forgery, then what the issuer withdrew, then a change, then what awaits a
+# party's seal, then what the registry does not know, then what lapsed, then what cannot be
+# decided now.
 _SEVERITY = (
     Verdict.INVALID,
     Verdict.REVOKED,
     Verdict.MODIFIED,
+    Verdict.INCOMPLETE,
     Verdict.UNKNOWN,
     Verdict.SUSPENDED,
     Verdict.SUPERSEDED,
