@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from econtract import audit
@@ -31,9 +31,11 @@ def expire_if_due(services: Services, session: Session, envelope: Envelope) -> b
     now = services.clock.now()
     if deadline is None or now <= deadline:
         return False
-    close_envelope(
-        envelope, EnvelopeStatus.EXPIRED, now, f"Step {envelope.step}'s deadline passed."
-    )
+    step = envelope.step
+    if not close_envelope(
+        session, envelope, EnvelopeStatus.EXPIRED, now, f"Step {step}'s deadline passed."
+    ):
+        return False
     record_envelope_change(
         services,
         session,
@@ -41,7 +43,7 @@ def expire_if_due(services: Services, session: Session, envelope: Envelope) -> b
         envelope_id=envelope.id,
         happened="expired",
         department_id=envelope.initiator_id,
-        detail={"step": envelope.step, "deadline": deadline.isoformat()},
+        detail={"step": step, "deadline": deadline.isoformat()},
         state=(envelope.status, envelope.step),
     )
     return True
@@ -81,6 +83,22 @@ def record_envelope_change(
     )
 
 
-def close_envelope(envelope: Envelope, status: EnvelopeStatus, now: datetime, reason: str) -> None:
-    envelope.status, envelope.reason, envelope.updated_at = status.value, reason, now
-    envelope.version += 1
+def close_envelope(
+    session: Session, envelope: Envelope, status: EnvelopeStatus, now: datetime, reason: str
+) -> bool:
+    """Close an open envelope, only from the version that was read: a party's seal, a
+    decline, a cancel and the deadline may come at the same moment, and only one of them
+    moves the envelope (the others see it moved, and are refused or try again). ``False``
+    when it had moved; ``envelope`` then shows it as it is now."""
+    moved = session.execute(
+        update(Envelope)
+        .where(
+            Envelope.id == envelope.id,
+            Envelope.version == envelope.version,
+            Envelope.status == EnvelopeStatus.OPEN.value,
+        )
+        .values(status=status.value, reason=reason, updated_at=now, version=envelope.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(envelope)
+    return bool(moved.rowcount == 1)  # type: ignore[attr-defined]

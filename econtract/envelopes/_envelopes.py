@@ -247,9 +247,7 @@ def seal_step(
             _complete_now(services, envelope_id)
         with services.sessions() as session:
             return view_of(session, _get(session, envelope_id))
-    raise EnvelopeClosedError(
-        "Other parties kept sealing this envelope at the same moment; try again."
-    )
+    raise _busy()
 
 
 def decline(
@@ -257,24 +255,27 @@ def decline(
 ) -> EnvelopeView:
     """A party of the open step declines, with its reason: the envelope stops."""
     reason = clean_text(reason, field="reason", max_length=500)
-    with db.transaction(services.sessions) as session:
-        envelope = _get(session, envelope_id, actor=actor)
-        party = _open_party(services, session, envelope, actor)
-        now = services.clock.now()
-        party.status, party.acted_at, party.reason = PartyStatus.DECLINED.value, now, reason
-        close_envelope(envelope, EnvelopeStatus.DECLINED, now, reason)
-        record_envelope_change(
-            services,
-            session,
-            actor,
-            envelope_id=envelope.id,
-            happened="declined",
-            department_id=party.department_id,
-            detail={"reason": reason, "field": party.field_name},
-            state=(envelope.status, envelope.step),
-        )
-        session.flush()
-        return view_of(session, envelope)
+    for _ in range(_ATTEMPTS):
+        with db.transaction(services.sessions) as session:
+            envelope = _get(session, envelope_id, actor=actor)
+            party = _open_party(services, session, envelope, actor)
+            now = services.clock.now()
+            if not close_envelope(session, envelope, EnvelopeStatus.DECLINED, now, reason):
+                continue  # another party sealed meanwhile: look again
+            party.status, party.acted_at, party.reason = PartyStatus.DECLINED.value, now, reason
+            record_envelope_change(
+                services,
+                session,
+                actor,
+                envelope_id=envelope.id,
+                happened="declined",
+                department_id=party.department_id,
+                detail={"reason": reason, "field": party.field_name},
+                state=(envelope.status, envelope.step),
+            )
+            session.flush()
+            return view_of(session, envelope)
+    raise _busy()
 
 
 def cancel(
@@ -282,26 +283,38 @@ def cancel(
 ) -> EnvelopeView:
     """The initiator cancels an open envelope."""
     reason = clean_text(reason, field="reason", max_length=500)
-    with db.transaction(services.sessions) as session:
-        envelope = _get(session, envelope_id, actor=actor)
-        if actor.department_id is not None and envelope.initiator_id != actor.department_id:
-            raise NotFoundError(f"No envelope {envelope_id!r} initiated by this party.")
-        expire_if_due(services, session, envelope)
-        if envelope.status != EnvelopeStatus.OPEN:
-            raise EnvelopeClosedError(f"The envelope is {envelope.status}; it cannot be cancelled.")
-        close_envelope(envelope, EnvelopeStatus.CANCELLED, services.clock.now(), reason)
-        record_envelope_change(
-            services,
-            session,
-            actor,
-            envelope_id=envelope.id,
-            happened="cancelled",
-            department_id=envelope.initiator_id,
-            detail={"reason": reason},
-            state=(envelope.status, envelope.step),
-        )
-        session.flush()
-        return view_of(session, envelope)
+    for _ in range(_ATTEMPTS):
+        with db.transaction(services.sessions) as session:
+            envelope = _get(session, envelope_id, actor=actor)
+            if actor.department_id is not None and envelope.initiator_id != actor.department_id:
+                raise NotFoundError(f"No envelope {envelope_id!r} initiated by this party.")
+            expire_if_due(services, session, envelope)
+            if envelope.status != EnvelopeStatus.OPEN:
+                raise EnvelopeClosedError(
+                    f"The envelope is {envelope.status}; it cannot be cancelled."
+                )
+            now = services.clock.now()
+            if not close_envelope(session, envelope, EnvelopeStatus.CANCELLED, now, reason):
+                continue  # a party sealed meanwhile: look again
+            record_envelope_change(
+                services,
+                session,
+                actor,
+                envelope_id=envelope.id,
+                happened="cancelled",
+                department_id=envelope.initiator_id,
+                detail={"reason": reason},
+                state=(envelope.status, envelope.step),
+            )
+            session.flush()
+            return view_of(session, envelope)
+    raise _busy()
+
+
+def _busy() -> EnvelopeClosedError:
+    return EnvelopeClosedError(
+        "Other parties kept sealing this envelope at the same moment; try again."
+    )
 
 
 def get_envelope(services: Services, envelope_id: str, *, actor: audit.Actor) -> EnvelopeView:

@@ -226,6 +226,42 @@ def test_two_workers_sweeping_at_once_expire_each_envelope_once(
     assert told == len(views)
 
 
+def test_a_sweep_and_parties_looking_at_once_expire_each_envelope_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views = [world.envelope(hours=1) for _ in range(3)]
+    _later(world.services, monkeypatch, hours=2)
+    barrier = threading.Barrier(4)
+
+    def sweep() -> None:
+        barrier.wait()
+        sweep_deadlines(world.services)
+
+    def look(who: str) -> None:
+        barrier.wait()
+        for view in views:
+            assert get_envelope(world.services, view.id, actor=world.actors[who]).status == (
+                "expired"
+            )
+
+    threads = [
+        threading.Thread(target=sweep),
+        threading.Thread(target=look, args=("dept",)),
+        threading.Thread(target=look, args=("ent",)),
+        threading.Thread(target=look, args=("dept",)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with world.services.sessions() as session:
+        told = session.scalars(
+            select(OutboxEvent.subject_id).where(OutboxEvent.type == "envelope.expired")
+        ).all()
+    assert sorted(told) == sorted(v.id for v in views)
+
+
 def test_a_near_deadline_is_reminded_once(
     api_client: TestClient, world: World, receiver: Receiver
 ) -> None:
