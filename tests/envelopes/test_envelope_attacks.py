@@ -33,7 +33,8 @@ def _problem(response: Any, status: int, code: str) -> None:
 def _pdf(client: TestClient, world: dict[str, Any], envelope_id: str) -> bytes:
     response = client.get(f"/v1/envelopes/{envelope_id}/pdf", headers=world["headers"]["dept"])
     assert response.status_code == 200
-    return response.content
+    pdf: bytes = response.content
+    return pdf
 
 
 def _verdict(client: TestClient, pdf: bytes) -> dict[str, Any]:
@@ -48,9 +49,10 @@ def _with_page(pdf: bytes) -> bytes:
     the file might try between two steps."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     contents = writer.add_object(generic.StreamObject(stream_data=b"BT ET"))
-    writer.insert_page(PageObject(contents=contents, media_box=(0, 0, 595, 842)))
+    page = PageObject(contents=contents, media_box=(0, 0, 595, 842))  # type: ignore[no-untyped-call]
+    writer.insert_page(page)  # type: ignore[no-untyped-call]
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
 
 
@@ -59,7 +61,7 @@ def _with_field(pdf: bytes) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     append_signature_field(writer, SigFieldSpec("Extra", box=(50, 50, 150, 100), on_page=0))
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
 
 
