@@ -18,6 +18,7 @@ from econtract.seals import list_seals
 from econtract.services import Services
 from tests.factories import OPERATOR
 from tests.live import free_port, serve
+from tests.pdfsig import nss_db
 from tests.signing.sealing import make_pdf
 
 
@@ -31,36 +32,6 @@ def service(settings: Settings) -> Iterator[tuple[str, Services]]:
     with serve(settings, port) as base:
         yield base, services
     services.dispose()
-
-
-def nss_db(directory: Path, root_pem: bytes) -> Path:
-    """An NSS database trusting ``root_pem`` for documents (S/MIME and object signing)."""
-    directory.mkdir()
-    (directory / "root.pem").write_bytes(root_pem)
-    subprocess.run(
-        ["certutil", "-N", "-d", f"sql:{directory}", "--empty-password"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    subprocess.run(
-        [
-            "certutil",
-            "-A",
-            "-n",
-            "econtract-root",
-            "-t",
-            "C,C,C",
-            "-i",
-            str(directory / "root.pem"),
-            "-d",
-            f"sql:{directory}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return directory
 
 
 @pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT", "B-LTA"])

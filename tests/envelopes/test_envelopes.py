@@ -46,6 +46,7 @@ from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
 from tests.factories import OPERATOR
+from tests.pdfsig import openssl_trusts_every_seal, pdfsig_trusting
 from tests.signing.sealing import make_pdf
 
 pytestmark = pytest.mark.registry
@@ -128,12 +129,15 @@ def _pdf(services: Services, view: EnvelopeView) -> bytes:
         return stream.read()
 
 
-def _check_with_pdfsig_and_qpdf(pdf: bytes, path: Path, *, signatures: int) -> None:
-    """Independent checks: pdfsig finds every signature valid, qpdf --check no fault."""
+def _check_with_pdfsig_and_qpdf(
+    services: Services, pdf: bytes, path: Path, *, signatures: int
+) -> None:
+    """Independent checks: pdfsig finds every signature valid, openssl every seal's chain
+    trusted with the service's root and nothing else, qpdf --check no fault."""
     path.write_bytes(pdf)
-    checked = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, check=False)
-    valid = checked.stdout.count("Signature Validation: Signature is Valid.")
-    assert valid == signatures, checked.stdout
+    report = pdfsig_trusting(services, path)
+    assert report.count("Signature Validation: Signature is Valid.") == signatures, report
+    assert openssl_trusts_every_seal(services, path) == signatures
     qpdf = subprocess.run(
         ["qpdf", "--check", str(path)], capture_output=True, text=True, check=False
     )
@@ -175,7 +179,7 @@ def test_a_three_party_contract_completes_in_order_and_every_seal_checks(
     names = [s.field_name for s in reader.embedded_signatures]
     assert names[1:-1] == ["PartyB", "PartyA", "Buyer"]
     assert names[-1].startswith("DocTimeStamp")  # the completion's (test_completion.py)
-    _check_with_pdfsig_and_qpdf(pdf, tmp_path / "contract.pdf", signatures=4)
+    _check_with_pdfsig_and_qpdf(initialised, pdf, tmp_path / "contract.pdf", signatures=4)
 
 
 def test_a_party_out_of_turn_is_refused_and_the_document_is_unchanged(
@@ -402,7 +406,7 @@ def test_a_parallel_approval_of_four_departments_completes_and_every_check_passe
         view = _seal(initialised, view, party)
     assert view.status == "completed"
     pdf = _pdf(initialised, view)
-    _check_with_pdfsig_and_qpdf(pdf, tmp_path / "approval.pdf", signatures=4)
+    _check_with_pdfsig_and_qpdf(initialised, pdf, tmp_path / "approval.pdf", signatures=4)
     trust = asn1_x509.Certificate.load(initialised.pki.root.certificate.public_bytes(Encoding.DER))
     signatures = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
     assert [s.field_name for s in signatures[1:-1]] == ["Dept3", "Dept2", "Dept1"]
