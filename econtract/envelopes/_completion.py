@@ -54,7 +54,7 @@ from econtract.models import Department, SealedDocument
 from econtract.report_pdf import wrap_text
 from econtract.sealing import seal_document
 from econtract.services import Services
-from econtract.sharing._copies import platform_seal
+from econtract.sharing import platform_seal
 from econtract.translog import LogEntry, publish_sth, subject_proofs_json
 from signing.fonts import check_font, font_bytes
 from signing.options import Certification, SealLevel, SealOptions

@@ -82,7 +82,12 @@ from econtract.sharing._consents import (
     renew_show_code,
     withdraw_consent,
 )
-from econtract.sharing._copies import AnnotatedCopy, PlatformSealMissingError, make_annotated_copy
+from econtract.sharing._copies import (
+    AnnotatedCopy,
+    PlatformSealMissingError,
+    make_annotated_copy,
+    platform_seal,
+)
 from econtract.sharing._grants import (
     GrantExistsError,
     GrantView,
@@ -196,6 +201,7 @@ __all__ = [
     "new_show_code",
     "parse_holder",
     "parse_identifier",
+    "platform_seal",
     "read_catalogue",
     "read_holder",
     "record_use",
