@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from econtract.config import Settings
 from econtract.envelopes import Envelope, EnvelopeStatus
+from econtract.models import Certificate
 from econtract.services import Services
 from tests.live import serve
 from tests.signing.sealing import make_pdf
@@ -82,17 +83,24 @@ def test_the_envelope_walkthroughs_work_as_written(initialised: Services, tmp_pa
     valid = done.stdout.count("Signature Validation: Signature is Valid.")
     assert valid == len(signatures) - timestamps, done.stdout
 
-    # The parallel case's parties as the last command lists them: step, name, sealed.
+    # The parallel case's licence and parties as the last command lists them.
+    licence_id = lines[-4]
     parties = [line.split(" ")[:3] for line in lines[-3:]]
     assert parties == [
-        ["1", "杭州市生态环境局", "sealed"],
-        ["1", "杭州市消防救援支队", "sealed"],
+        ["1", "国家税务总局杭州市税务局", "sealed"],
+        ["1", "杭州市人力资源和社会保障局", "sealed"],
         ["2", "杭州市市场监督管理局", "sealed"],
     ], done.stdout
 
     with initialised.sessions() as session:
         envelopes = session.scalars(select(Envelope).order_by(Envelope.created_at)).all()
-        assert [(e.title, e.status) for e in envelopes] == [
-            ("政府采购合同", EnvelopeStatus.COMPLETED),
-            ("企业投资项目并联审批", EnvelopeStatus.COMPLETED),
+        assert [(e.title, e.status, e.licence_id) for e in envelopes] == [
+            ("政府采购合同", EnvelopeStatus.COMPLETED, None),
+            ("企业开办一件事", EnvelopeStatus.COMPLETED, licence_id),
         ]
+        licence = session.get(Certificate, licence_id)
+        assert licence is not None
+        assert (licence.type_code, licence.holder_code) == (
+            "business_licence",
+            "913302000937LLJ16T",
+        )
