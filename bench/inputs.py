@@ -2,15 +2,19 @@
 
 The PDFs are cached under ``bench/out/`` (git-ignored), so that every run and every
 contender seals the same bytes. The PKI is built afresh on each run (it takes well under a
-second) with the project's own CA code, and written there as PEM files, because the
-baseline loads its key and certificates from disk as pyHanko's documentation shows.
+second) with the project's own CA code, and written as PEM files to a directory of the run's
+own, because the baseline loads its key and certificates from disk as pyHanko's documentation
+shows.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import io
 import random
+import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -49,8 +53,6 @@ LICENCE_PATH = OUT_DIR / "licence-v2.pdf"
 """The cached one-page licence."""
 LARGE_PATH = OUT_DIR / "large-50mb-v1.pdf"
 """The cached 50 MB PDF."""
-PKI_DIR = OUT_DIR / "pki"
-"""Where the benchmark PKI's PEM files are written."""
 
 _FONT_NAME = "EContractSerifSC"
 _ISSUING_CA_NAME = "bench"
@@ -193,9 +195,14 @@ def _ocsp_response(
 
 def build_bench_pki(
     algorithms: tuple[KeyAlgorithm, ...] = (KeyAlgorithm.RSA_2048, KeyAlgorithm.EC_P256),
-    directory: Path = PKI_DIR,
+    directory: Path | None = None,
 ) -> BenchPKI:
-    """Build the benchmark PKI with the project's CA code and write its PEM files."""
+    """Build the benchmark PKI with the project's CA code and write its PEM files to
+    ``directory``; by default to a directory of this process's own, removed when it exits, so
+    that two benchmarks run at the same time never replace each other's files halfway."""
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="bench-pki-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(hours=1)
     hierarchy = create_in_memory_hierarchy(
         name="Bench", base_url="http://127.0.0.1:8000", ca_name=_ISSUING_CA_NAME, now=now
