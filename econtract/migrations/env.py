@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 import econtract.blobs
 import econtract.envelopes
 import econtract.issuance._claims
+import econtract.supervision
 import econtract.translog  # noqa: F401
 from econtract.db import exists_on
 from econtract.models import Base
