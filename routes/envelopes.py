@@ -16,7 +16,7 @@ from econtract.auth import Principal
 from econtract.errors import InvalidInputError, PermissionDeniedError
 from econtract.models import SealedDocument
 from routes.certificates import IDEMPOTENCY_KEY_PARAMETER, check_idempotency_key
-from routes.deps import PrincipalDep, ServicesDep, actor_of
+from routes.deps import LINK_HEADER_DOC, PrincipalDep, ServicesDep, actor_of, next_link
 from routes.downloads import pdf_response
 
 router = APIRouter(prefix="/v1/envelopes", tags=["envelopes"])
@@ -199,16 +199,38 @@ def create(
     )
 
 
-@router.get("", responses={403: {}})
+@router.get("", responses={403: {}, 200: {"headers": {"Link": LINK_HEADER_DOC}}})
 def list_mine(
     request: Request,
     services: ServicesDep,
     principal: PartyDep,
     status: Annotated[envelopes.EnvelopeStatus | None, Query()] = None,
+    party: Annotated[
+        str | None,
+        Query(
+            min_length=18,
+            max_length=18,
+            description="Only the envelopes this body (credit code) is a party to.",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[
+        str | None,
+        Query(max_length=40, description="The cursor of the next page, from the Link header."),
+    ] = None,
 ) -> JSONResponse:
-    """The envelopes the caller started or is a party to, newest first."""
-    views = envelopes.list_envelopes(services, actor=actor_of(request, principal), status=status)
-    return JSONResponse({"envelopes": [_public(v) for v in views]})
+    """The envelopes the caller started or is a party to, newest first; a full page carries
+    ``Link: <…&after=…>; rel="next"`` when more follow."""
+    views, more = envelopes.list_envelopes(
+        services,
+        actor=actor_of(request, principal),
+        status=status,
+        party=party.upper() if party else None,
+        limit=limit,
+        after=after,
+    )
+    headers = {"Link": next_link(request, views[-1].id)} if more and views else {}
+    return JSONResponse({"envelopes": [_public(v) for v in views]}, headers=headers)
 
 
 @router.get("/{envelope_id}", responses={403: {}, 404: {}})

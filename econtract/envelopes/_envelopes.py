@@ -40,7 +40,7 @@ from econtract.envelopes._errors import (
 from econtract.envelopes._models import Envelope, EnvelopeParty, EnvelopeStatus, PartyStatus
 from econtract.envelopes._views import EnvelopeView, view_of
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.models import SealedDocument, new_public_id
+from econtract.models import Department, SealedDocument, new_public_id
 from econtract.sealing import seal_document
 from econtract.services import Services
 from econtract.text import clean_text
@@ -328,11 +328,21 @@ def get_envelope(services: Services, envelope_id: str, *, actor: audit.Actor) ->
 
 
 def list_envelopes(
-    services: Services, *, actor: audit.Actor, status: EnvelopeStatus | None = None
-) -> list[EnvelopeView]:
-    """The envelopes the actor initiated or is a party to, newest first."""
+    services: Services,
+    *,
+    actor: audit.Actor,
+    status: EnvelopeStatus | None = None,
+    party: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> tuple[list[EnvelopeView], bool]:
+    """A page of the envelopes the actor initiated or is a party to, newest first, and
+    whether more follow; ``party`` keeps those one body (by credit code) is a party to,
+    ``after`` is the last envelope of the page before."""
+    if not 1 <= limit <= 200:
+        raise InvalidInputError("limit is between 1 and 200.", errors=[("/limit", "out of range")])
     with services.sessions() as session:
-        query = select(Envelope).order_by(Envelope.created_at.desc(), Envelope.id)
+        query = select(Envelope).order_by(Envelope.created_at.desc(), Envelope.id.desc())
         if actor.department_id is not None:
             mine = select(EnvelopeParty.envelope_id).where(
                 EnvelopeParty.department_id == actor.department_id
@@ -342,7 +352,20 @@ def list_envelopes(
             )
         if status is not None:
             query = query.where(Envelope.status == status.value)
-        return [view_of(session, e) for e in session.scalars(query)]
+        if party is not None:
+            body = session.scalar(select(Department.id).where(Department.code == party))
+            with_party = select(EnvelopeParty.envelope_id).where(
+                EnvelopeParty.department_id == body
+            )
+            query = query.where(Envelope.id.in_(with_party))
+        if after is not None:
+            last = _get(session, after, actor=actor)
+            query = query.where(
+                (Envelope.created_at < last.created_at)
+                | ((Envelope.created_at == last.created_at) & (Envelope.id < last.id))
+            )
+        rows = list(session.scalars(query.limit(limit + 1)))
+        return [view_of(session, e) for e in rows[:limit]], len(rows) > limit
 
 
 def _complete_now(services: Services, envelope_id: str) -> None:

@@ -257,3 +257,59 @@ def test_fifty_envelopes_of_three_parties_sealed_at_once_lose_no_step(
         # Every party's seal made a revision of its own: no two parties share one.
         documents = {d for (d,) in session.execute(select(EnvelopeParty.document_id)).all()}
         assert len(documents) == 150
+
+
+def test_the_list_filters_by_status_and_party_and_pages_with_a_link(
+    api_client: TestClient, initialised: Services
+) -> None:
+    world = _setup(api_client, initialised)
+    started = [_start(api_client, initialised, world, f"list-{n}").json()["id"] for n in range(3)]
+    # A contract between the department and enterprise A alone.
+    alone = api_client.post(
+        "/v1/envelopes",
+        files={"file": ("c.pdf", make_pdf(), "application/pdf")},
+        data={
+            "envelope": json.dumps(
+                {
+                    "title": "补充协议",
+                    "seal": world["seals"]["dept"],
+                    "steps": [
+                        {
+                            "deadline": (initialised.clock.now() + timedelta(days=1)).isoformat(),
+                            "parties": [{"code": A, "field": "PartyA"}],
+                        }
+                    ],
+                }
+            )
+        },
+        headers=world["headers"]["dept"] | {"Idempotency-Key": "list-alone"},
+    ).json()["id"]
+    assert _seal(api_client, world, alone, "a").status_code == 200
+
+    def listed(who: str, query: str = "") -> tuple[list[str], str | None]:
+        answer = api_client.get(f"/v1/envelopes{query}", headers=world["headers"][who])
+        assert answer.status_code == 200, answer.text
+        return [e["id"] for e in answer.json()["envelopes"]], answer.headers.get("link")
+
+    newest_first = [alone, *reversed(started)]
+    assert listed("dept") == (newest_first, None)
+    assert listed("b") == (list(reversed(started)), None)
+    assert listed("dept", f"?party={B}") == (list(reversed(started)), None)
+    assert listed("dept", "?status=completed") == ([alone], None)
+    assert listed("b", "?status=completed") == ([], None)
+    assert listed("other") == ([], None)
+
+    # Pages of two, followed by their Link headers.
+    seen: list[str] = []
+    page, link = listed("dept", "?limit=2")
+    while True:
+        seen += page
+        if link is None:
+            break
+        url = link.split(";")[0].strip("<>")
+        page, link = listed("dept", url.removeprefix("/v1/envelopes"))
+    assert seen == newest_first
+    # Another party's envelope is no cursor for an outsider.
+    refused = api_client.get(f"/v1/envelopes?after={alone}", headers=world["headers"]["b"])
+    assert refused.status_code == 404
+    assert refused.headers["content-type"] == PROBLEM
