@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -154,6 +155,41 @@ class Settings(BaseSettings):
     issuance_claim_timeout_seconds: float = Field(default=300.0, gt=0)
     """A licence number claimed but not registered for this long is void (its issuance
     died between claiming and registering); longer than any issuance takes."""
+    warn_deadline_hours: float = Field(default=24.0, gt=0)
+    """Supervision warns of an envelope's open step this many hours or less before its
+    deadline (``WR-DEADLINE-NEAR``), and again once it has passed (``WR-DEADLINE-PAST``)."""
+    warn_revocation_factor: float = Field(default=3.0, gt=0)
+    """A department's revocations of one day above this many times its usual daily rate (the
+    mean of the previous ``warn_revocation_days``) raise ``WR-REVOCATION-SPIKE``."""
+    warn_revocation_min: int = Field(default=5, gt=0)
+    """... and at least this many revocations that day (a quiet department's two are none)."""
+    warn_revocation_days: int = Field(default=28, gt=0, le=366)
+    """The days before today whose mean is a department's usual daily rate of revocations."""
+    warn_office_start: time = time(8, 30)
+    """Office hours begin (China time): a licence issued earlier raises ``WR-OFF-HOURS``."""
+    warn_office_end: time = time(18, 0)
+    """Office hours end (China time)."""
+    warn_workdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    """The ISO weekdays (1 Monday … 7 Sunday) that are workdays; other days are outside
+    office hours all day."""
+    warn_failed_scans: int = Field(default=5, gt=0)
+    """One licence (or one unreadable code) answered FORGED or UNKNOWN on the QR page, or
+    INVALID or MODIFIED on verification, this many times in a day raises
+    ``WR-FAILED-SCANS``."""
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    """A console session ends this many hours after its sign-in, however busy."""
+    console_idle_minutes: float = Field(default=30.0, gt=0)
+    """A console session ends after this many minutes without a request."""
+    console_max_failures: int = Field(default=5, gt=0, le=100)
+    """Failed console sign-ins in a row that lock the account."""
+    console_lock_minutes: float = Field(default=15.0, gt=0)
+    """How long a locked console account refuses every sign-in, the right password too."""
+    console_rate_sign_in: str = "10/minute"
+    """Console sign-in attempts per address and per name (``limits`` notation; empty for
+    none); counted when they fail."""
+    console_secure_cookie: bool = False
+    """Mark the console's cookies ``Secure`` even on a request that reached the service over
+    plain HTTP (behind a proxy that ends TLS); they always are on https."""
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -19,6 +19,7 @@ from econtract.issuance import QRCheck, check_qr
 from econtract.registry_status import find_public_status
 from econtract.report_pdf import report_pdf
 from econtract.services import Services
+from econtract.supervision import count_qr_answer, count_scan
 from econtract.verification import log_appendix, log_proofs, verify_upload
 from routes.deps import ServicesDep, wants_json
 from routes.ratelimit import hit_per_address
@@ -55,6 +56,7 @@ async def qr_page(token: str, request: Request) -> Response:
         # A networked database, or a locked file, is waited for in the thread pool, so that
         # the loop never stalls.
         check = await run_in_threadpool(check_qr, services, token, patient=True)
+    count_qr_answer(services, token, check.verdict.value, check.certificate_id)
     if wants_json(request):
         body = check.to_json()
         if check.certificate_id is not None:
@@ -139,6 +141,12 @@ async def verify_upload_route(
     await hit_per_address(request, "verify")
     pool: VerificationPool = request.app.state.verification_pool
     report = await pool.run(verify_upload, services, await file.read())
+    count_scan(
+        services.clock,
+        channel="verify",
+        subject=report.registry.record_id,
+        verdict=report.verdict.value,
+    )
     return await run_in_threadpool(_report_response, request, services, report)
 
 

@@ -20,6 +20,7 @@ from econtract.clock import Clock
 from econtract.envelopes import finish_completions, sweep_deadlines
 from econtract.periodic import PeriodicThread
 from econtract.services import Services
+from econtract.supervision import evaluate_warnings, flush_scans
 from econtract.webhooks._deliver import deliver_due
 from econtract.webhooks._fanout import fan_out, sweep_expired
 
@@ -41,6 +42,8 @@ class RoundReport:
     """``envelope.reminder`` outbox rows written."""
     completions: int = 0
     """Envelope completions finished that a crash (or a failure) had left undone."""
+    warnings: int = 0
+    """Supervision's early warnings raised."""
     owed: int
     """Deliveries written by the fan-out."""
     attempted: int
@@ -54,13 +57,17 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
     service's when unset; the envelopes' deadlines are always the service's clock's, as the
     envelope's own use cases judge them)."""
     clock = clock or services.clock
-    expired = envelopes_expired = reminded = completions = 0
+    expired = envelopes_expired = reminded = completions = warnings = 0
+    # The scans this process counted since the last round (cheap when there were none).
+    flush_scans(services)
     if sweep:
         with db.transaction(services.sessions) as session:
             expired = sweep_expired(session, settings=services.settings, clock=clock)
         envelopes_expired, reminded = sweep_deadlines(services)
         # Before the fan-out, so that a completion finished now is told in this round.
         completions = finish_completions(services)
+        # After the deadlines' sweep, so that an envelope it expired is warned of as past.
+        warnings = evaluate_warnings(services)
     with db.transaction(services.sessions) as session:
         owed = fan_out(session, settings=services.settings, clock=clock)
     outcomes = deliver_due(services, clock=clock)
@@ -69,6 +76,7 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
         envelopes_expired=envelopes_expired,
         reminded=reminded,
         completions=completions,
+        warnings=warnings,
         owed=owed,
         attempted=len(outcomes),
         delivered=sum(o.delivered for o in outcomes),
