@@ -34,6 +34,7 @@ for _module in (
     "_backup",
     "_worker",
     "_blobs",
+    "_users",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 # The capabilities' packages map their tables on the same Base; importing them puts those
 # tables in its metadata.
 import econtract.blobs
+import econtract.console
 import econtract.envelopes
 import econtract.issuance._claims
 import econtract.supervision
