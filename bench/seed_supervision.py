@@ -26,9 +26,10 @@ service itself writes:
 - uses by the departments that do not issue: lookups and checks, with the holder's consent
   where the grant needs it, refused ones (no grant, no consent, a changed field) and lookups
   of licences revoked before;
-- official documents sealed by the issuers, and QR scans (valid, tampered, not issued here).
-  A scan is answered by ``check_qr``, which keeps no record of it today: the summary counts
-  the scans made.
+- official documents sealed by the issuers, and QR scans (valid, tampered, not issued here)
+  answered by ``check_qr`` and counted as the QR page counts them (``count_qr_answer``);
+- the worker's round (``run_round``) every six hours: it adds the scans' counts up, expires
+  envelopes past their deadline, raises supervision's early warnings, fans events out.
 
 Random choices come from ``--seed`` alone, so two runs with the same arguments give the same
 counts (the ids, keys and signatures differ). ``--scale`` multiplies every rate; the default
@@ -48,7 +49,6 @@ import math
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -77,7 +77,6 @@ from econtract.envelopes import (
     create_envelope,
     decline,
     seal_step,
-    sweep_deadlines,
 )
 from econtract.errors import EContractError
 from econtract.issuance import TEMPLATES, IssueRequest, QRClaims, check_qr, issue_certificate
@@ -107,7 +106,9 @@ from econtract.sharing import (
     give_consent,
     lookup_licences,
 )
+from econtract.supervision import ScanCount, SupervisionWarning, count_qr_answer
 from econtract.uscc import check_character, organisation_check_character
+from econtract.webhooks import run_round
 from keys.handles import KeyAlgorithm
 from signing.options import SealOptions
 from tests.data import load_holders
@@ -245,9 +246,10 @@ class Walk:
         self.holder_rows = load_holders()
         self.enterprises = [row["credit_code"] for row in self.holder_rows[:4]]
         self.holder_codes: set[str] = set(self.enterprises)
-        self.scans: Counter[str] = Counter()
         self.fates = ["complete", "decline", "expire"]
         self.revocations_seen = 0
+        self.spiked = False
+        """Whether the day of one department's many revocations has been planned."""
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -266,7 +268,7 @@ class Walk:
             self.clock.at = max(self.clock.at, event.at)
             event.run()
         self.clock.at = end
-        sweep_deadlines(self.services)
+        run_round(self.services)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -336,25 +338,27 @@ class Walk:
             for _ in range(poisson(rng, rate * weight)):
                 self.at(self._office(day), self.issue, department, type_code)
         for hour in (0.5, 6.5, 12.5, 18.5):
-            self.at(_at(day, hour), self.sweep)
+            self.at(_at(day, hour), run_round, self.services)
         for _ in range(poisson(rng, 30 * self.scale * (1 if workday else 0.5))):
             self.at(_at(day, rng.uniform(7, 23)), self.scan)
         if n == int(days * 0.4):
-            number = rng.randrange(1 << 30)
-            for _ in range(max(5, round(12 * self.scale))):
-                self.at(_at(day, rng.uniform(19, 22)), self.scan, number)
+            unknown = self.unknown_id()
+            for _ in range(max(6, round(12 * self.scale))):
+                self.at(_at(day, rng.uniform(19, 22)), self.scan, unknown)
         if not workday:
             return
         for department in ISSUERS:
-            for _ in range(poisson(rng, 0.5 * weight)):
+            # Revocations and suspensions follow the department's size, renewals less so.
+            size = sum(rate for d, _, rate in ISSUANCE if d == department)
+            for _ in range(poisson(rng, 0.04 * size * weight)):
                 self.at(self._office(day), self.change, department, "revoke")
-            for _ in range(poisson(rng, 0.25 * weight)):
+            for _ in range(poisson(rng, 0.02 * size * weight)):
                 self.at(self._office(day), self.change, department, "suspend")
             for _ in range(poisson(rng, 0.2 * weight)):
                 self.at(self._office(day), self.renew, department)
             for _ in range(poisson(rng, 1.0 * weight)):
                 self.at(self._office(day), self.seal_notice, department)
-        if n >= int(days * 0.6) and not getattr(self, "spiked", False):
+        if n >= int(days * 0.6) and not self.spiked:
             self.spiked = True
             for _ in range(max(3, round(12 * self.scale))):
                 self.at(
@@ -559,6 +563,10 @@ class Walk:
         except UseRefusedError:
             pass  # recorded by the use case before it was raised
 
+    def unknown_id(self) -> str:
+        """A certificate id of the registry's form that no licence has."""
+        return "crt_" + base64.urlsafe_b64encode(self.rng.randbytes(16)).decode().rstrip("=")
+
     def consent(self, licence: Licence, department: str, matter: str) -> str:
         """The holder consents in the holder app to this department's use of the licence."""
         assert licence.holder is not None
@@ -580,28 +588,26 @@ class Walk:
         )
         return given.consent.id
 
-    def scan(self, forged_of: int | None = None) -> None:
+    def scan(self, unknown: str | None = None) -> None:
         """Someone scans a licence's QR code: mostly a genuine one, sometimes a tampered token
-        or one naming a licence not issued here (a burst of tampered ones of one licence)."""
+        (FORGED) or a signed one naming a licence not in the registry (UNKNOWN; ``unknown``
+        names it for a burst of scans of one such code)."""
         if not self.licences:
             return
         rng = self.rng
-        if forged_of is not None:
-            licence, roll = self.licences[forged_of % len(self.licences)], 0.0
-        else:
-            licence, roll = rng.choice(self.licences), rng.random()
+        licence, roll = rng.choice(self.licences), 1.0 if unknown else rng.random()
         claims = licence.claims
         if roll >= 0.93:
             claims = QRClaims(
-                certificate_id="crt_"
-                + base64.urlsafe_b64encode(rng.randbytes(16)).decode().rstrip("="),
-                issued_at=claims.issued_at,
+                certificate_id=unknown or self.unknown_id(), issued_at=claims.issued_at
             )
         token = make_token(self.services.pki.token_signer, claims)
         if roll < 0.07:
             middle = len(token) // 2
             token = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
-        self.scans[check_qr(self.services, token, patient=True).verdict.value] += 1
+        check = check_qr(self.services, token, patient=True)
+        # Counted as the QR page counts its answers; the worker's round adds them up.
+        count_qr_answer(self.services, token, check.verdict.value, check.certificate_id)
 
     # -- envelopes --------------------------------------------------------------------------
 
@@ -685,10 +691,6 @@ class Walk:
             self.services, envelope_id=envelope_id, reason=reason, actor=self.bodies[code].actor
         )
 
-    def sweep(self) -> None:
-        """The worker's deadline sweep: expire what is overdue, remind what is near."""
-        sweep_deadlines(self.services)
-
 
 def _at(day: date, hour: float) -> datetime:
     """``hour`` (fractional) of ``day`` in China Standard Time, to the second."""
@@ -705,8 +707,8 @@ def _office_of(when: datetime) -> datetime:
     return local
 
 
-def summarise(services: Services, scans: Counter[str]) -> dict[str, int]:
-    """The registry's records counted by kind (and the scans made), in a stable order."""
+def summarise(services: Services) -> dict[str, int]:
+    """The registry's records counted by kind, in a stable order."""
     counts: dict[str, int] = {}
     with services.sessions() as session:
 
@@ -718,6 +720,11 @@ def summarise(services: Services, scans: Counter[str]) -> dict[str, int]:
         count("status_events", StatusEvent.to_status)
         count("envelopes", Envelope.status)
         count("uses", UsageRecord.action, UsageRecord.result)
+        count("warnings", SupervisionWarning.rule_id)
+        for row in session.execute(
+            select(ScanCount.verdict, func.sum(ScanCount.count)).group_by(ScanCount.verdict)
+        ):
+            counts[f"scans.{row[0]}"] = int(row[1])
         for name, model in (
             ("consents", Consent),
             ("sealed_documents", SealedDocument),
@@ -727,7 +734,6 @@ def summarise(services: Services, scans: Counter[str]) -> dict[str, int]:
             counts[name] = session.scalar(select(func.count()).select_from(model)) or 0
         issued = session.scalars(select(Certificate.issued_at)).all()
         counts["issuance_days"] = len({at.astimezone(CHINA).date() for at in issued})
-    counts.update({f"scans.{verdict}": n for verdict, n in scans.items()})
     return dict(sorted(counts.items()))
 
 
@@ -742,7 +748,7 @@ def seed(settings: Settings, *, days: int, scale: float, seed: int, end: date) -
         walk = Walk(services, clock, seed=seed, scale=scale)
         walk.set_up()
         walk.walk(first, days)
-        return summarise(services, walk.scans)
+        return summarise(services)
     finally:
         services.dispose()
 
