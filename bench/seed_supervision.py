@@ -28,6 +28,8 @@ service itself writes:
   of licences revoked before;
 - official documents sealed by the issuers, and QR scans (valid, tampered, not issued here)
   answered by ``check_qr`` and counted as the QR page counts them (``count_qr_answer``);
+- a document system onboarded three quarters into the period, with a client of its own that
+  seals with a seal another client used before it;
 - the worker's round (``run_round``) every six hours: it adds the scans' counts up, expires
   envelopes past their deadline, raises supervision's early warnings, fans events out.
 
@@ -242,6 +244,8 @@ class Walk:
         self.queue: list[_Event] = []
         self.seq = itertools.count()
         self.bodies: dict[str, Body] = {}
+        self.documents: dict[str, Body] = {}
+        """The document systems onboarded during the walk, by department."""
         self.licences: list[Licence] = []
         self.holder_rows = load_holders()
         self.enterprises = [row["credit_code"] for row in self.holder_rows[:4]]
@@ -345,6 +349,8 @@ class Walk:
             unknown = self.unknown_id()
             for _ in range(max(6, round(12 * self.scale))):
                 self.at(_at(day, rng.uniform(19, 22)), self.scan, unknown)
+        if n == int(days * 0.75):
+            self.at(_at(day, 8), self.onboard, DEMO_DEPARTMENT_CODE)
         if not workday:
             return
         for department in ISSUERS:
@@ -382,7 +388,7 @@ class Walk:
         rng = self.rng
         if day.weekday() >= 5:
             return _at(day, rng.uniform(9, 17))
-        if rng.random() < 0.05:
+        if rng.random() < 0.02:
             return _at(day, rng.choice((rng.uniform(6.5, 8.5), rng.uniform(18.5, 22.5))))
         return _at(day, rng.choice((rng.uniform(8.5, 12), rng.uniform(13.5, 17.5))))
 
@@ -499,9 +505,27 @@ class Walk:
         old.status = "superseded"
         self.remember(issued.certificate, department)
 
+    def onboard(self, department: str) -> None:
+        """The department's document system gets a client of its own, which from now on seals
+        half of its notices (with a seal that another client used before it)."""
+        with db.transaction(self.services.sessions) as session:
+            client, _ = create_client(
+                session,
+                department_code=department,
+                name="公文系统",
+                scopes="seal",
+                actor=OPERATOR,
+                pepper=pepper_of(self.services.settings),
+            )
+        body = self.bodies[department]
+        actor = audit.Actor(name=f"client:{client.id}", department_id=body.actor.department_id)
+        self.documents[department] = Body(department, actor, client.id, body.seals)
+
     def seal_notice(self, department: str) -> None:
         """Seal an official document (公文) with the department's official seal."""
         body = self.bodies[department]
+        if department in self.documents and self.rng.random() < 0.5:
+            body = self.documents[department]
         seal_document(
             self.services,
             source=io.BytesIO(source_pdf(f"Notice {self.rng.randrange(10**6):06d}")),
