@@ -28,6 +28,7 @@ import routes.audit
 import routes.auth
 import routes.batches
 import routes.certificates
+import routes.console
 import routes.copies
 import routes.documents
 import routes.envelopes
@@ -454,4 +455,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.holders.router)
     app.include_router(routes.batches.router)
     app.include_router(routes.envelopes.router)
+    # The console for people (sign-in, sessions, its pages): see routes.console.
+    routes.console.install(app, settings)
     return app
