@@ -17,7 +17,7 @@ from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import EXIT_USAGE, run
 from econtract.config import get_settings
-from econtract.console import ConsoleSession, ConsoleUser, SessionPolicy
+from econtract.console import ConsoleRole, ConsoleSession, ConsoleUser, SessionPolicy, live_session
 from econtract.console._passwords import (
     WeakPasswordError,
     check_password_rule,
@@ -35,6 +35,7 @@ from econtract.console._totp import (
 )
 from econtract.models import AuditEvent
 from econtract.services import Services
+from tests.console.accounts import make_account
 
 # --- passwords ----------------------------------------------------------------------------
 
@@ -283,3 +284,25 @@ def test_users_add_prompts_twice_for_the_password(
     )  # fmt: skip
     assert status == 0
     assert added["name"] == "wang"
+
+
+# --- a session's lifetime -----------------------------------------------------------------
+
+
+def test_a_session_ends_when_idle_and_at_the_end_of_its_lifetime(initialised: Services) -> None:
+    make_account(initialised, "li", ConsoleRole.DEPARTMENT_ADMIN)
+    policy = SessionPolicy(lifetime=timedelta(hours=8), idle=timedelta(minutes=30))
+    start = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    with db.transaction(initialised.sessions) as session:
+        user = session.scalars(select(ConsoleUser)).one()
+        token, _ = open_session(session, user=user, policy=policy, now=start)
+
+    def live(minutes: float) -> bool:
+        with db.transaction(initialised.sessions) as session:
+            now = start + timedelta(minutes=minutes)
+            return live_session(session, token=token, policy=policy, now=now) is not None
+
+    assert not live(31)  # idle for longer than 30 minutes
+    # Busy (a request every 20 minutes) it lives to its eighth hour, and no longer.
+    assert all(live(m) for m in range(20, 8 * 60, 20))
+    assert not live(8 * 60)

@@ -317,3 +317,10 @@ def test_a_disabled_account_cannot_sign_in_and_its_session_ends(
     assert sign_in(console, admin.name, admin.password).status_code == 401
     reasons = [e.detail.get("reason") for e in audit_trail(initialised, "console.sign-in")]
     assert reasons == [None, "disabled"]
+
+
+def test_the_name_sent_back_in_the_form_is_escaped(console: TestClient) -> None:
+    answer = sign_in(console, '"><script>alert(1)</script>', "not the password at all")
+    assert answer.status_code == 401
+    assert "<script>alert(1)" not in answer.text
+    assert "&lt;script&gt;" in answer.text
