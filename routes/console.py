@@ -122,7 +122,7 @@ def current_user(request: Request) -> SignedInUser:
     return user
 
 
-ConsoleUser = Annotated[SignedInUser, Depends(current_user)]
+CurrentUser = Annotated[SignedInUser, Depends(current_user)]
 #: The dependency that gives a console route its signed-in person.
 console_user = current_user
 
@@ -131,7 +131,7 @@ def require_role(*roles: ConsoleRole) -> Callable[[SignedInUser], SignedInUser]:
     """A dependency: the signed-in person, who must hold one of ``roles`` (403 otherwise)."""
     allowed = frozenset(role.value for role in roles)
 
-    def dependency(user: ConsoleUser) -> SignedInUser:
+    def dependency(user: CurrentUser) -> SignedInUser:
         if user.role not in allowed:
             raise PermissionDeniedError("This console page is not for your role.")
         return user
@@ -139,7 +139,7 @@ def require_role(*roles: ConsoleRole) -> Callable[[SignedInUser], SignedInUser]:
     return dependency
 
 
-async def checked_form(request: Request, user: ConsoleUser) -> SignedInUser:
+async def checked_form(request: Request, user: CurrentUser) -> SignedInUser:
     """A dependency of every console POST: the signed-in person, after the form's CSRF token
     was found to be their session's (:class:`ConsoleCSRFError` otherwise)."""
     form = await request.form()
@@ -241,6 +241,7 @@ def sign_in_submit(
         code=code,
         address=address.removeprefix("address:"),
         request_id=request_id_var.get(),
+        previous_token=request.cookies.get(SESSION_COOKIE),
     )
     try:
         signed_in = sign_in(
@@ -302,7 +303,7 @@ def overview_of(user: SignedInUser, services: Services) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse)
-def home(request: Request, user: ConsoleUser) -> Response:
+def home(request: Request, user: CurrentUser) -> Response:
     """The console's home page: who is signed in, in which role, and where to go."""
     services = _services(request)
     role_zh, role_en = ROLE_NAMES.get(user.role, (user.role, user.role))

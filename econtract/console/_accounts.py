@@ -24,10 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db
+from econtract.bodies import BodyKind
 from econtract.config import Settings
 from econtract.console._models import ConsoleRole, ConsoleUser
 from econtract.console._passwords import check_password_rule, hash_password, password_matches
-from econtract.console._sessions import SessionPolicy, open_session, revoke_session
+from econtract.console._sessions import (
+    SessionPolicy,
+    open_session,
+    revoke_session,
+    session_id_of,
+)
 from econtract.console._sessions import revoke_sessions_of as _revoke_sessions_of
 from econtract.console._totp import (
     accepted_step,
@@ -127,6 +133,8 @@ class SignIn:
     """Where the attempt came from, for the audit trail."""
     request_id: str | None = None
     """The HTTP request, for the audit trail."""
+    previous_token: str | None = None
+    """The session token the browser held before, if any: its session ends at sign-in."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +178,7 @@ def add_user(
         department = session.scalar(
             select(Department).where(Department.code == department_code.strip().upper())
         )
-        if department is None or department.kind != "department":
+        if department is None or department.kind != BodyKind.DEPARTMENT.value:
             raise NotFoundError(f"No department with code {department_code!r}.")
     elif department_code:
         raise InvalidInputError(
@@ -276,6 +284,9 @@ def sign_in(services: Services, *, attempt: SignIn, policy: SignInPolicy) -> Sig
             user.locked_until = None
             if checked.code_step is not None:
                 user.totp_last_step = checked.code_step
+            if attempt.previous_token:
+                # Whatever session the browser held ends; the new one never reuses its token.
+                revoke_session(session, session_id=session_id_of(attempt.previous_token), now=now)
             token, _row = open_session(session, user=user, policy=policy.session, now=now)
             _audit(session, actor, "console.sign-in", user, detail=detail)
             signed_in = SignedIn(token=token, user_id=user.id)

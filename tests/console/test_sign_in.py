@@ -15,10 +15,17 @@ from sqlalchemy import select
 
 from api import create_app
 from econtract import db
-from econtract.console import ConsoleRole, ConsoleSession, disable_user, session_id_of
+from econtract.console import (
+    ConsoleRole,
+    ConsoleSession,
+    SignedInUser,
+    disable_user,
+    session_id_of,
+)
+from econtract.errors import PermissionDeniedError
 from econtract.models import AuditEvent
 from econtract.services import Services
-from routes.console import SESSION_COOKIE, SIGN_IN_COOKIE
+from routes.console import SESSION_COOKIE, SIGN_IN_COOKIE, require_role
 from tests.console.accounts import Account, make_account
 from tests.factories import OPERATOR
 
@@ -208,12 +215,17 @@ def test_a_cookie_set_before_sign_in_is_never_a_session(
     assert console.get("/console", headers=HTML).status_code == 200
 
 
-def test_every_sign_in_makes_a_new_session(console: TestClient, admin: Account) -> None:
+def test_every_sign_in_makes_a_new_session_and_ends_the_one_before(
+    console: TestClient, admin: Account
+) -> None:
     sign_in(console, admin.name, admin.password)
     first = console.cookies[SESSION_COOKIE]
     sign_in(console, admin.name, admin.password)
     second = console.cookies[SESSION_COOKIE]
     assert first != second
+    console.cookies.clear()
+    console.cookies.set(SESSION_COOKIE, first)
+    assert console.get("/console", headers=HTML).status_code == 303
 
 
 # --- CSRF ---------------------------------------------------------------------------------
@@ -324,3 +336,24 @@ def test_the_name_sent_back_in_the_form_is_escaped(console: TestClient) -> None:
     assert answer.status_code == 401
     assert "<script>alert(1)" not in answer.text
     assert "&lt;script&gt;" in answer.text
+
+
+def signed_in_as(role: ConsoleRole) -> SignedInUser:
+    return SignedInUser(
+        user_id=1,
+        name="someone",
+        role=role.value,
+        department_id=None,
+        department_code=None,
+        department_name=None,
+        session_id="0" * 64,
+        csrf_token="t",
+    )
+
+
+def test_require_role_lets_the_role_through_and_refuses_the_others() -> None:
+    supervisors_only = require_role(ConsoleRole.SUPERVISOR)
+    supervisor = signed_in_as(ConsoleRole.SUPERVISOR)
+    assert supervisors_only(supervisor) is supervisor
+    with pytest.raises(PermissionDeniedError, match="not for your role"):
+        supervisors_only(signed_in_as(ConsoleRole.DEPARTMENT_ADMIN))
