@@ -1,7 +1,33 @@
 """Supervision (电子监察): early warnings raised by rules over the registry, and the overview
 figures a supervisor or a department reads."""
 
+from econtract.supervision._drilldown import (
+    EnvelopeRecord,
+    IssuedRecord,
+    Page,
+    ScanRecord,
+    StatusChangeRecord,
+    UseRecord,
+    completed_envelopes,
+    envelopes_of_status,
+    issued_certificates,
+    scans_of_day,
+    status_changes,
+    uses_of_pair,
+)
 from econtract.supervision._models import ScanCount, SupervisionWarning, WarningStatus
+from econtract.supervision._overview import (
+    Period,
+    Point,
+    Series,
+    completion_times,
+    envelopes_by_status,
+    issued_per_day,
+    issued_per_week,
+    scans_per_day,
+    status_changes_per_day,
+    uses_by_other_departments,
+)
 from econtract.supervision._rules import RULES, Candidate
 from econtract.supervision._scans import FAILED_ANSWERS, count_qr_answer, count_scan, flush_scans
 from econtract.supervision._warnings import (
@@ -18,17 +44,39 @@ __all__ = [
     "FAILED_ANSWERS",
     "RULES",
     "Candidate",
+    "EnvelopeRecord",
+    "IssuedRecord",
+    "Page",
+    "Period",
+    "Point",
     "ScanCount",
+    "ScanRecord",
+    "Series",
+    "StatusChangeRecord",
     "SupervisionWarning",
     "Supervisor",
+    "UseRecord",
     "WarningClosedError",
     "WarningStatus",
     "WarningView",
     "acknowledge",
     "close",
+    "completed_envelopes",
+    "completion_times",
     "count_qr_answer",
     "count_scan",
+    "envelopes_by_status",
+    "envelopes_of_status",
     "evaluate_warnings",
     "flush_scans",
+    "issued_certificates",
+    "issued_per_day",
+    "issued_per_week",
     "list_warnings",
+    "scans_of_day",
+    "scans_per_day",
+    "status_changes",
+    "status_changes_per_day",
+    "uses_by_other_departments",
+    "uses_of_pair",
 ]

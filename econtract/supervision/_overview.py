@@ -1,0 +1,497 @@
+"""The overview's figures (电子监察总览), and the records behind each of their points.
+
+A figure is one aggregate query over an indexed range of a period of China days
+``[since, until)``, optionally for one department (a department admin's own, or the one a
+supervisor picked): the database counts, Python only labels the groups. A timestamp is moved
+to China time in SQL before it is cut to a day (PostgreSQL ``timezone('Asia/Shanghai', …)``,
+SQLite ``date(…, '+8 hours')``; China has kept one offset since 1991).
+
+The certificates' and envelopes' ranges are read through their (department, time) indexes,
+one department at a time (``department_id IN (…)``: a few hundred bodies, not a million
+rows). Status changes, uses and completions are read by time: their indexes are declared
+below, beside the queries that need them, and made by migration 0022.
+
+The records behind a point are listed by :mod:`econtract.supervision._drilldown`, through
+the same conditions (the ``…_in`` and ``…_query`` functions below).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Index,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from econtract.envelopes import Envelope, EnvelopeStatus
+from econtract.models import (
+    Certificate,
+    CertificateStatus,
+    CertificateType,
+    Department,
+    StatusEvent,
+    UsageRecord,
+)
+from econtract.services import Services
+from econtract.sharing import GRANTED
+from econtract.supervision._models import ScanCount
+from econtract.supervision._rules import day_start
+
+# The overview reads these tables by time alone (migration 0022).
+Index("ix_status_events_time", StatusEvent.__table__.c.created_at)
+Index("ix_usage_records_time", UsageRecord.__table__.c.created_at)
+Index("ix_envelopes_completed", Envelope.__table__.c.completed_at)
+
+#: The answers of the QR page that the scans figure counts as failed.
+FAILED_QR_ANSWERS = ("FORGED", "UNKNOWN")
+#: The longest period a figure covers.
+MAX_DAYS = 731
+
+
+@dataclass(frozen=True, kw_only=True)
+class Period:
+    """The China days ``since`` up to, not including, ``until``."""
+
+    since: date
+    """The first day."""
+    until: date
+    """The day after the last."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.since, date) or not isinstance(self.until, date):
+            raise TypeError("A period runs between two dates.")
+        if self.until <= self.since:
+            raise ValueError("A period ends after it begins.")
+        if (self.until - self.since).days > MAX_DAYS:
+            raise ValueError(f"A period covers at most {MAX_DAYS} days.")
+
+    @classmethod
+    def day(cls, day: date) -> Period:
+        """The one day ``day``: a day's point."""
+        return cls(since=day, until=day + timedelta(days=1))
+
+    @classmethod
+    def week(cls, monday: date) -> Period:
+        """The ISO week that begins on ``monday``: a week's point."""
+        return cls(since=monday, until=monday + timedelta(days=7))
+
+    @property
+    def start(self) -> datetime:
+        """The first instant, in UTC."""
+        return day_start(self.since)
+
+    @property
+    def end(self) -> datetime:
+        """The instant after the last, in UTC."""
+        return day_start(self.until)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    """One value of a figure, as a chart draws it, with the keys that name its records."""
+
+    label: str
+    """The series it belongs to (a chart's line or bar colour)."""
+    x: str
+    """Where it stands: a day ``2026-11-18``, a week ``2026-W47``, a status, a department."""
+    y: float
+    """Its value: a count, seconds or a share."""
+    day: date | None = None
+    """The day, or the Monday of the week, of a point in time."""
+    department_id: int | None = None
+    """The department the point is about: issuer, initiator or (uses) the using one."""
+    other_department_id: int | None = None
+    """A use's issuing department."""
+    type_code: str | None = None
+    status: str | None = None
+    """A certificate's new status, or an envelope's."""
+    reason: str | None = None
+    """A status change's reason as given (``None`` when none was)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Series:
+    """A figure: its name and its points, in a stable order."""
+
+    name: str
+    points: tuple[Point, ...]
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+
+def issued_per_day(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """Certificates issued per China day, by issuing department and type."""
+    return _issued(services, period, department_id, weekly=False)
+
+
+def issued_per_week(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """Certificates issued per ISO week (from Monday), by issuing department and type."""
+    return _issued(services, period, department_id, weekly=True)
+
+
+def _issued(
+    services: Services, period: Period, department_id: int | None, *, weekly: bool
+) -> Series:
+    with services.sessions() as session:
+        issued = select(Certificate).where(
+            Certificate.department_id.in_(_bodies(session, department_id)),
+            Certificate.issued_at >= period.start,
+            Certificate.issued_at < period.end,
+        )
+        rows = _per_day(
+            session,
+            issued,
+            Certificate.issued_at,
+            Certificate.department_id,
+            Certificate.type_code,
+            weekly=weekly,
+        )
+        names = _names(session, (keys[0] for _, keys, _ in rows))
+        types = dict(session.execute(select(CertificateType.code, CertificateType.name)).all())
+    points = [
+        Point(
+            label=f"{names[issuer]} · {types.get(type_code, type_code)}",
+            x=_week_label(day) if weekly else day.isoformat(),
+            y=n,
+            day=day,
+            department_id=issuer,
+            type_code=type_code,
+        )
+        for day, (issuer, type_code), n in rows
+    ]
+    return Series(name="issued-per-week" if weekly else "issued-per-day", points=_sorted(points))
+
+
+def status_changes_per_day(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """Revocations and suspensions per China day, by new status and reason (as given)."""
+    with services.sessions() as session:
+        rows = _per_day(
+            session,
+            status_change_query(period, department_id),
+            StatusEvent.created_at,
+            StatusEvent.to_status,
+            StatusEvent.reason,
+        )
+    points = [
+        Point(
+            label=f"{status} · {_short(reason)}",
+            x=day.isoformat(),
+            y=n,
+            day=day,
+            status=status,
+            reason=reason,
+        )
+        for day, (status, reason), n in rows
+    ]
+    return Series(name="status-changes-per-day", points=_sorted(points))
+
+
+def envelopes_by_status(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """Envelopes started in the period, by status now and initiating department."""
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Envelope.initiator_id, Envelope.status, func.count())
+            .where(started_in(session, period, department_id))
+            .group_by(Envelope.initiator_id, Envelope.status)
+        ).all()
+        names = _names(session, (row[0] for row in rows))
+    points = [
+        Point(label=names[initiator], x=status, y=n, department_id=initiator, status=status)
+        for initiator, status, n in rows
+    ]
+    return Series(name="envelopes-by-status", points=_sorted(points))
+
+
+def completion_times(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """Seconds from an envelope's start to its completion, for the envelopes completed in
+    the period, per initiating department: two points each, ``median`` and ``p90``
+    (continuous percentiles, interpolated between the two nearest durations)."""
+    completed = completed_in(period, department_id)
+    with services.sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            seconds = func.extract("epoch", Envelope.completed_at - Envelope.created_at)
+            rows = session.execute(
+                select(
+                    Envelope.initiator_id,
+                    func.percentile_cont(0.5).within_group(seconds),
+                    func.percentile_cont(0.9).within_group(seconds),
+                )
+                .where(completed)
+                .group_by(Envelope.initiator_id)
+            ).all()
+            figures = [(initiator, float(p50), float(p90)) for initiator, p50, p90 in rows]
+        else:
+            # SQLite has no percentile: the durations of the period's completed envelopes are
+            # read and ranked here. SQLite is the one-machine registry, with few envelopes.
+            durations: dict[int, list[float]] = defaultdict(list)
+            for initiator, started, finished in session.execute(
+                select(Envelope.initiator_id, Envelope.created_at, Envelope.completed_at).where(
+                    completed
+                )
+            ):
+                if finished is not None:
+                    durations[initiator].append((finished - started).total_seconds())
+            figures = [
+                (initiator, percentile(values, 0.5), percentile(values, 0.9))
+                for initiator, values in durations.items()
+            ]
+        names = _names(session, (row[0] for row in figures))
+    points = [
+        # To the millisecond: the two databases' arithmetic differ in the last bits.
+        Point(label=label, x=names[initiator], y=round(value, 3), department_id=initiator)
+        for initiator, p50, p90 in figures
+        for label, value in (("median", p50), ("p90", p90))
+    ]
+    return Series(name="completion-times", points=_sorted(points))
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The continuous percentile of ``values`` (PostgreSQL's ``percentile_cont``)."""
+    if not values:
+        raise ValueError("A percentile needs at least one value.")
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def uses_by_other_departments(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """Granted uses of licences by a department other than their issuer, per China day and
+    (using department, issuing department); for one department, the uses it made of others'
+    licences and the uses others made of its own."""
+    with services.sessions() as session:
+        rows = _per_day(
+            session,
+            use_query(period, department_id),
+            UsageRecord.created_at,
+            UsageRecord.department_id,
+            Certificate.department_id,
+        )
+        names = _names(session, (body for _, keys, _ in rows for body in keys))
+    points = [
+        Point(
+            label=f"{names[user]} → {names[issuer]}",
+            x=day.isoformat(),
+            y=n,
+            day=day,
+            department_id=user,
+            other_department_id=issuer,
+        )
+        for day, (user, issuer), n in rows
+    ]
+    return Series(name="uses-by-other-departments", points=_sorted(points))
+
+
+def scans_per_day(
+    services: Services, period: Period, *, department_id: int | None = None
+) -> Series:
+    """QR scans per China day: three points a day, ``scans`` (every answer),
+    ``forged-or-unknown`` and ``failed-share`` (their share of the day's scans, 0 to 1).
+
+    For one department, the scans of its licences (a code that names no licence of the
+    registry belongs to none)."""
+    failed = func.sum(case((ScanCount.verdict.in_(FAILED_QR_ANSWERS), ScanCount.count), else_=0))
+    with services.sessions() as session:
+        rows = session.execute(
+            select(ScanCount.day, func.sum(ScanCount.count), failed)
+            .where(scans_in(period, department_id))
+            .group_by(ScanCount.day)
+        ).all()
+    points = []
+    for day, total_sum, failed_sum in rows:
+        x = day.isoformat()
+        total, bad = int(total_sum), int(failed_sum)
+        points += [
+            Point(label="scans", x=x, y=total, day=day),
+            Point(label="forged-or-unknown", x=x, y=bad, day=day),
+            Point(label="failed-share", x=x, y=bad / total if total else 0.0, day=day),
+        ]
+    return Series(name="scans-per-day", points=_sorted(points))
+
+
+# --- the conditions and labels -----------------------------------------------------------------
+
+
+def _china_day(session: Session, column: Any, *, weekly: bool = False) -> ColumnElement[Any]:
+    """The China day (or its week's Monday) of a UTC timestamp column, in SQL.
+
+    The zone and the modifiers are written into the statement, not bound: PostgreSQL sees the
+    grouped expression and the selected one as the same only when they are the same text."""
+    if session.get_bind().dialect.name == "postgresql":
+        local = func.timezone(literal_column("'Asia/Shanghai'"), column)
+        if weekly:
+            return cast(func.date_trunc(literal_column("'week'"), local), Date)
+        return cast(local, Date)
+    if weekly:
+        # 'weekday 0' moves to the Sunday on or after the day; six days back is its Monday.
+        return func.date(
+            column,
+            literal_column("'+8 hours'"),
+            literal_column("'weekday 0'"),
+            literal_column("'-6 days'"),
+        )
+    return func.date(column, literal_column("'+8 hours'"))
+
+
+def _per_day(
+    session: Session, stmt: Query, column: Any, *keys: Any, weekly: bool = False
+) -> list[tuple[date, tuple[Any, ...], int]]:
+    """How many rows of ``stmt`` fall on each China day (or week) of ``column``, by
+    ``keys``: ``(day, keys, count)``."""
+    bucket = _china_day(session, column, weekly=weekly)
+    rows = session.execute(
+        stmt.with_only_columns(bucket, *keys, func.count()).group_by(bucket, *keys)
+    ).all()
+    return [(_as_date(row[0]), tuple(row[1:-1]), int(row[-1])) for row in rows]
+
+
+def _as_date(value: date | str) -> date:
+    # SQLite's date() answers text.
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _week_label(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _short(reason: str | None) -> str:
+    if not reason:
+        return "—"
+    return reason if len(reason) <= 40 else reason[:39] + "…"
+
+
+def _sorted(points: Iterable[Point]) -> tuple[Point, ...]:
+    return tuple(sorted(points, key=lambda p: (p.x, p.label)))
+
+
+def _bodies(session: Session, department_id: int | None) -> list[int]:
+    """The departments whose (department, time) indexes a figure reads."""
+    if department_id is not None:
+        return [department_id]
+    return list(session.scalars(select(Department.id)))
+
+
+def _names(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return dict(
+        session.execute(
+            select(Department.id, Department.name).where(Department.id.in_(wanted))
+        ).all()
+    )
+
+
+#: A statement of any columns.
+Query = Select[*tuple[Any, ...]]
+
+
+def status_change_query(period: Period, department_id: int | None) -> Query:
+    """The revocations and suspensions of the period (of one department's licences)."""
+    stmt = (
+        select(StatusEvent)
+        .join(Certificate, Certificate.id == StatusEvent.certificate_id)
+        .where(
+            StatusEvent.to_status.in_(
+                (CertificateStatus.REVOKED.value, CertificateStatus.SUSPENDED.value)
+            ),
+            StatusEvent.created_at >= period.start,
+            StatusEvent.created_at < period.end,
+        )
+    )
+    if department_id is not None:
+        stmt = stmt.where(Certificate.department_id == department_id)
+    return stmt
+
+
+def started_in(
+    session: Session | None, period: Period, department_id: int | None
+) -> ColumnElement[bool]:
+    """The envelopes started in the period (by one department; ``session`` lists the
+    departments when none is given)."""
+    if department_id is not None:
+        bodies = [department_id]
+    else:
+        assert session is not None
+        bodies = _bodies(session, None)
+    return and_(
+        Envelope.initiator_id.in_(bodies),
+        Envelope.created_at >= period.start,
+        Envelope.created_at < period.end,
+    )
+
+
+def completed_in(period: Period, department_id: int | None) -> ColumnElement[bool]:
+    """The envelopes completed in the period (initiated by one department)."""
+    where = and_(
+        Envelope.status == EnvelopeStatus.COMPLETED.value,
+        Envelope.completed_at >= period.start,
+        Envelope.completed_at < period.end,
+    )
+    if department_id is not None:
+        where = and_(where, Envelope.initiator_id == department_id)
+    return where
+
+
+def use_query(period: Period, department_id: int | None) -> Query:
+    """The granted uses of the period by another department than the licence's issuer
+    (made or suffered by one department)."""
+    stmt = (
+        select(UsageRecord)
+        .join(Certificate, Certificate.id == UsageRecord.certificate_id)
+        .where(
+            UsageRecord.result == GRANTED,
+            UsageRecord.department_id != Certificate.department_id,
+            UsageRecord.created_at >= period.start,
+            UsageRecord.created_at < period.end,
+        )
+    )
+    if department_id is not None:
+        stmt = stmt.where(
+            or_(
+                UsageRecord.department_id == department_id,
+                Certificate.department_id == department_id,
+            )
+        )
+    return stmt
+
+
+def scans_in(period: Period, department_id: int | None) -> ColumnElement[bool]:
+    """The day counts of QR answers in the period (about one department's licences)."""
+    where = and_(
+        ScanCount.channel == "qr", ScanCount.day >= period.since, ScanCount.day < period.until
+    )
+    if department_id is not None:
+        where = and_(where, ScanCount.department_id == department_id)
+    return where
