@@ -232,6 +232,9 @@ DIRECT_CALLS_ALLOWED = {
     # told to subscribers.
     ("econtract/departments.py", "audit.record"),
     ("econtract/clients.py", "audit.record"),
+    # People's console accounts and their sign-ins, sign-outs and lockouts: audited, never
+    # logged nor told to subscribers (a supervisor belongs to no department).
+    ("econtract/console/_accounts.py", "audit.record"),
     # Usage records are their own record: each is committed to by a log entry of digests
     # only, and is neither audited (it is the audit) nor told to subscribers.
     ("econtract/sharing/_usage.py", "append_entries"),
