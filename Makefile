@@ -34,14 +34,13 @@ system:
 	bash scripts/test-system.sh
 
 ## Everything: the dependency check, ruff, mypy, the layer rules (lint-imports), tests on
-## SQLite, the registry tests again on PostgreSQL.
+## SQLite and, at the same time, the registry tests again on PostgreSQL.
 test: install-test system deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	bash scripts/run-pytest.sh
-	ECONTRACT_TEST_DATABASE_URL=$(PG_TEST_URL) bash scripts/run-pytest.sh -m registry
+	bash scripts/run-test-passes.sh $(PG_TEST_URL)
 
 ## The fast subset, SQLite only.
 test-fast: install-test
