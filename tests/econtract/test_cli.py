@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from api import create_app
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import TRANSITIONS
 from econtract.cli import EXIT_USAGE, run
@@ -31,6 +32,7 @@ from econtract.models import Certificate, SealKind
 from econtract.pki import AUTHORITY_ALGORITHMS
 from econtract.seals import SEAL_ALGORITHMS
 from econtract.services import Services
+from econtract.translog import publish_sth
 from signing.options import SealLevel
 from tests.live import free_port, serve
 from tests.signing.sealing import make_pdf, seal_in_a_thread
@@ -549,6 +551,15 @@ def test_verify_json_is_the_api_report_with_its_transparency_section(
     cli_json(capsys, "init")
     issue_licence(capsys, tmp_path, "licence")
     pdf = (tmp_path / "licence.pdf").read_bytes()
+    # Both readings under one tree head that covers the licence's entry: otherwise the
+    # service's publisher, due or not when the app starts, would decide whether the API's
+    # reading proves the entry that the command line's reading found still waiting.
+    services = Services(settings=get_settings())
+    try:
+        with db.transaction(services.sessions) as session:
+            publish_sth(session, services.pki.log_key, clock=services.clock)
+    finally:
+        services.dispose()
     capsys.readouterr()
     assert run(["verify", "--json", str(tmp_path / "licence.pdf")]) == 0
     [line] = capsys.readouterr().out.splitlines()
@@ -563,6 +574,7 @@ def test_verify_json_is_the_api_report_with_its_transparency_section(
         # Each reading proves inclusion under the tree head of its moment.
         assert report["transparency"]["checked"] is True
     assert from_cli.keys() == from_api.keys()
+    assert from_cli["transparency"]["entries"]  # the licence's entry, proved
     assert from_cli["transparency"]["entries"] == from_api["transparency"]["entries"]
     from_cli.pop("transparency")
     from_api.pop("transparency")
