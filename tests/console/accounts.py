@@ -4,8 +4,12 @@ at hand."""
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import httpx
+from fastapi.testclient import TestClient
 
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
@@ -51,3 +55,36 @@ def make_account(
         text = account.totp.secret
         secret = base64.b32decode(text + "=" * (-len(text) % 8))
     return Account(name, password, secret)
+
+
+HTML = {"Accept": "text/html"}
+
+
+def form_token(page: httpx.Response) -> str:
+    """The CSRF token of the form on ``page``."""
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, "the form carries no CSRF token"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, name: str, password: str, code: str = "") -> httpx.Response:
+    """Open the sign-in form and post it, as a browser does."""
+    form = client.get("/console/sign-in")
+    assert form.status_code == 200
+    answer: httpx.Response = client.post(
+        "/console/sign-in",
+        data={"name": name, "password": password, "code": code, "csrf": form_token(form)},
+        headers=HTML,
+    )
+    return answer
+
+
+def signed_in(client: TestClient, account: Account) -> str:
+    """Sign ``account`` in on ``client`` (with its one-time code if it has one); the session's
+    CSRF token, which every console form posts as ``csrf``."""
+    code = account.code() if account.secret is not None else ""
+    answer = sign_in(client, account.name, account.password, code)
+    assert answer.status_code == 303, answer.text
+    home = client.get("/console", headers=HTML)
+    assert home.status_code == 200
+    return form_token(home)

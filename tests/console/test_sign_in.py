@@ -4,8 +4,6 @@ lockout after failures in a row, and every sign-in, sign-out and lockout audited
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -26,47 +24,8 @@ from econtract.errors import PermissionDeniedError
 from econtract.models import AuditEvent
 from econtract.services import Services
 from routes.console import SESSION_COOKIE, SIGN_IN_COOKIE, require_role
-from tests.console.accounts import Account, make_account
+from tests.console.accounts import HTML, Account, form_token, sign_in
 from tests.factories import OPERATOR
-
-HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-def console(initialised: Services) -> Iterator[TestClient]:
-    """The service over https, as a browser reaches it."""
-    with TestClient(
-        create_app(initialised.settings), base_url="https://testserver", follow_redirects=False
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(initialised: Services) -> Account:
-    return make_account(initialised, "li", ConsoleRole.DEPARTMENT_ADMIN)
-
-
-@pytest.fixture
-def supervisor(initialised: Services) -> Account:
-    return make_account(initialised, "zhang", ConsoleRole.SUPERVISOR)
-
-
-def form_token(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match, "the form carries no CSRF token"
-    return match.group(1)
-
-
-def sign_in(client: TestClient, name: str, password: str, code: str = "") -> httpx.Response:
-    """Open the form and post it, as a browser does."""
-    form = client.get("/console/sign-in")
-    assert form.status_code == 200
-    answer: httpx.Response = client.post(
-        "/console/sign-in",
-        data={"name": name, "password": password, "code": code, "csrf": form_token(form)},
-        headers=HTML,
-    )
-    return answer
 
 
 def set_cookie(response: httpx.Response, name: str) -> str:
