@@ -302,23 +302,36 @@ def overview_of(user: SignedInUser, services: Services) -> dict[str, Any]:
     return {}
 
 
+def console_page(
+    request: Request,
+    user: SignedInUser,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> Response:
+    """A console page for ``user``: ``template`` (which extends ``base.html``) with ``context``
+    and what every page's frame shows (who is signed in, in which role, the sections they may
+    open, the sign-out form). Never cached."""
+    services = _services(request)
+    role_zh, role_en = ROLE_NAMES.get(user.role, (user.role, user.role))
+    frame: dict[str, Any] = {
+        "service_name": services.settings.service_name,
+        "user": user,
+        "role_zh": role_zh,
+        "role_en": role_en,
+        "links": links_of(user),
+    }
+    return pages.TemplateResponse(
+        request, template, {**frame, **(context or {})}, status_code=status, headers=NO_STORE
+    )
+
+
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, user: CurrentUser) -> Response:
     """The console's home page: who is signed in, in which role, and where to go."""
-    services = _services(request)
-    role_zh, role_en = ROLE_NAMES.get(user.role, (user.role, user.role))
-    return pages.TemplateResponse(
-        request,
-        "home.html",
-        {
-            "service_name": services.settings.service_name,
-            "user": user,
-            "role_zh": role_zh,
-            "role_en": role_en,
-            "links": links_of(user),
-            "overview": overview_of(user, services),
-        },
-        headers=NO_STORE,
+    return console_page(
+        request, user, "home.html", {"overview": overview_of(user, _services(request))}
     )
 
 
