@@ -52,12 +52,10 @@ from econtract.issuance import (
 )
 from econtract.models import Department, SealedDocument
 from econtract.report_pdf import wrap_text
-from econtract.sealing import seal_document
 from econtract.services import Services
-from econtract.sharing import platform_seal
+from econtract.sharing import seal_by_platform
 from econtract.translog import LogEntry, publish_sth, subject_proofs_json
 from signing.fonts import check_font, font_bytes
-from signing.options import Certification, SealLevel, SealOptions
 
 log = logging.getLogger("econtract.envelopes")
 
@@ -259,7 +257,6 @@ def _make_certificate(services: Services, envelope_id: str) -> None:
     with services.sessions() as session:
         envelope = session.get(Envelope, envelope_id)
         assert envelope is not None
-        seal_id = platform_seal(session, services.settings.platform_code).id
         lines = _certificate_lines(services, session, envelope)
     pdf = _draw(lines)
 
@@ -273,12 +270,9 @@ def _make_certificate(services: Services, envelope_id: str) -> None:
             raise _MadeAlreadyError
 
     try:
-        seal_document(
+        seal_by_platform(
             services,
-            source=io.BytesIO(pdf),
-            seal_id=seal_id,
-            # Certified with no changes allowed, as an annotated copy: nothing is added later.
-            options=SealOptions(level=SealLevel.B_LT, certification=Certification.NO_CHANGES),
+            pdf,
             actor=COMPLETION_ACTOR,
             file_name=f"{envelope_id}-completion.pdf",
             within=register,

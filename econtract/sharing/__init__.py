@@ -24,7 +24,8 @@ read of it.
   (its grant and the holder's consent) or raise the :class:`UseRefusedError` naming the rule
   (``_authorise``).
 - :func:`make_annotated_copy` makes an annotated copy (加注件) of a licence for one use,
-  sealed by the platform seal (``_copies``).
+  sealed by the platform seal (``_copies``); :func:`seal_by_platform` seals and registers
+  any PDF the service makes itself the same way.
 - :func:`read_holder` reads a holder from its code, :func:`holder_licences` lists what it
   holds across departments and :func:`holder_usage` who used it (``_holders``);
   :func:`give_consent`, :func:`list_consents`, :func:`get_consent`, :func:`withdraw_consent`
@@ -87,6 +88,7 @@ from econtract.sharing._copies import (
     PlatformSealMissingError,
     make_annotated_copy,
     platform_seal,
+    seal_by_platform,
 )
 from econtract.sharing._grants import (
     GrantExistsError,
@@ -209,6 +211,7 @@ __all__ = [
     "revoke_grant",
     "run_use",
     "scan_show_code",
+    "seal_by_platform",
     "show_code_digest",
     "usage_body",
     "usage_digest",

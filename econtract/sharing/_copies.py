@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.issuance import EffectiveStatus, effective_status
 from econtract.licence_metadata import HolderType
 from econtract.models import Certificate, Department, Seal, SealedDocument, SealKind, SealStatus
-from econtract.sealing import SealOptions, seal_document
+from econtract.sealing import SealedFile, SealOptions, seal_document
 from econtract.sharing._authorise import authorise_use
 from econtract.sharing._usage import GRANTED, LicenceRef, UseContext, record_use, run_use
 from econtract.translog import canonical_json
@@ -104,6 +105,33 @@ def platform_seal(session: Session, settings_code: str) -> Seal:
             "copy can be sealed; the operator runs `econtract init` to create it."
         )
     return seal
+
+
+def seal_by_platform(
+    services: Services,
+    pdf: bytes,
+    *,
+    actor: audit.Actor,
+    file_name: str,
+    within: Callable[[Session, SealedDocument], None] | None = None,
+) -> SealedFile:
+    """Seal a PDF the service made itself (an envelope's completion certificate, a monthly
+    report) with the platform seal at B-LT, certified with no changes allowed (nothing is
+    added later), and register it as a document of the platform body, so that verification
+    knows the seal and the file. ``within`` runs in the registering transaction, as for
+    :func:`econtract.sealing.seal_document`; ``actor`` names no department (the platform
+    seals on the service's behalf)."""
+    with services.sessions() as session:
+        seal_id = platform_seal(session, services.settings.platform_code).id
+    return seal_document(
+        services,
+        source=io.BytesIO(pdf),
+        seal_id=seal_id,
+        options=SealOptions(level=SealLevel.B_LT, certification=Certification.NO_CHANGES),
+        actor=actor,
+        file_name=file_name,
+        within=within,
+    )
 
 
 def copy_valid_until(
