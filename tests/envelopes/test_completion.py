@@ -51,9 +51,10 @@ from econtract.translog import (
     verify_inclusion,
 )
 from econtract.translog._heads import latest_sth
+from tests.envelopes.parties import Party
 from tests.envelopes.test_envelope_api import _seal as _seal_over_http
 from tests.envelopes.test_envelope_api import _setup, _start
-from tests.envelopes.test_envelopes import Party, _contract, _seal, parties
+from tests.envelopes.test_envelopes import _contract, _seal, parties
 from tests.licences import holder_fields
 from tests.signing.sealing import make_pdf
 

@@ -20,47 +20,23 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import func, select
 
-from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.enterprises import add_enterprise
 from econtract.envelopes import Envelope, EnvelopeParty
-from econtract.models import SealKind
-from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
-from keys.handles import KeyAlgorithm
-from tests.factories import OPERATOR, token_for
+from tests.envelopes.parties import ENTERPRISE_A as A
+from tests.envelopes.parties import ENTERPRISE_B as B
+from tests.envelopes.parties import OTHER, make_parties
+from tests.factories import token_for
 from tests.live import serve
 from tests.signing.sealing import make_pdf
 
 pytestmark = pytest.mark.registry
 
-A = "9133010052CL12THX9"
-B = "9133100015J1YG617W"
-OTHER = "9133040016D272HD32"
 PROBLEM = "application/problem+json"
 
 
-def _seal_of(services: Services, code: str, name: str | None, kind: SealKind) -> str:
-    with db.transaction(services.sessions) as session:
-        if name is not None:
-            add_enterprise(session, code=code, name=name, actor=OPERATOR)
-        return create_seal(
-            session,
-            request=SealRequest(department_code=code, kind=kind, algorithm=KeyAlgorithm.EC_P256),
-            key_store=services.key_store,
-            pki=services.pki,
-            actor=OPERATOR,
-            clock=services.clock,
-        ).id
-
-
 def _setup(client: httpx.Client | TestClient, services: Services) -> dict[str, Any]:
-    seals = {
-        "dept": _seal_of(services, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL),
-        "a": _seal_of(services, A, "杭州远航建设工程有限公司", SealKind.CONTRACT),
-        "b": _seal_of(services, B, "台州瑞丰科技有限公司", SealKind.CONTRACT),
-        "other": _seal_of(services, OTHER, "嘉兴润泽餐饮管理有限公司", SealKind.CONTRACT),
-    }
+    seals = {name: party.seal for name, party in make_parties(services).items()}
     tokens = {
         "dept": token_for(client, services, DEMO_DEPARTMENT_CODE, "seal,read"),
         "a": token_for(client, services, A, "sign"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import subprocess
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,11 +18,10 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import select
 
-from econtract import audit, db
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clock import FixedClock
 from econtract.departments import add_department
-from econtract.enterprises import add_enterprise
 from econtract.envelopes import (
     AlreadyActedError,
     DeadlinePassedError,
@@ -41,56 +39,27 @@ from econtract.envelopes import (
     seal_step,
 )
 from econtract.errors import InvalidInputError, NotFoundError
-from econtract.models import Department, OutboxEvent, SealedDocument, SealKind
-from econtract.seals import SealRequest, create_seal
+from econtract.models import OutboxEvent, SealedDocument, SealKind
 from econtract.services import Services
-from keys.handles import KeyAlgorithm
+from tests.envelopes.parties import (
+    ENTERPRISE_A,
+    Party,
+    contract_request,
+    make_parties,
+    make_party,
+)
 from tests.factories import OPERATOR
 from tests.pdfsig import openssl_trusts_every_seal, pdfsig_trusting
 from tests.signing.sealing import make_pdf
 
 pytestmark = pytest.mark.registry
 
-ENTERPRISE_A = "9133010052CL12THX9"
-ENTERPRISE_B = "9133100015J1YG617W"
-OTHER = "9133040016D272HD32"
-
-
-@dataclass(frozen=True)
-class Party:
-    """A party as the tests drive it: its actor and its seal."""
-
-    code: str
-    actor: audit.Actor
-    seal: str
-
-
-def _party(services: Services, code: str, name: str | None, kind: SealKind) -> Party:
-    with db.transaction(services.sessions) as session:
-        if name is not None:
-            add_enterprise(session, code=code, name=name, actor=OPERATOR)
-        seal = create_seal(
-            session,
-            request=SealRequest(department_code=code, kind=kind, algorithm=KeyAlgorithm.EC_P256),
-            key_store=services.key_store,
-            pki=services.pki,
-            actor=OPERATOR,
-            clock=services.clock,
-        )
-        body = session.scalars(select(Department).where(Department.code == code)).one()
-        return Party(code, audit.Actor(name=f"client:{code}", department_id=body.id), seal.id)
-
 
 @pytest.fixture
 def parties(initialised: Services) -> dict[str, Party]:
     """The demo department (initiator and last party) and two enterprises, and one more
     enterprise that is no party."""
-    return {
-        "dept": _party(initialised, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL),
-        "a": _party(initialised, ENTERPRISE_A, "杭州远航建设工程有限公司", SealKind.CONTRACT),
-        "b": _party(initialised, ENTERPRISE_B, "台州瑞丰科技有限公司", SealKind.CONTRACT),
-        "other": _party(initialised, OTHER, "嘉兴润泽餐饮管理有限公司", SealKind.CONTRACT),
-    }
+    return make_parties(initialised)
 
 
 def _contract(services: Services, parties: dict[str, Party], *, hours: int = 48) -> EnvelopeView:
@@ -99,23 +68,7 @@ def _contract(services: Services, parties: dict[str, Party], *, hours: int = 48)
     return create_envelope(
         services,
         source=make_pdf(),
-        request=EnvelopeRequest(
-            title="政府采购合同",
-            seal_id=parties["dept"].seal,
-            steps=(
-                StepSpec(
-                    parties=(
-                        PartySpec(code=ENTERPRISE_A, field="PartyA", x=150),
-                        PartySpec(code=ENTERPRISE_B, field="PartyB", x=300),
-                    ),
-                    deadline=deadline,
-                ),
-                StepSpec(
-                    parties=(PartySpec(code=DEMO_DEPARTMENT_CODE, field="Buyer", x=450),),
-                    deadline=deadline + timedelta(hours=24),
-                ),
-            ),
-        ),
+        request=contract_request(parties["dept"].seal, deadline, deadline + timedelta(hours=24)),
         actor=parties["dept"].actor,
     )
 
@@ -375,7 +328,7 @@ def test_a_retry_with_the_same_key_answers_the_first_envelope(
 def test_a_parallel_approval_of_four_departments_completes_and_every_check_passes(
     initialised: Services, tmp_path: Path
 ) -> None:
-    lead = _party(initialised, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL)
+    lead = make_party(initialised, DEMO_DEPARTMENT_CODE, SealKind.OFFICIAL)
     others: list[Party] = []
     for code, name in (
         ("913302000937LLJ16T", "市自然资源和规划局"),
@@ -384,7 +337,7 @@ def test_a_parallel_approval_of_four_departments_completes_and_every_check_passe
     ):
         with db.transaction(initialised.sessions) as session:
             add_department(session, code=code, name=name, region=None, actor=OPERATOR)
-        others.append(_party(initialised, code, None, SealKind.OFFICIAL))
+        others.append(make_party(initialised, code, SealKind.OFFICIAL))
     view = create_envelope(
         initialised,
         source=make_pdf(),

@@ -4,62 +4,25 @@ that acted, or whose step is not open yet, is not."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
-from econtract import audit, db
-from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.clock import CHINA, FixedClock
-from econtract.enterprises import add_enterprise
 from econtract.envelopes import (
-    EnvelopeRequest,
     EnvelopeView,
-    PartySpec,
-    StepSpec,
     create_envelope,
     seal_step,
 )
-from econtract.models import Department, SealKind
-from econtract.seals import SealRequest, create_seal
 from econtract.services import Services
 from econtract.supervision import WarningView, evaluate_warnings, list_warnings
-from tests.factories import OPERATOR
+from tests.envelopes.parties import Party, contract_request, make_parties
 from tests.signing.sealing import make_pdf
 
 pytestmark = pytest.mark.registry
 
 # A Wednesday, 10:00 in China.
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=CHINA)
-ENTERPRISE_A = "9133010052CL12THX9"
-ENTERPRISE_B = "9133100015J1YG617W"
-
-
-@dataclass(frozen=True)
-class Party:
-    """A party as the tests drive it: its actor and its seal."""
-
-    actor: audit.Actor
-    seal: str
-
-
-def _party(services: Services, code: str, name: str | None, kind: SealKind) -> Party:
-    """A party with a seal of ``kind`` (an enterprise, added first, when named)."""
-    with db.transaction(services.sessions) as session:
-        if name is not None:
-            add_enterprise(session, code=code, name=name, actor=OPERATOR)
-        seal = create_seal(
-            session,
-            request=SealRequest(department_code=code, kind=kind),
-            key_store=services.key_store,
-            pki=services.pki,
-            actor=OPERATOR,
-            clock=services.clock,
-        )
-        body = session.scalars(select(Department).where(Department.code == code)).one()
-        return Party(audit.Actor(name=f"client:{code}", department_id=body.id), seal.id)
 
 
 @pytest.fixture
@@ -67,32 +30,12 @@ def envelope(initialised: Services) -> tuple[EnvelopeView, dict[str, Party]]:
     """A contract opened at NOW: both enterprises seal by NOW + 30 hours, then the demo
     department by NOW + 60 hours."""
     initialised.clock = FixedClock(NOW)
-    parties = {
-        "dept": _party(initialised, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL),
-        "a": _party(initialised, ENTERPRISE_A, "杭州远航建设工程有限公司", SealKind.CONTRACT),
-        "b": _party(initialised, ENTERPRISE_B, "台州瑞丰科技有限公司", SealKind.CONTRACT),
-    }
+    parties = make_parties(initialised, other=False)
     deadline = NOW + timedelta(hours=30)
     view = create_envelope(
         initialised,
         source=make_pdf(),
-        request=EnvelopeRequest(
-            title="政府采购合同",
-            seal_id=parties["dept"].seal,
-            steps=(
-                StepSpec(
-                    parties=(
-                        PartySpec(code=ENTERPRISE_A, field="PartyA", x=150),
-                        PartySpec(code=ENTERPRISE_B, field="PartyB", x=300),
-                    ),
-                    deadline=deadline,
-                ),
-                StepSpec(
-                    parties=(PartySpec(code=DEMO_DEPARTMENT_CODE, field="Buyer", x=450),),
-                    deadline=deadline + timedelta(hours=30),
-                ),
-            ),
-        ),
+        request=contract_request(parties["dept"].seal, deadline, deadline + timedelta(hours=30)),
         actor=parties["dept"].actor,
     )
     return view, parties

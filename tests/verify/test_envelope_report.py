@@ -18,24 +18,17 @@ from fastapi.testclient import TestClient
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers.pdf_signer import PdfSigner
-from sqlalchemy import select
 
-from econtract import audit, db
+from econtract import audit
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import run
-from econtract.enterprises import add_enterprise
 from econtract.envelopes import (
-    EnvelopeRequest,
     EnvelopeView,
-    PartySpec,
-    StepSpec,
     create_envelope,
     seal_step,
 )
-from econtract.models import Department, SealedDocument, SealKind
-from econtract.seals import SealRequest, create_seal
+from econtract.models import SealedDocument
 from econtract.services import Services
-from keys.handles import KeyAlgorithm
 from signing import preparation
 from signing.options import (
     Certification,
@@ -46,7 +39,7 @@ from signing.options import (
     SealOptions,
 )
 from signing.sealer import seal_pdf_bytes
-from tests.factories import OPERATOR
+from tests.envelopes.parties import contract_request, make_parties
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import TestPKI
 from verify.html import render_html
@@ -261,24 +254,6 @@ def test_econtract_verify_prints_the_progress_line(
 # --- the service: the envelope engine's documents, verified over HTTP with the registry ---
 
 
-def _seal_of(
-    services: Services, code: str, name: str | None, kind: SealKind
-) -> tuple[str, audit.Actor]:
-    with db.transaction(services.sessions) as session:
-        if name is not None:
-            add_enterprise(session, code=code, name=name, actor=OPERATOR)
-        seal = create_seal(
-            session,
-            request=SealRequest(department_code=code, kind=kind, algorithm=KeyAlgorithm.EC_P256),
-            key_store=services.key_store,
-            pki=services.pki,
-            actor=OPERATOR,
-            clock=services.clock,
-        )
-        body = session.scalars(select(Department).where(Department.code == code)).one()
-        return seal.id, audit.Actor(name=f"client:{code}", department_id=body.id)
-
-
 def _document(services: Services, view: EnvelopeView) -> bytes:
     """The envelope's document as it stands."""
     with services.sessions() as session:
@@ -316,35 +291,18 @@ def contract(initialised: Services) -> tuple[EnvelopeView, audit.Actor, str]:
     """A contract made by the envelope engine, A and B sealed (step 1), the demo department's
     field (step 2) open; with the department's actor and seal, for the last seal."""
     services = initialised
-    dept = _seal_of(services, DEMO_DEPARTMENT_CODE, None, SealKind.OFFICIAL)
-    party_a = _seal_of(services, CODE_A, NAMES[CODE_A], SealKind.CONTRACT)
-    party_b = _seal_of(services, CODE_B, NAMES[CODE_B], SealKind.CONTRACT)
+    parties = make_parties(services, other=False)
+    dept = parties["dept"]
     deadline = services.clock.now() + timedelta(hours=48)
     view = create_envelope(
         services,
         source=make_pdf(),
-        request=EnvelopeRequest(
-            title="政府采购合同",
-            seal_id=dept[0],
-            steps=(
-                StepSpec(
-                    parties=(
-                        PartySpec(code=CODE_A, field="PartyA", x=150),
-                        PartySpec(code=CODE_B, field="PartyB", x=300),
-                    ),
-                    deadline=deadline,
-                ),
-                StepSpec(
-                    parties=(PartySpec(code=DEMO_DEPARTMENT_CODE, field="Buyer", x=450),),
-                    deadline=deadline + timedelta(hours=24),
-                ),
-            ),
-        ),
-        actor=dept[1],
+        request=contract_request(dept.seal, deadline, deadline + timedelta(hours=24)),
+        actor=dept.actor,
     )
-    for seal_id, actor in (party_b, party_a):
-        view = seal_step(services, envelope_id=view.id, seal_id=seal_id, actor=actor)
-    return view, dept[1], dept[0]
+    for party in (parties["b"], parties["a"]):
+        view = seal_step(services, envelope_id=view.id, seal_id=party.seal, actor=party.actor)
+    return view, dept.actor, dept.seal
 
 
 def test_an_envelope_over_http_is_incomplete_then_valid_with_the_registrys_record(
