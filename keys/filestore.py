@@ -5,6 +5,10 @@ configured number of rounds (OWASP's current count by default) and AES-256-CBC. 
 offers no way to choose the rounds of a PKCS#8 file, so the envelope is built here with
 asn1crypto; cryptography reads it back. :meth:`FileKeyStore.rewrap` brings files written with
 weaker parameters (or another passphrase) up to the current ones.
+
+SM2 keys (:mod:`keys.sm2`) live in the same files under the same envelope: cryptography
+decrypts the envelope, and tongsuopy reads the PrivateKeyInfo inside, whose curve
+cryptography does not know.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from asn1crypto import algos, pem
 from asn1crypto import keys as asn1_keys
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -28,6 +33,7 @@ from keys.config import KDF_ROUNDS, KeyStoreConfig
 from keys.errors import KeyNotFoundError, KeyStoreError
 from keys.handles import KeyAlgorithm, SoftwareKeyHandle, generate_software_key
 from keys.labels import check_label
+from keys.sm2 import SM2KeyHandle, generate_sm2_key, is_sm2_private_key_info, load_sm2_private_key
 
 PASSPHRASE_SETTING = "ECONTRACT_KEY_PASSPHRASE"  # noqa: S105 (a setting's name, not a secret)
 """The setting that carries the passphrase; error messages name it so operators know what
@@ -114,16 +120,41 @@ class FileKeyStore:
 
     def generate(self, label: str, algorithm: KeyAlgorithm) -> SoftwareKeyHandle:
         """Create a key under ``label`` and write it; a label already taken is refused."""
-        path = self.path_of(label)
-        if path.exists():
-            raise KeyStoreError(f"A key labelled {label!r} already exists.", code="key-exists")
+        if algorithm is KeyAlgorithm.SM2:
+            raise KeyStoreError(
+                "SM2 keys are generated with generate_sm2(); seals cannot use them yet.",
+                code="sm2-unsupported",
+            )
+        path = self._free_path(label)
         handle = generate_software_key(label, algorithm)
         # The store is the key's owner inside keys/.
-        data = _key_file(handle._key, self._passphrase, self._kdf_rounds)
+        data = _key_file(_pkcs8_der(handle._key), self._passphrase, self._kdf_rounds)
         self._write_new(path, data, label)
         with self._lock:
             self._handles[label] = handle
         return handle
+
+    def generate_sm2(self, label: str) -> SM2KeyHandle:
+        """Create an SM2 key under ``label`` and write it, encrypted like every other key."""
+        path = self._free_path(label)
+        handle = generate_sm2_key(label)
+        self._write_new(
+            path, _key_file(handle.pkcs8_der(), self._passphrase, self._kdf_rounds), label
+        )
+        return handle
+
+    def load_sm2(self, label: str) -> SM2KeyHandle:
+        """The SM2 key under ``label``; a key of another algorithm is refused."""
+        path = self.path_of(label)
+        return load_sm2_private_key(
+            label, self._decrypted_der(self._read_bytes(path, label), label)
+        )
+
+    def _free_path(self, label: str) -> Path:
+        path = self.path_of(label)
+        if path.exists():
+            raise KeyStoreError(f"A key labelled {label!r} already exists.", code="key-exists")
+        return path
 
     def load(self, label: str) -> SoftwareKeyHandle:
         """The key under ``label``, parsed once and then served from memory."""
@@ -157,8 +188,8 @@ class FileKeyStore:
             if self._is_current(data, target):
                 report.current.append(label)
                 continue
-            key = self._parse(data, label)
-            self._replace(path, _key_file(key, target, self._kdf_rounds), label)
+            plain = self._decrypted_der(data, label)
+            self._replace(path, _key_file(plain, target, self._kdf_rounds), label)
             report.changed.append(label)
             with self._lock:
                 self._handles.pop(label, None)
@@ -247,6 +278,21 @@ class FileKeyStore:
             raise KeyStoreError(f"Cannot read the key {label!r}: {exc.strerror}.") from exc
 
     def _parse(self, data: bytes, label: str) -> PrivateKey:
+        key = self._load(data, label)
+        if isinstance(key, bytes):
+            raise KeyStoreError(
+                f"The key {label!r} is an SM2 key; seals cannot use SM2 keys yet.",
+                code="sm2-unsupported",
+            )
+        return key
+
+    def _decrypted_der(self, data: bytes, label: str) -> bytes:
+        """The unencrypted PKCS#8 DER of a key file (any algorithm, SM2 included)."""
+        key = self._load(data, label)
+        return key if isinstance(key, bytes) else _pkcs8_der(key)
+
+    def _load(self, data: bytes, label: str) -> PrivateKey | bytes:
+        """The key of a file, or for an SM2 key its unencrypted PKCS#8 DER."""
         encrypted = _ENCRYPTED_HEADER in data
         if not encrypted and self._require_encryption:
             raise KeyStoreError(
@@ -263,6 +309,14 @@ class FileKeyStore:
         password = self._passphrase.encode("utf-8") if encrypted and self._passphrase else None
         try:
             key = serialization.load_pem_private_key(data, password=password)
+        except UnsupportedAlgorithm as exc:
+            # cryptography decrypted the file but does not know the curve: an SM2 key.
+            plain = _decrypt(data, password)
+            if plain is None or not is_sm2_private_key_info(plain):
+                raise KeyStoreError(
+                    f"The key {label!r} is of an unsupported type.", code="key-unreadable"
+                ) from exc
+            return plain
         except (ValueError, TypeError) as exc:
             reason = "wrong passphrase or damaged file" if encrypted else "damaged file"
             raise KeyStoreError(
@@ -320,17 +374,48 @@ def pbes2_parameters(data: bytes) -> KeyFileParameters | None:
         return None
 
 
-def _key_file(key: PrivateKey, passphrase: str | None, rounds: int) -> bytes:
-    """``key`` as a PKCS#8 PEM file: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) or in clear."""
-    if passphrase is None:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    plain = key.private_bytes(
+def _pkcs8_der(key: PrivateKey) -> bytes:
+    """The unencrypted PKCS#8 PrivateKeyInfo of a cryptography key."""
+    return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def _decrypt(data: bytes, password: bytes | None) -> bytes | None:
+    """The PrivateKeyInfo DER of a key file that cryptography cannot load (an SM2 key).
+
+    cryptography reads the envelope but refuses the curve, so the envelope this store writes
+    (PBES2, PBKDF2-HMAC-SHA2, AES-CBC) is opened here; anything else answers ``None``.
+    """
+    try:
+        _, _, der = pem.unarmor(data)
+        if password is None:
+            return bytes(der)
+        info = asn1_keys.EncryptedPrivateKeyInfo.load(der)
+        algorithm = info["encryption_algorithm"]
+        if algorithm.kdf != "pbkdf2" or algorithm.encryption_cipher != "aes":
+            return None
+        kek = hashlib.pbkdf2_hmac(
+            algorithm.kdf_hmac,
+            password,
+            algorithm.kdf_salt,
+            algorithm.kdf_iterations,
+            dklen=algorithm.key_length,
+        )
+        decryptor = Cipher(algorithms.AES(kek), modes.CBC(algorithm.encryption_iv)).decryptor()
+        padded = decryptor.update(info["encrypted_data"].native) + decryptor.finalize()
+        unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+        return unpadder.update(padded) + unpadder.finalize()
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _key_file(plain: bytes, passphrase: str | None, rounds: int) -> bytes:
+    """A PKCS#8 PrivateKeyInfo (DER) as a PEM file: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)
+    or in clear."""
+    if passphrase is None:
+        armored_plain: bytes = pem.armor("PRIVATE KEY", plain)
+        return armored_plain
     salt = secrets.token_bytes(16)
     iv = secrets.token_bytes(16)
     kek = hashlib.pbkdf2_hmac("sha256", passphrase.encode("utf-8"), salt, rounds, dklen=32)

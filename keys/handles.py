@@ -20,6 +20,8 @@ class KeyAlgorithm(StrEnum):
     RSA_3072 = "rsa-3072"
     EC_P256 = "ecdsa-p256"
     EC_P384 = "ecdsa-p384"
+    SM2 = "sm2"
+    """SM2 on the curve sm2p256v1 with SM3 (GB/T 32918); its keys are :mod:`keys.sm2`'s."""
 
     @property
     def is_rsa(self) -> bool:
@@ -41,7 +43,7 @@ class KeyAlgorithm(StrEnum):
         """Upper bound of a raw signature's size in bytes (DER for ECDSA)."""
         if self.is_rsa:
             return self.rsa_bits // 8
-        return {KeyAlgorithm.EC_P256: 72, KeyAlgorithm.EC_P384: 104}[self]
+        return {KeyAlgorithm.EC_P256: 72, KeyAlgorithm.EC_P384: 104, KeyAlgorithm.SM2: 72}[self]
 
     @classmethod
     def of_public_key(cls, key: PublicKeyTypes) -> KeyAlgorithm:
@@ -63,6 +65,7 @@ HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
+    "sm3": hashes.SM3(),
 }
 
 
@@ -130,8 +133,11 @@ class SoftwareKeyHandle:
 def generate_software_key(label: str, algorithm: KeyAlgorithm) -> SoftwareKeyHandle:
     """A new key held in process memory only (tests, throwaway identities, the file store).
 
-    RSA keys use the public exponent 65537.
+    RSA keys use the public exponent 65537. SM2 keys are not cryptography's: they come from
+    :func:`keys.sm2.generate_sm2_key`.
     """
+    if algorithm is KeyAlgorithm.SM2:
+        raise KeyStoreError("SM2 keys are made by keys.sm2.generate_sm2_key, not here.")
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if algorithm.is_rsa:
         key = rsa.generate_private_key(public_exponent=65537, key_size=algorithm.rsa_bits)

@@ -48,3 +48,37 @@ ORGANIZATION_IDENTIFIER = ObjectIdentifier("2.5.4.97")
 
 OCSP_NOCHECK = ObjectIdentifier("1.3.6.1.5.5.7.48.1.5")
 """id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1)."""
+
+# The national algorithms' identifiers (GM/T 0006, the 1.2.156.10197 arc of the OSCCA).
+SM2_CURVE = "1.2.156.10197.1.301"
+"""The SM2 curve sm2p256v1 (GB/T 32918.5), as the named curve of an id-ecPublicKey key."""
+
+SM3 = "1.2.156.10197.1.401"
+"""The SM3 digest (GB/T 32905)."""
+
+SM2_WITH_SM3 = "1.2.156.10197.1.501"
+"""SM2 signatures over SM3 (GB/T 35276), in certificates, CRLs and CMS."""
+
+
+def _register_sm_oids() -> None:
+    """Teach asn1crypto the names ``sm3``, ``sm2_sm3`` and ``sm2p256v1``.
+
+    asn1crypto has no entry for the national algorithms; without one a suite could not name
+    them and a certificate built with them would print bare OIDs. An OID's map is a class-level
+    dictionary and its reverse map is rebuilt from it when cleared, so adding an entry is
+    enough; adding it twice changes nothing.
+    """
+    from asn1crypto import algos, keys  # noqa: PLC0415 (registering is this import's use)
+
+    for cls, dotted, name in (
+        (algos.DigestAlgorithmId, SM3, "sm3"),
+        (algos.SignedDigestAlgorithmId, SM2_WITH_SM3, "sm2_sm3"),
+    ):
+        if dotted not in cls._map:
+            cls._map[dotted] = name
+            cls._reverse_map = None
+    if SM2_CURVE not in keys.NamedCurve._map:
+        keys.NamedCurve.register("sm2p256v1", SM2_CURVE, 32)
+
+
+_register_sm_oids()

@@ -289,8 +289,18 @@ class PKCS11KeyStore:
         self.__init__(**state)  # type: ignore[misc]
 
     def generate(self, label: str, algorithm: KeyAlgorithm) -> PKCS11KeyHandle:
-        """Generate a key pair on the token under ``label``; a label already used is refused."""
+        """Generate a key pair on the token under ``label``; a label already used is refused.
+
+        SM2 is refused: PKCS#11 defines no SM2 mechanism, and SM2-capable HSMs offer it under
+        vendor-defined numbers (``CKM_SM2_SM3`` and the like) that this store does not drive.
+        """
         check_label(label)
+        if algorithm is KeyAlgorithm.SM2:
+            raise KeyStoreError(
+                f"The PKCS#11 token {self._token_label!r} has no SM2 mechanism this service "
+                "can use (CKM_SM2_SM3 or a vendor-defined one); keep SM2 keys in the file store.",
+                code="sm2-unsupported",
+            )
 
         def generate(session: Any) -> PublicKeyTypes:
             if next(session.get_objects({Attribute.LABEL: label}), None) is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from asn1crypto import algos
 
+from keys import oids
 from keys.errors import KeyStoreError
 
 __all__ = [
@@ -94,6 +95,14 @@ SUITES: tuple[AlgorithmSuite, ...] = (
         digest_oid=_SHA256,
         signature_mechanism="sha256_ecdsa",
         signature_oid=_ECDSA_WITH_SHA256,
+    ),
+    # SM2 with SM3 and the default user id (keys.sm2); keys.oids registers the names.
+    AlgorithmSuite(
+        key_algorithm="sm2",
+        digest="sm3",
+        digest_oid=oids.SM3,
+        signature_mechanism="sm2_sm3",
+        signature_oid=oids.SM2_WITH_SM3,
     ),
 )
 """The suites a seal may use, one per key algorithm."""

@@ -1,0 +1,280 @@
+"""The SM2 CA hierarchy: a root and an issuing CA whose certificates are signed SM2-with-SM3.
+
+It stands beside the hierarchy of :mod:`keys.ca` and names its subjects the same way. The
+certificates carry the same extensions, made by cryptography's builders; but cryptography
+knows neither SM2 keys nor SM2 signatures, so a certificate is drafted with a stand-in P-256
+key and then finished with asn1crypto: the subject's SM2 SubjectPublicKeyInfo and its key
+identifier put in, both signature algorithm fields set to SM2-with-SM3
+(1.2.156.10197.1.501, no parameters), and the to-be-signed bytes signed by the issuer's SM2
+key (:mod:`keys.sm2`, default user id). cryptography reads the result back (names,
+extensions, validity), though it cannot check its signature; OpenSSL 3.0 does.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from keys.ca import (
+    ROOT_CA_NAME,
+    PKIURLs,
+    SealSubject,
+    _authority_name,
+    _key_usage,
+    _now,
+    _revocation_pointers,
+)
+from keys.errors import PKIError
+from keys.oids import (
+    ENTERPRISE_SEAL_POLICY,
+    SEAL_KIND_POLICIES,
+    SEAL_POLICY,
+)
+from keys.sm2 import SM2KeyHandle
+
+__all__ = [
+    "SM2Authority",
+    "SM2Hierarchy",
+    "create_sm2_hierarchy",
+    "create_sm2_issuing_ca",
+    "create_sm2_root_ca",
+    "issue_sm2_seal_certificate",
+]
+
+_SM2_WITH_SM3 = asn1_x509.SignedDigestAlgorithm({"algorithm": "sm2_sm3"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SM2Authority:
+    """An SM2 CA: its certificate, its SM2 key and the chain above it."""
+
+    certificate: x509.Certificate
+    """The authority's own certificate (SM2-with-SM3)."""
+    handle: SM2KeyHandle
+    """The SM2 key that signs for the authority."""
+    chain: tuple[x509.Certificate, ...] = ()
+    """The certificates above it, issuer first, up to the root; empty for the root."""
+
+
+def _key_identifier(public_key: asn1_keys.PublicKeyInfo) -> x509.SubjectKeyIdentifier:
+    # RFC 5280 §4.2.1.2 method 1, as cryptography's from_public_key computes it for others.
+    return x509.SubjectKeyIdentifier(public_key.sha1)
+
+
+def _stand_in() -> ec.EllipticCurvePrivateKey:
+    # Any key serves: its public key and signature are replaced before anyone sees them.
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _finish(
+    builder: x509.CertificateBuilder,
+    public_key: asn1_keys.PublicKeyInfo,
+    issuer: SM2KeyHandle,
+) -> x509.Certificate:
+    """Sign the draft in ``builder`` SM2-with-SM3 by ``issuer`` for the SM2 ``public_key``."""
+    stand_in = _stand_in()
+    draft = builder.public_key(stand_in.public_key()).sign(stand_in, hashes.SHA256())
+    cert = asn1_x509.Certificate.load(draft.public_bytes(Encoding.DER))
+    tbs = cert["tbs_certificate"]
+    tbs["subject_public_key_info"] = public_key
+    tbs["signature"] = _SM2_WITH_SM3
+    cert["signature_algorithm"] = _SM2_WITH_SM3
+    cert["signature_value"] = issuer.sign(tbs.dump(force=True))
+    return x509.load_der_x509_certificate(cert.dump(force=True))
+
+
+def _issued_by(
+    ca: SM2Authority,
+    public_key: asn1_keys.PublicKeyInfo,
+    subject: x509.Name,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    serial_number: int | None = None,
+) -> x509.CertificateBuilder:
+    """A builder issued by ``ca`` with key identifiers; the public key comes in :func:`_finish`."""
+    if not_after <= not_before:
+        raise PKIError("A certificate must end after it starts.")
+    if not_after > ca.certificate.not_valid_after_utc:
+        raise PKIError(
+            f"The certificate would outlive its issuer ({ca.certificate.not_valid_after_utc})."
+        )
+    issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .serial_number(serial_number or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(_key_identifier(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
+            critical=False,
+        )
+    )
+
+
+def create_sm2_root_ca(
+    handle: SM2KeyHandle,
+    *,
+    common_name: str,
+    organization: str,
+    validity_days: int = 7300,
+    now: datetime.datetime | None = None,
+) -> SM2Authority:
+    """A self-signed SM2 root CA for the key ``handle``."""
+    start = _now(now)
+    name = _authority_name(common_name, organization)
+    public_key = handle.public_key_info()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=validity_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(_key_identifier(public_key), critical=False)
+    )
+    return SM2Authority(certificate=_finish(builder, public_key, handle), handle=handle)
+
+
+def create_sm2_issuing_ca(
+    root: SM2Authority,
+    handle: SM2KeyHandle,
+    *,
+    ca_name: str,
+    common_name: str,
+    organization: str,
+    urls: PKIURLs,
+    root_name: str,
+    validity_days: int = 3650,
+    now: datetime.datetime | None = None,
+) -> SM2Authority:
+    """An SM2 issuing CA (path length 0) under ``root``; ``ca_name`` is its URL slug.
+
+    Its CRL distribution point and caIssuers point at the SM2 root's, published as
+    ``root_name``.
+    """
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", ca_name) or ca_name in (ROOT_CA_NAME, root_name):
+        raise ValueError(f"Invalid issuing CA name {ca_name!r}.")
+    start = _now(now)
+    end = min(start + datetime.timedelta(days=validity_days), root.certificate.not_valid_after_utc)
+    public_key = handle.public_key_info()
+    builder = _issued_by(
+        root,
+        public_key,
+        _authority_name(common_name, organization),
+        not_before=start,
+        not_after=end,
+    )
+    builder = builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=0), critical=True
+    ).add_extension(_key_usage(ca=True), critical=True)
+    builder = _revocation_pointers(builder, urls, root_name, ocsp=False)
+    return SM2Authority(
+        certificate=_finish(builder, public_key, root.handle),
+        handle=handle,
+        chain=(root.certificate, *root.chain),
+    )
+
+
+def issue_sm2_seal_certificate(
+    ca: SM2Authority,
+    public_key: asn1_keys.PublicKeyInfo,
+    *,
+    subject: SealSubject,
+    ca_name: str,
+    urls: PKIURLs,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    serial_number: int | None = None,
+) -> x509.Certificate:
+    """An SM2 seal certificate for the SM2 ``public_key``, naming ``subject``, issued by ``ca``.
+
+    It carries what :func:`keys.ca.issue_seal_certificate` puts in a seal certificate.
+    """
+    builder = _issued_by(
+        ca,
+        public_key,
+        subject.name(),
+        not_before=not_before,
+        not_after=not_after,
+        serial_number=serial_number,
+    )
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
+        .add_extension(
+            x509.CertificatePolicies(
+                [
+                    x509.PolicyInformation(
+                        ENTERPRISE_SEAL_POLICY if subject.enterprise else SEAL_POLICY, None
+                    ),
+                    x509.PolicyInformation(SEAL_KIND_POLICIES[subject.seal_kind], None),
+                ]
+            ),
+            critical=False,
+        )
+    )
+    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
+    return _finish(builder, public_key, ca.handle)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SM2Hierarchy:
+    """The SM2 root and issuing CA, with the URL slugs they are published under."""
+
+    root: SM2Authority
+    """The SM2 root CA."""
+    issuing: SM2Authority
+    """The SM2 issuing CA, which issues SM2 seal certificates."""
+    urls: PKIURLs
+    """The URLs written into the certificates."""
+    root_name: str
+    """The SM2 root's URL slug."""
+    ca_name: str
+    """The SM2 issuing CA's URL slug."""
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The chain above an SM2 seal certificate: the issuing CA, then the root."""
+        return (self.issuing.certificate, self.root.certificate)
+
+
+def create_sm2_hierarchy(
+    *,
+    root_key: SM2KeyHandle,
+    issuing_key: SM2KeyHandle,
+    name: str,
+    urls: PKIURLs,
+    root_name: str = "sm2-root",
+    ca_name: str = "sm2-issuing",
+    now: datetime.datetime | None = None,
+) -> SM2Hierarchy:
+    """An SM2 root and issuing CA for the given keys; ``name`` goes into the common names."""
+    organization = f"eContract {name}"
+    root = create_sm2_root_ca(
+        root_key, common_name=f"eContract {name} SM2 Root CA", organization=organization, now=now
+    )
+    issuing = create_sm2_issuing_ca(
+        root,
+        issuing_key,
+        ca_name=ca_name,
+        common_name=f"eContract {name} SM2 Issuing CA",
+        organization=organization,
+        urls=urls,
+        root_name=root_name,
+        now=now,
+    )
+    return SM2Hierarchy(root=root, issuing=issuing, urls=urls, root_name=root_name, ca_name=ca_name)
