@@ -56,9 +56,11 @@ def get_certificate(
 
 @dataclass(frozen=True, kw_only=True)
 class CertificateQuery:
-    """Filters of a certificate listing (always within one department)."""
+    """Filters of a certificate listing: one department's, or every department's for a
+    supervisor who reads them all."""
 
-    department_id: int
+    department_id: int | None
+    """The department listed; ``None`` lists every department (the console's supervisor)."""
     type_code: str | None = None
     status: str | None = None
     number: str | None = None
@@ -72,7 +74,9 @@ def list_certificates(session: Session, query: CertificateQuery) -> list[Certifi
     """A page of the department's certificates, newest first."""
     if not 1 <= query.limit <= 200:
         raise InvalidInputError("limit is between 1 and 200.", errors=[("/limit", "out of range")])
-    stmt = select(Certificate).where(Certificate.department_id == query.department_id)
+    stmt = select(Certificate)
+    if query.department_id is not None:
+        stmt = stmt.where(Certificate.department_id == query.department_id)
     if query.type_code:
         stmt = stmt.where(Certificate.type_code == query.type_code)
     if query.status:

@@ -185,3 +185,23 @@ def disable_client(session: Session, *, client_id: str, actor: audit.Actor) -> A
         target_id=client.id,
     )
     return client
+
+
+def enable_client(session: Session, *, client_id: str, actor: audit.Actor) -> ApiClient:
+    """Enable a disabled client again: its secret works from now on, and so do its access
+    tokens issued before it was disabled, until they expire (they live minutes)."""
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        raise NotFoundError(f"No client {client_id!r}.")
+    if client.disabled_at is None:
+        raise ConflictError(f"Client {client_id} is not disabled.")
+    client.disabled_at = None
+    audit.record(
+        session,
+        actor=actor,
+        action="client.enable",
+        department_id=client.department_id,
+        target_type="client",
+        target_id=client.id,
+    )
+    return client

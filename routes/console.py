@@ -11,14 +11,17 @@ name, counted when they fail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from econtract import db
 from econtract.config import Settings
@@ -291,9 +294,20 @@ class Link:
     en: str
 
 
+#: The department pages (routes.console_department): a department admin's own department, a
+#: supervisor's every department, read-only.
+DEPARTMENT_LINKS = (
+    Link("/console/certificates", "电子证照", "Certificates"),
+    Link("/console/usage", "用证记录", "Uses"),
+    Link("/console/envelopes", "签章流程", "Envelopes"),
+    Link("/console/clients", "接口客户端", "API clients"),
+    Link("/console/seals", "电子印章", "Seals"),
+)
+
+
 def links_of(user: SignedInUser) -> list[Link]:
     """The console's sections the signed-in person may open (filled in as they are built)."""
-    return []
+    return [*DEPARTMENT_LINKS]
 
 
 def overview_of(user: SignedInUser, services: Services) -> dict[str, Any]:
@@ -366,6 +380,34 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
     return problem(403, exc.code, exc.title, exc.message)
 
 
+#: A refused console page in Chinese; the English is the refusal's own detail.
+REFUSED_ZH = {
+    403: "您无权查看或更改此内容。",
+    404: "没有找到这条记录。",
+    409: "记录的当前状态不允许这样操作。",
+    422: "填写的内容有误，请检查后重试。",
+}
+
+_Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _refused_pages(problem_handler: Any) -> _Handler:
+    """``problem_handler`` (the service's problem+json answer), except that a console page
+    refused with 403, 404, 409 or 422 answers a browser with the refused page."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        response: Response = await problem_handler(request, exc)
+        zh = REFUSED_ZH.get(response.status_code)
+        path = request.url.path
+        on_console = path == COOKIE_PATH or path.startswith(COOKIE_PATH + "/")
+        if zh is None or not on_console or not _wants_html(request):
+            return response
+        detail = json.loads(bytes(response.body)).get("detail") or ""
+        return _refused_page(request, response.status_code, zh, str(detail))
+
+    return handler
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Serve the console on ``app``: its routes, its rate limit, its refusals."""
     app.state.console_limiter = RateLimiter(
@@ -375,4 +417,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.add_exception_handler(ConsoleSignInRequiredError, _sign_in_required)
     app.add_exception_handler(ConsoleCSRFError, _csrf_refused)
+    for family in (EContractError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(family, _refused_pages(app.exception_handlers[family]))
     app.include_router(router)
+    from routes.console_department import router as department  # noqa: PLC0415 (imports this module)
+
+    app.include_router(department)
