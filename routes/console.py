@@ -307,7 +307,7 @@ DEPARTMENT_LINKS = (
 
 def links_of(user: SignedInUser) -> list[Link]:
     """The console's sections the signed-in person may open (filled in as they are built)."""
-    return [*DEPARTMENT_LINKS]
+    return [Link("/console/overview", "统计图表", "Figures"), *DEPARTMENT_LINKS]
 
 
 def overview_of(user: SignedInUser, services: Services) -> dict[str, Any]:
@@ -420,6 +420,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     for family in (EContractError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(family, _refused_pages(app.exception_handlers[family]))
     app.include_router(router)
+    from routes.console_overview import router as overview  # noqa: PLC0415 (imports this module)
+
+    app.include_router(overview)
     from routes.console_department import router as department  # noqa: PLC0415 (imports this module)
 
     app.include_router(department)
