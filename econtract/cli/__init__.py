@@ -35,6 +35,7 @@ for _module in (
     "_worker",
     "_blobs",
     "_users",
+    "_reports",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 
