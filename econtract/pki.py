@@ -30,14 +30,23 @@ from econtract.tokens import TokenKey
 from keys.ca import (
     Authority,
     PKIURLs,
+    SealSubject,
     create_issuing_ca,
     create_root_ca,
     issue_ocsp_responder_certificate,
     issue_tsa_certificate,
 )
 from keys.crl import RevokedEntry, build_crl
+from keys.filestore import FileKeyStore
 from keys.handles import KeyAlgorithm, KeyHandle
 from keys.ocsp import OCSPReply, OCSPResponder, RevocationStatus
+from keys.sm2 import SM2KeyHandle
+from keys.sm2ca import (
+    SM2Authority,
+    create_sm2_issuing_ca,
+    create_sm2_root_ca,
+    issue_sm2_seal_certificate,
+)
 from keys.store import KeyStore
 from keys.tsa import InProcessTimeStamper, TimestampAuthority
 from signing.material import ValidationMaterial
@@ -49,6 +58,11 @@ OCSP = "ocsp"
 TOKEN = "token"  # noqa: S105 - the name of the QR/JWT token-signing key, not a secret
 LOG = "log"
 EVENT = "event"
+SM2_ROOT = "sm2-root"
+SM2_ISSUING = "sm2-issuing"
+#: The SM2 hierarchy (SM2-with-SM3 certificates) beside the one above; its keys live in the
+#: file key store, since PKCS#11 has no SM2 mechanism (see keys.pkcs11store).
+SM2_AUTHORITIES = (SM2_ROOT, SM2_ISSUING)
 
 #: Which authorities ``econtract init`` creates, and their key algorithms.
 AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
@@ -143,8 +157,55 @@ def bootstrap_pki(session: Session, key_store: KeyStore, settings: Settings) -> 
         # never takes an access token or a QR token for an event. A registry made before it
         # gets it at its next `econtract init` (which `econtract serve` runs).
         make(EVENT)
+    if isinstance(key_store, FileKeyStore):
+        # A registry made before the SM2 hierarchy gets it at its next init; the other
+        # hierarchy is left as it is.
+        _bootstrap_sm2(session, key_store, rows, urls, org, created)
     session.flush()
     return created
+
+
+def _bootstrap_sm2(
+    session: Session,
+    key_store: FileKeyStore,
+    rows: dict[str, AuthorityRow],
+    urls: PKIURLs,
+    org: str,
+    created: list[str],
+) -> None:
+    """Create the SM2 root and issuing CA that do not exist yet (names go to ``created``)."""
+
+    def make(name: str) -> tuple[AuthorityRow, SM2KeyHandle]:
+        label = new_key_label(f"authority-{name}")
+        handle = key_store.generate_sm2(label)
+        row = AuthorityRow(name=name, key_label=label)
+        session.add(row)
+        rows[name] = row
+        created.append(name)
+        return row, handle
+
+    if SM2_ROOT not in rows:
+        row, handle = make(SM2_ROOT)
+        root = create_sm2_root_ca(handle, common_name=f"{org} SM2 Root CA", organization=org)
+        row.certificate_der = root.certificate.public_bytes(Encoding.DER)
+    if SM2_ISSUING not in rows:
+        row, handle = make(SM2_ISSUING)
+        root_row = rows[SM2_ROOT]
+        assert root_row.certificate_der is not None
+        root = SM2Authority(
+            certificate=x509.load_der_x509_certificate(root_row.certificate_der),
+            handle=key_store.load_sm2(root_row.key_label),
+        )
+        ca = create_sm2_issuing_ca(
+            root,
+            handle,
+            ca_name=SM2_ISSUING,
+            common_name=f"{org} SM2 Seal CA",
+            organization=org,
+            urls=urls,
+            root_name=SM2_ROOT,
+        )
+        row.certificate_der = ca.certificate.public_bytes(Encoding.DER)
 
 
 @dataclass(eq=False)
@@ -160,6 +221,8 @@ class PKI:
     log_key: KeyHandle
     event_key: KeyHandle
     sessions: sessionmaker[Session]
+    sm2_issuing: SM2Authority | None = None
+    """The SM2 issuing CA (its chain holds the SM2 root); ``None`` without a file key store."""
     _crl_cache: dict[str, tuple[tuple[object, ...], float, bytes]] = field(default_factory=dict)
     _material_cache: dict[int, tuple[bytes, bytes, float, ValidationMaterial]] = field(
         default_factory=dict
@@ -206,12 +269,55 @@ class PKI:
             log_key=key_store.load(rows[LOG].key_label),
             event_key=key_store.load(rows[EVENT].key_label),
             sessions=sessions,
+            sm2_issuing=_load_sm2(rows, key_store),
         )
 
     @property
     def ca_certificates(self) -> dict[str, x509.Certificate]:
         """The CA certificates by their URL name."""
         return {ROOT: self.root.certificate, ISSUING: self.issuing.certificate}
+
+    def issue_sm2_seal(
+        self,
+        key_store: KeyStore,
+        label: str,
+        *,
+        subject: SealSubject,
+        not_before: datetime,
+        not_after: datetime,
+    ) -> x509.Certificate:
+        """Make an SM2 seal key under ``label`` and certify it under the SM2 issuing CA.
+
+        The certificate ends with the CA at the latest. A key store without SM2 (a PKCS#11
+        token) refuses in its own words.
+        """
+        if not isinstance(key_store, FileKeyStore):
+            key_store.generate(label, KeyAlgorithm.SM2)  # refuses: no SM2 mechanism
+            raise RegistryError("This key store cannot hold SM2 keys.")
+        if self.sm2_issuing is None:
+            raise RegistryError(
+                "The SM2 CA hierarchy does not exist yet; run `econtract init`.", code="conflict"
+            )
+        handle = key_store.generate_sm2(label)
+        return issue_sm2_seal_certificate(
+            self.sm2_issuing,
+            handle.public_key_info(),
+            subject=subject,
+            ca_name=SM2_ISSUING,
+            urls=self.urls,
+            not_before=not_before,
+            not_after=min(not_after, self.sm2_issuing.certificate.not_valid_after_utc),
+        )
+
+    @property
+    def sm2_ca_certificates(self) -> dict[str, x509.Certificate]:
+        """The SM2 CA certificates by their URL name; empty when there is no SM2 hierarchy."""
+        if self.sm2_issuing is None:
+            return {}
+        return {
+            SM2_ROOT: self.sm2_issuing.chain[0],
+            SM2_ISSUING: self.sm2_issuing.certificate,
+        }
 
     @cached_property
     def tsa(self) -> TimestampAuthority:
@@ -402,6 +508,21 @@ def _revocations_fingerprint(
         return reads.run(read, patient=True)
     with sessions() as session:
         return read(session.connection())
+
+
+def _load_sm2(rows: dict[str, AuthorityRow], key_store: KeyStore) -> SM2Authority | None:
+    """The SM2 issuing CA, when the registry has the SM2 hierarchy and its keys are files."""
+    if not isinstance(key_store, FileKeyStore) or any(n not in rows for n in SM2_AUTHORITIES):
+        return None
+    root_der = rows[SM2_ROOT].certificate_der
+    issuing_der = rows[SM2_ISSUING].certificate_der
+    assert root_der is not None
+    assert issuing_der is not None
+    return SM2Authority(
+        certificate=x509.load_der_x509_certificate(issuing_der),
+        handle=key_store.load_sm2(rows[SM2_ISSUING].key_label),
+        chain=(x509.load_der_x509_certificate(root_der),),
+    )
 
 
 def _reason(value: str | None) -> x509.ReasonFlags | None:

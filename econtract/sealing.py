@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db, metrics
-from econtract.errors import InvalidInputError, NotFoundError
+from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
 from econtract.models import (
     Department,
@@ -35,6 +35,7 @@ from econtract.models import (
 from econtract.seals import seal_code
 from econtract.services import Services
 from econtract.translog import LogEntry
+from keys.handles import KeyAlgorithm
 from keys.signer import KeySigner
 from keys.suites import suite_for
 from signing.appearance import SealAppearance
@@ -73,6 +74,9 @@ def seal_identity(services: Services, seal: Seal, department: Department) -> Sea
     cached = services.seal_identities.get(seal.id)
     if cached is not None:
         return cached
+    if seal.algorithm == KeyAlgorithm.SM2:
+        # SM2 seals have their key and certificate; the CMS they would seal with comes later.
+        raise ConflictError("SM2 seals cannot seal PDFs yet.")
     pki = services.pki
     certificate = x509.load_der_x509_certificate(seal.certificate_der)
     chain = (pki.issuing.certificate, pki.root.certificate)

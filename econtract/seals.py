@@ -20,7 +20,7 @@ from econtract.departments import get_department
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
 from econtract.models import Department, Seal, SealKind, SealStatus
-from econtract.pki import ISSUING, PKI
+from econtract.pki import ISSUING, PKI, SM2_ISSUING
 from econtract.translog import LogEntry
 from keys.ca import SealSubject, issue_seal_certificate
 from keys.handles import KeyAlgorithm
@@ -112,27 +112,41 @@ def create_seal(
             errors=[("/kind", "not an enterprise seal kind")],
         )
     seal_id = new_seal_id()
-    handle = key_store.generate(seal_id, request.algorithm)
     now = clock.now()
-    not_after = min(
-        now + timedelta(days=request.validity_days), pki.issuing.certificate.not_valid_after_utc
+    subject = SealSubject(
+        department_name=department.name,
+        department_code=department.code,
+        seal_kind=request.kind.value,
+        seal_name=request.kind.chinese_name,
+        region=department.region,
+        enterprise=enterprise,
     )
-    cert = issue_seal_certificate(
-        pki.issuing,
-        handle.public_key(),
-        subject=SealSubject(
-            department_name=department.name,
-            department_code=department.code,
-            seal_kind=request.kind.value,
-            seal_name=request.kind.chinese_name,
-            region=department.region,
-            enterprise=enterprise,
-        ),
-        ca_name=ISSUING,
-        urls=pki.urls,
-        not_before=now - timedelta(minutes=5),
-        not_after=not_after,
-    )
+    not_before = now - timedelta(minutes=5)
+    if request.algorithm is KeyAlgorithm.SM2:
+        # An SM2 key and its certificate from the SM2 issuing CA (SM2-with-SM3).
+        issuer = SM2_ISSUING
+        cert = pki.issue_sm2_seal(
+            key_store,
+            seal_id,
+            subject=subject,
+            not_before=not_before,
+            not_after=now + timedelta(days=request.validity_days),
+        )
+    else:
+        issuer = ISSUING
+        handle = key_store.generate(seal_id, request.algorithm)
+        not_after = min(
+            now + timedelta(days=request.validity_days), pki.issuing.certificate.not_valid_after_utc
+        )
+        cert = issue_seal_certificate(
+            pki.issuing,
+            handle.public_key(),
+            subject=subject,
+            ca_name=ISSUING,
+            urls=pki.urls,
+            not_before=not_before,
+            not_after=not_after,
+        )
     seal = Seal(
         id=seal_id,
         department_id=department.id,
@@ -140,7 +154,7 @@ def create_seal(
         algorithm=request.algorithm.value,
         key_label=seal_id,
         certificate_der=cert.public_bytes(Encoding.DER),
-        issuer=ISSUING,
+        issuer=issuer,
         serial_number=str(cert.serial_number),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

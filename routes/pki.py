@@ -7,6 +7,7 @@ import binascii
 from typing import Any
 from urllib.parse import unquote
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from econtract import metrics
 from econtract.errors import MalformedRequestError, NotFoundError
+from econtract.pki import SM2_ROOT
 from econtract.services import Services
 from routes.deps import ServicesDep, read_body
 from routes.security import header_text
@@ -41,6 +43,10 @@ class TrustList(BaseModel):
     crl_urls: dict[str, str]
     ocsp_url: str
     tsa_url: str
+    sm2_root: TrustListEntry | None = None
+    """The SM2 root (SM2-with-SM3), pinned by relying parties that verify SM2 seals."""
+    sm2_intermediates: list[TrustListEntry] = []
+    """The SM2 issuing CA."""
 
 
 def _entry(name: str, cert: Any) -> TrustListEntry:
@@ -58,13 +64,24 @@ def trust_list(services: ServicesDep) -> TrustList:
     """The root and intermediate CA certificates, with the revocation and timestamp URLs."""
     pki = services.pki
     cas = pki.ca_certificates
+    sm2 = pki.sm2_ca_certificates
     return TrustList(
         root=_entry("root", cas["root"]),
         intermediates=[_entry(n, c) for n, c in cas.items() if n != "root"],
         crl_urls={n: pki.urls.crl_url(n) for n in cas},
         ocsp_url=pki.urls.ocsp_url(),
         tsa_url=pki.urls.tsa_url(),
+        sm2_root=_entry(SM2_ROOT, sm2[SM2_ROOT]) if sm2 else None,
+        sm2_intermediates=[_entry(n, c) for n, c in sm2.items() if n != SM2_ROOT],
     )
+
+
+def _ca_certificate(services: Services, name: str) -> x509.Certificate:
+    """A CA certificate of either hierarchy by its URL name; 404 for an unknown name."""
+    cert = services.pki.ca_certificates.get(name) or services.pki.sm2_ca_certificates.get(name)
+    if cert is None:
+        raise NotFoundError(f"There is no CA named {name!r}.")
+    return cert
 
 
 @router.get("/chain.pem", response_class=Response)
@@ -78,24 +95,22 @@ def chain_pem(services: ServicesDep) -> Response:
 @router.get("/ca/{name}.cer", response_class=Response)
 def ca_der(name: str, services: ServicesDep) -> Response:
     """A CA certificate, DER (the AIA caIssuers URL)."""
-    cert = services.pki.ca_certificates.get(name)
-    if cert is None:
-        raise NotFoundError(f"There is no CA named {name!r}.")
+    cert = _ca_certificate(services, name)
     return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert")
 
 
 @router.get("/ca/{name}.pem", response_class=Response)
 def ca_pem(name: str, services: ServicesDep) -> Response:
     """A CA certificate, PEM."""
-    cert = services.pki.ca_certificates.get(name)
-    if cert is None:
-        raise NotFoundError(f"There is no CA named {name!r}.")
+    cert = _ca_certificate(services, name)
     return Response(cert.public_bytes(Encoding.PEM), media_type="application/x-pem-file")
 
 
 @router.get("/crl/{name}.crl", response_class=Response)
 def crl(name: str, services: ServicesDep) -> Response:
     """The current CRL of a CA (the CRL distribution point URL)."""
+    if name in services.pki.sm2_ca_certificates:
+        raise NotFoundError(f"The SM2 CA {name!r} publishes no CRL yet.")
     if name not in services.pki.ca_certificates:
         raise NotFoundError(f"There is no CA named {name!r}.")
     return Response(services.pki.crl_der(name), media_type="application/pkix-crl")

@@ -40,6 +40,7 @@ class KeyAlgorithmChoice(StrEnum):
     RSA_2048 = "rsa-2048"
     RSA_3072 = "rsa-3072"
     EC_P256 = "ecdsa-p256"
+    SM2 = "sm2"
 
 
 def department_row(d: Department) -> dict[str, Any]:

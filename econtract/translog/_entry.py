@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from econtract.reasons import reason_kind
@@ -80,7 +82,14 @@ def format_time(value: datetime) -> str:
 def spki_sha256(certificate_der: bytes) -> str:
     """Hex SHA-256 of a certificate's SubjectPublicKeyInfo: names the key, not the cert."""
     certificate = x509.load_der_x509_certificate(certificate_der)
-    spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    try:
+        key = certificate.public_key()
+    except UnsupportedAlgorithm:
+        # An SM2 key, whose curve cryptography does not know: the SPKI as the certificate
+        # encodes it, which is the DER cryptography would write for a key it knows.
+        tbs = asn1_x509.Certificate.load(certificate_der)["tbs_certificate"]
+        return hashlib.sha256(tbs["subject_public_key_info"].dump()).hexdigest()
+    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).hexdigest()
 
 

@@ -29,7 +29,7 @@ from econtract.cli._registry import KeyAlgorithmChoice, SealKindChoice
 from econtract.config import Settings, get_settings
 from econtract.issuance import TEMPLATES
 from econtract.models import Certificate, SealKind
-from econtract.pki import AUTHORITY_ALGORITHMS
+from econtract.pki import AUTHORITY_ALGORITHMS, SM2_AUTHORITIES
 from econtract.seals import SEAL_ALGORITHMS
 from econtract.services import Services
 from econtract.translog import publish_sth
@@ -51,7 +51,7 @@ def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
 
 def test_init_is_idempotent(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     first = cli_json(capsys, "init")
-    assert sorted(first["authorities_created"]) == sorted(AUTHORITY_ALGORITHMS)
+    assert sorted(first["authorities_created"]) == sorted([*AUTHORITY_ALGORITHMS, *SM2_AUTHORITIES])
     assert first["department_created"] is True
     assert len(first["seals_created"]) == 2
     second = cli_json(capsys, "init")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import pem
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -20,15 +19,14 @@ from keys.errors import KeyStoreError
 from keys.filestore import FileKeyStore, KeyFileParameters, pbes2_parameters
 from keys.handles import KeyAlgorithm
 from keys.pkcs11store import PKCS11KeyStore
-from keys.sm2 import DEFAULT_USER_ID, generate_sm2_key, sm2_verify
+from keys.sm2 import generate_sm2_key, sm2_verify
 from keys.sm2ca import SM2Hierarchy, create_sm2_hierarchy, issue_sm2_seal_certificate
 from keys.store import KeyStoreConfig
 from keys.suites import suite_for
 from tests.keys.conftest import TOKEN_LABEL
-from tests.keys.openssl import openssl
+from tests.keys.openssl import SM2_DISTID, openssl, sm2_signed_by, sm2_verify_raw
 
 NOW = datetime.datetime(2026, 1, 5, 8, 0, tzinfo=datetime.UTC)
-DISTID = f"distid:{DEFAULT_USER_ID.decode()}"
 SUBJECT = SealSubject(
     department_name="杭州市市场监督管理局",
     department_code="91330100MA27XL0E2L",
@@ -37,28 +35,15 @@ SUBJECT = SealSubject(
 )
 
 
-def _verify_raw(tmp_path: Path, public_key_der: bytes, data: bytes, signature: bytes) -> str:
-    """``openssl pkeyutl -verify -rawin -digest sm3`` with the default user id; its output."""
-    (tmp_path / "pub.der").write_bytes(public_key_der)
-    (tmp_path / "data").write_bytes(data)
-    (tmp_path / "sig").write_bytes(signature)
-    result = openssl(
-        "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-keyform", "DER",
-        "-inkey", tmp_path / "pub.der", "-in", tmp_path / "data", "-sigfile", tmp_path / "sig",
-        "-pkeyopt", DISTID, check=False,
-    )  # fmt: skip
-    return result.stdout + result.stderr
-
-
 def test_openssl_accepts_a_signature_of_the_signer(tmp_path: Path) -> None:
     key = generate_sm2_key("sm2-seal")
     data = "电子证照 signed attributes".encode()
     signature = key.sign(data)
-    assert "Signature Verified Successfully" in _verify_raw(
+    assert "Signature Verified Successfully" in sm2_verify_raw(
         tmp_path, key.public_key_der(), data, signature
     )
     # A changed byte is refused, by OpenSSL and by the binding alike.
-    assert "Signature Verification Failure" in _verify_raw(
+    assert "Signature Verification Failure" in sm2_verify_raw(
         tmp_path, key.public_key_der(), data + b"!", signature
     )
     assert sm2_verify(key.public_key_der(), signature, data)
@@ -72,7 +57,7 @@ def test_an_openssl_signature_verifies_here(tmp_path: Path) -> None:
             "-out", tmp_path / "pub.der")  # fmt: skip
     (tmp_path / "data").write_bytes(b"hi chappy")
     openssl("pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", tmp_path / "key.pem",
-            "-in", tmp_path / "data", "-out", tmp_path / "sig", "-pkeyopt", DISTID)  # fmt: skip
+            "-in", tmp_path / "data", "-out", tmp_path / "sig", "-pkeyopt", SM2_DISTID)  # fmt: skip
     public = (tmp_path / "pub.der").read_bytes()
     assert sm2_verify(public, (tmp_path / "sig").read_bytes(), b"hi chappy")
 
@@ -157,27 +142,15 @@ def _seal_certificate(hierarchy: SM2Hierarchy) -> x509.Certificate:
     )
 
 
-def _signed_by(tmp_path: Path, cert: x509.Certificate, issuer: x509.Certificate) -> str:
-    """OpenSSL's verdict on ``cert``'s signature under ``issuer``'s public key."""
-    parsed = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
-    issuer_key = asn1_x509.Certificate.load(issuer.public_bytes(Encoding.DER)).public_key
-    return _verify_raw(
-        tmp_path,
-        issuer_key.dump(),
-        parsed["tbs_certificate"].dump(),
-        parsed["signature_value"].native,
-    )
-
-
 def test_each_certificate_of_the_chain_is_signed_sm2_with_sm3_by_its_issuer(
     hierarchy: SM2Hierarchy, tmp_path: Path
 ) -> None:
     seal = _seal_certificate(hierarchy)
     root, issuing = hierarchy.root.certificate, hierarchy.issuing.certificate
     for cert, issuer in ((root, root), (issuing, root), (seal, issuing)):
-        assert "Signature Verified Successfully" in _signed_by(tmp_path, cert, issuer)
+        assert "Signature Verified Successfully" in sm2_signed_by(tmp_path, cert, issuer)
     # The wrong issuer's key does not verify it.
-    assert "Signature Verification Failure" in _signed_by(tmp_path, seal, root)
+    assert "Signature Verification Failure" in sm2_signed_by(tmp_path, seal, root)
 
 
 def test_openssl_x509_shows_sm2_with_sm3_and_the_sm2_curve(
