@@ -307,7 +307,11 @@ DEPARTMENT_LINKS = (
 
 def links_of(user: SignedInUser) -> list[Link]:
     """The console's sections the signed-in person may open (filled in as they are built)."""
-    return [Link("/console/overview", "统计图表", "Figures"), *DEPARTMENT_LINKS]
+    return [
+        Link("/console/overview", "统计图表", "Figures"),
+        *DEPARTMENT_LINKS,
+        Link("/console/reports", "月度通报", "Monthly report"),
+    ]
 
 
 def overview_of(user: SignedInUser, services: Services) -> dict[str, Any]:
@@ -426,3 +430,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     from routes.console_department import router as department  # noqa: PLC0415 (imports this module)
 
     app.include_router(department)
+    from routes.console_reports import router as reports  # noqa: PLC0415 (imports this module)
+
+    app.include_router(reports)

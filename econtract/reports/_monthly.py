@@ -245,6 +245,16 @@ def monthly_report(
     )
 
 
+def reported_departments(services: Services) -> list[tuple[str, str]]:
+    """The departments a report may be about, as (code, name), by name: the choice a
+    supervisor is offered."""
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Department.code, Department.name).order_by(Department.name, Department.code)
+        ).all()
+    return [(str(code), str(name)) for code, name in rows]
+
+
 @dataclass(frozen=True)
 class _Figures:
     """The overview's figures of one period."""
