@@ -471,7 +471,8 @@ class _Records:
     title_zh: str
     title_en: str
     header: tuple[str, ...]
-    page: Callable[[str | None, int], Page[Any]]
+    page: Callable[..., Page[Any]]
+    """A page of records: ``page(after=…, limit=…)``."""
     row: Callable[[Any], Sequence[object]]
 
 
@@ -499,13 +500,14 @@ def _text(request: Request, name: str) -> str:
 
 def _records(request: Request, kind: str, scope: _Scope) -> _Records:
     services = _services(request)
-    period, mine = scope.period, scope.department_id
+    # Every drill-down of the scope's period and department; the point's keys come after.
+    mine = scope.department_id
+    period = scope.period
 
     def name(department: int) -> str:
         return scope.names.get(department, str(department))
 
     if kind == "issued":
-        issuer, type_code = _int(request, "issuer"), _text(request, "type")
         return _Records(
             title_zh="发证记录",
             title_en="Certificates issued",
@@ -517,27 +519,27 @@ def _records(request: Request, kind: str, scope: _Scope) -> _Records:
                 "状态 Status",
                 "发证时间 Issued",
             ),
-            page=lambda after, limit: issued_certificates(
+            page=functools.partial(
+                issued_certificates,
                 services,
                 period,
-                issuer_id=issuer,
-                type_code=type_code,
+                issuer_id=_int(request, "issuer"),
+                type_code=_text(request, "type"),
                 department_id=mine,
-                limit=limit,
-                after=after,
             ),
             row=lambda r: (
-                r.number,
-                r.type_code,
-                name(r.department_id),
-                r.holder_name,
-                r.status,
-                _time(r.issued_at),
+                (
+                    r.number,
+                    r.type_code,
+                    name(r.department_id),
+                    r.holder_name,
+                    r.status,
+                    _time(r.issued_at),
+                )
             ),
         )
     if kind == "status-changes":
-        status = _text(request, "status")
-        reason = None if request.query_params.get("no_reason") else _text(request, "reason")
+        no_reason = request.query_params.get("no_reason") == "1"
         return _Records(
             title_zh="吊销与暂停记录",
             title_en="Revocations and suspensions",
@@ -550,23 +552,24 @@ def _records(request: Request, kind: str, scope: _Scope) -> _Records:
                 "操作人 Actor",
                 "时间 Time",
             ),
-            page=lambda after, limit: status_changes(
+            page=functools.partial(
+                status_changes,
                 services,
                 period,
-                status=status,
-                reason=reason,
+                status=_text(request, "status"),
+                reason=None if no_reason else _text(request, "reason"),
                 department_id=mine,
-                limit=limit,
-                after=after,
             ),
             row=lambda r: (
-                r.certificate_id,
-                name(r.department_id),
-                r.from_status,
-                r.to_status,
-                r.reason,
-                r.actor,
-                _time(r.created_at),
+                (
+                    r.certificate_id,
+                    name(r.department_id),
+                    r.from_status,
+                    r.to_status,
+                    r.reason,
+                    r.actor,
+                    _time(r.created_at),
+                )
             ),
         )
     if kind in ("envelopes", "completed"):
@@ -577,29 +580,18 @@ def _records(request: Request, kind: str, scope: _Scope) -> _Records:
                 raise _PageError(
                     400, "没有这种签署流程状态。", f"There is no envelope status {status[:40]!r}."
                 )
-
-            def page(after: str | None, limit: int) -> Page[Any]:
-                return envelopes_of_status(
-                    services,
-                    period,
-                    initiator_id=initiator,
-                    status=status,
-                    department_id=mine,
-                    limit=limit,
-                    after=after,
-                )
+            page: Callable[..., Page[Any]] = functools.partial(
+                envelopes_of_status,
+                services,
+                period,
+                initiator_id=initiator,
+                status=status,
+                department_id=mine,
+            )
         else:
-
-            def page(after: str | None, limit: int) -> Page[Any]:
-                return completed_envelopes(
-                    services,
-                    period,
-                    initiator_id=initiator,
-                    department_id=mine,
-                    limit=limit,
-                    after=after,
-                )
-
+            page = functools.partial(
+                completed_envelopes, services, period, initiator_id=initiator, department_id=mine
+            )
         return _Records(
             title_zh="签署流程" if kind == "envelopes" else "已完成的签署流程",
             title_en="Envelopes" if kind == "envelopes" else "Completed envelopes",
@@ -613,16 +605,17 @@ def _records(request: Request, kind: str, scope: _Scope) -> _Records:
             ),
             page=page,
             row=lambda r: (
-                r.id,
-                r.title,
-                name(r.initiator_id),
-                r.status,
-                _time(r.created_at),
-                _time(r.completed_at),
+                (
+                    r.id,
+                    r.title,
+                    name(r.initiator_id),
+                    r.status,
+                    _time(r.created_at),
+                    _time(r.completed_at),
+                )
             ),
         )
     if kind == "uses":
-        user_id, issuer = _int(request, "user"), _int(request, "issuer")
         return _Records(
             title_zh="跨部门用证记录",
             title_en="Uses by other departments",
@@ -636,24 +629,25 @@ def _records(request: Request, kind: str, scope: _Scope) -> _Records:
                 "事项 Matter",
                 "时间 Time",
             ),
-            page=lambda after, limit: uses_of_pair(
+            page=functools.partial(
+                uses_of_pair,
                 services,
                 period,
-                user_id=user_id,
-                issuer_id=issuer,
+                user_id=_int(request, "user"),
+                issuer_id=_int(request, "issuer"),
                 department_id=mine,
-                limit=limit,
-                after=after,
             ),
             row=lambda r: (
-                r.usage_id,
-                name(r.department_id),
-                name(r.issuer_id),
-                r.certificate_id,
-                r.identifier,
-                r.action,
-                r.matter,
-                _time(r.created_at),
+                (
+                    r.usage_id,
+                    name(r.department_id),
+                    name(r.issuer_id),
+                    r.certificate_id,
+                    r.identifier,
+                    r.action,
+                    r.matter,
+                    _time(r.created_at),
+                )
             ),
         )
     if kind == "scans":
@@ -662,13 +656,8 @@ def _records(request: Request, kind: str, scope: _Scope) -> _Records:
             title_zh="伪造或未知的扫码" if failed else "扫码核验",
             title_en="FORGED or UNKNOWN QR answers" if failed else "QR scans",
             header=("日期 Day", "证照 Certificate", "结果 Answer", "次数 Count"),
-            page=lambda after, limit: scans_of_day(
-                services,
-                period.since,
-                failed_only=failed,
-                department_id=mine,
-                limit=limit,
-                after=after,
+            page=functools.partial(
+                scans_of_day, services, period.since, failed_only=failed, department_id=mine
             ),
             row=lambda r: (r.day.isoformat(), r.subject, r.verdict, r.count),
         )
@@ -694,13 +683,15 @@ def records(
         scope = _scope(services, user, since, to, department_id)
         found = _records(request, kind, scope)
         if format == "csv":
-            first = found.page(after, MAX_LIMIT)  # refuses a foreign point before streaming
+            first = found.page(
+                after=after, limit=MAX_LIMIT
+            )  # refuses a foreign point before streaming
             return StreamingResponse(
                 _csv(found, first),
                 media_type="text/csv; charset=utf-8",
                 headers={**NO_STORE, "Content-Disposition": _attachment(kind, scope)},
             )
-        page = found.page(after, limit)
+        page = found.page(after=after, limit=limit)
     except _PageError as error:
         return _message_page(request, user, error)
     except NotFoundError:
@@ -735,6 +726,6 @@ def _csv(found: _Records, first: Page[Any]) -> Iterator[str]:
     heading = csv_text(found.header, ())
     page = first
     while page.next_after is not None:
-        page = found.page(page.next_after, MAX_LIMIT)
+        page = found.page(after=page.next_after, limit=MAX_LIMIT)
         # The same writer as the first page's, without the header line again.
         yield csv_text(found.header, [found.row(item) for item in page.items]).removeprefix(heading)
