@@ -309,6 +309,7 @@ def links_of(user: SignedInUser) -> list[Link]:
     """The console's sections the signed-in person may open (filled in as they are built)."""
     return [
         Link("/console/overview", "统计图表", "Figures"),
+        Link("/console/warnings", "监察预警", "Early warnings"),
         *DEPARTMENT_LINKS,
         Link("/console/reports", "月度通报", "Monthly report"),
     ]
@@ -427,6 +428,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     from routes.console_overview import router as overview  # noqa: PLC0415 (imports this module)
 
     app.include_router(overview)
+    from routes.console_warnings import router as warnings  # noqa: PLC0415 (imports this module)
+
+    app.include_router(warnings)
     from routes.console_department import router as department  # noqa: PLC0415 (imports this module)
 
     app.include_router(department)

@@ -31,6 +31,19 @@ from econtract.supervision._overview import (
 )
 from econtract.supervision._rules import RULES, Candidate
 from econtract.supervision._scans import FAILED_ANSWERS, count_qr_answer, count_scan, flush_scans
+from econtract.supervision._warning_records import (
+    WARNING_TYPES,
+    DepartmentName,
+    HistoryEntry,
+    SubjectRecord,
+    WarningFilter,
+    WarningRecord,
+    all_warnings,
+    departments_by_id,
+    warning_record,
+    warning_type_names,
+    warnings_page,
+)
 from econtract.supervision._warnings import (
     Supervisor,
     WarningClosedError,
@@ -44,9 +57,12 @@ from econtract.supervision._warnings import (
 __all__ = [
     "FAILED_ANSWERS",
     "RULES",
+    "WARNING_TYPES",
     "Candidate",
     "Chart",
+    "DepartmentName",
     "EnvelopeRecord",
+    "HistoryEntry",
     "IssuedRecord",
     "Page",
     "Period",
@@ -55,13 +71,17 @@ __all__ = [
     "ScanRecord",
     "Series",
     "StatusChangeRecord",
+    "SubjectRecord",
     "SupervisionWarning",
     "Supervisor",
     "UseRecord",
     "WarningClosedError",
+    "WarningFilter",
+    "WarningRecord",
     "WarningStatus",
     "WarningView",
     "acknowledge",
+    "all_warnings",
     "chart_drawing",
     "chart_svg",
     "close",
@@ -69,6 +89,7 @@ __all__ = [
     "completion_times",
     "count_qr_answer",
     "count_scan",
+    "departments_by_id",
     "envelopes_by_status",
     "envelopes_of_status",
     "evaluate_warnings",
@@ -83,4 +104,7 @@ __all__ = [
     "status_changes_per_day",
     "uses_by_other_departments",
     "uses_of_pair",
+    "warning_record",
+    "warning_type_names",
+    "warnings_page",
 ]
