@@ -33,6 +33,7 @@ __all__ = [
     "Hierarchy",
     "PKIURLs",
     "SealSubject",
+    "check_validity",
     "create_in_memory_hierarchy",
     "create_issuing_ca",
     "create_root_ca",
@@ -40,6 +41,7 @@ __all__ = [
     "issue_ocsp_responder_certificate",
     "issue_seal_certificate",
     "issue_tsa_certificate",
+    "seal_extensions",
     "seal_kind_of",
 ]
 
@@ -185,12 +187,7 @@ def _issued_by(
     serial_number: int | None = None,
 ) -> x509.CertificateBuilder:
     """A builder for a certificate issued by ``ca``, with the extensions every one carries."""
-    if not_after <= not_before:
-        raise PKIError("A certificate must end after it starts.")
-    if not_after > ca.certificate.not_valid_after_utc:
-        raise PKIError(
-            f"The certificate would outlive its issuer ({ca.certificate.not_valid_after_utc})."
-        )
+    check_validity(ca.certificate, not_before=not_before, not_after=not_after)
     issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     return (
         x509.CertificateBuilder()
@@ -206,6 +203,39 @@ def _issued_by(
             critical=False,
         )
     )
+
+
+def check_validity(
+    issuer: x509.Certificate, *, not_before: datetime.datetime, not_after: datetime.datetime
+) -> None:
+    """Refuse a validity that ends before it starts or outlives the issuer's certificate."""
+    if not_after <= not_before:
+        raise PKIError("A certificate must end after it starts.")
+    if not_after > issuer.not_valid_after_utc:
+        raise PKIError(f"The certificate would outlive its issuer ({issuer.not_valid_after_utc}).")
+
+
+def seal_extensions(
+    builder: x509.CertificateBuilder, subject: SealSubject, urls: PKIURLs, ca_name: str
+) -> x509.CertificateBuilder:
+    """What every seal certificate carries besides its key identifiers, whatever its algorithm:
+    end entity, signing and non-repudiation, the seal policies and the revocation pointers."""
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
+        .add_extension(
+            x509.CertificatePolicies(
+                [
+                    x509.PolicyInformation(
+                        ENTERPRISE_SEAL_POLICY if subject.enterprise else SEAL_POLICY, None
+                    ),
+                    x509.PolicyInformation(SEAL_KIND_POLICIES[subject.seal_kind], None),
+                ]
+            ),
+            critical=False,
+        )
+    )
+    return _revocation_pointers(builder, urls, ca_name, ocsp=True)
 
 
 def _within_issuer(ca: Authority, not_after: datetime.datetime) -> datetime.datetime:
@@ -325,23 +355,7 @@ def issue_seal_certificate(
         not_after=not_after,
         serial_number=serial_number,
     )
-    builder = (
-        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
-        .add_extension(
-            x509.CertificatePolicies(
-                [
-                    x509.PolicyInformation(
-                        ENTERPRISE_SEAL_POLICY if subject.enterprise else SEAL_POLICY, None
-                    ),
-                    x509.PolicyInformation(SEAL_KIND_POLICIES[subject.seal_kind], None),
-                ]
-            ),
-            critical=False,
-        )
-    )
-    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
-    return sign_certificate(builder, ca.handle)
+    return sign_certificate(seal_extensions(builder, subject, urls, ca_name), ca.handle)
 
 
 def issue_tsa_certificate(

@@ -31,12 +31,8 @@ from keys.ca import (
     _key_usage,
     _now,
     _revocation_pointers,
-)
-from keys.errors import PKIError
-from keys.oids import (
-    ENTERPRISE_SEAL_POLICY,
-    SEAL_KIND_POLICIES,
-    SEAL_POLICY,
+    check_validity,
+    seal_extensions,
 )
 from keys.sm2 import SM2KeyHandle
 
@@ -101,12 +97,7 @@ def _issued_by(
     serial_number: int | None = None,
 ) -> x509.CertificateBuilder:
     """A builder issued by ``ca`` with key identifiers; the public key comes in :func:`_finish`."""
-    if not_after <= not_before:
-        raise PKIError("A certificate must end after it starts.")
-    if not_after > ca.certificate.not_valid_after_utc:
-        raise PKIError(
-            f"The certificate would outlive its issuer ({ca.certificate.not_valid_after_utc})."
-        )
+    check_validity(ca.certificate, not_before=not_before, not_after=not_after)
     issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     return (
         x509.CertificateBuilder()
@@ -212,23 +203,7 @@ def issue_sm2_seal_certificate(
         not_after=not_after,
         serial_number=serial_number,
     )
-    builder = (
-        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True, non_repudiation=True), critical=True)
-        .add_extension(
-            x509.CertificatePolicies(
-                [
-                    x509.PolicyInformation(
-                        ENTERPRISE_SEAL_POLICY if subject.enterprise else SEAL_POLICY, None
-                    ),
-                    x509.PolicyInformation(SEAL_KIND_POLICIES[subject.seal_kind], None),
-                ]
-            ),
-            critical=False,
-        )
-    )
-    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
-    return _finish(builder, public_key, ca.handle)
+    return _finish(seal_extensions(builder, subject, urls, ca_name), public_key, ca.handle)
 
 
 @dataclass(frozen=True, kw_only=True)
