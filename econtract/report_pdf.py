@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from reportlab.lib import colors
@@ -423,15 +423,24 @@ def report_pdf(report: Report, appendices: tuple[Appendix, ...] = ()) -> bytes:
         if appendix.rows:
             story.append(_facts(list(appendix.rows), width))
 
-    def footer(canvas: Canvas, document: SimpleDocTemplate) -> None:
-        # The format's version marker goes in the footer, where an auditor finds it on any page.
-        canvas.saveState()
-        canvas.setFont(_FONT, 7.5)
-        canvas.setFillColor(_MUTED)
-        canvas.drawString(_MARGIN, _MARGIN / 2, f"报告格式 Report format: {report.schema}")
-        page = f"第 {document.page} 页 Page {document.page}"
-        canvas.drawRightString(A4[0] - _MARGIN, _MARGIN / 2, page)
-        canvas.restoreState()
-
+    footer = page_footer(f"报告格式 Report format: {report.schema}")
     document.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
+
+
+def page_footer(
+    text: str, *, font: str = _FONT, margin: float = _MARGIN
+) -> Callable[[Canvas, SimpleDocTemplate], None]:
+    """The footer of every page of an A4 report: ``text`` at the left (the format's version
+    marker goes there, where an auditor finds it on any page), the page number at the right."""
+
+    def footer(canvas: Canvas, document: SimpleDocTemplate) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 7.5)
+        canvas.setFillColor(_MUTED)
+        canvas.drawString(margin, margin / 2, text)
+        page = f"第 {document.page} 页 Page {document.page}"
+        canvas.drawRightString(A4[0] - margin, margin / 2, page)
+        canvas.restoreState()
+
+    return footer

@@ -22,11 +22,11 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table
 from reportlab.platypus.tables import TableStyle
 
 from econtract.clock import CHINA
+from econtract.report_pdf import page_footer
 from econtract.reports._monthly import REPORT_FORMAT, MonthlyReport, Totals
 from econtract.supervision import Chart, Series, WarningView, chart_drawing
 from econtract.supervision._charts import ChartKind
@@ -508,14 +508,6 @@ def monthly_report_pdf(report: MonthlyReport) -> bytes:
             f"The first {listed} of {report.totals.warnings} are listed."
         )
 
-    def footer(canvas: Canvas, document: SimpleDocTemplate) -> None:
-        canvas.saveState()
-        canvas.setFont(_FONT, 7.5)
-        canvas.setFillColor(_MUTED)
-        canvas.drawString(_MARGIN, _MARGIN / 2, f"{title_of(report)} · {REPORT_FORMAT}")
-        page = f"第 {document.page} 页 Page {document.page}"
-        canvas.drawRightString(A4[0] - _MARGIN, _MARGIN / 2, page)
-        canvas.restoreState()
-
+    footer = page_footer(f"{title_of(report)} · {REPORT_FORMAT}", font=_FONT, margin=_MARGIN)
     document.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
