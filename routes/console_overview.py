@@ -213,7 +213,9 @@ def _reason(point: Point) -> str | None:
 
 
 def _scans_href(scope: _Scope, point: Point) -> str:
-    failed = "1" if point.label == "forged-or-unknown" else None
+    """The scans of a point's day: every answer, or only the FORGED and UNKNOWN ones behind
+    the count and the share of those."""
+    failed = None if point.label == _SCAN_NAMES["scans"] else "1"
     return "/console/records/scans?" + _day_scope(scope, point.day or date.min, 1).query(
         failed=failed
     )
@@ -356,7 +358,7 @@ FIGURES = (
         unit_zh="%",
         unit_en="",
         read=_scans(share=True),
-        href=lambda scope, p: _scans_href(scope, dataclasses.replace(p, label="forged-or-unknown")),
+        href=_scans_href,
     ),
 )
 _BY_NAME = {figure.name: figure for figure in FIGURES}

@@ -66,10 +66,11 @@ def _numbers(registry: Registry, *names: str) -> set[str]:
 def _records(page: str) -> list[list[str]]:
     body = re.search(r"<tbody>(.*?)</tbody>", page, re.S)
     assert body
-    return [
+    rows = [
         [html.unescape(cell) for cell in re.findall(r"<td>([^<]*)</td>", row)]
         for row in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
     ]
+    return [row for row in rows if row]  # not the "no records" line
 
 
 def test_without_a_session_the_overview_redirects_to_sign_in(console: TestClient) -> None:
@@ -126,6 +127,33 @@ def test_the_supervisors_overview_shows_the_registrys_numbers(
     assert links == sorted(href or "" for *_, href in _rows(page.text, "issued-per-day"))
     assert second  # both departments appear in the picker
     assert f'<option value="{second}">台州市市场监督管理局</option>' in page.text
+
+
+@pytest.mark.parametrize("who", ["supervisor", "admin"])
+def test_every_points_drill_down_holds_as_many_records_as_its_value(
+    console: TestClient, registry: Registry, who: str, request: pytest.FixtureRequest
+) -> None:
+    signed_in(console, request.getfixturevalue(who))
+    page = console.get(f"/console/overview?{WEEK}", headers=HTML)
+    counted = (
+        "issued-per-day",
+        "issued-per-week",
+        "status-changes-per-day",
+        "envelopes-by-status",
+        "uses-by-other-departments",
+    )
+    for chart in (*counted, "scans-per-day"):
+        rows = _rows(page.text, chart)
+        assert rows, chart
+        for x, label, value, href in rows:
+            assert href, (chart, x, label)
+            records = console.get(href, headers=HTML)
+            assert records.status_code == 200, href
+            listed = _records(records.text)
+            if chart == "scans-per-day":  # a row per licence and answer, with its count
+                assert sum(int(row[3]) for row in listed) == int(value), href
+            else:
+                assert len(listed) == int(value), href
 
 
 def test_a_point_lists_exactly_its_records_with_a_next_link(
