@@ -22,7 +22,14 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table
+from reportlab.platypus import (
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+)
 from reportlab.platypus.tables import TableStyle
 
 from econtract.clock import CHINA
@@ -54,6 +61,8 @@ _WARNING_STATUS = {
     "acknowledged": "已确认 acknowledged",
     "closed": "已关闭 closed",
 }
+_PERCENTILES = {"median": "中位数 median", "p90": "90百分位 p90"}
+_SCANS = {"scans": "扫码 scans", "forged-or-unknown": "伪造或未知 FORGED or UNKNOWN"}
 _ENVELOPE_STATUSES = ("open", "completed", "declined", "cancelled", "expired")
 
 
@@ -83,6 +92,11 @@ def _para(text: str, size: float = 7.5, colour: colors.Color = _INK) -> Paragrap
 
 def _heading(text: str) -> list[Flowable]:
     return [Spacer(1, 12), _para(text, 12.5), Spacer(1, 4)]
+
+
+def _section(title: str, *first: Flowable) -> list[Flowable]:
+    """A section's heading kept on one page with what comes first under it (a chart)."""
+    return [KeepTogether([*_heading(title), *first])]
 
 
 def _note(text: str) -> list[Flowable]:
@@ -146,8 +160,26 @@ def _in_hours(series: Series) -> Series:
     )
 
 
-def _only(series: Series, *labels: str) -> Series:
-    return dataclasses.replace(series, points=tuple(p for p in series.points if p.label in labels))
+def _relabelled(series: Series, labels: dict[str, str]) -> Series:
+    """The points of ``labels``' keys only, named in both languages for the legend."""
+    return dataclasses.replace(
+        series,
+        points=tuple(
+            dataclasses.replace(p, label=labels[p.label])
+            for p in series.points
+            if p.label in labels
+        ),
+    )
+
+
+def _pairs(series: Series) -> Series:
+    """The uses' pairs ``user → issuer`` with an arrow the project's font has (it has no →)."""
+    return dataclasses.replace(
+        series,
+        points=tuple(
+            dataclasses.replace(p, label=p.label.replace("→", "▶")) for p in series.points
+        ),
+    )
 
 
 def _hours(seconds: float | None) -> str:
@@ -330,11 +362,11 @@ def _completion(report: MonthlyReport) -> Flowable:
 
 def _uses(report: MonthlyReport) -> Flowable:
     pairs = Counter[str]()
-    for point in report.uses.points:
+    for point in _pairs(report.uses).points:
         pairs[point.label] += int(point.y)
     rows = [[_para(label, 7.5), str(n)] for label, n in sorted(pairs.items(), key=lambda i: -i[1])]
     return _table(
-        ["用证部门 → 发证部门 Using → issuing department", "次数 Uses"],
+        ["用证部门 ▶ 发证部门 Using ▶ issuing department", "次数 Uses"],
         rows,
         [_WIDTH * 0.8, _WIDTH * 0.2],
     )
@@ -458,46 +490,58 @@ def monthly_report_pdf(report: MonthlyReport) -> bytes:
             8,
             _MUTED,
         ),
-        *_heading("一、概要 Summary"),
-        _summary(report.totals, report.totals_before),
-        *_heading("二、各部门情况 By department"),
-        *_note(
-            "完成时长为本月完成的、由该部门发起的信封自发起至完成的小时数。"
-            "Completion: hours from start to completion of the envelopes it initiated that "
-            "completed this month."
+        *_section("一、概要 Summary", _summary(report.totals, report.totals_before)),
+        *_section(
+            "二、各部门情况 By department",
+            *_note(
+                "完成时长为本月完成的、由该部门发起的信封自发起至完成的小时数。"
+                "Completion: hours from start to completion of the envelopes it initiated "
+                "that completed this month."
+            ),
+            _departments(report),
         ),
-        _departments(report),
-        *_heading("三、证照签发（按周）Licences issued per week"),
-        *_chart("签发量", "Issued", "stacked", report.issued_per_week, unit=("张", "licences")),
+        *_section(
+            "三、证照签发（按周）Licences issued per week",
+            *_chart("签发量", "Issued", "stacked", report.issued_per_week, unit=("张", "licences")),
+        ),
         _issued(report),
-        *_heading("四、撤销与暂停（按原因）Revocations and suspensions by reason"),
-        *_chart("撤销与暂停", "Revocations and suspensions", "stacked", report.status_changes),
+        *_section(
+            "四、撤销与暂停（按原因）Revocations and suspensions by reason",
+            *_chart("撤销与暂停", "Revocations and suspensions", "stacked", report.status_changes),
+        ),
         _reasons(report),
-        *_heading("五、信封（按状态）Envelopes started this month, by status now"),
-        *_chart("信封状态", "Envelopes by status", "stacked", report.envelopes),
+        *_section(
+            "五、信封（按状态）Envelopes started this month, by status now",
+            *_chart("信封状态", "Envelopes by status", "stacked", report.envelopes),
+        ),
         _envelopes(report),
-        *_heading("六、信封完成时长 Envelope completion time"),
-        *_chart(
-            "完成时长",
-            "Completion time",
-            "bar",
-            _in_hours(report.completion),
-            unit=("小时", "hours"),
+        *_section(
+            "六、信封完成时长 Envelope completion time",
+            *_chart(
+                "完成时长",
+                "Completion time",
+                "bar",
+                _relabelled(_in_hours(report.completion), _PERCENTILES),
+                unit=("小时", "hours"),
+            ),
         ),
         _completion(report),
-        *_heading("七、跨部门用证 Uses of licences by other departments"),
-        *_chart("跨部门用证", "Uses by other departments", "stacked", report.uses),
+        *_section(
+            "七、跨部门用证 Uses of licences by other departments",
+            *_chart("跨部门用证", "Uses by other departments", "stacked", _pairs(report.uses)),
+        ),
         _uses(report),
-        *_heading("八、扫码核验 QR scans"),
-        *_chart(
-            "扫码核验",
-            "QR scans",
-            "line",
-            _only(report.scans, "scans", "forged-or-unknown"),
+        *_section(
+            "八、扫码核验 QR scans",
+            *_chart(
+                "扫码核验",
+                "QR scans",
+                "line",
+                _relabelled(report.scans, _SCANS),
+            ),
         ),
         _scans(report),
-        *_heading("九、监察预警及处理 Early warnings and their handling"),
-        _warning_counts(report),
+        *_section("九、监察预警及处理 Early warnings and their handling", _warning_counts(report)),
         Spacer(1, 6),
         _warnings(report),
     ]

@@ -204,6 +204,8 @@ def test_the_sealed_report_reads_renders_and_verifies(
     joined = re.sub(r"\s+", "", text)
     for name in ("台州市市场监督管理局", "宁波市税务局", "已联系该部门核实", "console:zhang"):
         assert name in joined
+    # A use's pair, with an arrow the font draws (it has no →).
+    assert "宁波市税务局▶台州市市场监督管理局1" in joined
     summary = next(line for line in text.splitlines() if "Licences issued" in line)
     assert summary.split()[-4:] == ["6", "1", "+5", "(+500%)"]
 
