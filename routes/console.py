@@ -431,9 +431,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     from routes.console_warnings import router as warnings  # noqa: PLC0415 (imports this module)
 
     app.include_router(warnings)
+    from routes.console_certificates import router as certificates  # noqa: PLC0415
     from routes.console_department import router as department  # noqa: PLC0415 (imports this module)
 
     app.include_router(department)
+    app.include_router(certificates)
     from routes.console_reports import router as reports  # noqa: PLC0415 (imports this module)
 
     app.include_router(reports)

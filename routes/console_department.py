@@ -2,31 +2,22 @@
 of the department's licences by other departments, envelopes; each list also as CSV.
 
 A department admin sees their own department and changes it through the domain's use cases
-(a client enabled or disabled, a certificate revoked, suspended or reinstated), each change
-audited with the person as its actor. A record of another department answers 404, never 403:
-its existence is not told. A supervisor sees every department (a department filter narrows
-the lists) and changes nothing: every form post of theirs is refused (403).
+(a client enabled or disabled; a certificate revoked, suspended or reinstated in
+:mod:`routes.console_certificates`), each change audited with the person as its actor. A
+record of another department answers 404, never 403: its existence is not told. A supervisor
+sees every department (a department filter narrows the lists) and changes nothing: every form
+post of theirs is refused (403).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from econtract import audit
-from econtract.certificates import (
-    TRANSITIONS,
-    CertificateQuery,
-    change_status,
-    get_certificate,
-    list_certificates,
-    status_history,
-)
 from econtract.console import ConsoleRole, SignedInUser
 from econtract.console.department_records import (
     clients_of,
@@ -39,8 +30,6 @@ from econtract.departments import get_department, list_departments
 from econtract.envelopes import EnvelopeStatus, EnvelopeView, get_envelope, list_envelopes
 from econtract.errors import InvalidInputError, PermissionDeniedError
 from econtract.logs import request_id_var
-from econtract.models import Certificate, CertificateStatus, CertificateType
-from econtract.reasons import KINDS, OTHER
 from econtract.services import Services
 from routes.console import NO_STORE, CurrentUser, FormUser, console_page
 
@@ -50,26 +39,25 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000
 
-#: The reason codes a status change's reason starts with, as the API takes them
-#: (:mod:`econtract.reasons`), offered in the form.
-REASON_CODES = (*(kind.code for kind, _ in KINDS), OTHER.code)
-
 Text = Annotated[str, Query(max_length=100)]
+_Row = TypeVar("_Row")
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The service's services, as the app holds them."""
     services: Services = request.app.state.services
     return services
 
 
-def _is_supervisor(user: SignedInUser) -> bool:
+def is_supervisor(user: SignedInUser) -> bool:
+    """Whether ``user`` reads every department (and changes nothing)."""
     return user.role == ConsoleRole.SUPERVISOR.value
 
 
-def _scope(services: Services, user: SignedInUser, department: str) -> int | None:
+def scope_of(services: Services, user: SignedInUser, department: str) -> int | None:
     """The department a list is scoped to: a department admin's own; for a supervisor, the
     department filtered on, or ``None`` (every department)."""
-    if not _is_supervisor(user):
+    if not is_supervisor(user):
         if user.department_id is None:
             raise PermissionDeniedError("This console account has no department.")
         return user.department_id
@@ -79,10 +67,10 @@ def _scope(services: Services, user: SignedInUser, department: str) -> int | Non
         return get_department(session, department).id
 
 
-def _admin_form(user: FormUser) -> SignedInUser:
+def admin_form(user: FormUser) -> SignedInUser:
     """A form post's person, after its CSRF check: a department admin (a supervisor reads
     only, 403)."""
-    if _is_supervisor(user) or user.department_id is None:
+    if is_supervisor(user) or user.department_id is None:
         raise PermissionDeniedError(
             "A supervisor reads the console; only a department admin "
             "changes their department's records."
@@ -90,10 +78,11 @@ def _admin_form(user: FormUser) -> SignedInUser:
     return user
 
 
-AdminForm = Annotated[SignedInUser, Depends(_admin_form)]
+AdminForm = Annotated[SignedInUser, Depends(admin_form)]
 
 
-def _actor(user: SignedInUser) -> audit.Actor:
+def actor_of(user: SignedInUser) -> audit.Actor:
+    """The person as the audit trail names them: ``console:<name>``, of their department."""
     return audit.Actor(
         name=f"console:{user.name}",
         department_id=user.department_id,
@@ -101,16 +90,16 @@ def _actor(user: SignedInUser) -> audit.Actor:
     )
 
 
-def _filters(request: Request, user: SignedInUser, **more: Any) -> dict[str, Any]:
+def list_context(request: Request, user: SignedInUser, **more: Any) -> dict[str, Any]:
     """What every list page shows besides its rows: the department filter of a supervisor."""
-    context: dict[str, Any] = {"supervisor": _is_supervisor(user), **more}
-    if _is_supervisor(user):
-        with _services(request).sessions() as session:
+    context: dict[str, Any] = {"supervisor": is_supervisor(user), **more}
+    if is_supervisor(user):
+        with services_of(request).sessions() as session:
             context["departments"] = [(d.code, d.name) for d in list_departments(session)]
     return context
 
 
-def _csv(name: str, header: Sequence[str], rows: Iterator[Sequence[object]]) -> Response:
+def csv_download(name: str, header: Sequence[str], rows: Iterator[Sequence[object]]) -> Response:
     """A CSV download: UTF-8 with a byte-order mark (so that Excel and WPS read the Chinese
     as such), every cell neutralised by :mod:`econtract.csvsafe`."""
     body = "\ufeff" + csv_text(header, rows)
@@ -121,7 +110,7 @@ def _csv(name: str, header: Sequence[str], rows: Iterator[Sequence[object]]) -> 
     )
 
 
-def _next(request: Request, after: str | None) -> str | None:
+def next_page_of(request: Request, after: str | None) -> str | None:
     """The address of the next page: this one's query with ``after`` replaced."""
     if after is None:
         return None
@@ -135,26 +124,33 @@ def _next(request: Request, after: str | None) -> str | None:
 CLIENT_HEADER = ("id", "name", "department", "scopes", "created_at", "enabled")
 
 
-def _client_rows(request: Request, user: SignedInUser, department: str) -> list[Any]:
-    services = _services(request)
-    scope = _scope(services, user, department)
+def _rows_of(
+    request: Request,
+    user: SignedInUser,
+    department: str,
+    lister: Callable[..., Sequence[_Row]],
+) -> Sequence[_Row]:
+    """What ``lister`` lists of the departments ``user`` may see (narrowed to ``department``
+    for a supervisor who filters on one)."""
+    services = services_of(request)
+    scope = scope_of(services, user, department)
     with services.sessions() as session:
-        return list(clients_of(session, department_id=scope))
+        return lister(session, department_id=scope)
 
 
 @router.get("/clients", response_class=HTMLResponse)
 def clients_page(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The department's API clients; a department admin enables and disables them here."""
-    rows = _client_rows(request, user, department)
-    context = _filters(request, user, clients=rows, department=department)
+    rows = _rows_of(request, user, department, clients_of)
+    context = list_context(request, user, clients=rows, department=department)
     return console_page(request, user, "department_clients.html", context)
 
 
 @router.get("/clients.csv")
 def clients_csv(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The clients of :func:`clients_page` as CSV."""
-    rows = _client_rows(request, user, department)
-    return _csv(
+    rows = _rows_of(request, user, department, clients_of)
+    return csv_download(
         "clients",
         CLIENT_HEADER,
         (
@@ -167,7 +163,7 @@ def clients_csv(request: Request, user: CurrentUser, department: Text = "") -> R
 def _client_change(enabled: bool) -> Any:
     def change(request: Request, client_id: str, user: AdminForm) -> Response:
         set_client_enabled(
-            _services(request), client_id=client_id, enabled=enabled, actor=_actor(user)
+            services_of(request), client_id=client_id, enabled=enabled, actor=actor_of(user)
         )
         return RedirectResponse("/console/clients", status_code=303, headers=NO_STORE)
 
@@ -197,26 +193,19 @@ SEAL_HEADER = (
 )
 
 
-def _seal_rows(request: Request, user: SignedInUser, department: str) -> list[Any]:
-    services = _services(request)
-    scope = _scope(services, user, department)
-    with services.sessions() as session:
-        return list(seals_of(session, department_id=scope))
-
-
 @router.get("/seals", response_class=HTMLResponse)
 def seals_page(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The department's seals and their certificates' validity."""
-    rows = _seal_rows(request, user, department)
-    context = _filters(request, user, seals=rows, department=department)
+    rows = _rows_of(request, user, department, seals_of)
+    context = list_context(request, user, seals=rows, department=department)
     return console_page(request, user, "department_seals.html", context)
 
 
 @router.get("/seals.csv")
 def seals_csv(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The seals of :func:`seals_page` as CSV."""
-    rows = _seal_rows(request, user, department)
-    return _csv(
+    rows = _rows_of(request, user, department, seals_of)
+    return csv_download(
         "seals",
         SEAL_HEADER,
         (
@@ -232,205 +221,6 @@ def seals_csv(request: Request, user: CurrentUser, department: Text = "") -> Res
             )
             for s in rows
         ),
-    )
-
-
-# --- certificates -------------------------------------------------------------------------
-
-CERTIFICATE_HEADER = (
-    "id",
-    "number",
-    "type",
-    "holder",
-    "department",
-    "valid_from",
-    "valid_until",
-    "status",
-    "issued_at",
-)
-
-
-def _certificate_query(
-    request: Request,
-    user: SignedInUser,
-    *,
-    department: str,
-    type: str,
-    status: str,
-    number: str,
-    holder: str,
-    after: str,
-    limit: int,
-) -> CertificateQuery:
-    if status and status not in {s.value for s in CertificateStatus}:
-        raise InvalidInputError(
-            f"The status is one of {', '.join(s.value for s in CertificateStatus)}.",
-            errors=[("/status", "unknown")],
-        )
-    return CertificateQuery(
-        department_id=_scope(_services(request), user, department),
-        type_code=type or None,
-        status=status or None,
-        number=number.strip() or None,
-        holder=holder.strip() or None,
-        after=after or None,
-        limit=limit,
-    )
-
-
-@router.get("/certificates", response_class=HTMLResponse)
-def certificates_page(
-    request: Request,
-    user: CurrentUser,
-    department: Text = "",
-    type: Text = "",
-    status: Text = "",
-    number: Text = "",
-    holder: Text = "",
-    after: Text = "",
-) -> Response:
-    """The department's certificates, newest first, filtered by type, status, number or a
-    part of the holder's name, a page at a time."""
-    query = _certificate_query(
-        request,
-        user,
-        department=department,
-        type=type,
-        status=status,
-        number=number,
-        holder=holder,
-        after=after,
-        limit=PAGE_SIZE + 1,
-    )
-    with _services(request).sessions() as session:
-        rows = list_certificates(session, query)
-        types = list(session.execute(select(CertificateType.code, CertificateType.name)))
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    context = _filters(
-        request,
-        user,
-        certificates=rows,
-        types=types,
-        statuses=[s.value for s in CertificateStatus],
-        department=department,
-        type=type,
-        status=status,
-        number=number,
-        holder=holder,
-        next_page=_next(request, rows[-1].id if more else None),
-    )
-    return console_page(request, user, "department_certificates.html", context)
-
-
-@router.get("/certificates.csv")
-def certificates_csv(
-    request: Request,
-    user: CurrentUser,
-    department: Text = "",
-    type: Text = "",
-    status: Text = "",
-    number: Text = "",
-    holder: Text = "",
-) -> Response:
-    """The certificates of :func:`certificates_page` (every page, up to
-    :data:`EXPORT_LIMIT`) as CSV."""
-    query = _certificate_query(
-        request,
-        user,
-        department=department,
-        type=type,
-        status=status,
-        number=number,
-        holder=holder,
-        after="",
-        limit=200,
-    )
-    rows: list[Certificate] = []
-    with _services(request).sessions() as session:
-        while len(rows) < EXPORT_LIMIT:
-            page = list_certificates(session, query)
-            rows.extend(page)
-            if len(page) < query.limit:
-                break
-            query = dataclasses.replace(query, after=page[-1].id)
-    return _csv(
-        "certificates",
-        CERTIFICATE_HEADER,
-        (
-            (
-                c.id,
-                c.number,
-                c.type_code,
-                c.holder_name,
-                c.issuer.code,
-                c.valid_from.isoformat(),
-                c.valid_until.isoformat() if c.valid_until else "",
-                c.status,
-                c.issued_at.isoformat(),
-            )
-            for c in rows[:EXPORT_LIMIT]
-        ),
-    )
-
-
-@router.get("/certificates/{certificate_id}", response_class=HTMLResponse)
-def certificate_page(request: Request, user: CurrentUser, certificate_id: str) -> Response:
-    """One certificate and its status history; a department admin's forms to change its
-    status."""
-    scope = None if _is_supervisor(user) else _scope(_services(request), user, "")
-    with _services(request).sessions() as session:
-        certificate = get_certificate(session, certificate_id, department_id=scope)
-        history = status_history(session, certificate.id)
-    actions = [
-        action for action, (sources, _) in TRANSITIONS.items() if certificate.status in sources
-    ]
-    context = {
-        "supervisor": _is_supervisor(user),
-        "certificate": certificate,
-        "history": history,
-        "actions": [] if _is_supervisor(user) else actions,
-        "reason_codes": REASON_CODES,
-    }
-    return console_page(request, user, "department_certificate.html", context)
-
-
-def _status_change(action: str) -> Any:
-    def change(
-        request: Request,
-        certificate_id: str,
-        user: AdminForm,
-        reason_code: Annotated[str, Form(max_length=40)],
-        reason: Annotated[str, Form(max_length=480)] = "",
-    ) -> Response:
-        if reason_code not in REASON_CODES:
-            raise InvalidInputError(
-                f"The reason code is one of {', '.join(REASON_CODES)}.",
-                errors=[("/reason_code", "unknown")],
-            )
-        # The API takes a reason whose first word is its code; the form gives both apart.
-        text = f"{reason_code}: {reason.strip()}" if reason.strip() else reason_code
-        change_status(
-            _services(request),
-            certificate_id=certificate_id,
-            action=action,
-            reason=text,
-            actor=_actor(user),
-        )
-        return RedirectResponse(
-            f"/console/certificates/{certificate_id}", status_code=303, headers=NO_STORE
-        )
-
-    change.__doc__ = f"{action.capitalize()} one of the department's certificates, with a reason."
-    return change
-
-
-for _action in TRANSITIONS:
-    router.add_api_route(
-        f"/certificates/{{certificate_id}}/{_action}",
-        _status_change(_action),
-        methods=["POST"],
-        name=f"console_certificate_{_action}",
     )
 
 
@@ -466,18 +256,18 @@ def usage_page(
     request: Request, user: CurrentUser, department: Text = "", after: Text = ""
 ) -> Response:
     """The uses of the department's licences by other departments, newest first."""
-    services = _services(request)
-    scope = _scope(services, user, department)
+    services = services_of(request)
+    scope = scope_of(services, user, department)
     with services.sessions() as session:
         rows, more = uses_of_licences(
             session, issuer_id=scope, after=_cursor(after), limit=PAGE_SIZE
         )
-    context = _filters(
+    context = list_context(
         request,
         user,
         uses=rows,
         department=department,
-        next_page=_next(request, str(rows[-1].cursor) if more else None),
+        next_page=next_page_of(request, str(rows[-1].cursor) if more else None),
     )
     return console_page(request, user, "department_usage.html", context)
 
@@ -485,8 +275,8 @@ def usage_page(
 @router.get("/usage.csv")
 def usage_csv(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The uses of :func:`usage_page` (up to :data:`EXPORT_LIMIT`) as CSV."""
-    services = _services(request)
-    scope = _scope(services, user, department)
+    services = services_of(request)
+    scope = scope_of(services, user, department)
     rows: list[Any] = []
     after = None
     with services.sessions() as session:
@@ -496,7 +286,7 @@ def usage_csv(request: Request, user: CurrentUser, department: Text = "") -> Res
             if not more:
                 break
             after = page[-1].cursor
-    return _csv(
+    return csv_download(
         "usage",
         USE_HEADER,
         (
@@ -550,7 +340,7 @@ def _envelope_status(status: str) -> EnvelopeStatus | None:
 
 def _envelope_actor(request: Request, user: SignedInUser) -> audit.Actor:
     """Who reads envelopes: the admin's department, or a supervisor (every department)."""
-    scope = None if _is_supervisor(user) else _scope(_services(request), user, "")
+    scope = None if is_supervisor(user) else scope_of(services_of(request), user, "")
     return audit.Actor(name=f"console:{user.name}", department_id=scope)
 
 
@@ -571,7 +361,7 @@ def envelopes_page(
     """The envelopes the department initiated or is a party to (every envelope for a
     supervisor), newest first, by status and party."""
     envelopes, more = list_envelopes(
-        _services(request),
+        services_of(request),
         actor=_envelope_actor(request, user),
         status=_envelope_status(status),
         party=party.strip().upper() or None,
@@ -579,13 +369,13 @@ def envelopes_page(
         limit=PAGE_SIZE,
     )
     context = {
-        "supervisor": _is_supervisor(user),
+        "supervisor": is_supervisor(user),
         "envelopes": envelopes,
         "statuses": [s.value for s in EnvelopeStatus],
         "status": status,
         "party": party,
         "next_deadline": next_deadline,
-        "next_page": _next(request, envelopes[-1].id if more else None),
+        "next_page": next_page_of(request, envelopes[-1].id if more else None),
     }
     return console_page(request, user, "department_envelopes.html", context)
 
@@ -600,7 +390,7 @@ def envelopes_csv(
     actor = _envelope_actor(request, user)
     while len(rows) < EXPORT_LIMIT:
         page, more = list_envelopes(
-            _services(request),
+            services_of(request),
             actor=actor,
             status=_envelope_status(status),
             party=party.strip().upper() or None,
@@ -611,7 +401,7 @@ def envelopes_csv(
         if not more:
             break
         after = page[-1].id
-    return _csv(
+    return csv_download(
         "envelopes",
         ENVELOPE_HEADER,
         (
@@ -635,6 +425,6 @@ def envelopes_csv(
 @router.get("/envelopes/{envelope_id}", response_class=HTMLResponse)
 def envelope_page(request: Request, user: CurrentUser, envelope_id: str) -> Response:
     """One envelope: its parties in step order, their deadlines and what each did."""
-    envelope = get_envelope(_services(request), envelope_id, actor=_envelope_actor(request, user))
-    context = {"supervisor": _is_supervisor(user), "envelope": envelope}
+    envelope = get_envelope(services_of(request), envelope_id, actor=_envelope_actor(request, user))
+    context = {"supervisor": is_supervisor(user), "envelope": envelope}
     return console_page(request, user, "department_envelope.html", context)
