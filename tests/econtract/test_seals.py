@@ -61,7 +61,9 @@ def test_seal_key_stays_in_the_key_store(initialised: Services) -> None:
 
 
 def test_unsupported_seal_algorithm_is_refused() -> None:
-    with pytest.raises(InvalidInputError, match="rsa-2048, rsa-3072, ecdsa-p256, not ecdsa-p384"):
+    with pytest.raises(
+        InvalidInputError, match="rsa-2048, rsa-3072, ecdsa-p256, sm2, not ecdsa-p384"
+    ):
         SealRequest(
             department_code=DEMO_DEPARTMENT_CODE,
             kind=SealKind.OFFICIAL,
