@@ -397,3 +397,16 @@ def test_a_refusal_asked_for_as_json_is_a_problem(
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["type"].endswith("not-found")
+
+
+def test_the_refused_page_is_the_consoles_only(console: TestClient, admin: Account) -> None:
+    signed_in(console, admin)
+    outside = console.get("/v1/certificates/crt_none", headers=HTML)
+    assert outside.status_code == 401
+    assert outside.headers["content-type"].startswith("application/problem+json")
+    missing = console.get("/nothing-here", headers=HTML)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    inside = console.get("/console/nothing-here", headers=HTML)
+    assert inside.status_code == 404
+    assert "没有找到这条记录" in inside.text
