@@ -79,10 +79,13 @@ def fill_usage(
     )
 
 
-def analyse(engine: Engine) -> None:
-    """Refresh the planner's statistics after a bulk load, as an operator would."""
+def analyse(engine: Engine, *, vacuum: bool = False) -> None:
+    """Refresh the planner's statistics after a bulk load, as an operator would; with
+    ``vacuum``, also mark the loaded pages all-visible (``VACUUM ANALYZE``), as autovacuum
+    does soon after a load, so that the planner can read an index without the table."""
+    statement = "VACUUM ANALYZE" if vacuum else "ANALYZE"
     with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text(statement))
 
 
 def _in_chunks(engine: Engine, statement: TextClause, count: int, values: dict[str, object]) -> int:
