@@ -183,6 +183,13 @@ def authenticate(session: Session, *, key: TokenKey, settings: Settings, token: 
     client = session.get(ApiClient, str(claims["sub"]))
     if client is None or client.disabled_at is not None:
         raise OAuthError("invalid_token", "The token's client no longer exists or is disabled.")
+    # iat counts whole seconds: a token of the second the client was disabled is refused too.
+    if client.tokens_before is not None and int(claims["iat"]) <= int(
+        client.tokens_before.timestamp()
+    ):
+        raise OAuthError(
+            "invalid_token", "The token was issued before its client was disabled; ask anew."
+        )
     department = session.get(Department, client.department_id)
     assert department is not None
     if claims.get("dept") != department.code:

@@ -188,13 +188,14 @@ def disable_client(session: Session, *, client_id: str, actor: audit.Actor) -> A
 
 
 def enable_client(session: Session, *, client_id: str, actor: audit.Actor) -> ApiClient:
-    """Enable a disabled client again: its secret works from now on, and so do its access
-    tokens issued before it was disabled, until they expire (they live minutes)."""
+    """Enable a disabled client again: its secret works from now on; the access tokens it
+    held before it was disabled stay refused."""
     client = session.get(ApiClient, client_id)
     if client is None:
         raise NotFoundError(f"No client {client_id!r}.")
     if client.disabled_at is None:
         raise ConflictError(f"Client {client_id} is not disabled.")
+    client.tokens_before = client.disabled_at
     client.disabled_at = None
     audit.record(
         session,

@@ -1,7 +1,5 @@
-"""The registry's tables (SQLAlchemy 2 typed mappings).
-
-API schemas live in ``api.py``; these are the stored rows only. Schema changes go through
-Alembic migrations in ``econtract/migrations``.
+"""The registry's tables (SQLAlchemy 2 typed mappings): the stored rows only (API schemas live
+in ``api.py``), changed through Alembic migrations in ``econtract/migrations``.
 """
 
 from __future__ import annotations
@@ -182,6 +180,7 @@ class ApiClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None]
+    tokens_before: Mapped[datetime | None]  # the last disabling: older tokens stay refused
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     department: Mapped[Department] = relationship()

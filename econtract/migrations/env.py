@@ -5,22 +5,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-# The capabilities' packages map their tables on the same Base; importing them puts those
-# tables in its metadata.
-import econtract.blobs
-import econtract.console
-import econtract.envelopes
-import econtract.issuance._claims
-import econtract.supervision
-import econtract.translog  # noqa: F401
 from econtract.db import exists_on
-from econtract.models import Base
+from econtract.tables import METADATA
 
 engine: Engine = context.config.attributes["engine"]
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=METADATA,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_object=lambda item, name, kind, reflected, compare_to: (

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from fastapi.testclient import TestClient
 
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.clients import check_secret, create_client, disable_client, list_clients
+from econtract.clients import (
+    check_secret,
+    create_client,
+    disable_client,
+    enable_client,
+    list_clients,
+)
 from econtract.errors import ConflictError, InvalidInputError
 from econtract.models import ApiClient
 from econtract.services import Services
@@ -74,3 +83,33 @@ def test_disable_twice_is_a_conflict(initialised: Services) -> None:
         db.transaction(initialised.sessions) as session,
     ):
         disable_client(session, client_id=client.id, actor=OPERATOR)
+
+
+def test_enabling_a_client_again_does_not_revive_the_tokens_it_held_before(
+    initialised: Services, api_client: TestClient
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        client, secret = create_client(
+            session, department_code=DEMO_DEPARTMENT_CODE, name="x", scopes="read", actor=OPERATOR
+        )
+        client_id = client.id
+
+    def token() -> dict[str, str]:
+        answer = api_client.post(
+            "/v1/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    old = token()
+    with db.transaction(initialised.sessions) as session:
+        disable_client(session, client_id=client_id, actor=OPERATOR)
+    assert api_client.get("/v1/certificates", headers=old).status_code == 401
+    with db.transaction(initialised.sessions) as session:
+        enable_client(session, client_id=client_id, actor=OPERATOR)
+    still = api_client.get("/v1/certificates", headers=old)
+    assert still.status_code == 401
+    assert "issued before its client was disabled" in still.text
+    # The secret works again, and a token taken a second on (iat counts seconds) is good.
+    time.sleep(1.05)
+    assert api_client.get("/v1/certificates", headers=token()).status_code == 200
