@@ -1,4 +1,4 @@
-"""Certificate revocation lists, signed by a CA's key handle."""
+"""Certificate revocation lists, signed by a CA's key handle (SM2 CAs sign SM2-with-SM3)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cryptography import x509
 
 from keys.ca import Authority
 from keys.errors import PKIError
+from keys.sm2ca import SM2Authority
 from keys.tbs import sign_crl
 
 
@@ -32,7 +33,7 @@ class RevokedEntry:
 
 
 def build_crl(
-    ca: Authority,
+    ca: Authority | SM2Authority,
     *,
     revoked: Iterable[RevokedEntry],
     crl_number: int,

@@ -3,7 +3,7 @@
 The responder answers for the certificates of its ``issuers``; the status itself comes from
 a ``lookup`` callback, which the econtract layer backs with the registry. Responses are
 signed either by a delegated responder (a certificate with EKU OCSPSigning issued by the CA)
-or by the CA itself.
+or by the CA itself; an SM2 CA (:mod:`keys.sm2ca`) signs its answers SM2-with-SM3.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from asn1crypto import x509 as asn1_x509
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from keys.ca import Authority
+from keys.sm2ca import SM2Authority
 from keys.tbs import sign_ocsp_response
 
 Clock = Callable[[], datetime.datetime]
@@ -75,6 +76,9 @@ class OCSPReply:
     """True when the request could not be parsed (status malformedRequest)."""
     detail: str | None = None
     """A sentence for logs when the response is not a successful one."""
+    served: bool = True
+    """False when the request names an issuer this responder does not answer for
+    (status unauthorized), so that another responder may be asked."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ class OCSPResponder:
     def __init__(
         self,
         *,
-        responder: Authority,
+        responder: Authority | SM2Authority,
         issuers: Sequence[x509.Certificate],
         lookup: Callable[[x509.Certificate, int], RevocationStatus],
         validity: datetime.timedelta = datetime.timedelta(hours=1),
@@ -147,9 +151,12 @@ class OCSPResponder:
             )
         issuer = self._find_issuer(request, algorithm)
         if issuer is None:
-            return _unsuccessful(
-                ocsp.OCSPResponseStatus.UNAUTHORIZED,
-                "The OCSP request names an issuer this responder does not serve.",
+            return replace(
+                _unsuccessful(
+                    ocsp.OCSPResponseStatus.UNAUTHORIZED,
+                    "The OCSP request names an issuer this responder does not serve.",
+                ),
+                served=False,
             )
         status = self._lookup(issuer, request.serial_number)
         return OCSPReply(der=self._sign(request, algorithm, status), malformed=False)

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from keys.ca import (
     ROOT_CA_NAME,
@@ -30,6 +31,7 @@ from keys.ca import (
     _authority_name,
     _key_usage,
     _now,
+    _organization_of,
     _revocation_pointers,
     check_validity,
     seal_extensions,
@@ -43,6 +45,7 @@ __all__ = [
     "create_sm2_issuing_ca",
     "create_sm2_root_ca",
     "issue_sm2_seal_certificate",
+    "issue_sm2_tsa_certificate",
 ]
 
 _SM2_WITH_SM3 = asn1_x509.SignedDigestAlgorithm({"algorithm": "sm2_sm3"})
@@ -204,6 +207,36 @@ def issue_sm2_seal_certificate(
         serial_number=serial_number,
     )
     return _finish(seal_extensions(builder, subject, urls, ca_name), public_key, ca.handle)
+
+
+def issue_sm2_tsa_certificate(
+    ca: SM2Authority,
+    public_key: asn1_keys.PublicKeyInfo,
+    *,
+    common_name: str,
+    ca_name: str,
+    urls: PKIURLs,
+    validity_days: int = 3650,
+    now: datetime.datetime | None = None,
+) -> x509.Certificate:
+    """An SM2 timestamping certificate from ``ca``: EKU timeStamping only, critical (RFC 3161
+    §2.3), as :func:`keys.ca.issue_tsa_certificate` makes for the other hierarchy."""
+    start = _now(now)
+    end = min(start + datetime.timedelta(days=validity_days), ca.certificate.not_valid_after_utc)
+    builder = _issued_by(
+        ca,
+        public_key,
+        _authority_name(common_name, _organization_of(ca.certificate)),
+        not_before=start,
+        not_after=end,
+    )
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+    )
+    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
+    return _finish(builder, public_key, ca.handle)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,6 +5,10 @@ a key in an HSM does not have. So a structure is built and signed with a throwaw
 same algorithm family and digest (which makes every signatureAlgorithm field right), and the
 to-be-signed bytes are then signed again with the real handle and the signature replaced.
 This module is the one place where that happens.
+
+cryptography knows no SM2 key at all, so for an SM2 handle (:mod:`keys.sm2`) the draft is
+signed by an ECDSA stand-in and its signatureAlgorithm fields, inside and outside the
+to-be-signed part, are set to SM2-with-SM3 (no parameters) before the real signature.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
@@ -28,15 +32,32 @@ from keys.handles import KeyAlgorithm, KeyHandle
 StandInKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _DER = Encoding.DER
+_SM2_WITH_SM3 = asn1_x509.SignedDigestAlgorithm({"algorithm": "sm2_sm3"})
+
+
+class TBSSigner(Protocol):
+    """What signs a to-be-signed structure: a :class:`KeyHandle` or an SM2 key handle."""
+
+    @property
+    def algorithm(self) -> KeyAlgorithm:
+        """The key's algorithm, which decides the digest and the signature algorithm."""
+        ...
+
+    def sign(self, data: bytes, digest: str = ...) -> bytes:
+        """Sign ``data`` (not a digest) with ``digest``."""
+        ...
 
 
 def signature_digest(algorithm: KeyAlgorithm) -> str:
-    """The digest an authority's key signs with: sha384 for P-384, sha256 otherwise."""
+    """The digest an authority's key signs with: sm3 for SM2, sha384 for P-384, else sha256."""
+    if algorithm is KeyAlgorithm.SM2:
+        return "sm3"
     return "sha384" if algorithm is KeyAlgorithm.EC_P384 else "sha256"
 
 
-def signature_hash(handle: KeyHandle) -> hashes.SHA256 | hashes.SHA384:
-    """The cryptography hash object matching :func:`signature_digest` for ``handle``."""
+def signature_hash(handle: TBSSigner) -> hashes.SHA256 | hashes.SHA384:
+    """The hash the stand-in signs a draft with: :func:`signature_digest`'s, SHA-256 for SM2
+    (whose draft's algorithm fields are replaced)."""
     return hashes.SHA384() if handle.algorithm is KeyAlgorithm.EC_P384 else hashes.SHA256()
 
 
@@ -49,7 +70,7 @@ def _stand_in_key(rsa_family: bool) -> StandInKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def stand_in_key(handle: KeyHandle) -> StandInKey:
+def stand_in_key(handle: TBSSigner) -> StandInKey:
     """A throwaway private key whose signatures carry the same algorithm identifier as ``handle``'s.
 
     For use with cryptography's builders only; its signatures are replaced by :func:`resign`.
@@ -57,7 +78,23 @@ def stand_in_key(handle: KeyHandle) -> StandInKey:
     return _stand_in_key(handle.algorithm.is_rsa)
 
 
-def _resign_sequence(signed: Any, tbs_field: str, sig_field: str, handle: KeyHandle) -> None:
+def _resign_sequence(
+    signed: Any,
+    tbs_field: str,
+    sig_field: str,
+    handle: TBSSigner,
+    *,
+    inner_algorithm: str | None = None,
+) -> None:
+    """Sign ``signed[tbs_field]`` with ``handle`` into ``signed[sig_field]``.
+
+    For SM2 the outer ``signatureAlgorithm`` and, when the structure repeats it inside the
+    to-be-signed part, ``inner_algorithm`` of it are set to SM2-with-SM3 first.
+    """
+    if handle.algorithm is KeyAlgorithm.SM2:
+        signed["signature_algorithm"] = _SM2_WITH_SM3
+        if inner_algorithm is not None:
+            signed[tbs_field][inner_algorithm] = _SM2_WITH_SM3
     digest = signature_digest(handle.algorithm)
     signed[sig_field] = handle.sign(signed[tbs_field].dump(), digest)
 
@@ -66,23 +103,25 @@ def sign_certificate(builder: x509.CertificateBuilder, handle: KeyHandle) -> x50
     """Build the certificate in ``builder`` and sign it with ``handle``."""
     draft = builder.sign(stand_in_key(handle), signature_hash(handle))
     cert = asn1_x509.Certificate.load(draft.public_bytes(_DER))
-    _resign_sequence(cert, "tbs_certificate", "signature_value", handle)
+    _resign_sequence(
+        cert, "tbs_certificate", "signature_value", handle, inner_algorithm="signature"
+    )
     return x509.load_der_x509_certificate(cert.dump())
 
 
 def sign_crl(
-    builder: x509.CertificateRevocationListBuilder, handle: KeyHandle
+    builder: x509.CertificateRevocationListBuilder, handle: TBSSigner
 ) -> x509.CertificateRevocationList:
     """Build the CRL in ``builder`` and sign it with ``handle``."""
     draft = builder.sign(stand_in_key(handle), signature_hash(handle))
     crl = CertificateList.load(draft.public_bytes(_DER))
-    _resign_sequence(crl, "tbs_cert_list", "signature", handle)
+    _resign_sequence(crl, "tbs_cert_list", "signature", handle, inner_algorithm="signature")
     return x509.load_der_x509_crl(crl.dump())
 
 
 def sign_ocsp_response(
     builder: ocsp.OCSPResponseBuilder,
-    handle: KeyHandle,
+    handle: TBSSigner,
     *,
     responder_certificate: x509.Certificate,
     certificates: list[x509.Certificate],

@@ -11,6 +11,11 @@ digest and the signature is the same from one token to the next, so
 :class:`TimestampAuthority` encodes those pieces once and assembles each token from DER
 bytes, as :class:`keys.signer.KeySigner` does for seals. :class:`InProcessTimeStamper` hands
 pyHanko the token directly instead of a request and response to encode and parse.
+
+An authority whose key is SM2 (:mod:`keys.sm2ca`) signs its tokens SM2-with-SM3: the
+SignerInfo's digest is SM3 (1.2.156.10197.1.401), its signature algorithm SM2-with-SM3
+(1.2.156.10197.1.501, no parameters, GM/T 0010), the default user id in the signature. It
+timestamps SM3 and SHA-256 imprints (:data:`SM2_ACCEPTED_DIGESTS`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError, get_nonce
 
 from keys.ca import Authority
+from keys.handles import KeyAlgorithm
 from keys.oids import TSA_POLICY
+from keys.sm2ca import SM2Authority
 from keys.tbs import signature_digest
 
 Clock = Callable[[], datetime.datetime]
@@ -38,6 +45,10 @@ Clock = Callable[[], datetime.datetime]
 ACCEPTED_DIGESTS: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
 """Message imprint algorithms the TSA accepts, with their digest sizes; SHA-1 and MD5 are not
 collision resistant, so a timestamp over them would prove nothing."""
+
+SM2_ACCEPTED_DIGESTS: dict[str, int] = {"sm3": 32, "sha256": 32}
+"""Message imprint algorithms an SM2 authority accepts: SM3, the digest of SM2 seals, and
+SHA-256, for a national timestamp over a document hashed the international way."""
 
 # DER tags used when assembling a token.
 _INTEGER = 0x02
@@ -125,15 +136,14 @@ def _check_tsa_certificate(cert: x509.Certificate) -> None:
         raise ValueError("A TSA certificate needs a critical EKU of timeStamping only.")
 
 
-def _check_imprint(algorithm: str, digest_size: int) -> None:
+def _check_imprint(algorithm: str, digest_size: int, accepted: dict[str, int]) -> None:
     """Refuse a message imprint whose algorithm is weak or whose digest has the wrong size."""
-    if algorithm not in ACCEPTED_DIGESTS:
+    if algorithm not in accepted:
         raise _RejectedError(
             "bad_alg",
-            f"The hash algorithm {algorithm} is not accepted; "
-            f"use one of {', '.join(ACCEPTED_DIGESTS)}.",
+            f"The hash algorithm {algorithm} is not accepted; use one of {', '.join(accepted)}.",
         )
-    if digest_size != ACCEPTED_DIGESTS[algorithm]:
+    if digest_size != accepted[algorithm]:
         raise _RejectedError("bad_data_format", f"The message imprint is not a {algorithm} digest.")
 
 
@@ -147,7 +157,7 @@ class TimestampAuthority:
     def __init__(
         self,
         *,
-        authority: Authority,
+        authority: Authority | SM2Authority,
         policy_oid: str = TSA_POLICY.dotted_string,
         clock: Clock = _utc_now,
         accuracy_seconds: int = 1,
@@ -161,6 +171,8 @@ class TimestampAuthority:
         cert = asn1_x509.Certificate.load(authority.certificate.public_bytes(Encoding.DER))
         algorithm = authority.handle.algorithm  # computed from the public key: read it once
         self._digest = signature_digest(algorithm)
+        sm2 = algorithm is KeyAlgorithm.SM2
+        self._accepted = SM2_ACCEPTED_DIGESTS if sm2 else ACCEPTED_DIGESTS
         # TSTInfo: version, policy (invalid OIDs fail here rather than on the first token),
         # then per token the imprint, serial and genTime, then accuracy, nonce and the name.
         self._tst_head = _VERSION_1 + _der(core.ObjectIdentifier(policy_oid))
@@ -171,7 +183,7 @@ class TimestampAuthority:
         )
         # The same AlgorithmIdentifier encoding (with NULL parameters) pyHanko's requests use.
         self._imprint_algorithms = {
-            name: _der(algos.DigestAlgorithm({"algorithm": name})) for name in ACCEPTED_DIGESTS
+            name: _der(algos.DigestAlgorithm({"algorithm": name})) for name in self._accepted
         }
         self._content_type_attr = _attribute("content_type", "tst_info")
         self._signing_certificate_attr = _attribute(
@@ -179,9 +191,8 @@ class TimestampAuthority:
         )
         self._digest_algorithm = _der(algos.DigestAlgorithm({"algorithm": self._digest}))
         family = "rsa" if algorithm.is_rsa else "ecdsa"
-        self._signature_algorithm = _der(
-            algos.SignedDigestAlgorithm({"algorithm": f"{self._digest}_{family}"})
-        )
+        mechanism = "sm2_sm3" if sm2 else f"{self._digest}_{family}"
+        self._signature_algorithm = _der(algos.SignedDigestAlgorithm({"algorithm": mechanism}))
         self._sid = _der(
             cms.SignerIdentifier(
                 name="issuer_and_serial_number",
@@ -199,6 +210,11 @@ class TimestampAuthority:
         """The policy of the tokens this authority issues."""
         return self._policy
 
+    @property
+    def accepted_digests(self) -> tuple[str, ...]:
+        """The message imprint algorithms this authority timestamps."""
+        return tuple(self._accepted)
+
     def stamp(
         self,
         digest: bytes,
@@ -209,14 +225,14 @@ class TimestampAuthority:
     ) -> bytes:
         """The DER timestamp token (a CMS ``ContentInfo``) over ``digest``.
 
-        ``md_algorithm`` names the hash that made ``digest`` (``sha256``, ``sha384`` or
-        ``sha512``); ``nonce`` is copied into the token; with ``cert_req`` the token carries
-        the TSA's certificate and its issuers (not the root). Raises ``ValueError`` for a
-        weak algorithm or a digest of the wrong size, with the same sentence
-        :meth:`respond` would put in its rejection.
+        ``md_algorithm`` names the hash that made ``digest`` (one of
+        :attr:`accepted_digests`); ``nonce`` is copied into the token; with ``cert_req`` the
+        token carries the TSA's certificate and its issuers (not the root). Raises
+        ``ValueError`` for a weak algorithm or a digest of the wrong size, with the same
+        sentence :meth:`respond` would put in its rejection.
         """
         md_algorithm = md_algorithm.lower()
-        _check_imprint(md_algorithm, len(digest))
+        _check_imprint(md_algorithm, len(digest), self._accepted)
         imprint = _tlv(
             _SEQUENCE, self._imprint_algorithms[md_algorithm] + _tlv(_OCTET_STRING, digest)
         )
@@ -248,7 +264,9 @@ class TimestampAuthority:
             raise _RejectedError("bad_request", "Only version 1 timestamp requests are supported.")
         imprint = request["message_imprint"]
         _check_imprint(
-            imprint["hash_algorithm"]["algorithm"].native, len(imprint["hashed_message"].native)
+            imprint["hash_algorithm"]["algorithm"].native,
+            len(imprint["hashed_message"].native),
+            self._accepted,
         )
         policy = request["req_policy"].native
         if policy is not None and policy != self._policy:
@@ -301,6 +319,17 @@ class TimestampAuthority:
             + _tlv(_SET, signer_info),
         )
         return _tlv(_SEQUENCE, _OID_SIGNED_DATA + _tlv(_CONTEXT_0, signed_data))
+
+
+def imprint_algorithm(query_der: bytes) -> str | None:
+    """The hash algorithm of a DER TimeStampReq's message imprint (``sm3``, ``sha256``...);
+    ``None`` when the query cannot be read that far (an authority then rejects it in full)."""
+    try:
+        request = tsp.TimeStampReq.load(query_der, strict=True)
+        name = request["message_imprint"]["hash_algorithm"]["algorithm"].native
+    except (ValueError, TypeError, OverflowError, KeyError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def _signing_certificate(cert: asn1_x509.Certificate) -> tsp.SigningCertificateV2:
