@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from econtract import db
@@ -46,9 +46,10 @@ from keys.sm2ca import (
     create_sm2_issuing_ca,
     create_sm2_root_ca,
     issue_sm2_seal_certificate,
+    issue_sm2_tsa_certificate,
 )
 from keys.store import KeyStore
-from keys.tsa import InProcessTimeStamper, TimestampAuthority
+from keys.tsa import InProcessTimeStamper, TimestampAuthority, TimestampReply, imprint_algorithm
 from signing.material import ValidationMaterial
 
 ROOT = "root"
@@ -60,9 +61,14 @@ LOG = "log"
 EVENT = "event"
 SM2_ROOT = "sm2-root"
 SM2_ISSUING = "sm2-issuing"
-#: The SM2 hierarchy (SM2-with-SM3 certificates) beside the one above; its keys live in the
-#: file key store, since PKCS#11 has no SM2 mechanism (see keys.pkcs11store).
-SM2_AUTHORITIES = (SM2_ROOT, SM2_ISSUING)
+SM2_TSA = "sm2-tsa"
+#: The SM2 hierarchy (SM2-with-SM3 certificates) beside the one above, with its timestamp
+#: authority; its keys live in the file key store, since PKCS#11 has no SM2 mechanism (see
+#: keys.pkcs11store). The SM2 issuing CA answers OCSP about its seals itself.
+SM2_AUTHORITIES = (SM2_ROOT, SM2_ISSUING, SM2_TSA)
+#: The CAs that publish CRLs, by URL name, and which of them revoke the registry's seals.
+CRL_ISSUERS = (ROOT, ISSUING, SM2_ROOT, SM2_ISSUING)
+SEAL_ISSUERS = (ISSUING, SM2_ISSUING)
 
 #: Which authorities ``econtract init`` creates, and their key algorithms.
 AUTHORITY_ALGORITHMS: dict[str, KeyAlgorithm] = {
@@ -206,6 +212,18 @@ def _bootstrap_sm2(
             root_name=SM2_ROOT,
         )
         row.certificate_der = ca.certificate.public_bytes(Encoding.DER)
+    if SM2_TSA not in rows:
+        row, handle = make(SM2_TSA)
+        issuing = _load_sm2_issuing(rows, key_store)
+        assert issuing is not None
+        cert = issue_sm2_tsa_certificate(
+            issuing,
+            handle.public_key_info(),
+            common_name=f"{org} SM2 Timestamp Authority",
+            ca_name=SM2_ISSUING,
+            urls=urls,
+        )
+        row.certificate_der = cert.public_bytes(Encoding.DER)
 
 
 @dataclass(eq=False)
@@ -221,15 +239,19 @@ class PKI:
     log_key: KeyHandle
     event_key: KeyHandle
     sessions: sessionmaker[Session]
+    sm2_root: SM2Authority | None = None
+    """The SM2 root CA (it signs its CRL); ``None`` without a file key store."""
     sm2_issuing: SM2Authority | None = None
     """The SM2 issuing CA (its chain holds the SM2 root); ``None`` without a file key store."""
+    sm2_tsa_authority: SM2Authority | None = None
+    """The SM2 timestamp authority's certificate and key; ``None`` where ``sm2_issuing`` is."""
     _crl_cache: dict[str, tuple[tuple[object, ...], float, bytes]] = field(default_factory=dict)
     _material_cache: dict[int, tuple[bytes, bytes, float, ValidationMaterial]] = field(
         default_factory=dict
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _crl_locks: dict[str, threading.Lock] = field(
-        default_factory=lambda: {ROOT: threading.Lock(), ISSUING: threading.Lock()}
+        default_factory=lambda: {name: threading.Lock() for name in CRL_ISSUERS}
     )
 
     @classmethod
@@ -269,7 +291,9 @@ class PKI:
             log_key=key_store.load(rows[LOG].key_label),
             event_key=key_store.load(rows[EVENT].key_label),
             sessions=sessions,
-            sm2_issuing=_load_sm2(rows, key_store),
+            sm2_root=_load_sm2_root(rows, key_store),
+            sm2_issuing=(sm2_issuing := _load_sm2_issuing(rows, key_store)),
+            sm2_tsa_authority=_load_sm2_tsa(rows, key_store, sm2_issuing),
         )
 
     @property
@@ -310,6 +334,15 @@ class PKI:
         )
 
     @property
+    def crl_issuers(self) -> dict[str, Authority | SM2Authority]:
+        """The CAs that publish a CRL, by URL name (the SM2 ones when they exist)."""
+        issuers: dict[str, Authority | SM2Authority] = {ROOT: self.root, ISSUING: self.issuing}
+        if self.sm2_root is not None and self.sm2_issuing is not None:
+            issuers[SM2_ROOT] = self.sm2_root
+            issuers[SM2_ISSUING] = self.sm2_issuing
+        return issuers
+
+    @property
     def sm2_ca_certificates(self) -> dict[str, x509.Certificate]:
         """The SM2 CA certificates by their URL name; empty when there is no SM2 hierarchy."""
         if self.sm2_issuing is None:
@@ -329,6 +362,25 @@ class PKI:
         """pyHanko's client of the in-process authority (one per process: it caches its
         size estimate)."""
         return InProcessTimeStamper(self.tsa)
+
+    @cached_property
+    def sm2_tsa(self) -> TimestampAuthority | None:
+        """The in-process SM2/SM3 timestamp authority (SM3 and SHA-256 imprints), if any."""
+        if self.sm2_tsa_authority is None:
+            return None
+        return TimestampAuthority(authority=self.sm2_tsa_authority)
+
+    @cached_property
+    def sm2_timestamper(self) -> InProcessTimeStamper | None:
+        """pyHanko's client of the in-process SM2 authority, for SM2 seals."""
+        return None if self.sm2_tsa is None else InProcessTimeStamper(self.sm2_tsa)
+
+    def timestamp(self, query_der: bytes) -> TimestampReply:
+        """Answer an RFC 3161 TimeStampReq: an SM3 imprint by the SM2 authority, any other
+        by the first one (which rejects what it does not accept)."""
+        if self.sm2_tsa is not None and imprint_algorithm(query_der) == "sm3":
+            return self.sm2_tsa.respond(query_der)
+        return self.tsa.respond(query_der)
 
     @cached_property
     def token_signer(self) -> TokenKey:
@@ -379,17 +431,22 @@ class PKI:
 
     def revocation_status(self, issuer: x509.Certificate, serial_number: int) -> RevocationStatus:
         """The status of a certificate issued by ``issuer``, as the registry knows it."""
-        if issuer != self.issuing.certificate:
+        service: tuple[Authority | SM2Authority, ...]
+        if issuer == self.issuing.certificate:
+            issuer_name = ISSUING
+            service = (self.tsa_authority, self.ocsp_authority)
+        elif self.sm2_issuing is not None and issuer == self.sm2_issuing.certificate:
+            issuer_name = SM2_ISSUING
+            service = () if self.sm2_tsa_authority is None else (self.sm2_tsa_authority,)
+        else:
             return RevocationStatus(status="unknown", revoked_at=None, reason=None)
-        service_serials = {
-            self.tsa_authority.certificate.serial_number,
-            self.ocsp_authority.certificate.serial_number,
-        }
-        if serial_number in service_serials:
+        if serial_number in {a.certificate.serial_number for a in service}:
             return RevocationStatus(status="good", revoked_at=None, reason=None)
         with self.sessions() as session:
             seal = session.scalar(
-                select(Seal).where(Seal.issuer == ISSUING, Seal.serial_number == str(serial_number))
+                select(Seal).where(
+                    Seal.issuer == issuer_name, Seal.serial_number == str(serial_number)
+                )
             )
         if seal is None:
             return RevocationStatus(status="unknown", revoked_at=None, reason=None)
@@ -400,13 +457,22 @@ class PKI:
         return RevocationStatus(status="good", revoked_at=None, reason=None)
 
     def answer_ocsp(self, request_der: bytes) -> OCSPReply:
-        """Answer an RFC 6960 request about a certificate of the issuing CA."""
+        """Answer an RFC 6960 request about a certificate of the issuing CA, or of the SM2
+        issuing CA, which signs its own answers SM2-with-SM3."""
         responder = OCSPResponder(
             responder=self.ocsp_authority,
             issuers=[self.issuing.certificate],
             lookup=self.revocation_status,
         )
-        return responder.respond(request_der)
+        reply = responder.respond(request_der)
+        if reply.served or self.sm2_issuing is None:
+            return reply
+        sm2_responder = OCSPResponder(
+            responder=self.sm2_issuing,
+            issuers=[self.sm2_issuing.certificate],
+            lookup=self.revocation_status,
+        )
+        return sm2_responder.respond(request_der)
 
     def crl_der(
         self,
@@ -422,14 +488,14 @@ class PKI:
         answer is remembered until the database changes (any commit, of any process), so a
         revocation recorded anywhere is seen at once.
         """
-        if ca_name not in self.ca_certificates:
+        if ca_name not in self.crl_issuers:
             raise RegistryError(f"There is no CA named {ca_name!r}.", code="not-found")
         now = now or datetime.now(UTC)
-        # The root CA revokes nothing the registry records, so only the issuing CA's CRL
-        # needs the registry's word on what changed; the root's is renewed by age alone.
+        # A root CA revokes nothing the registry records, so only an issuing CA's CRL needs
+        # the registry's word on what changed; a root's is renewed by age alone.
         fingerprint: tuple[object, ...] = ()
-        if ca_name == ISSUING:
-            fingerprint = _revocations_fingerprint(self.sessions, reads)
+        if ca_name in SEAL_ISSUERS:
+            fingerprint = _revocations_fingerprint(self.sessions, reads, ca_name)
         cached = self._fresh_crl(ca_name, fingerprint, now)
         if cached is not None:
             return cached
@@ -468,16 +534,15 @@ class PKI:
                     )
                     for s in session.scalars(
                         select(Seal).where(
-                            Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
+                            Seal.issuer == ca_name, Seal.status == SealStatus.REVOKED
                         )
                     )
                 ]
-                if ca_name == ISSUING
+                if ca_name in SEAL_ISSUERS
                 else []
             )
-        authority = self.issuing if ca_name == ISSUING else self.root
         crl = build_crl(
-            authority,
+            self.crl_issuers[ca_name],
             revoked=revoked,
             crl_number=number,
             this_update=now,
@@ -489,40 +554,67 @@ class PKI:
         return der
 
 
-#: How many seals of the issuing CA are revoked and the latest revocation: what the issuing
-#: CA's CRL is made from changes exactly when this does (a revocation is never undone).
-_REVOCATIONS = select(func.count(), func.max(Seal.revoked_at)).where(
-    Seal.issuer == ISSUING, Seal.status == SealStatus.REVOKED
-)
+def _revocations(issuer: str) -> Select[int, datetime | None]:
+    """How many seals of an issuing CA are revoked and the latest revocation: what the CA's
+    CRL is made from changes exactly when this does (a revocation is never undone)."""
+    return select(func.count(), func.max(Seal.revoked_at)).where(
+        Seal.issuer == issuer, Seal.status == SealStatus.REVOKED
+    )
 
 
 def _revocations_fingerprint(
-    sessions: sessionmaker[Session], reads: db.ReadConnections | None
+    sessions: sessionmaker[Session], reads: db.ReadConnections | None, issuer: str
 ) -> tuple[object, ...]:
     def read(conn: Connection) -> tuple[object, ...]:
-        return tuple(conn.execute(_REVOCATIONS).one())
+        return tuple(conn.execute(_revocations(issuer)).one())
 
     if reads is not None:
         with contextlib.suppress(db.ReadBusyError):
-            return reads.run_remembered("crl-revocations", read)
+            return reads.run_remembered(("crl-revocations", issuer), read)
         return reads.run(read, patient=True)
     with sessions() as session:
         return read(session.connection())
 
 
-def _load_sm2(rows: dict[str, AuthorityRow], key_store: KeyStore) -> SM2Authority | None:
-    """The SM2 issuing CA, when the registry has the SM2 hierarchy and its keys are files."""
-    if not isinstance(key_store, FileKeyStore) or any(n not in rows for n in SM2_AUTHORITIES):
+def _load_sm2_authority(
+    rows: dict[str, AuthorityRow],
+    key_store: KeyStore,
+    name: str,
+    chain: tuple[x509.Certificate, ...] = (),
+) -> SM2Authority | None:
+    """The SM2 authority ``name`` with its key, when the registry has it and keys are files."""
+    row = rows.get(name)
+    if not isinstance(key_store, FileKeyStore) or row is None or row.certificate_der is None:
         return None
-    root_der = rows[SM2_ROOT].certificate_der
-    issuing_der = rows[SM2_ISSUING].certificate_der
-    assert root_der is not None
-    assert issuing_der is not None
     return SM2Authority(
-        certificate=x509.load_der_x509_certificate(issuing_der),
-        handle=key_store.load_sm2(rows[SM2_ISSUING].key_label),
-        chain=(x509.load_der_x509_certificate(root_der),),
+        certificate=x509.load_der_x509_certificate(row.certificate_der),
+        handle=key_store.load_sm2(row.key_label),
+        chain=chain,
     )
+
+
+def _load_sm2_root(rows: dict[str, AuthorityRow], key_store: KeyStore) -> SM2Authority | None:
+    """The SM2 root CA, which signs the SM2 root's CRL."""
+    return _load_sm2_authority(rows, key_store, SM2_ROOT)
+
+
+def _load_sm2_issuing(rows: dict[str, AuthorityRow], key_store: KeyStore) -> SM2Authority | None:
+    """The SM2 issuing CA, its chain holding the SM2 root; ``None`` before both exist."""
+    root = rows.get(SM2_ROOT)
+    if root is None or root.certificate_der is None:
+        return None
+    chain = (x509.load_der_x509_certificate(root.certificate_der),)
+    return _load_sm2_authority(rows, key_store, SM2_ISSUING, chain)
+
+
+def _load_sm2_tsa(
+    rows: dict[str, AuthorityRow], key_store: KeyStore, issuing: SM2Authority | None
+) -> SM2Authority | None:
+    """The SM2 timestamp authority, its chain the SM2 issuing CA and root; a registry made
+    before it has none until its next ``econtract init``."""
+    if issuing is None:
+        return None
+    return _load_sm2_authority(rows, key_store, SM2_TSA, (issuing.certificate, *issuing.chain))
 
 
 def _reason(value: str | None) -> x509.ReasonFlags | None:

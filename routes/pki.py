@@ -41,8 +41,11 @@ class TrustList(BaseModel):
     root: TrustListEntry
     intermediates: list[TrustListEntry]
     crl_urls: dict[str, str]
+    """The CRL of each CA of both hierarchies, by the CA's name."""
     ocsp_url: str
+    """The OCSP responder of both hierarchies."""
     tsa_url: str
+    """The timestamp authority: an SM3 imprint is stamped by the SM2/SM3 authority."""
     sm2_root: TrustListEntry | None = None
     """The SM2 root (SM2-with-SM3), pinned by relying parties that verify SM2 seals."""
     sm2_intermediates: list[TrustListEntry] = []
@@ -68,7 +71,7 @@ def trust_list(services: ServicesDep) -> TrustList:
     return TrustList(
         root=_entry("root", cas["root"]),
         intermediates=[_entry(n, c) for n, c in cas.items() if n != "root"],
-        crl_urls={n: pki.urls.crl_url(n) for n in cas},
+        crl_urls={n: pki.urls.crl_url(n) for n in pki.crl_issuers},
         ocsp_url=pki.urls.ocsp_url(),
         tsa_url=pki.urls.tsa_url(),
         sm2_root=_entry(SM2_ROOT, sm2[SM2_ROOT]) if sm2 else None,
@@ -108,10 +111,9 @@ def ca_pem(name: str, services: ServicesDep) -> Response:
 
 @router.get("/crl/{name}.crl", response_class=Response)
 def crl(name: str, services: ServicesDep) -> Response:
-    """The current CRL of a CA (the CRL distribution point URL)."""
-    if name in services.pki.sm2_ca_certificates:
-        raise NotFoundError(f"The SM2 CA {name!r} publishes no CRL yet.")
-    if name not in services.pki.ca_certificates:
+    """The current CRL of a CA (the CRL distribution point URL); an SM2 CA's is signed
+    SM2-with-SM3."""
+    if name not in services.pki.crl_issuers:
         raise NotFoundError(f"There is no CA named {name!r}.")
     return Response(services.pki.crl_der(name), media_type="application/pkix-crl")
 
@@ -175,12 +177,15 @@ TSR = "application/timestamp-reply"
 async def tsa(request: Request, services: ServicesDep) -> Response:
     """RFC 3161 timestamping: a DER TimeStampReq in, a DER TimeStampResp out.
 
+    A query whose imprint is SM3 is answered by the SM2/SM3 authority (a token signed
+    SM2-with-SM3), any other by the first one, so that one URL serves both hierarchies.
+
     A refused query (unsupported hash, unknown policy, not DER) still gets a TimeStampResp
     with status ``rejection`` and the failure reason, with HTTP 400, so both RFC 3161
     clients and people see why.
     """
     body = await read_body(request, 64 * 1024, TSQ)
-    reply = services.pki.tsa.respond(body)
+    reply = services.pki.timestamp(body)
     if reply.granted:
         metrics.TIMESTAMPS_ISSUED.inc()
     # The reason quotes the parser, whose messages hold newlines and anything the query held.

@@ -70,9 +70,8 @@ def test_the_sm2_cas_are_published_beside_the_others(
         assert der.status_code == 200
         assert x509.load_der_x509_certificate(der.content) == cert
         assert api_client.get(f"/pki/ca/{name}.pem").status_code == 200
-    crl = api_client.get(f"/pki/crl/{SM2_ISSUING}.crl")
-    assert crl.status_code == 404
-    assert "publishes no CRL yet" in crl.json()["detail"]
+    assert body["crl_urls"][SM2_ISSUING].endswith(f"/pki/crl/{SM2_ISSUING}.crl")
+    assert body["crl_urls"][SM2_ROOT].endswith(f"/pki/crl/{SM2_ROOT}.crl")
 
 
 def test_seals_create_with_sm2_makes_an_encrypted_key_and_an_sm2_certificate(
