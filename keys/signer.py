@@ -12,12 +12,23 @@ one document to the next, so :class:`KeySigner` encodes those pieces once per si
 assembles each SignedData from DER bytes; only the message digest, the signature and (for
 B-T) the signature timestamp change. The algorithm identifiers in those pieces come from the
 signer's :class:`~keys.suites.AlgorithmSuite`, never from a constant, so the same assembly
-serves every algorithm family. The result has exactly the structure
+serves every algorithm family, SM2 included. The result has exactly the structure
 pyHanko's own path produces: signed attributes content-type, message-digest and
 signing-certificate-v2 (PAdES puts the signing time in the signature dictionary's ``/M``, not
 in a signingTime attribute), and the signature timestamp token as the only unsigned
 attribute. Anything else (CAdES attributes, Adobe-style revocation info, attribute
 providers, attribute certificates, non-PAdES subfilters) goes through pyHanko unchanged.
+
+An SM2 seal (:class:`~keys.sm2.SM2KeyHandle`) signs through the same class: its suite names
+SM3 (1.2.156.10197.1.401) as the digest of the document and of the signed attributes and
+SM2-with-SM3 (1.2.156.10197.1.501) as the signature algorithm, in the RFC 5652 containers
+(id-signedData, id-data), and its handle signs DER(signed attributes) with SM2 and the default
+user id, giving DER ``(r, s)``. pyHanko needs no table of its own for SM3: it digests the
+document by name through ``getattr(cryptography.hazmat.primitives.hashes, name.upper())``,
+which finds cryptography's ``hashes.SM3``, and takes every CMS name from asn1crypto, where
+:mod:`keys.oids` registers ``sm3`` and ``sm2_sm3`` (the one place the national algorithms
+are named). asn1crypto's ``SignedDigestAlgorithm.hash_algo`` does not know ``sm2_sm3``;
+pyHanko catches its ``ValueError`` and takes the digest asked for, which the suite fixes.
 """
 
 from __future__ import annotations
@@ -38,7 +49,11 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from keys.errors import KeyStoreError
 from keys.handles import KeyHandle
+from keys.sm2 import SM2KeyHandle
 from keys.suites import AlgorithmSuite, suite_for
+
+SealKeyHandle = KeyHandle | SM2KeyHandle
+"""A key a seal signs with: one of cryptography's algorithms, or SM2 (tongsuopy's)."""
 
 
 def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -90,7 +105,7 @@ class _SuiteTemplate:
 
 
 class KeySigner(Signer):
-    """Signs CMS signatures for pyHanko with a :class:`KeyHandle`.
+    """Signs CMS signatures for pyHanko with a key handle of this package (:data:`SealKeyHandle`).
 
     Construct with :meth:`for_handle`. The signer signs with one algorithm suite, by default
     the suite of its key's algorithm; it tells pyHanko the suite's signature mechanism, so
@@ -103,7 +118,7 @@ class KeySigner(Signer):
     def __init__(
         self,
         *,
-        handle: KeyHandle,
+        handle: SealKeyHandle,
         certificate: asn1_x509.Certificate,
         chain: Iterable[asn1_x509.Certificate] = (),
         embed_roots: bool = True,
@@ -136,7 +151,7 @@ class KeySigner(Signer):
     @classmethod
     def for_handle(
         cls,
-        handle: KeyHandle,
+        handle: SealKeyHandle,
         certificate: x509.Certificate,
         chain: Iterable[x509.Certificate] = (),
         *,
@@ -155,7 +170,7 @@ class KeySigner(Signer):
         )
 
     @property
-    def handle(self) -> KeyHandle:
+    def handle(self) -> SealKeyHandle:
         """The key handle this signer uses."""
         return self._handle
 
