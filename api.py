@@ -29,6 +29,12 @@ import routes.auth
 import routes.batches
 import routes.certificates
 import routes.console
+import routes.console_certificates
+import routes.console_department
+import routes.console_overview
+import routes.console_records
+import routes.console_reports
+import routes.console_warnings
 import routes.copies
 import routes.documents
 import routes.envelopes
@@ -456,5 +462,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.batches.router)
     app.include_router(routes.envelopes.router)
     # The console for people (sign-in, sessions, its pages): see routes.console.
-    routes.console.install(app, settings)
+    routes.console.install(
+        app,
+        settings,
+        routes.console_overview.router,
+        routes.console_records.router,
+        routes.console_warnings.router,
+        routes.console_department.router,
+        routes.console_certificates.router,
+        routes.console_reports.router,
+    )
     return app

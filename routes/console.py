@@ -12,14 +12,15 @@ name, counted when they fail.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -60,6 +61,8 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 #: Console pages are never cached: they show who is signed in.
 NO_STORE = {"Cache-Control": "no-store"}
+#: Excel reads a CSV as UTF-8 (and so the Chinese names) only after this mark.
+BOM = "\ufeff"
 
 ROLE_NAMES = {
     ConsoleRole.SUPERVISOR.value: ("监察人员", "supervisor"),
@@ -282,6 +285,27 @@ def sign_out_submit(request: Request, user: FormUser) -> Response:
     return response
 
 
+def csv_download(filename: str, chunks: Iterable[str]) -> Response:
+    """A console table as a CSV attachment named ``filename``: the BOM, then ``chunks`` (the
+    text of ``econtract.csvsafe``, which neutralises formulas), streamed as they come."""
+    # Only names the console makes itself go into the header: never text from a request.
+    if not _FILENAME.fullmatch(filename):
+        raise ValueError(f"Not a file name for a header: {filename!r}")
+
+    def body() -> Iterator[str]:
+        yield BOM
+        yield from chunks
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.csv")
+
+
 # --- the pages ----------------------------------------------------------------------------
 
 
@@ -413,8 +437,9 @@ def _refused_pages(problem_handler: Any) -> _Handler:
     return handler
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Serve the console on ``app``: its routes, its rate limit, its refusals."""
+def install(app: FastAPI, settings: Settings, *sections: APIRouter) -> None:
+    """Serve the console on ``app``: sign-in and the home page, the ``sections``' pages (whose
+    modules build on this one), its rate limit, its refusals."""
     app.state.console_limiter = RateLimiter(
         limits={SIGN_IN_RULE: settings.console_rate_sign_in},
         redis_url=settings.redis_url,
@@ -425,17 +450,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     for family in (EContractError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(family, _refused_pages(app.exception_handlers[family]))
     app.include_router(router)
-    from routes.console_overview import router as overview  # noqa: PLC0415 (imports this module)
-
-    app.include_router(overview)
-    from routes.console_warnings import router as warnings  # noqa: PLC0415 (imports this module)
-
-    app.include_router(warnings)
-    from routes.console_certificates import router as certificates  # noqa: PLC0415
-    from routes.console_department import router as department  # noqa: PLC0415 (imports this module)
-
-    app.include_router(department)
-    app.include_router(certificates)
-    from routes.console_reports import router as reports  # noqa: PLC0415 (imports this module)
-
-    app.include_router(reports)
+    for section in sections:
+        app.include_router(section)
