@@ -21,6 +21,7 @@ from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
 from econtract.models import Department, Seal, SealKind, SealStatus
 from econtract.pki import ISSUING, PKI, SM2_ISSUING
+from econtract.ses.seal_data import record_seal_data
 from econtract.translog import LogEntry
 from keys.ca import SealSubject, issue_seal_certificate
 from keys.handles import KeyAlgorithm
@@ -163,6 +164,9 @@ def create_seal(
         created_at=now,
     )
     session.add(seal)
+    if request.algorithm is KeyAlgorithm.SM2:
+        # Its GB/T 38540 seal data, signed by the service as the seal's maker.
+        record_seal_data(session, seal=seal, department=department, pki=pki)
     detail = {
         "kind": seal.kind,
         "algorithm": seal.algorithm,

@@ -8,6 +8,7 @@ import econtract.blobs
 import econtract.console
 import econtract.envelopes
 import econtract.issuance._claims
+import econtract.ses._models
 import econtract.supervision
 import econtract.translog  # noqa: F401
 from econtract.models import Base

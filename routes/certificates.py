@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ from econtract.issuance import (
 )
 from econtract.models import Certificate, CertificateStatus, Seal
 from econtract.seals import list_seals
+from econtract.ses.seal_data import seal_data_of_department
 from econtract.sharing import national_metadata
 from routes.deps import (
     LINK_HEADER_DOC,
@@ -121,6 +122,34 @@ def list_seals_route(
     more = start + limit < len(seals)
     headers = {"Link": next_link(request, page[-1].id)} if more and page else {}
     return JSONResponse([seal_public(s).model_dump(mode="json") for s in page], headers=headers)
+
+
+@seals_router.get(
+    "/seals/{seal_id}/ses",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def seal_ses_route(
+    seal_id: Annotated[str, Path(max_length=40)],
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> Response:
+    """The GB/T 38540 seal data (SESeal v4, DER) of one of the caller's department's SM2 seals,
+    signed by the service as seal maker (same scopes as the list). 404 for a seal of another
+    department or one without seal data (RSA and ECDSA seals)."""
+    if not principal.scopes & {"read", "seal", "sign"}:
+        raise PermissionDeniedError(
+            "Reading seal data needs the 'read', 'seal' or (an enterprise's) 'sign' scope."
+        )
+    with services.sessions() as session:
+        der = seal_data_of_department(
+            session, seal_id=seal_id, department_code=principal.department_code
+        )
+    # The seal id is checked by the lookup above before it is put in a header.
+    disposition = f'attachment; filename="{seal_id}.esl"'
+    return Response(
+        der, media_type="application/octet-stream", headers={"Content-Disposition": disposition}
+    )
 
 
 router = APIRouter(prefix="/v1", tags=["certificates"])

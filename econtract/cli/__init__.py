@@ -24,6 +24,7 @@ for _module in (
     "_setup",
     "_documents",
     "_verify",
+    "_ses",
     "_registry",
     "_enterprises",
     "_audit",

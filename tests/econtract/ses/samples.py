@@ -1,0 +1,89 @@
+"""The seal data test vectors: ofdrw's samples (tests/data/ses/README.md) and our own."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from econtract.ses import SESSigner, make_ses_seal
+from econtract.ses.picture import draw_seal_png
+from keys.ca import SealSubject
+from keys.sm2 import generate_sm2_key
+from keys.sm2ca import issue_sm2_seal_certificate
+from tests.signing.sm2 import sm2_hierarchy
+from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "ses"
+
+OFDRW_SAMPLES = {
+    "ofdrw-UserV4.esl": ("SES_Seal", 4),
+    "ofdrw-UserV1.esl": ("SES_Seal", 1),
+    "ofdrw-SignedValueV4.dat": ("SES_Signature", 4),
+}
+"""ofdrw's files and what each one is."""
+
+# The test hierarchy is made when the run starts; the seal is made a minute after.
+NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(minutes=1)
+
+
+def load_sample(name: str) -> bytes:
+    """The bytes of one file of tests/data/ses."""
+    return (DATA / name).read_bytes()
+
+
+@dataclass(frozen=True)
+class OurSeal:
+    """An SM2 seal of the test department, its SESeal made by the SM2 issuing CA."""
+
+    der: bytes
+    signer: SESSigner
+    anchors: tuple[bytes, ...]
+
+
+@cache
+def our_seal() -> OurSeal:
+    """Made once: the test hierarchy's issuing CA is the maker, the seal's key the signer."""
+    hierarchy = sm2_hierarchy()
+    handle = generate_sm2_key("sm2-seal")
+    cert = issue_sm2_seal_certificate(
+        hierarchy.issuing,
+        handle.public_key_info(),
+        subject=SealSubject(
+            department_name=DEPARTMENT_NAME,
+            department_code=DEPARTMENT_CODE,
+            seal_kind="licence",
+            seal_name="证照专用章",
+        ),
+        ca_name=hierarchy.ca_name,
+        urls=hierarchy.urls,
+        not_before=NOW - datetime.timedelta(days=1),
+        not_after=NOW + datetime.timedelta(days=365),
+    )
+    cert_der = cert.public_bytes(Encoding.DER)
+    maker = SESSigner(
+        handle=hierarchy.issuing.handle,
+        certificate_der=hierarchy.issuing.certificate.public_bytes(Encoding.DER),
+    )
+    der = make_ses_seal(
+        maker=maker,
+        es_id="seal-0123456789abcdef0123",
+        seal_type=2,
+        name=f"{DEPARTMENT_NAME}证照专用章",
+        signer_certificates=[cert_der],
+        created=NOW,
+        valid_start=NOW - datetime.timedelta(days=1),
+        valid_end=NOW + datetime.timedelta(days=365),
+        picture_png=draw_seal_png(DEPARTMENT_NAME, "证照专用章"),
+        picture_mm=(40, 40),
+    )
+    anchors = tuple(c.public_bytes(Encoding.DER) for c in hierarchy.chain)
+    return OurSeal(der, SESSigner(handle=handle, certificate_der=cert_der), anchors)
+
+
+def flip(data: bytes, offset: int) -> bytes:
+    """``data`` with one bit changed at ``offset``."""
+    return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1 :]
