@@ -14,7 +14,16 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from bench.bench_overview import FIGURES, PAGE, SERVER_URL, build, database, main
+from bench.bench_overview import (
+    FIGURES,
+    HTTP_PAGE,
+    PAGE,
+    SERVER_URL,
+    build,
+    database,
+    main,
+    page_route_exists,
+)
 from econtract.envelopes import Envelope
 from econtract.models import Certificate, StatusEvent, UsageRecord
 from econtract.supervision import ScanCount
@@ -113,7 +122,7 @@ def test_a_run_prints_each_figure_on_both_registries_and_drops_them(
         for name, _ in FIGURES
         for period in ("30 days", "365 days")
         for scope in ("all", "one")
-    } | {PAGE}
+    } | {PAGE} | ({HTTP_PAGE} if page_route_exists() else set())
     assert "certificates 300" in out
     assert "certificates 600" in out
     assert "target: the overview's p50" in out
