@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from econtract.ses import SESUnreadableError, check_ses
@@ -28,13 +30,15 @@ def test_ofdrw_samples_verify(name: str) -> None:
         ("ofdrw-SignedValueV4.dat", SESSignature),
     ],
 )
-def test_the_shapes_read_ofdrw_samples_back_byte_for_byte(name: str, shape: type) -> None:
+def test_the_shapes_read_ofdrw_samples_back_byte_for_byte(name: str, shape: Any) -> None:
     data = load_sample(name)
     assert shape.load(data).dump(force=True) == data
 
 
 def test_the_signature_sample_names_what_it_signed() -> None:
-    values = {en: value for _, en, value in check_ses(load_sample("ofdrw-SignedValueV4.dat")).fields}
+    values = {
+        en: value for _, en, value in check_ses(load_sample("ofdrw-SignedValueV4.dat")).fields
+    }
     assert values["Data property"] == "/Doc_0/Signs/Sign_0/Signature.xml"
     assert values["Signed at"] == "2020-10-12 11:14:03 UTC"
     assert values["signer signature"] == "有效 valid (SM2/SM3)"
