@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from econtract import db
+from econtract.clock import CHINA
 from econtract.config import Settings
 from econtract.console import (
     ConsoleRole,
@@ -44,6 +46,7 @@ from econtract.errors import EContractError, PermissionDeniedError
 from econtract.logs import request_id_var
 from econtract.ratelimit import RateLimitedError, RateLimiter
 from econtract.services import Services
+from econtract.supervision import Period, headline
 from routes.middleware import problem
 from routes.ratelimit import client_address
 
@@ -339,10 +342,17 @@ def links_of(user: SignedInUser) -> list[Link]:
     ]
 
 
+#: The days the home page's totals cover (the figures page's default period too).
+HOME_DAYS = 30
+
+
 def overview_of(user: SignedInUser, services: Services) -> dict[str, Any]:
-    """The data of the home page's overview block (``{% block overview %}``): the figures of
-    the departments ``user`` may see. Empty until the supervision queries are wired in."""
-    return {}
+    """The data of the home page's overview block: the last :data:`HOME_DAYS` China days'
+    totals of the departments ``user`` may see (a department admin's own; a supervisor's all)."""
+    today = services.clock.now().astimezone(CHINA).date()
+    period = Period(since=today - timedelta(days=HOME_DAYS - 1), until=today + timedelta(days=1))
+    mine = None if user.role == ConsoleRole.SUPERVISOR.value else user.department_id
+    return {"days": HOME_DAYS, "totals": headline(services, period, department_id=mine)}
 
 
 def console_page(

@@ -30,7 +30,7 @@ from routes.console_department import (
     AdminForm,
     Text,
     actor_of,
-    csv_download,
+    csv_table,
     is_supervisor,
     list_context,
     next_page_of,
@@ -162,7 +162,7 @@ def certificates_csv(
             if len(page) < query.limit:
                 break
             query = dataclasses.replace(query, after=page[-1].id)
-    return csv_download(
+    return csv_table(
         "certificates",
         CERTIFICATE_HEADER,
         (

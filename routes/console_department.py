@@ -11,7 +11,7 @@ post of theirs is refused (403).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -31,7 +31,7 @@ from econtract.envelopes import EnvelopeStatus, EnvelopeView, get_envelope, list
 from econtract.errors import InvalidInputError, PermissionDeniedError
 from econtract.logs import request_id_var
 from econtract.services import Services
-from routes.console import NO_STORE, CurrentUser, FormUser, console_page
+from routes.console import NO_STORE, CurrentUser, FormUser, console_page, csv_download
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -41,6 +41,11 @@ EXPORT_LIMIT = 10_000
 
 Text = Annotated[str, Query(max_length=100)]
 _Row = TypeVar("_Row")
+
+
+def csv_table(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    """The table ``name`` as a CSV download (see :func:`routes.console.csv_download`)."""
+    return csv_download(f"{name}.csv", [csv_text(header, rows)])
 
 
 def services_of(request: Request) -> Services:
@@ -99,17 +104,6 @@ def list_context(request: Request, user: SignedInUser, **more: Any) -> dict[str,
     return context
 
 
-def csv_download(name: str, header: Sequence[str], rows: Iterator[Sequence[object]]) -> Response:
-    """A CSV download: UTF-8 with a byte-order mark (so that Excel and WPS read the Chinese
-    as such), every cell neutralised by :mod:`econtract.csvsafe`."""
-    body = "\ufeff" + csv_text(header, rows)
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"', **NO_STORE},
-    )
-
-
 def next_page_of(request: Request, after: str | None) -> str | None:
     """The address of the next page: this one's query with ``after`` replaced."""
     if after is None:
@@ -150,7 +144,7 @@ def clients_page(request: Request, user: CurrentUser, department: Text = "") -> 
 def clients_csv(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The clients of :func:`clients_page` as CSV."""
     rows = _rows_of(request, user, department, clients_of)
-    return csv_download(
+    return csv_table(
         "clients",
         CLIENT_HEADER,
         (
@@ -205,7 +199,7 @@ def seals_page(request: Request, user: CurrentUser, department: Text = "") -> Re
 def seals_csv(request: Request, user: CurrentUser, department: Text = "") -> Response:
     """The seals of :func:`seals_page` as CSV."""
     rows = _rows_of(request, user, department, seals_of)
-    return csv_download(
+    return csv_table(
         "seals",
         SEAL_HEADER,
         (
@@ -286,7 +280,7 @@ def usage_csv(request: Request, user: CurrentUser, department: Text = "") -> Res
             if not more:
                 break
             after = page[-1].cursor
-    return csv_download(
+    return csv_table(
         "usage",
         USE_HEADER,
         (
@@ -401,7 +395,7 @@ def envelopes_csv(
         if not more:
             break
         after = page[-1].id
-    return csv_download(
+    return csv_table(
         "envelopes",
         ENVELOPE_HEADER,
         (

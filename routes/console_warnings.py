@@ -42,7 +42,7 @@ from econtract.supervision import (
 )
 from econtract.supervision._warning_records import MAX_PAGE
 from econtract.supervision._warnings import MAX_NOTE_LENGTH
-from routes.console import NO_STORE, CurrentUser, FormUser, console_page
+from routes.console import NO_STORE, CurrentUser, FormUser, console_page, csv_download
 
 router = APIRouter(prefix="/console/warnings", tags=["console"], include_in_schema=False)
 
@@ -232,12 +232,8 @@ def _row(warning: WarningView, departments: dict[int, DepartmentName]) -> dict[s
 
 def _csv(services: Services, filters: _Filters, departments: dict[int, DepartmentName]) -> Response:
     rows = (_row(w, departments) for w in all_warnings(services, filters.where))
-    body = csv_text(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in rows))
-    # The byte order mark makes Excel read the file as UTF-8 (the Chinese text intact).
-    return Response(
-        "\ufeff" + body,
-        media_type="text/csv; charset=utf-8",
-        headers={**NO_STORE, "Content-Disposition": 'attachment; filename="warnings.csv"'},
+    return csv_download(
+        "warnings.csv", [csv_text(CSV_COLUMNS, ([row[c] for c in CSV_COLUMNS] for row in rows))]
     )
 
 

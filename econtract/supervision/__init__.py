@@ -16,6 +16,7 @@ from econtract.supervision._drilldown import (
     status_changes,
     uses_of_pair,
 )
+from econtract.supervision._headline import Headline, headline
 from econtract.supervision._models import ScanCount, SupervisionWarning, WarningStatus
 from econtract.supervision._overview import (
     Period,
@@ -62,6 +63,7 @@ __all__ = [
     "Chart",
     "DepartmentName",
     "EnvelopeRecord",
+    "Headline",
     "HistoryEntry",
     "IssuedRecord",
     "Page",
@@ -94,6 +96,7 @@ __all__ = [
     "envelopes_of_status",
     "evaluate_warnings",
     "flush_scans",
+    "headline",
     "issued_certificates",
     "issued_per_day",
     "issued_per_week",
