@@ -48,12 +48,14 @@ def live(initialised: Services) -> Iterator[httpx.Client]:
         yield client
 
 
-def valid_tsq() -> bytes:
+def valid_tsq(algorithm: str = "sha256") -> bytes:
+    """A TimeStampReq for a 32-byte digest: SHA-256 goes to the first authority, SM3 to the
+    SM2 one."""
     query = tsp.TimeStampReq(
         {
             "version": "v1",
             "message_imprint": {
-                "hash_algorithm": {"algorithm": "sha256"},
+                "hash_algorithm": {"algorithm": algorithm},
                 "hashed_message": bytes(range(32)),
             },
             "nonce": 12345,
@@ -63,11 +65,17 @@ def valid_tsq() -> bytes:
     return bytes(query.dump())
 
 
-def valid_ocsp_request(services: Services) -> bytes:
-    cas = services.pki.ca_certificates
+def valid_ocsp_request(services: Services, *, sm2: bool = False) -> bytes:
+    """An OCSP request about a certificate of the issuing CA, or (``sm2``) of the SM2 one."""
+    pki = services.pki
+    if sm2:
+        assert pki.sm2_tsa_authority is not None
+        cert, issuer = pki.sm2_tsa_authority.certificate, pki.sm2_tsa_authority.chain[0]
+    else:
+        cert, issuer = pki.ca_certificates["issuing"], pki.ca_certificates["root"]
     return (
         x509.ocsp.OCSPRequestBuilder()
-        .add_certificate(cas["issuing"], cas["root"], hashes.SHA1())
+        .add_certificate(cert, issuer, hashes.SHA1())
         .build()
         .public_bytes(Encoding.DER)
     )
@@ -133,15 +141,16 @@ def test_a_malformed_timestamp_query_is_a_rejection_not_a_dropped_connection(
     assert detail.isascii()
 
 
-def test_a_valid_timestamp_query_is_granted(live: httpx.Client) -> None:
-    response = live.post("/pki/tsa", content=valid_tsq(), headers=TSQ)
+@pytest.mark.parametrize("algorithm", ["sha256", "sm3"])
+def test_a_valid_timestamp_query_is_granted(live: httpx.Client, algorithm: str) -> None:
+    response = live.post("/pki/tsa", content=valid_tsq(algorithm), headers=TSQ)
     assert response.status_code == 200
     assert "x-problem-detail" not in response.headers
 
 
 def test_fuzzed_timestamp_queries_never_drop_the_connection_nor_fail(live: httpx.Client) -> None:
     @FUZZ
-    @given(st.one_of(st.binary(max_size=200), mutated(valid_tsq())))
+    @given(st.one_of(st.binary(max_size=200), mutated(valid_tsq()), mutated(valid_tsq("sm3"))))
     def query(body: bytes) -> None:
         assert_tsa_answer(live.post("/pki/tsa", content=body, headers=TSQ))
 
@@ -152,10 +161,12 @@ def test_fuzzed_ocsp_requests_never_drop_the_connection_nor_fail(
     live: httpx.Client, initialised: Services
 ) -> None:
     valid = valid_ocsp_request(initialised)
-    assert_ocsp_answer(live.post("/pki/ocsp", content=valid, headers=OCSP))
+    valid_sm2 = valid_ocsp_request(initialised, sm2=True)
+    for body in (valid, valid_sm2):
+        assert_ocsp_answer(live.post("/pki/ocsp", content=body, headers=OCSP))
 
     @FUZZ
-    @given(st.one_of(st.binary(max_size=200), mutated(valid)))
+    @given(st.one_of(st.binary(max_size=200), mutated(valid), mutated(valid_sm2)))
     def query(body: bytes) -> None:
         assert_ocsp_answer(live.post("/pki/ocsp", content=body, headers=OCSP))
 
