@@ -1,0 +1,78 @@
+"""The overview's daily roll-ups (日汇总): one row per China day and group of each figure
+that counts records, written once for a day that is over (:mod:`econtract.supervision._rollup`).
+
+A figure reads these rows for the days listed in :class:`RolledUpDay` and counts the other
+days of its period live, so that at a million licences it reads a few rows a day instead of
+every record of the period. They are derived data: no foreign keys, rebuilt from the records
+by ``econtract supervision rollup``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from econtract.models import Base, utcnow
+
+
+class RolledUpDay(Base):
+    """A China day whose counts are in the roll-up tables (all of them, written together)."""
+
+    __tablename__ = "overview_rollup_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    """When its rows were written (the last time, after a re-roll)."""
+
+
+class IssuedDay(Base):
+    """Licences issued on one day by one department in one type."""
+
+    __tablename__ = "overview_issued_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatusChangeDay(Base):
+    """Revocations and suspensions of one day, by the licence's issuing department, the new
+    status and the reason as given (``None`` when none was: hence a surrogate key)."""
+
+    __tablename__ = "overview_status_change_days"
+    __table_args__ = (Index("ix_overview_status_change_days_day", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    department_id: Mapped[int] = mapped_column(Integer)
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class UseDay(Base):
+    """Granted uses of one day by one department of another's licences."""
+
+    __tablename__ = "overview_use_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ScanDay(Base):
+    """QR answers of one day about one department's licences (``None``: a code that names no
+    licence of the registry), by answer."""
+
+    __tablename__ = "overview_scan_days"
+    __table_args__ = (Index("ix_overview_scan_days_day", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    department_id: Mapped[int | None] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(12))
+    count: Mapped[int] = mapped_column(BigInteger)
