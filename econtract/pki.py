@@ -395,11 +395,18 @@ class PKI:
     def validation_material(self, seal_certificate: x509.Certificate) -> ValidationMaterial:
         """What a B-LT seal embeds: chains, current CRLs and a fresh OCSP response.
 
-        Reused for the same seal while the CRLs are unchanged and the OCSP response is
-        younger than ``MATERIAL_SECONDS``.
+        An SM2 seal's are the SM2 hierarchy's, all signed SM2-with-SM3: the SM2 CAs and
+        timestamp authority, their CRLs and the SM2 issuing CA's OCSP answer. Reused for the
+        same seal while the CRLs are unchanged and the OCSP response is younger than
+        ``MATERIAL_SECONDS``.
         """
         now = datetime.now(UTC)
-        crls = (self.crl_der(ROOT, now=now), self.crl_der(ISSUING, now=now))
+        sm2 = self.sm2_issuing is not None and (
+            seal_certificate.issuer == self.sm2_issuing.certificate.subject
+        )
+        root_name, issuing_name = (SM2_ROOT, SM2_ISSUING) if sm2 else (ROOT, ISSUING)
+        issuer = self.crl_issuers[issuing_name]
+        crls = (self.crl_der(root_name, now=now), self.crl_der(issuing_name, now=now))
         serial = seal_certificate.serial_number
         with self._lock:
             cached = self._material_cache.get(serial)
@@ -411,16 +418,16 @@ class PKI:
             return cached[3]
         request = (
             ocsp.OCSPRequestBuilder()
-            .add_certificate(seal_certificate, self.issuing.certificate, hashes.SHA256())
+            .add_certificate(seal_certificate, issuer.certificate, hashes.SHA256())
             .build()
             .public_bytes(Encoding.DER)
         )
+        services = (self.sm2_tsa_authority,) if sm2 else (self.tsa_authority, self.ocsp_authority)
         material = ValidationMaterial.build(
             certificates=[
-                self.issuing.certificate,
-                self.root.certificate,
-                self.tsa_authority.certificate,
-                self.ocsp_authority.certificate,
+                issuer.certificate,
+                *issuer.chain,
+                *(a.certificate for a in services if a is not None),
             ],
             crls=crls,
             ocsp_responses=[self.answer_ocsp(request).der],

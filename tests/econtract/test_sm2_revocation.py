@@ -275,3 +275,33 @@ def test_a_refused_sm3_query_is_a_400_timestamp_reply(api_client: TestClient) ->
     assert response.headers["x-problem-detail"] == "The message imprint is not a sm3 digest."
     status = TimeStampResponse.load(response.content)["status"]
     assert status["status"].native == "rejection"
+
+
+def test_an_sm2_seal_embeds_the_sm2_hierarchy_validation_material(
+    initialised: Services, tmp_path: Path
+) -> None:
+    seal_id, cert = _sm2_seal(initialised)
+    pki = initialised.pki
+    material = pki.validation_material(cert)
+    cas = pki.sm2_ca_certificates
+    assert pki.sm2_tsa_authority is not None
+    expected = [cas[SM2_ISSUING], cas[SM2_ROOT], pki.sm2_tsa_authority.certificate]
+    assert [c.dump() for c in material.certificates] == [
+        c.public_bytes(Encoding.DER) for c in expected
+    ]
+    assert [c.dump() for c in material.crls] == [pki.crl_der(SM2_ROOT), pki.crl_der(SM2_ISSUING)]
+    [response] = material.ocsp_responses
+    basic = response["response_bytes"]["response"].parsed
+    [single] = basic["tbs_response_data"]["responses"]
+    assert single["cert_id"]["serial_number"].native == cert.serial_number
+    assert single["cert_status"].name == "good"
+    signed = (basic["tbs_response_data"].dump(), basic["signature"].native)
+    assert VERIFIED in sm2_verify_raw(tmp_path, _public_key_der(cas[SM2_ISSUING]), *signed)
+
+    _revoke(initialised, seal_id)
+    material = pki.validation_material(cert)
+    basic = material.ocsp_responses[0]["response_bytes"]["response"].parsed
+    assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "revoked"
+    # A seal of the first hierarchy still gets the first hierarchy's material.
+    first = pki.validation_material(pki.tsa_authority.certificate)
+    assert first.certificates[0].dump() == pki.issuing.certificate.public_bytes(Encoding.DER)
