@@ -35,8 +35,9 @@ from econtract.models import (
 from econtract.seals import seal_code
 from econtract.services import Services
 from econtract.translog import LogEntry
+from keys.filestore import FileKeyStore
 from keys.handles import KeyAlgorithm
-from keys.signer import KeySigner
+from keys.signer import KeySigner, SealKeyHandle
 from keys.suites import suite_for
 from signing.appearance import SealAppearance
 from signing.errors import FieldReservedError, SealUnusableError
@@ -47,16 +48,24 @@ from signing.timestamps import HTTPTimeStamper
 # Certification, SealLevel and SealOptions are the choices a caller makes when sealing; they
 # are offered here so that the HTTP face depends on the domain, not on signing.
 __all__ = [
+    "SM2_LEVELS",
     "Certification",
     "SealLevel",
     "SealOptions",
     "SealedFile",
+    "check_level",
     "check_reserved_field",
+    "licence_level",
     "seal_document",
     "seal_identity",
     "sealing_context",
     "usable_seal",
 ]
+
+
+SM2_LEVELS = frozenset({SealLevel.B_B})
+"""The PAdES levels an SM2 seal is made at: those that need nothing signed by another party
+of the service (a timestamp, CRLs, OCSP answers) until those are made with SM2 too."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,16 +83,10 @@ def seal_identity(services: Services, seal: Seal, department: Department) -> Sea
     cached = services.seal_identities.get(seal.id)
     if cached is not None:
         return cached
-    if seal.algorithm == KeyAlgorithm.SM2:
-        # SM2 seals have their key and certificate; the CMS they would seal with comes later.
-        raise ConflictError("SM2 seals cannot seal PDFs yet.")
-    pki = services.pki
     certificate = x509.load_der_x509_certificate(seal.certificate_der)
-    chain = (pki.issuing.certificate, pki.root.certificate)
+    handle, chain = _key_and_chain(services, seal)
     # The seal's row names its algorithm suite; the signer refuses a key of another algorithm.
-    signer = KeySigner.for_handle(
-        services.key_store.load(seal.key_label), certificate, chain, suite=suite_for(seal.algorithm)
-    )
+    signer = KeySigner.for_handle(handle, certificate, chain, suite=suite_for(seal.algorithm))
     identity = SealIdentity(
         signer=signer,
         certificate=certificate,
@@ -97,6 +100,48 @@ def seal_identity(services: Services, seal: Seal, department: Department) -> Sea
     # Two threads may build the same identity at once: the first one stored is kept, and a
     # dict's setdefault is atomic, so no lock is needed.
     return services.seal_identities.setdefault(seal.id, identity)
+
+
+def _key_and_chain(
+    services: Services, seal: Seal
+) -> tuple[SealKeyHandle, tuple[x509.Certificate, ...]]:
+    """The seal's key and the CA certificates above its certificate, up to the root."""
+    pki = services.pki
+    if seal.algorithm != KeyAlgorithm.SM2:
+        return services.key_store.load(seal.key_label), (
+            pki.issuing.certificate,
+            pki.root.certificate,
+        )
+    # An SM2 seal's certificate is issued by the SM2 hierarchy, whose keys only the file key
+    # store holds (PKCS#11 defines no SM2 mechanism).
+    key_store = services.key_store
+    if pki.sm2_issuing is None or not isinstance(key_store, FileKeyStore):
+        raise ConflictError(
+            f"Seal {seal.id} is an SM2 seal, and this service has no SM2 hierarchy with its "
+            "keys in files to seal with."
+        )
+    return key_store.load_sm2(seal.key_label), (pki.sm2_issuing.certificate, *pki.sm2_issuing.chain)
+
+
+def check_level(seal: Seal, level: SealLevel) -> None:
+    """Refuse a PAdES level the seal's algorithm cannot reach yet.
+
+    An SM2 seal's timestamp, CRLs and OCSP answers must be signed with SM2 as well; until the
+    service makes them, an SM2 seal is made at :data:`SM2_LEVELS` only, never silently lower.
+    """
+    if seal.algorithm == KeyAlgorithm.SM2 and level not in SM2_LEVELS:
+        reached = ", ".join(sorted(SM2_LEVELS))
+        raise ConflictError(
+            f"SM2 seals cannot seal at {level} yet (no SM2 timestamps, CRLs or OCSP answers); "
+            f"seal at {reached}."
+        )
+
+
+def licence_level(seal: Seal) -> SealLevel:
+    """The level a licence is issued at with ``seal``: B-LT, or the highest an SM2 seal reaches."""
+    if seal.algorithm == KeyAlgorithm.SM2:
+        return max(SM2_LEVELS, key=list(SealLevel).index)
+    return SealLevel.B_LT
 
 
 def sealing_context(
@@ -150,6 +195,7 @@ def seal_document(
                 f"No seal {seal_id!r}" + (" for this department." if actor.department_id else ".")
             )
         usable_seal(seal, department_id=actor.department_id)
+        check_level(seal, options.level)
         department = session.get(Department, seal.department_id)
         assert department is not None
         options = dataclasses.replace(

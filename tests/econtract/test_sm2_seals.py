@@ -21,7 +21,6 @@ from keys.filestore import KeyFileParameters, pbes2_parameters
 from keys.handles import KeyAlgorithm
 from tests.econtract.test_cli import cli_json
 from tests.keys.openssl import openssl, sm2_signed_by
-from tests.signing.sealing import make_pdf
 
 
 def test_init_makes_an_sm2_root_and_issuing_ca_signed_sm2_with_sm3(
@@ -75,7 +74,7 @@ def test_the_sm2_cas_are_published_beside_the_others(
 
 
 def test_seals_create_with_sm2_makes_an_encrypted_key_and_an_sm2_certificate(
-    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli_json(capsys, "init")
     row = cli_json(
@@ -92,16 +91,6 @@ def test_seals_create_with_sm2_makes_an_encrypted_key_and_an_sm2_certificate(
         "-noout", "-text",
     ).stdout  # fmt: skip
     assert "ASN1 OID: SM2" in text
-
-    # Sealing a PDF with it refuses in one line, writing nothing.
-    source = tmp_path / "in.pdf"
-    source.write_bytes(make_pdf(1))
-    out = tmp_path / "out.pdf"
-    capsys.readouterr()
-    status = run(["seal", str(source), "-o", str(out), "--seal", row["id"]])
-    assert status == 1
-    assert capsys.readouterr().err == "error: SM2 seals cannot seal PDFs yet.\n"
-    assert not out.exists()
 
 
 def test_an_sm2_seal_certificate_chains_to_the_sm2_root(

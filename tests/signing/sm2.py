@@ -119,6 +119,13 @@ class EmbeddedSeal:
                 return value.native
         raise AssertionError(f"No signed attribute {name}.")
 
+    @property
+    def message_digest(self) -> bytes:
+        """The message-digest attribute: the digest of the covered bytes, as signed."""
+        digest = self.attribute("message_digest")
+        assert isinstance(digest, bytes)
+        return digest
+
     def covered_bytes(self, pdf: bytes) -> bytes:
         """The bytes the ``/ByteRange`` covers."""
         first, first_len, second, second_len = self.byte_range

@@ -112,7 +112,7 @@ def test_the_message_digest_is_sm3_over_the_byte_range(
 ) -> None:
     pdf, seal, signed_digest = certified
     digest = sm3(seal.covered_bytes(pdf))
-    assert seal.attribute("message_digest") == digest
+    assert seal.message_digest == digest
     # The registry knows the seal by the same SM3 digest.
     assert signed_digest == digest.hex()
     assert seal.byte_range[0] == 0
@@ -128,7 +128,7 @@ def test_a_byte_changed_in_the_signed_range_breaks_the_digest(
     offset = pdf.index(b"%PDF-") + 5
     assert offset < seal.byte_range[1]
     changed[offset] ^= 0x01
-    assert sm3(seal.covered_bytes(bytes(changed))) != seal.attribute("message_digest")
+    assert sm3(seal.covered_bytes(bytes(changed))) != seal.message_digest
 
 
 def test_qpdf_finds_no_error(certified: tuple[bytes, EmbeddedSeal, str], tmp_path: Path) -> None:
@@ -184,9 +184,9 @@ def test_an_approval_seal_fills_the_field_an_sm2_certification_reserved(
     assert [s.field_name for s in embedded_seals(sealed)] == [certifying.field_name, "Dept2"]
     for seal in (certifying, approval):
         assert _VERIFIED in openssl_verifies(tmp_path, seal)
-    assert approval.attribute("message_digest") == sm3(approval.covered_bytes(sealed))
+    assert approval.message_digest == sm3(approval.covered_bytes(sealed))
     # The certifying seal still covers its revision, byte for byte.
-    assert certifying.attribute("message_digest") == sm3(certifying.covered_bytes(sealed))
+    assert certifying.message_digest == sm3(certifying.covered_bytes(sealed))
 
 
 def test_pyhankos_own_cms_assembly_signs_sm2_the_same_way(
@@ -208,7 +208,7 @@ def test_pyhankos_own_cms_assembly_signs_sm2_the_same_way(
     )
     assert seal.signer_info["digest_algorithm"]["algorithm"].dotted == oids.SM3
     assert seal.signer_info["signature_algorithm"]["algorithm"].dotted == oids.SM2_WITH_SM3
-    assert seal.attribute("message_digest") == document_digest
+    assert seal.message_digest == document_digest
     protection = seal.attribute("cms_algorithm_protection")
     assert isinstance(protection, dict)
     assert protection["digest_algorithm"]["algorithm"] == "sm3"
