@@ -37,6 +37,7 @@ for _module in (
     "_blobs",
     "_users",
     "_reports",
+    "_supervision",
 ):
     importlib.import_module(f"econtract.cli.{_module}")
 

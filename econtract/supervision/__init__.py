@@ -30,6 +30,7 @@ from econtract.supervision._overview import (
     status_changes_per_day,
     uses_by_other_departments,
 )
+from econtract.supervision._rollup import ROLLUP_GRACE, last_complete_day, roll_up
 from econtract.supervision._rules import RULES, Candidate
 from econtract.supervision._scans import FAILED_ANSWERS, count_qr_answer, count_scan, flush_scans
 from econtract.supervision._warning_records import (
@@ -57,6 +58,7 @@ from econtract.supervision._warnings import (
 
 __all__ = [
     "FAILED_ANSWERS",
+    "ROLLUP_GRACE",
     "RULES",
     "WARNING_TYPES",
     "Candidate",
@@ -100,7 +102,9 @@ __all__ = [
     "issued_certificates",
     "issued_per_day",
     "issued_per_week",
+    "last_complete_day",
     "list_warnings",
+    "roll_up",
     "scans_of_day",
     "scans_per_day",
     "status_changes",

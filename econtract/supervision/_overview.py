@@ -12,6 +12,12 @@ rows). Status changes, uses and completions are read by time: their indexes are 
 below, beside the queries that need them, and made by migration 0022; the issuer of a use or
 a status change is read from the licences' (id, department) index (migration 0023).
 
+The counting figures (licences issued, status changes, uses by other departments, QR answers)
+read the daily roll-ups (:mod:`econtract.supervision._rollup`) for the days rolled up, and the
+records, as above, for the others (today, and any day not rolled up yet): at a million
+licences a year's figure reads a few rows a day. The two give the same numbers. The
+envelopes' figures are read live: an envelope's status changes after the day it started.
+
 The records behind a point are listed by :mod:`econtract.supervision._drilldown`, through
 the same conditions (the ``…_in`` and ``…_query`` functions below).
 """
@@ -19,7 +25,7 @@ the same conditions (the ``…_in`` and ``…_query`` functions below).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -52,6 +58,13 @@ from econtract.models import (
 from econtract.services import Services
 from econtract.sharing import GRANTED
 from econtract.supervision._models import ScanCount
+from econtract.supervision._rollup_models import (
+    IssuedDay,
+    RolledUpDay,
+    ScanDay,
+    StatusChangeDay,
+    UseDay,
+)
 from econtract.supervision._rules import day_start
 
 # The overview reads these tables by time alone (migration 0022).
@@ -157,21 +170,11 @@ def _issued(
     services: Services, period: Period, department_id: int | None, *, weekly: bool
 ) -> Series:
     with services.sessions() as session:
-        issued = select(Certificate).where(
-            Certificate.department_id.in_(_bodies(session, department_id)),
-            Certificate.issued_at >= period.start,
-            Certificate.issued_at < period.end,
-        )
-        rows = _per_day(
-            session,
-            issued,
-            Certificate.issued_at,
-            Certificate.department_id,
-            Certificate.type_code,
-            weekly=weekly,
-        )
+        rows = issued_rows(session, period, department_id)
         names = _names(session, (keys[0] for _, keys, _ in rows))
         types = dict(session.execute(select(CertificateType.code, CertificateType.name)).all())
+    if weekly:
+        rows = _summed((_monday(day), keys, n) for day, keys, n in rows)
     points = [
         Point(
             label=f"{names[issuer]} · {types.get(type_code, type_code)}",
@@ -186,23 +189,31 @@ def _issued(
     return Series(name="issued-per-week" if weekly else "issued-per-day", points=_sorted(points))
 
 
+def issued_rows(session: Session, period: Period, department_id: int | None) -> list[DayCount]:
+    """Licences issued per China day of the period: ``(day, (issuer, type), count)``, from
+    the roll-ups for the days rolled up and from the licences for the others."""
+    rolled = select(IssuedDay.day, IssuedDay.department_id, IssuedDay.type_code, IssuedDay.count)
+    if department_id is not None:
+        rolled = rolled.where(IssuedDay.department_id == department_id)
+    rows = _rolled_rows(session, rolled, IssuedDay.day, period)
+    for live in live_periods(session, period):
+        issued = select(Certificate).where(
+            Certificate.department_id.in_(_bodies(session, department_id)),
+            Certificate.issued_at >= live.start,
+            Certificate.issued_at < live.end,
+        )
+        rows += _per_day(
+            session, issued, Certificate.issued_at, Certificate.department_id, Certificate.type_code
+        )
+    return rows
+
+
 def status_changes_per_day(
     services: Services, period: Period, *, department_id: int | None = None
 ) -> Series:
     """Revocations and suspensions per China day, by new status and reason (as given)."""
     with services.sessions() as session:
-        changes = (
-            _status_changes(period)
-            if department_id is None
-            else status_change_query(period, department_id)
-        )
-        rows = _per_day(
-            session,
-            changes,
-            StatusEvent.created_at,
-            StatusEvent.to_status,
-            StatusEvent.reason,
-        )
+        rows = status_change_rows(session, period, department_id)
     points = [
         Point(
             label=f"{status} · {_short(reason)}",
@@ -298,13 +309,7 @@ def uses_by_other_departments(
     (using department, issuing department); for one department, the uses it made of others'
     licences and the uses others made of its own."""
     with services.sessions() as session:
-        rows = _per_day(
-            session,
-            use_query(period, department_id),
-            UsageRecord.created_at,
-            UsageRecord.department_id,
-            Certificate.department_id,
-        )
+        rows = use_rows(session, period, department_id)
         names = _names(session, (body for _, keys, _ in rows for body in keys))
     points = [
         Point(
@@ -328,17 +333,11 @@ def scans_per_day(
 
     For one department, the scans of its licences (a code that names no licence of the
     registry belongs to none)."""
-    failed = func.sum(case((ScanCount.verdict.in_(FAILED_QR_ANSWERS), ScanCount.count), else_=0))
     with services.sessions() as session:
-        rows = session.execute(
-            select(ScanCount.day, func.sum(ScanCount.count), failed)
-            .where(scans_in(period, department_id))
-            .group_by(ScanCount.day)
-        ).all()
+        rows = scan_rows(session, period, department_id)
     points = []
-    for day, total_sum, failed_sum in rows:
+    for day, total, bad in rows:
         x = day.isoformat()
-        total, bad = int(total_sum), int(failed_sum)
         points += [
             Point(label="scans", x=x, y=total, day=day),
             Point(label="forged-or-unknown", x=x, y=bad, day=day),
@@ -347,36 +346,150 @@ def scans_per_day(
     return Series(name="scans-per-day", points=_sorted(points))
 
 
+# --- the rows of the counting figures: roll-ups for the days rolled up, live for the rest ------
+
+#: ``(day, keys, count)``: how many records of one group fall on one China day.
+DayCount = tuple[date, tuple[Any, ...], int]
+
+
+def status_change_rows(
+    session: Session, period: Period, department_id: int | None
+) -> list[DayCount]:
+    """Revocations and suspensions per China day of the period: ``(day, (status, reason),
+    count)``."""
+    rolled = select(
+        StatusChangeDay.day,
+        StatusChangeDay.to_status,
+        StatusChangeDay.reason,
+        func.sum(StatusChangeDay.count),
+    ).group_by(StatusChangeDay.day, StatusChangeDay.to_status, StatusChangeDay.reason)
+    if department_id is not None:
+        rolled = rolled.where(StatusChangeDay.department_id == department_id)
+    rows = _rolled_rows(session, rolled, StatusChangeDay.day, period)
+    for live in live_periods(session, period):
+        changes = (
+            _status_changes(live)
+            if department_id is None
+            else status_change_query(live, department_id)
+        )
+        rows += _per_day(
+            session, changes, StatusEvent.created_at, StatusEvent.to_status, StatusEvent.reason
+        )
+    return rows
+
+
+def use_rows(session: Session, period: Period, department_id: int | None) -> list[DayCount]:
+    """Granted uses of others' licences per China day of the period: ``(day, (using
+    department, issuing department), count)``."""
+    rolled = select(
+        UseDay.day, UseDay.user_department_id, UseDay.issuer_department_id, UseDay.count
+    )
+    if department_id is not None:
+        rolled = rolled.where(
+            or_(
+                UseDay.user_department_id == department_id,
+                UseDay.issuer_department_id == department_id,
+            )
+        )
+    rows = _rolled_rows(session, rolled, UseDay.day, period)
+    for live in live_periods(session, period):
+        rows += _per_day(
+            session,
+            use_query(live, department_id),
+            UsageRecord.created_at,
+            UsageRecord.department_id,
+            Certificate.department_id,
+        )
+    return rows
+
+
+def scan_rows(
+    session: Session, period: Period, department_id: int | None
+) -> list[tuple[date, int, int]]:
+    """QR answers per China day of the period: ``(day, answers, FORGED or UNKNOWN)``."""
+    failed = func.sum(case((ScanDay.verdict.in_(FAILED_QR_ANSWERS), ScanDay.count), else_=0))
+    rolled = select(ScanDay.day, func.sum(ScanDay.count), failed).where(
+        ScanDay.day >= period.since, ScanDay.day < period.until
+    )
+    if department_id is not None:
+        rolled = rolled.where(ScanDay.department_id == department_id)
+    rows = [
+        (_as_date(day), int(total), int(bad))
+        for day, total, bad in session.execute(rolled.group_by(ScanDay.day))
+    ]
+    failed = func.sum(case((ScanCount.verdict.in_(FAILED_QR_ANSWERS), ScanCount.count), else_=0))
+    for live in live_periods(session, period):
+        rows += [
+            (_as_date(day), int(total), int(bad))
+            for day, total, bad in session.execute(
+                select(ScanCount.day, func.sum(ScanCount.count), failed)
+                .where(scans_in(live, department_id))
+                .group_by(ScanCount.day)
+            )
+        ]
+    return rows
+
+
+def live_periods(session: Session, period: Period) -> list[Period]:
+    """The runs of days of ``period`` that are not rolled up (today, and any day the worker
+    has not reached yet), each read from the records."""
+    rolled = set(
+        map(
+            _as_date,
+            session.scalars(
+                select(RolledUpDay.day).where(
+                    RolledUpDay.day >= period.since, RolledUpDay.day < period.until
+                )
+            ),
+        )
+    )
+    runs: list[Period] = []
+    day = period.since
+    while day < period.until:
+        if day in rolled:
+            day += timedelta(days=1)
+            continue
+        first = day
+        while day < period.until and day not in rolled:
+            day += timedelta(days=1)
+        runs.append(Period(since=first, until=day))
+    return runs
+
+
+def _rolled_rows(session: Session, stmt: Query, day: Any, period: Period) -> list[DayCount]:
+    """The rows ``(day, *keys, count)`` of a roll-up statement within the period."""
+    rows = session.execute(stmt.where(day >= period.since, day < period.until)).all()
+    return [(_as_date(row[0]), tuple(row[1:-1]), int(row[-1])) for row in rows]
+
+
+def _summed(rows: Iterable[DayCount]) -> list[DayCount]:
+    totals: Counter[tuple[date, tuple[Any, ...]]] = Counter()
+    for day, keys, n in rows:
+        totals[day, keys] += n
+    return [(day, keys, n) for (day, keys), n in totals.items()]
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 # --- the conditions and labels -----------------------------------------------------------------
 
 
-def _china_day(session: Session, column: Any, *, weekly: bool = False) -> ColumnElement[Any]:
-    """The China day (or its week's Monday) of a UTC timestamp column, in SQL.
+def _china_day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The China day of a UTC timestamp column, in SQL.
 
-    The zone and the modifiers are written into the statement, not bound: PostgreSQL sees the
+    The zone and the modifier are written into the statement, not bound: PostgreSQL sees the
     grouped expression and the selected one as the same only when they are the same text."""
     if session.get_bind().dialect.name == "postgresql":
-        local = func.timezone(literal_column("'Asia/Shanghai'"), column)
-        if weekly:
-            return cast(func.date_trunc(literal_column("'week'"), local), Date)
-        return cast(local, Date)
-    if weekly:
-        # 'weekday 0' moves to the Sunday on or after the day; six days back is its Monday.
-        return func.date(
-            column,
-            literal_column("'+8 hours'"),
-            literal_column("'weekday 0'"),
-            literal_column("'-6 days'"),
-        )
+        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
     return func.date(column, literal_column("'+8 hours'"))
 
 
-def _per_day(
-    session: Session, stmt: Query, column: Any, *keys: Any, weekly: bool = False
-) -> list[tuple[date, tuple[Any, ...], int]]:
-    """How many rows of ``stmt`` fall on each China day (or week) of ``column``, by
-    ``keys``: ``(day, keys, count)``."""
-    bucket = _china_day(session, column, weekly=weekly)
+def _per_day(session: Session, stmt: Query, column: Any, *keys: Any) -> list[DayCount]:
+    """How many rows of ``stmt`` fall on each China day of ``column``, by ``keys``:
+    ``(day, keys, count)``."""
+    bucket = _china_day(session, column)
     rows = session.execute(
         stmt.with_only_columns(bucket, *keys, func.count()).group_by(bucket, *keys)
     ).all()

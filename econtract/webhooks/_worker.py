@@ -20,7 +20,7 @@ from econtract.clock import Clock
 from econtract.envelopes import finish_completions, sweep_deadlines
 from econtract.periodic import PeriodicThread
 from econtract.services import Services
-from econtract.supervision import evaluate_warnings, flush_scans
+from econtract.supervision import evaluate_warnings, flush_scans, roll_up
 from econtract.webhooks._deliver import deliver_due
 from econtract.webhooks._fanout import fan_out, sweep_expired
 
@@ -44,6 +44,8 @@ class RoundReport:
     """Envelope completions finished that a crash (or a failure) had left undone."""
     warnings: int = 0
     """Supervision's early warnings raised."""
+    rolled_up: int = 0
+    """Days of the overview rolled up (the days over since the last round that rolled)."""
     owed: int
     """Deliveries written by the fan-out."""
     attempted: int
@@ -57,7 +59,7 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
     service's when unset; the envelopes' deadlines are always the service's clock's, as the
     envelope's own use cases judge them)."""
     clock = clock or services.clock
-    expired = envelopes_expired = reminded = completions = warnings = 0
+    expired = envelopes_expired = reminded = completions = warnings = rolled_up = 0
     # The scans this process counted since the last round (cheap when there were none).
     flush_scans(services)
     if sweep:
@@ -68,6 +70,8 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
         completions = finish_completions(services)
         # After the deadlines' sweep, so that an envelope it expired is warned of as past.
         warnings = evaluate_warnings(services)
+        # After the counters' flush: the day's last scans are in its roll-up.
+        rolled_up = roll_up(services, clock=clock)
     with db.transaction(services.sessions) as session:
         owed = fan_out(session, settings=services.settings, clock=clock)
     outcomes = deliver_due(services, clock=clock)
@@ -77,6 +81,7 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
         reminded=reminded,
         completions=completions,
         warnings=warnings,
+        rolled_up=rolled_up,
         owed=owed,
         attempted=len(outcomes),
         delivered=sum(o.delivered for o in outcomes),

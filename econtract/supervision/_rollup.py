@@ -1,0 +1,197 @@
+"""Rolling the overview's counting figures up per China day (日汇总).
+
+A day is rolled up once it is over: its counts (licences issued by department and type,
+revocations and suspensions by the licence's department, status and reason, granted uses by
+using and issuing department, QR answers by department and answer) are written to the
+roll-up tables with the day in :class:`RolledUpDay`, in one transaction, through the same
+queries the figures run live. The figures then read these rows for that day.
+
+The rule for late writes: a day is rolled up only :data:`ROLLUP_GRACE` after it ended. Every
+record is dated "now" by the process that writes it, and the QR counters are added at the
+worker's next tick, so a record of a rolled-up day can only come from a process whose clock
+was more than an hour behind; after such a fault, ``econtract supervision rollup --since DAY``
+writes the days from ``DAY`` again from the records (a day rolled up again replaces its rows),
+so nothing stays lost.
+
+The worker's round rolls up the days since the last one rolled up (from the first day with
+records on a new registry), :data:`CHUNK_DAYS` days per transaction; two processes rolling the
+same day at once collide on the day's key, and the second gives way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from econtract import db
+from econtract.clock import CHINA, Clock
+from econtract.models import Base, Certificate, Department, StatusEvent, UsageRecord
+from econtract.services import Services
+from econtract.supervision._models import ScanCount
+from econtract.supervision._overview import (
+    Period,
+    _per_day,
+    issued_rows,
+    scans_in,
+    status_change_query,
+    use_rows,
+)
+from econtract.supervision._rollup_models import (
+    IssuedDay,
+    RolledUpDay,
+    ScanDay,
+    StatusChangeDay,
+    UseDay,
+)
+
+#: How long after its end a day is rolled up (longer than any clock skew the service allows
+#: between its processes, and than the QR counters' flush).
+ROLLUP_GRACE = timedelta(hours=1)
+#: The most days one transaction rolls up.
+CHUNK_DAYS = 31
+
+_TABLES = (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay)
+
+
+def last_complete_day(clock: Clock) -> date:
+    """The last China day that is over by :data:`ROLLUP_GRACE` at ``clock``'s now."""
+    return (clock.now() - ROLLUP_GRACE).astimezone(CHINA).date() - timedelta(days=1)
+
+
+def roll_up(services: Services, *, since: date | None = None, clock: Clock | None = None) -> int:
+    """Roll up the days from ``since`` (again, when they were) to the last complete day;
+    without ``since``, the days after the last one rolled up. Return how many days were
+    written (0 when another process was writing the same days)."""
+    clock = clock or services.clock
+    last = last_complete_day(clock)
+    if since is None:
+        with services.sessions() as session:
+            since = _first_unrolled_day(session)
+        if since is None:
+            return 0
+    days = 0
+    for chunk in _chunks(since, last + timedelta(days=1)):
+        try:
+            with db.transaction(services.sessions) as session:
+                _write(session, chunk, clock.now())
+        except IntegrityError:
+            # Another process rolled these days up first (its rows are the same).
+            return days
+        days += (chunk.until - chunk.since).days
+    return days
+
+
+def _chunks(since: date, until: date) -> Iterator[Period]:
+    while since < until:
+        end = min(since + timedelta(days=CHUNK_DAYS), until)
+        yield Period(since=since, until=end)
+        since = end
+
+
+def _first_unrolled_day(session: Session) -> date | None:
+    """The day after the last one rolled up, or, when none was, the first day with records."""
+    last = session.scalar(select(func.max(RolledUpDay.day)))
+    if last is not None:
+        return _as_date(last) + timedelta(days=1)
+    # Each through an index: the time indexes of the events and uses (migration 0022), the
+    # counters' key, and each department's (department, issued) index of the licences.
+    firsts: list[datetime | date | str | None] = [
+        session.scalar(select(func.min(StatusEvent.created_at))),
+        session.scalar(select(func.min(UsageRecord.created_at))),
+        session.scalar(select(func.min(ScanCount.day))),
+    ]
+    for department_id in session.scalars(select(Department.id)):
+        firsts.append(
+            session.scalar(
+                select(func.min(Certificate.issued_at)).where(
+                    Certificate.department_id == department_id
+                )
+            )
+        )
+    days = [_china_date(first) for first in firsts if first is not None]
+    return min(days) if days else None
+
+
+def _write(session: Session, period: Period, now: datetime) -> None:
+    """Replace the roll-ups of the period's days by counts of their records."""
+    for table in _TABLES:
+        session.execute(delete(table).where(table.day >= period.since, table.day < period.until))
+    # Read with no day of the period rolled up any more: the figures' live queries.
+    issued = issued_rows(session, period, None)
+    changes = _per_day(
+        session,
+        status_change_query(period, None),
+        StatusEvent.created_at,
+        Certificate.department_id,
+        StatusEvent.to_status,
+        StatusEvent.reason,
+    )
+    uses = use_rows(session, period, None)
+    scans = session.execute(
+        select(ScanCount.day, ScanCount.department_id, ScanCount.verdict, func.sum(ScanCount.count))
+        .where(scans_in(period, None))
+        .group_by(ScanCount.day, ScanCount.department_id, ScanCount.verdict)
+    ).all()
+    # The days first: a second process writing the same days stops on their key here.
+    day = period.since
+    days = []
+    while day < period.until:
+        days.append({"day": day, "rolled_at": now})
+        day += timedelta(days=1)
+    session.execute(insert(RolledUpDay), days)
+    rows: list[tuple[type[Base], list[dict[str, object]]]] = [
+        (
+            IssuedDay,
+            [
+                {"day": d, "department_id": k[0], "type_code": k[1], "count": n}
+                for d, k, n in issued
+            ],
+        ),
+        (
+            StatusChangeDay,
+            [
+                {"day": d, "department_id": k[0], "to_status": k[1], "reason": k[2], "count": n}
+                for d, k, n in changes
+            ],
+        ),
+        (
+            UseDay,
+            [
+                {"day": d, "user_department_id": k[0], "issuer_department_id": k[1], "count": n}
+                for d, k, n in uses
+            ],
+        ),
+        (
+            ScanDay,
+            [
+                {"day": _as_date(d), "department_id": body, "verdict": verdict, "count": int(n)}
+                for d, body, verdict, n in scans
+            ],
+        ),
+    ]
+    for model, values in rows:
+        if values:
+            session.execute(insert(model), values)
+
+
+def _china_date(value: datetime | date | str) -> date:
+    if isinstance(value, str):
+        value = (
+            datetime.fromisoformat(value)
+            if "T" in value or " " in value
+            else date.fromisoformat(value)
+        )
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(CHINA).date()
+    return value
+
+
+def _as_date(value: date | str) -> date:
+    # SQLite answers a date of an aggregate as text.
+    return date.fromisoformat(value) if isinstance(value, str) else value
