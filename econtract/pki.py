@@ -21,11 +21,17 @@ from cryptography.x509 import ocsp
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from econtract import db
+from econtract import db, sm2_authorities
 from econtract.config import Settings
 from econtract.errors import RegistryError
 from econtract.models import Authority as AuthorityRow
 from econtract.models import Seal, SealStatus
+from econtract.sm2_authorities import (
+    bootstrap_sm2,
+    load_sm2_issuing,
+    load_sm2_root,
+    load_sm2_tsa,
+)
 from econtract.tokens import TokenKey
 from keys.ca import (
     Authority,
@@ -40,14 +46,7 @@ from keys.crl import RevokedEntry, build_crl
 from keys.filestore import FileKeyStore
 from keys.handles import KeyAlgorithm, KeyHandle
 from keys.ocsp import OCSPReply, OCSPResponder, RevocationStatus
-from keys.sm2 import SM2KeyHandle
-from keys.sm2ca import (
-    SM2Authority,
-    create_sm2_issuing_ca,
-    create_sm2_root_ca,
-    issue_sm2_seal_certificate,
-    issue_sm2_tsa_certificate,
-)
+from keys.sm2ca import SM2Authority, issue_sm2_seal_certificate
 from keys.store import KeyStore
 from keys.tsa import InProcessTimeStamper, TimestampAuthority, TimestampReply, imprint_algorithm
 from signing.material import ValidationMaterial
@@ -59,13 +58,11 @@ OCSP = "ocsp"
 TOKEN = "token"  # noqa: S105 - the name of the QR/JWT token-signing key, not a secret
 LOG = "log"
 EVENT = "event"
-SM2_ROOT = "sm2-root"
-SM2_ISSUING = "sm2-issuing"
-SM2_TSA = "sm2-tsa"
-#: The SM2 hierarchy (SM2-with-SM3 certificates) beside the one above, with its timestamp
-#: authority; its keys live in the file key store, since PKCS#11 has no SM2 mechanism (see
-#: keys.pkcs11store). The SM2 issuing CA answers OCSP about its seals itself.
-SM2_AUTHORITIES = (SM2_ROOT, SM2_ISSUING, SM2_TSA)
+#: The SM2 hierarchy's names, beside the first one's (econtract.sm2_authorities makes it).
+SM2_ROOT = sm2_authorities.SM2_ROOT
+SM2_ISSUING = sm2_authorities.SM2_ISSUING
+SM2_TSA = sm2_authorities.SM2_TSA
+SM2_AUTHORITIES = sm2_authorities.SM2_AUTHORITIES
 #: The CAs that publish CRLs, by URL name, and which of them revoke the registry's seals.
 CRL_ISSUERS = (ROOT, ISSUING, SM2_ROOT, SM2_ISSUING)
 SEAL_ISSUERS = (ISSUING, SM2_ISSUING)
@@ -100,14 +97,16 @@ def bootstrap_pki(session: Session, key_store: KeyStore, settings: Settings) -> 
     org = settings.ca_organization
     created: list[str] = []
 
-    def make(name: str) -> tuple[AuthorityRow, KeyHandle]:
-        label = new_key_label(f"authority-{name}")
-        handle = key_store.generate(label, AUTHORITY_ALGORITHMS[name])
-        row = AuthorityRow(name=name, key_label=label)
+    def add_row(name: str) -> AuthorityRow:
+        row = AuthorityRow(name=name, key_label=new_key_label(f"authority-{name}"))
         session.add(row)
         rows[name] = row
         created.append(name)
-        return row, handle
+        return row
+
+    def make(name: str) -> tuple[AuthorityRow, KeyHandle]:
+        row = add_row(name)
+        return row, key_store.generate(row.key_label, AUTHORITY_ALGORITHMS[name])
 
     def load(name: str) -> Authority:
         row = rows[name]
@@ -164,66 +163,9 @@ def bootstrap_pki(session: Session, key_store: KeyStore, settings: Settings) -> 
         # gets it at its next `econtract init` (which `econtract serve` runs).
         make(EVENT)
     if isinstance(key_store, FileKeyStore):
-        # A registry made before the SM2 hierarchy gets it at its next init; the other
-        # hierarchy is left as it is.
-        _bootstrap_sm2(session, key_store, rows, urls, org, created)
+        bootstrap_sm2(key_store, rows, add_row, urls, org)
     session.flush()
     return created
-
-
-def _bootstrap_sm2(
-    session: Session,
-    key_store: FileKeyStore,
-    rows: dict[str, AuthorityRow],
-    urls: PKIURLs,
-    org: str,
-    created: list[str],
-) -> None:
-    """Create the SM2 root and issuing CA that do not exist yet (names go to ``created``)."""
-
-    def make(name: str) -> tuple[AuthorityRow, SM2KeyHandle]:
-        label = new_key_label(f"authority-{name}")
-        handle = key_store.generate_sm2(label)
-        row = AuthorityRow(name=name, key_label=label)
-        session.add(row)
-        rows[name] = row
-        created.append(name)
-        return row, handle
-
-    if SM2_ROOT not in rows:
-        row, handle = make(SM2_ROOT)
-        root = create_sm2_root_ca(handle, common_name=f"{org} SM2 Root CA", organization=org)
-        row.certificate_der = root.certificate.public_bytes(Encoding.DER)
-    if SM2_ISSUING not in rows:
-        row, handle = make(SM2_ISSUING)
-        root_row = rows[SM2_ROOT]
-        assert root_row.certificate_der is not None
-        root = SM2Authority(
-            certificate=x509.load_der_x509_certificate(root_row.certificate_der),
-            handle=key_store.load_sm2(root_row.key_label),
-        )
-        ca = create_sm2_issuing_ca(
-            root,
-            handle,
-            ca_name=SM2_ISSUING,
-            common_name=f"{org} SM2 Seal CA",
-            organization=org,
-            urls=urls,
-            root_name=SM2_ROOT,
-        )
-        row.certificate_der = ca.certificate.public_bytes(Encoding.DER)
-    if SM2_TSA not in rows:
-        row, handle = make(SM2_TSA)
-        issuing = _load_sm2_issuing(rows, key_store)
-        assert issuing is not None
-        cert = issue_sm2_tsa_certificate(
-            issuing,
-            handle.public_key_info(),
-            common_name=f"{org} SM2 Timestamp Authority",
-            ca_name=SM2_ISSUING,
-            urls=urls,
-        )
-        row.certificate_der = cert.public_bytes(Encoding.DER)
 
 
 @dataclass(eq=False)
@@ -291,9 +233,9 @@ class PKI:
             log_key=key_store.load(rows[LOG].key_label),
             event_key=key_store.load(rows[EVENT].key_label),
             sessions=sessions,
-            sm2_root=_load_sm2_root(rows, key_store),
-            sm2_issuing=(sm2_issuing := _load_sm2_issuing(rows, key_store)),
-            sm2_tsa_authority=_load_sm2_tsa(rows, key_store, sm2_issuing),
+            sm2_root=load_sm2_root(rows, key_store),
+            sm2_issuing=(sm2_issuing := load_sm2_issuing(rows, key_store)),
+            sm2_tsa_authority=load_sm2_tsa(rows, key_store, sm2_issuing),
         )
 
     @property
@@ -581,47 +523,6 @@ def _revocations_fingerprint(
         return reads.run(read, patient=True)
     with sessions() as session:
         return read(session.connection())
-
-
-def _load_sm2_authority(
-    rows: dict[str, AuthorityRow],
-    key_store: KeyStore,
-    name: str,
-    chain: tuple[x509.Certificate, ...] = (),
-) -> SM2Authority | None:
-    """The SM2 authority ``name`` with its key, when the registry has it and keys are files."""
-    row = rows.get(name)
-    if not isinstance(key_store, FileKeyStore) or row is None or row.certificate_der is None:
-        return None
-    return SM2Authority(
-        certificate=x509.load_der_x509_certificate(row.certificate_der),
-        handle=key_store.load_sm2(row.key_label),
-        chain=chain,
-    )
-
-
-def _load_sm2_root(rows: dict[str, AuthorityRow], key_store: KeyStore) -> SM2Authority | None:
-    """The SM2 root CA, which signs the SM2 root's CRL."""
-    return _load_sm2_authority(rows, key_store, SM2_ROOT)
-
-
-def _load_sm2_issuing(rows: dict[str, AuthorityRow], key_store: KeyStore) -> SM2Authority | None:
-    """The SM2 issuing CA, its chain holding the SM2 root; ``None`` before both exist."""
-    root = rows.get(SM2_ROOT)
-    if root is None or root.certificate_der is None:
-        return None
-    chain = (x509.load_der_x509_certificate(root.certificate_der),)
-    return _load_sm2_authority(rows, key_store, SM2_ISSUING, chain)
-
-
-def _load_sm2_tsa(
-    rows: dict[str, AuthorityRow], key_store: KeyStore, issuing: SM2Authority | None
-) -> SM2Authority | None:
-    """The SM2 timestamp authority, its chain the SM2 issuing CA and root; a registry made
-    before it has none until its next ``econtract init``."""
-    if issuing is None:
-        return None
-    return _load_sm2_authority(rows, key_store, SM2_TSA, (issuing.certificate, *issuing.chain))
 
 
 def _reason(value: str | None) -> x509.ReasonFlags | None:
