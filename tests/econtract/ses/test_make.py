@@ -10,8 +10,8 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 
 from econtract.ses import check_ses, make_ses_signature
-from econtract.ses.asn1 import SESSeal, SESSignature
-from tests.econtract.ses.samples import NOW, flip, our_seal
+from econtract.ses.asn1 import SESSeal, SESSealV1, SESSignature, SESSignatureV1, TBSSignV1
+from tests.econtract.ses.samples import NOW, flip, load_sample, our_seal
 from tests.keys.openssl import sm2_verify_raw
 
 DATA_HASH = hashlib.new("sm3", b"%PDF-1.7 sealed bytes").digest()
@@ -115,3 +115,26 @@ def test_a_naive_time_is_refused() -> None:
     seal = our_seal()
     with pytest.raises(ValueError, match="time zone"):
         make_ses_signature(seal.der, seal.signer, DATA_HASH, "x", NOW.replace(tzinfo=None))
+
+
+def test_a_v1_signature_is_read_and_checked() -> None:
+    # No v1 SES_Signature sample is published; this one carries ofdrw's v1 seal, signed here.
+    seal = our_seal()
+    tbs = TBSSignV1(
+        {
+            "version": 1,
+            "eseal": SESSealV1.load(load_sample("ofdrw-UserV1.esl")),
+            "time_info": NOW.strftime("%Y%m%d%H%M%SZ").encode(),
+            "data_hash": DATA_HASH,
+            "property_info": "contract.pdf",
+            "cert": seal.signer.certificate_der,
+            "signature_algorithm": "1.2.156.10197.1.501",
+        }
+    )
+    signature = seal.signer.handle.sign(tbs.dump(), "sm3")
+    der = SESSignatureV1({"to_sign": tbs, "signature": signature}).dump()
+    report = check_ses(der)
+    assert (report.kind, report.version, report.problems) == ("SES_Signature", 1, ())
+    values = {en: value for _, en, value in report.fields}
+    assert values["Signed at"] == NOW.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert check_ses(flip(der, der.index(DATA_HASH))).problems[0].startswith("签章者签名无效")
