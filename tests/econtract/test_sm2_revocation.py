@@ -19,11 +19,12 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
 
 from econtract import audit, db
-from econtract.bootstrap import DEMO_DEPARTMENT_CODE
-from econtract.models import SealKind
-from econtract.pki import SM2_ISSUING, SM2_ROOT
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE, initialise
+from econtract.models import Authority, SealKind
+from econtract.pki import SM2_ISSUING, SM2_ROOT, SM2_TSA
 from econtract.seals import SealRequest, create_seal, revoke_seal
 from econtract.services import Services
 from keys.handles import KeyAlgorithm
@@ -305,3 +306,21 @@ def test_an_sm2_seal_embeds_the_sm2_hierarchy_validation_material(
     # A seal of the first hierarchy still gets the first hierarchy's material.
     first = pki.validation_material(pki.tsa_authority.certificate)
     assert first.certificates[0].dump() == pki.issuing.certificate.public_bytes(Encoding.DER)
+
+
+def test_a_registry_with_the_sm2_cas_gets_the_sm2_tsa_at_its_next_init(
+    initialised: Services,
+) -> None:
+    with db.transaction(initialised.sessions) as session:
+        session.execute(delete(Authority).where(Authority.name == SM2_TSA))
+    with initialised.sessions() as session:
+        before = {
+            row.name: row.certificate_der
+            for row in session.scalars(select(Authority).where(Authority.name != SM2_TSA))
+        }
+    assert initialise(initialised).authorities_created == [SM2_TSA]
+    with initialised.sessions() as session:
+        rows = {row.name: row.certificate_der for row in session.scalars(select(Authority))}
+    assert {n: d for n, d in rows.items() if n != SM2_TSA} == before
+    tsa = x509.load_der_x509_certificate(rows[SM2_TSA] or b"")
+    assert tsa.issuer == initialised.pki.sm2_ca_certificates[SM2_ISSUING].subject
