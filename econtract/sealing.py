@@ -35,6 +35,7 @@ from econtract.models import (
 from econtract.seals import seal_code
 from econtract.services import Services
 from econtract.translog import LogEntry
+from keys import oids
 from keys.filestore import FileKeyStore
 from keys.handles import KeyAlgorithm
 from keys.signer import KeySigner, SealKeyHandle
@@ -48,24 +49,16 @@ from signing.timestamps import HTTPTimeStamper
 # Certification, SealLevel and SealOptions are the choices a caller makes when sealing; they
 # are offered here so that the HTTP face depends on the domain, not on signing.
 __all__ = [
-    "SM2_LEVELS",
     "Certification",
     "SealLevel",
     "SealOptions",
     "SealedFile",
-    "check_level",
     "check_reserved_field",
-    "licence_level",
     "seal_document",
     "seal_identity",
     "sealing_context",
     "usable_seal",
 ]
-
-
-SM2_LEVELS = frozenset({SealLevel.B_B})
-"""The PAdES levels an SM2 seal is made at: those that need nothing signed by another party
-of the service (a timestamp, CRLs, OCSP answers) until those are made with SM2 too."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,37 +116,26 @@ def _key_and_chain(
     return key_store.load_sm2(seal.key_label), (pki.sm2_issuing.certificate, *pki.sm2_issuing.chain)
 
 
-def check_level(seal: Seal, level: SealLevel) -> None:
-    """Refuse a PAdES level the seal's algorithm cannot reach yet.
-
-    An SM2 seal's timestamp, CRLs and OCSP answers must be signed with SM2 as well; until the
-    service makes them, an SM2 seal is made at :data:`SM2_LEVELS` only, never silently lower.
-    """
-    if seal.algorithm == KeyAlgorithm.SM2 and level not in SM2_LEVELS:
-        reached = ", ".join(sorted(SM2_LEVELS))
-        raise ConflictError(
-            f"SM2 seals cannot seal at {level} yet (no SM2 timestamps, CRLs or OCSP answers); "
-            f"seal at {reached}."
-        )
-
-
-def licence_level(seal: Seal) -> SealLevel:
-    """The level a licence is issued at with ``seal``: B-LT, or the highest an SM2 seal reaches."""
-    if seal.algorithm == KeyAlgorithm.SM2:
-        return max(SM2_LEVELS, key=list(SealLevel).index)
-    return SealLevel.B_LT
-
-
 def sealing_context(
     services: Services, seal_certificate: x509.Certificate, *, long_term: bool
 ) -> SealingContext:
-    """The timestamper (built-in or external) and, for B-LT and above, validation material."""
+    """The timestamper (built-in or external) and, for B-LT and above, validation material.
+
+    An SM2 seal (its certificate signed SM2-with-SM3) is timestamped by the SM2 timestamp
+    authority, whose token is SM2 over SM3 as the seal is; an external authority, when one is
+    set, gets the seal's SM3 imprint (this service's own ``/pki/tsa`` answers it with the SM2
+    authority). The validation material of an SM2 seal is the SM2 hierarchy's.
+    """
     settings = services.settings
-    timestamper: TimeStamper = (
-        HTTPTimeStamper(settings.tsa_url, timeout=settings.tsa_timeout_seconds)
-        if settings.tsa_url
-        else services.pki.timestamper
-    )
+    timestamper: TimeStamper | None
+    if settings.tsa_url:
+        timestamper = HTTPTimeStamper(settings.tsa_url, timeout=settings.tsa_timeout_seconds)
+    elif seal_certificate.signature_algorithm_oid.dotted_string == oids.SM2_WITH_SM3:
+        # None until `econtract init` has made the SM2 authority: the sealer then refuses a
+        # timestamped level, and B-B still works.
+        timestamper = services.pki.sm2_timestamper
+    else:
+        timestamper = services.pki.timestamper
     material = services.pki.validation_material(seal_certificate) if long_term else None
     return SealingContext(timestamper=timestamper, material=material)
 
@@ -195,7 +177,6 @@ def seal_document(
                 f"No seal {seal_id!r}" + (" for this department." if actor.department_id else ".")
             )
         usable_seal(seal, department_id=actor.department_id)
-        check_level(seal, options.level)
         department = session.get(Department, seal.department_id)
         assert department is not None
         options = dataclasses.replace(

@@ -71,7 +71,7 @@ from econtract.models import (
     SealStatus,
 )
 from econtract.reasons import reason_kind
-from econtract.sealing import licence_level, seal_identity, sealing_context, usable_seal
+from econtract.sealing import seal_identity, sealing_context, usable_seal
 from econtract.services import Services
 from econtract.translog import LogEntry
 from signing.options import Certification, SealLevel, SealOptions
@@ -172,9 +172,7 @@ def issue_certificate(
         seal = licence_seal(session, department)
         session.expunge_all()
     identity = seal_identity(services, seal, department)
-    # B-LT, or the highest level the licence seal's algorithm reaches (SM2: B-B for now).
-    level = licence_level(seal)
-    context = sealing_context(services, identity.certificate, long_term=level.long_term)
+    context = sealing_context(services, identity.certificate, long_term=True)
     # 2. Claim the number, or complete the claim of an earlier request with this key.
     claimed = resumed or reserve(
         services, department=department, request=valid, today=today, idempotency=idempotency
@@ -183,16 +181,7 @@ def issue_certificate(
         return claimed
     try:
         certificate = _seal_and_register(
-            services,
-            valid,
-            claimed,
-            department,
-            seal,
-            identity,
-            context,
-            actor,
-            idempotency,
-            level=level,
+            services, valid, claimed, department, seal, identity, context, actor, idempotency
         )
     except ClaimSettledError:
         return settled_outcome(services, claimed)
@@ -200,7 +189,7 @@ def issue_certificate(
         void_after_failure(services, claimed, exc, actor)
         raise
     metrics.CERTIFICATES_ISSUED.labels(type=valid.template.code).inc()
-    metrics.SEALS_MADE.labels(level=level.value).inc()
+    metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
     return Issued(certificate)
 
 
@@ -214,8 +203,6 @@ def _seal_and_register(
     context: SealingContext,
     actor: audit.Actor,
     idempotency: IdempotencyKey | None,
-    *,
-    level: SealLevel,
 ) -> Certificate:
     """Steps 3 to 5: render and seal with no transaction open, then register."""
     with services.sessions() as session:
@@ -237,7 +224,7 @@ def _seal_and_register(
             staged.file,
             identity=identity,
             options=SealOptions(
-                level=level,
+                level=SealLevel.B_LT,
                 certification=Certification.NO_CHANGES,
                 placement=rendered.seal_placement,
                 field_name="IssuerSeal",

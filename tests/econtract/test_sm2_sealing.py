@@ -1,15 +1,18 @@
 """Sealing with an SM2 seal through the service: the command line, POST /v1/documents/seal and
-issuance with an SM2 licence seal make SM2 seals at B-B; the levels that need SM2 timestamps,
-CRLs or OCSP answers are refused in one line; verifying such a file answers, without crashing,
-that the seal cannot be judged yet."""
+issuance with an SM2 licence seal make SM2 seals at every PAdES level, timestamped by the SM2
+timestamp authority and with the SM2 hierarchy's validation data; verifying such a file
+answers, without crashing, that the seal cannot be checked yet."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from asn1crypto.crl import CertificateList
 from fastapi.testclient import TestClient
+from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import func, select
 
 from econtract import audit, db
@@ -26,7 +29,14 @@ from tests.econtract.test_cli import cli_json
 from tests.factories import token_for
 from tests.licences import issue_example
 from tests.signing.sealing import make_pdf
-from tests.signing.sm2 import EmbeddedSeal, embedded_seals, openssl_verifies, sm2_identity, sm3
+from tests.signing.sm2 import (
+    EmbeddedSeal,
+    document_timestamps,
+    embedded_seals,
+    openssl_verifies,
+    sm2_identity,
+    sm3,
+)
 
 _VERIFIED = "Signature Verified Successfully"
 
@@ -52,10 +62,17 @@ def only_sm2_seal(pdf: bytes, tmp_path: Path) -> EmbeddedSeal:
     """The file's one seal, checked to be SM2 with SM3 over its ``/ByteRange``."""
     [seal] = embedded_seals(pdf)
     assert seal.sub_filter == "/ETSI.CAdES.detached"
-    assert seal.signer_info["signature_algorithm"]["algorithm"].dotted == oids.SM2_WITH_SM3
     assert seal.message_digest == sm3(seal.covered_bytes(pdf))
-    assert _VERIFIED in openssl_verifies(tmp_path, seal)
+    sm2_signed(seal, tmp_path)
     return seal
+
+
+def sm2_signed(content: EmbeddedSeal, tmp_path: Path) -> None:
+    """A CMS of the SM2 hierarchy: SM3, SM2-with-SM3, and OpenSSL accepts its signature."""
+    info = content.signer_info
+    assert info["digest_algorithm"]["algorithm"].dotted == oids.SM3
+    assert info["signature_algorithm"]["algorithm"].dotted == oids.SM2_WITH_SM3
+    assert _VERIFIED in openssl_verifies(tmp_path, content)
 
 
 def documents(services: Services) -> int:
@@ -73,37 +90,49 @@ def sm2_cli(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> str:
     return str(row["id"])
 
 
-def test_econtract_seal_makes_an_sm2_seal_at_b_b(
-    sm2_cli: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def cli_seal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seal_id: str, *options: str
+) -> tuple[dict[str, str], bytes]:
+    """``econtract seal`` of a one-page PDF with ``options``; the printed row and the file."""
     source = tmp_path / "in.pdf"
     source.write_bytes(make_pdf(1))
     out = tmp_path / "out.pdf"
-    row = cli_json(
-        capsys, "seal", str(source), "-o", str(out), "--seal", sm2_cli, "--level", "B-B",
-        "--certify", "no-changes", "--visible", "1:450,150",
+    row = cli_json(capsys, "seal", str(source), "-o", str(out), "--seal", seal_id, *options)
+    return row, out.read_bytes()
+
+
+def test_econtract_seal_makes_an_sm2_seal_at_b_b(
+    sm2_cli: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    row, pdf = cli_seal(
+        capsys, tmp_path, sm2_cli, "--level", "B-B", "--certify", "no-changes",
+        "--visible", "1:450,150",
     )  # fmt: skip
     assert row["level"] == "B-B"
-    seal = only_sm2_seal(out.read_bytes(), tmp_path)
+    seal = only_sm2_seal(pdf, tmp_path)
     # The registry knows the document by the seal's SM3 message digest.
     assert row["signed_digest"] == seal.message_digest.hex()
 
 
-@pytest.mark.parametrize("level", ["B-T", "B-LT", "B-LTA"])
-def test_econtract_seal_refuses_a_level_sm2_cannot_reach_yet_in_one_line(
-    sm2_cli: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, level: str
+def test_econtract_seal_makes_an_sm2_seal_at_b_lta(
+    sm2_cli: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    source = tmp_path / "in.pdf"
-    source.write_bytes(make_pdf(1))
-    out = tmp_path / "out.pdf"
-    capsys.readouterr()
-    status = run(["seal", str(source), "-o", str(out), "--seal", sm2_cli, "--level", level])
-    assert status == 1
-    assert capsys.readouterr().err == (
-        f"error: SM2 seals cannot seal at {level} yet (no SM2 timestamps, CRLs or OCSP "
-        "answers); seal at B-B.\n"
-    )
-    assert not out.exists()
+    row, pdf = cli_seal(capsys, tmp_path, sm2_cli, "--level", "B-LTA")
+    assert row["level"] == "B-LTA"
+    seal = only_sm2_seal(pdf, tmp_path)
+    # The signature timestamp is the SM2 authority's, over SM3 of the seal's signature.
+    token = seal.signature_timestamp
+    sm2_signed(token, tmp_path)
+    imprint = token.signed_data["encap_content_info"]["content"].parsed["message_imprint"]
+    assert imprint["hash_algorithm"]["algorithm"].dotted == oids.SM3
+    assert imprint["hashed_message"].native == sm3(seal.signer_info["signature"].native)
+    # The validation data are the SM2 hierarchy's CRLs, and the document timestamp is SM2 too.
+    dss = PdfFileReader(io.BytesIO(pdf)).root["/DSS"]
+    crls = [CertificateList.load(ref.get_object().data) for ref in dss["/CRLs"]]
+    assert crls
+    assert {crl["signature_algorithm"]["algorithm"].dotted for crl in crls} == {oids.SM2_WITH_SM3}
+    [document_timestamp] = document_timestamps(pdf)
+    sm2_signed(document_timestamp, tmp_path)
 
 
 def test_the_api_seals_an_upload_with_an_sm2_seal(
@@ -116,32 +145,16 @@ def test_the_api_seals_an_upload_with_an_sm2_seal(
         "/v1/documents/seal",
         headers=headers,
         files={"file": ("申请书.pdf", make_pdf(1), "application/pdf")},
-        data={"seal": seal.id, "level": "B-B", "visible": "1:450,150"},
+        data={"seal": seal.id, "level": "B-T", "visible": "1:450,150"},
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["level"] == "B-B"
+    assert body["level"] == "B-T"
     pdf = api_client.get(body["pdf_url"], headers=headers).content
     embedded = only_sm2_seal(pdf, tmp_path)
     assert body["signed_digest"] == embedded.message_digest.hex()
-
-
-def test_the_api_refuses_an_sm2_seal_at_b_lt_with_409_and_registers_nothing(
-    api_client: TestClient, initialised: Services
-) -> None:
-    seal = sm2_seal(initialised, SealKind.OFFICIAL)
-    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "seal,read")
-    before = documents(initialised)
-    response = api_client.post(
-        "/v1/documents/seal",
-        headers={"Authorization": f"Bearer {token}"},
-        files={"file": ("申请书.pdf", make_pdf(1), "application/pdf")},
-        data={"seal": seal.id},  # the default level, B-LT
-    )
-    assert response.status_code == 409
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert "SM2 seals cannot seal at B-LT yet" in response.json()["detail"]
-    assert documents(initialised) == before
+    sm2_signed(embedded.signature_timestamp, tmp_path)
+    assert documents(initialised) == 1
 
 
 def test_a_licence_issued_with_an_sm2_licence_seal_is_certified_with_it(
@@ -154,8 +167,10 @@ def test_a_licence_issued_with_an_sm2_licence_seal_is_certified_with_it(
     embedded = only_sm2_seal(pdf, tmp_path)
     assert embedded.field_name == "IssuerSeal"
     assert certificate.signed_digest == embedded.message_digest.hex()
-    # No validation data: an SM2 licence is issued at B-B until SM2 CRLs and OCSP exist.
-    assert b"/DSS" not in pdf
+    # Issued at B-LT like every licence: timestamped and with the SM2 hierarchy's CRLs.
+    sm2_signed(embedded.signature_timestamp, tmp_path)
+    dss = PdfFileReader(io.BytesIO(pdf)).root["/DSS"]
+    assert len(dss["/CRLs"]) == 2
 
 
 _SM2_UNSUPPORTED = (

@@ -84,6 +84,22 @@ class EmbeddedSeal:
     content: cms.ContentInfo
     """The CMS ContentInfo in ``/Contents``."""
 
+    @classmethod
+    def of_cms(cls, content: cms.ContentInfo) -> EmbeddedSeal:
+        """A CMS that is not in a signature dictionary (a timestamp token, a bare CMS)."""
+        return cls(
+            field_name="", filter="", sub_filter="", byte_range=(0, 0, 0, 0), content=content
+        )
+
+    @property
+    def signature_timestamp(self) -> EmbeddedSeal:
+        """The signature timestamp token of the seal's unsigned attributes."""
+        for attr in self.signer_info["unsigned_attrs"]:
+            if attr["type"].native == "signature_time_stamp_token":
+                [token] = attr["values"]
+                return EmbeddedSeal.of_cms(cms.ContentInfo.load(token.dump()))
+        raise AssertionError("The seal has no signature timestamp.")
+
     @property
     def signed_data(self) -> cms.SignedData:
         """The SignedData inside."""
@@ -148,6 +164,15 @@ def embedded_seals(pdf: bytes) -> list[EmbeddedSeal]:
             )
         )
     return seals
+
+
+def document_timestamps(pdf: bytes) -> list[EmbeddedSeal]:
+    """Every document timestamp of ``pdf``, in document order."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    return [
+        EmbeddedSeal.of_cms(_content_info(sig.pkcs7_content))
+        for sig in reader.embedded_timestamp_signatures
+    ]
 
 
 def _content_info(der: bytes) -> cms.ContentInfo:

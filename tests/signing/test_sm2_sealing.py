@@ -199,13 +199,7 @@ def test_pyhankos_own_cms_assembly_signs_sm2_the_same_way(
     document_digest = sm3(b"an SM2 CMS through pyHanko")
     content = asyncio.run(signer.async_sign(document_digest, "sm3", use_pades=False))
     assert isinstance(content, cms.ContentInfo)
-    seal = EmbeddedSeal(
-        field_name="-",
-        filter="-",
-        sub_filter="-",
-        byte_range=(0, 0, 0, 0),
-        content=cms.ContentInfo.load(content.dump()),
-    )
+    seal = EmbeddedSeal.of_cms(cms.ContentInfo.load(content.dump()))
     assert seal.signer_info["digest_algorithm"]["algorithm"].dotted == oids.SM3
     assert seal.signer_info["signature_algorithm"]["algorithm"].dotted == oids.SM2_WITH_SM3
     assert seal.message_digest == document_digest
