@@ -28,7 +28,7 @@ def _local_anchors() -> list[bytes]:
 
     from econtract.cli._app import open_services
     from econtract.models import Authority
-    from econtract.pki import SM2_AUTHORITIES
+    from econtract.pki import SM2_ISSUING, SM2_ROOT
 
     try:
         services = open_services()
@@ -36,7 +36,9 @@ def _local_anchors() -> list[bytes]:
         return []
     try:
         with services.sessions() as session:
-            rows = session.scalars(select(Authority).where(Authority.name.in_(SM2_AUTHORITIES)))
+            rows = session.scalars(
+                select(Authority).where(Authority.name.in_((SM2_ROOT, SM2_ISSUING)))
+            )
             return [row.certificate_der for row in rows if row.certificate_der]
     except SQLAlchemyError:
         return []
