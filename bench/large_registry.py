@@ -139,7 +139,9 @@ _YEAR_CERTIFICATES = text(
     """
 )
 
-# The status change comes one to sixty days after the issuance, within the year.
+# The status change comes one to sixty days after the issuance; one that would come after
+# the year's end has not happened yet (put on the year's last instant, the last sixty days'
+# changes made one day, today, that the overview reads live, hold a hundred times its share).
 _YEAR_STATUS_EVENTS = text(
     """
     INSERT INTO status_events (certificate_id, from_status, to_status, reason, actor, created_at)
@@ -149,12 +151,13 @@ _YEAR_STATUS_EVENTS = text(
         CASE WHEN g % :revoke = 0
             THEN (CAST(:revoke_reasons AS text[]))[g / :revoke % :revoke_kinds + 1]
             ELSE (CAST(:suspend_reasons AS text[]))[g / :suspend % :suspend_kinds + 1] END,
-        'bench', LEAST(at + (g % 60 + 1) * INTERVAL '1 day', CAST(:last AS timestamptz))
+        'bench', at + (g % 60 + 1) * INTERVAL '1 day'
     FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint)) AS g,
         LATERAL (SELECT CAST(:first AS timestamptz)
             + (g - 0.5) * CAST(:span AS double precision) / :count * INTERVAL '1 second' AS at
         ) AS issued
-    WHERE g % :revoke = 0 OR g % :suspend = 0
+    WHERE (g % :revoke = 0 OR g % :suspend = 0)
+        AND at + (g % 60 + 1) * INTERVAL '1 day' <= CAST(:last AS timestamptz)
     """
 )
 

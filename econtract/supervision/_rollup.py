@@ -34,6 +34,7 @@ from econtract.services import Services
 from econtract.supervision._models import ScanCount
 from econtract.supervision._overview import (
     Period,
+    _as_date,
     _per_day,
     issued_rows,
     scans_in,
@@ -190,8 +191,3 @@ def _china_date(value: datetime | date | str) -> date:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(CHINA).date()
     return value
-
-
-def _as_date(value: date | str) -> date:
-    # SQLite answers a date of an aggregate as text.
-    return date.fromisoformat(value) if isinstance(value, str) else value
