@@ -19,7 +19,7 @@ from econtract.envelopes import Envelope, EnvelopeParty
 from econtract.errors import EContractError
 from econtract.issuance import EffectiveStatus, effective_status
 from econtract.models import Certificate, Department, Seal, SealedDocument, StatusEvent
-from econtract.pki import ISSUING, ROOT
+from econtract.pki import ISSUING, ROOT, SM2_ISSUING, SM2_ROOT
 from econtract.services import Services
 from econtract.translog import WIRE_VERSION, subject_proofs_json
 from verify.envelope import RegisteredEnvelope
@@ -254,15 +254,23 @@ def _envelope_of(conn: Connection, record_id: str) -> RegisteredEnvelope | None:
 
 
 def service_policy(services: Services, *, registry: bool = True) -> VerificationPolicy:
-    """What the service trusts: its root, its current CRLs, and (usually) its registry."""
+    """What the service trusts: its roots (the SM2 one too), their current CRLs, and (usually)
+    its registry."""
     pki = services.pki
     limits = VerificationLimits(
         max_file_size=services.settings.max_upload_bytes,
         wall_seconds=services.settings.request_timeout_seconds,
     )
+    roots = [pki.root.certificate]
+    crls = [pki.crl_der(ROOT), pki.crl_der(ISSUING, reads=services.reads)]
+    sm2 = pki.sm2_ca_certificates
+    if sm2:
+        # SM2 seals chain to the SM2 root, beside the first hierarchy (verify._sm2).
+        roots.append(sm2[SM2_ROOT])
+        crls += [pki.crl_der(SM2_ROOT), pki.crl_der(SM2_ISSUING, reads=services.reads)]
     return VerificationPolicy(
-        trust_roots=(pki.root.certificate,),
-        crls=(pki.crl_der(ROOT), pki.crl_der(ISSUING, reads=services.reads)),
+        trust_roots=tuple(roots),
+        crls=tuple(crls),
         registry=DatabaseRegistryView(services) if registry else None,
         limits=limits,
     )

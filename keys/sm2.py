@@ -25,6 +25,7 @@ from tongsuopy.crypto.asymciphers import ec as tongsuo_ec
 from keys.errors import KeyStoreError
 from keys.handles import KeyAlgorithm
 from keys.oids import SM2_CURVE
+from keys.sm2public import sm2_verify
 
 __all__ = [
     "DEFAULT_USER_ID",
@@ -116,13 +117,3 @@ def load_sm2_private_key(label: str, der: bytes) -> SM2KeyHandle:
             f"Cannot load the SM2 key {label!r} (damaged file).", code="key-unreadable"
         ) from exc
     return SM2KeyHandle(label, key)
-
-
-def sm2_verify(public_key_der: bytes, signature: bytes, data: bytes) -> bool:
-    """Whether ``signature`` is an SM2 signature (SM3, default user id) of ``data``."""
-    try:
-        key = tongsuo_serialization.load_der_public_key(public_key_der)
-        key.verify(signature, data, tongsuo_ec.ECDSA(tongsuo_hashes.SM3()))
-    except (ValueError, TypeError, tongsuo_exceptions.InvalidSignature):
-        return False
-    return True

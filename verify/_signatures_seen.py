@@ -22,16 +22,18 @@ from collections import OrderedDict
 from asn1crypto import algos, keys
 from pyhanko_certvalidator.sig_validate import (
     DEFAULT_VALIDATION_CONTEXT,
-    DefaultSignatureValidator,
     SignatureValidationContext,
 )
+
+from verify._sm2 import NationalSignatureValidator
 
 __all__ = ["RememberingSignatureValidator"]
 
 
-class RememberingSignatureValidator(DefaultSignatureValidator):
-    """pyHanko's signature validator that remembers the issued objects' signatures it
-    verified (at most ``capacity``, the least recently used forgotten first)."""
+class RememberingSignatureValidator(NationalSignatureValidator):
+    """pyHanko's signature validator (with SM2, :mod:`verify._sm2`) that remembers the
+    issued objects' signatures it verified (at most ``capacity``, the least recently used
+    forgotten first)."""
 
     def __init__(self, *, capacity: int = 1024) -> None:
         if capacity < 1:
@@ -50,7 +52,7 @@ class RememberingSignatureValidator(DefaultSignatureValidator):
     ) -> None:
         """Verify as pyHanko does, unless the same signature was verified before.
 
-        Raises what :class:`DefaultSignatureValidator` raises (``InvalidSignature`` for a
+        Raises what :class:`NationalSignatureValidator` raises (``InvalidSignature`` for a
         signature that does not verify).
         """
         if context is not DEFAULT_VALIDATION_CONTEXT:

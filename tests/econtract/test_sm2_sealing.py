@@ -1,7 +1,7 @@
 """Sealing with an SM2 seal through the service: the command line, POST /v1/documents/seal and
 issuance with an SM2 licence seal make SM2 seals at every PAdES level, timestamped by the SM2
 timestamp authority and with the SM2 hierarchy's validation data; verifying such a file
-answers, without crashing, that the seal cannot be checked yet."""
+checks the SM2 seal to the service's SM2 root."""
 
 from __future__ import annotations
 
@@ -173,19 +173,12 @@ def test_a_licence_issued_with_an_sm2_licence_seal_is_certified_with_it(
     assert len(dss["/CRLs"]) == 2
 
 
-_SM2_UNSUPPORTED = (
-    "The signature cannot be processed: UnsupportedAlgorithm: Curve 1.2.156.10197.1.301 is not "
-    "supported."
-)
-
-
-def test_econtract_verify_reports_an_sm2_seal_it_cannot_check_without_crashing(
+def test_econtract_verify_refuses_an_sm2_seal_of_another_sm2_hierarchy(
     initialised: Services, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    # An SM2 seal this service did not make: the verifier checks no SM2 signature yet, so it
-    # names the SM2 curve it cannot process and, unable to tell the seal from a forgery,
-    # does not call it valid.
+    # An SM2 seal certified by an SM2 CA this service does not trust: its signature checks,
+    # but no chain reaches the service's SM2 root.
     pdf, _ = seal_pdf_bytes(
         make_pdf(1),
         identity=sm2_identity(),
@@ -201,15 +194,17 @@ def test_econtract_verify_reports_an_sm2_seal_it_cannot_check_without_crashing(
     report = json.loads(out.out)
     assert report["verdict"] == "INVALID"
     [signature] = report["signatures"]
-    assert signature["problems"] == [_SM2_UNSUPPORTED]
+    assert signature["intact"]
+    assert signature["valid"]
+    assert not signature["trusted"]
+    assert signature["sub_indication"] == "NO_CERTIFICATE_CHAIN_FOUND"
     assert [r["code"] for r in report["reasons"]][-1] == "not-issued-here"
 
 
 def test_post_verify_finds_an_sm2_licence_in_the_registry(
     api_client: TestClient, initialised: Services
 ) -> None:
-    # The file is byte for byte the one issued: the registry's status is the verdict, and the
-    # seal's entry says why it was not checked itself.
+    # The file is byte for byte the one issued, and its SM2 seal checks to the SM2 root.
     sm2_seal(initialised)
     certificate = issue_example(initialised)
     pdf = (initialised.settings.blob_dir / certificate.blob_key).read_bytes()
@@ -223,4 +218,5 @@ def test_post_verify_finds_an_sm2_licence_in_the_registry(
     assert report["registry"]["record_id"] == certificate.id
     [signature] = report["signatures"]
     assert signature["field_name"] == "IssuerSeal"
-    assert signature["problems"] == [_SM2_UNSUPPORTED]
+    assert signature["indication"] == "TOTAL_PASSED"
+    assert signature["problems"] == []
