@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from econtract.documents import get_document as fetch_document
 from econtract.models import SealedDocument
 from econtract.sealing import Certification, SealLevel, SealOptions, seal_document
+from econtract.ses.sealing_record import document_ses_signature, has_sealing_signature
 from routes.deps import ReaderDep, SealerDep, ServicesDep, actor_of
 from routes.downloads import pdf_response
 
@@ -28,9 +29,11 @@ class DocumentPublic(BaseModel):
     signed_digest: str
     created_at: str
     pdf_url: str
+    ses_signature_url: str | None = None
+    """Where the GB/T 38540 SES_Signature of its SM2 seal is, when an SM2 seal sealed it."""
 
 
-def document_public(document: SealedDocument) -> DocumentPublic:
+def document_public(document: SealedDocument, *, has_ses_signature: bool) -> DocumentPublic:
     """The public view of a sealed document."""
     return DocumentPublic(
         id=document.id,
@@ -41,6 +44,9 @@ def document_public(document: SealedDocument) -> DocumentPublic:
         signed_digest=document.signed_digest,
         created_at=document.created_at.isoformat(),
         pdf_url=f"/v1/documents/{document.id}/pdf",
+        ses_signature_url=(
+            f"/v1/documents/{document.id}/ses-signature" if has_ses_signature else None
+        ),
     )
 
 
@@ -81,6 +87,15 @@ def seal_uploaded(
             examples=[["Dept2@1:280,150=9133100015J1YG617W"]],
         ),
     ] = None,
+    dual: Annotated[
+        bool,
+        Form(
+            description="Dual seal: the department's ECDSA (or RSA) seal of the same kind "
+            "certifies (form-filling) and its SM2 seal approves after it, so that readers of "
+            "either family accept the file; 422 when the department has no seal of the "
+            "other family."
+        ),
+    ] = False,
 ) -> Response:
     """Seal an uploaded PDF with one of the caller's department's seals, and register it.
 
@@ -102,6 +117,7 @@ def seal_uploaded(
         options=options,
         actor=actor_of(request, principal),
         file_name=_safe_name(file.filename),
+        dual=dual,
     )
     location = f"/v1/documents/{sealed.document.id}"
     if "application/pdf" in request.headers.get("accept", ""):
@@ -110,7 +126,9 @@ def seal_uploaded(
             status_code=201,
             headers={"Location": location, "X-Document-Id": sealed.document.id},
         )
-    body = document_public(sealed.document).model_dump()
+    body = document_public(
+        sealed.document, has_ses_signature=sealed.ses_signature is not None
+    ).model_dump()
     return JSONResponse(body, status_code=201, headers={"Location": location})
 
 
@@ -119,7 +137,8 @@ def get_document(document_id: str, services: ServicesDep, principal: ReaderDep) 
     """A sealed document of the caller's department."""
     with services.sessions() as session:
         document = fetch_document(session, document_id, department_id=principal.department_id)
-    return document_public(document)
+        has_ses_signature = has_sealing_signature(session, document_id=document.id)
+    return document_public(document, has_ses_signature=has_ses_signature)
 
 
 @router.get("/{document_id}/pdf", response_class=StreamingResponse)
@@ -130,6 +149,29 @@ def get_document_pdf(
     with services.sessions() as session:
         document = fetch_document(session, document_id, department_id=principal.department_id)
     return pdf_response(services.blobs.open(document.blob_key))
+
+
+@router.get(
+    "/{document_id}/ses-signature",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
+)
+def get_document_ses_signature(
+    document_id: str, services: ServicesDep, principal: ReaderDep
+) -> Response:
+    """The GB/T 38540 SES_Signature (DER) of the SM2 seal on a document of the caller's
+    department; 404 for another department's document or one without an SM2 seal."""
+    with services.sessions() as session:
+        fetch_document(session, document_id, department_id=principal.department_id)
+        der = document_ses_signature(
+            session, document_id=document_id, department_id=principal.department_id
+        )
+    return Response(
+        der,
+        media_type="application/octet-stream",
+        # The id was found in the registry, so it is one of ours: no unchecked text.
+        headers={"Content-Disposition": f'attachment; filename="{document_id}.dat"'},
+    )
 
 
 def _safe_name(name: str | None) -> str | None:

@@ -61,6 +61,14 @@ def seal(
             "that alone may fill it (repeat)."
         ),
     ] = None,
+    dual: Annotated[
+        bool,
+        typer.Option(
+            "--dual",
+            help="Dual seal: the department's ECDSA (or RSA) seal of the same kind certifies "
+            "(form-filling) and the SM2 seal approves after it, so both stay valid.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Seal a PDF with a seal and register it; the output appears only when all went well."""
@@ -90,6 +98,7 @@ def seal(
                 options=options,
                 actor=audit.Actor.operator(),
                 file_name=source.name,
+                dual=dual,
             )
         blobs = services.blobs
         write_atomically(output, lambda out: blobs.copy_to(sealed.document.blob_key, out))
@@ -102,6 +111,8 @@ def seal(
         "field": sealed.result.field_name,
         "sha256": sealed.document.pdf_sha256,
         "signed_digest": sealed.document.signed_digest,
+        "dual_seal": sealed.dual_seal_id,
+        "ses_signature": sealed.ses_signature is not None,
         "output": str(output),
     }
     emit(as_json, [row], title="sealed", single=True)
