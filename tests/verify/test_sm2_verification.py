@@ -8,36 +8,60 @@ the foreign SM2 hierarchy of :mod:`tests.signing.sm2` plays the untrusted CA.
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
 import pytest
-from asn1crypto import cms
-from cryptography.hazmat.primitives.serialization import Encoding
+from asn1crypto import algos, cms, keys
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
+from pyhanko_certvalidator.errors import AlgorithmNotSupported
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    SignatureValidationContext,
+)
 
 from econtract import audit, db
 from econtract.cli import run
 from econtract.models import Department, Seal
-from econtract.pki import SM2_ROOT
+from econtract.pki import SM2_ISSUING, SM2_ROOT
 from econtract.sealing import seal_identity as service_identity
 from econtract.sealing import sealing_context
 from econtract.seals import revoke_seal
 from econtract.services import Services
 from econtract.verification import service_policy
+from keys import oids
+from keys.ca import SealSubject
+from keys.signer import KeySigner
 from keys.sm2 import generate_sm2_key
+from keys.sm2ca import SM2Authority, issue_sm2_seal_certificate
+from signing.appearance import SealAppearance
 from signing.options import Certification, SealLevel, SealOptions
-from signing.sealer import SealingContext, seal_pdf_bytes
+from signing.sealer import SealIdentity, SealingContext, seal_pdf_bytes
 from tests.econtract.test_sm2_sealing import sm2_seal
 from tests.licences import issue_example
 from tests.signing.sealing import make_pdf
 from tests.signing.sm2 import embedded_seals, sm2_identity
+from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME
 from tests.verify import forge
+from verify._sm2 import NationalSignatureValidator
 from verify.pdf import verify_pdf
 from verify.policy import VerificationPolicy
 from verify.report import Indication, Report, SignatureReport, Verdict
 
 _LONG_TERM = (SealLevel.B_LT, SealLevel.B_LTA)
+_DAY = datetime.timedelta(days=1)
+_MINUTES = datetime.timedelta(minutes=5)
+_SUBJECT = SealSubject(
+    department_name=DEPARTMENT_NAME,
+    department_code=DEPARTMENT_CODE,
+    seal_kind="licence",
+    seal_name="证照专用章",
+)
 
 
 def _sealed(services: Services, level: SealLevel, seal: Seal | None = None) -> bytes:
@@ -241,3 +265,92 @@ def _resign(pdf: bytes) -> bytes:
     new_hex: bytes = content.dump().hex().encode()
     assert len(new_hex) <= end - start
     return pdf[:start] + new_hex.ljust(end - start, b"0") + pdf[end:]
+
+
+def test_an_sm2_seal_certified_by_another_seal_of_the_sm2_hierarchy_is_invalid(
+    initialised: Services,
+) -> None:
+    # A genuine SM2 seal certificate is no CA (basic constraints): a certificate it signs,
+    # with a valid SM2 signature, does not chain ("intermediate certificate 2 is not a CA").
+    issuing = initialised.pki.sm2_issuing
+    assert issuing is not None
+    first = generate_sm2_key("seal-as-ca")
+    now = datetime.datetime.now(datetime.UTC)
+    first_certificate = issue_sm2_seal_certificate(
+        issuing, first.public_key_info(), subject=_SUBJECT, ca_name=SM2_ISSUING,
+        urls=initialised.pki.urls, not_before=now - _MINUTES, not_after=now + _DAY,
+    )  # fmt: skip
+    pretender = SM2Authority(
+        certificate=first_certificate,
+        handle=first,
+        chain=(issuing.certificate, *issuing.chain),
+    )
+    second = generate_sm2_key("under-a-seal")
+    certificate = issue_sm2_seal_certificate(
+        pretender, second.public_key_info(), subject=_SUBJECT, ca_name=SM2_ISSUING,
+        urls=initialised.pki.urls, not_before=now - _MINUTES, not_after=now + _DAY / 2,
+    )  # fmt: skip
+    chain = (first_certificate, issuing.certificate, *issuing.chain)
+    pdf, _ = seal_pdf_bytes(
+        make_pdf(1),
+        identity=SealIdentity(
+            signer=KeySigner.for_handle(second, certificate, chain),
+            certificate=certificate,
+            chain=chain,
+            appearance=SealAppearance(
+                department_name=DEPARTMENT_NAME, seal_name="证照专用章", code="X"
+            ),
+        ),
+        options=SealOptions(level=SealLevel.B_B),
+        context=SealingContext(),
+    )
+    report = verify_pdf(pdf, policy=service_policy(initialised, registry=False))
+    assert report.verdict is Verdict.INVALID, report.reasons
+    seal = report.signatures[0]
+    assert seal.valid
+    assert not seal.trusted
+    assert seal.sub_indication == "CERTIFICATE_CHAIN_GENERAL_FAILURE"
+
+
+# --- the SM2 signature check itself ---------------------------------------------------------
+
+_SM2_WITH_SM3 = algos.SignedDigestAlgorithm({"algorithm": oids.SM2_WITH_SM3})
+
+
+def _check(signature: bytes, data: bytes, key: bytes, algorithm: algos.SignedDigestAlgorithm,
+           context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT) -> None:  # fmt: skip
+    NationalSignatureValidator().validate_signature(
+        signature, data, keys.PublicKeyInfo.load(key), algorithm, context
+    )
+
+
+def test_an_sm2_signature_verifies_and_a_changed_message_does_not() -> None:
+    key = generate_sm2_key("k")
+    signature = key.sign(b"signed attributes")
+    _check(signature, b"signed attributes", key.public_key_der(), _SM2_WITH_SM3)
+    with pytest.raises(InvalidSignature):
+        _check(signature, b"signed attributes!", key.public_key_der(), _SM2_WITH_SM3)
+    other = generate_sm2_key("other")
+    with pytest.raises(InvalidSignature):
+        _check(signature, b"signed attributes", other.public_key_der(), _SM2_WITH_SM3)
+
+
+def test_an_sm2_key_signs_sm2_with_sm3_only() -> None:
+    key = generate_sm2_key("k")
+    signature = key.sign(b"data")
+    ecdsa = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+    with pytest.raises(AlgorithmNotSupported):
+        _check(signature, b"data", key.public_key_der(), ecdsa)
+    # Z_A comes before the message: a digest alone cannot be checked.
+    prehashed = SignatureValidationContext(contextual_md_algorithm="sm3", prehashed=True)
+    with pytest.raises(AlgorithmNotSupported):
+        _check(signature, b"data", key.public_key_der(), _SM2_WITH_SM3, prehashed)
+
+
+def test_a_p256_key_cannot_pass_for_sm2() -> None:
+    # ECDSA over SM3 with a P-256 key is not SM2: named SM2-with-SM3, it is refused.
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    signature = p256.sign(b"data", ec.ECDSA(hashes.SM3()))
+    spki = p256.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(InvalidSignature):
+        _check(signature, b"data", spki, _SM2_WITH_SM3)
