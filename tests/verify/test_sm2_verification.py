@@ -26,6 +26,7 @@ from pyhanko_certvalidator.sig_validate import (
 )
 
 from econtract import audit, db
+from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import run
 from econtract.models import Department, Seal
 from econtract.pki import SM2_ISSUING, SM2_ROOT
@@ -114,6 +115,8 @@ def test_a_genuine_sm2_seal_is_valid_at_every_level(
     assert seal.trusted
     assert seal.trust_anchor is not None
     assert "SM2" in seal.trust_anchor.subject
+    assert seal.signer is not None
+    assert (seal.signer.department_code, seal.signer.seal_kind) == (DEMO_DEPARTMENT_CODE, "licence")
     assert seal.algorithms is not None
     assert (seal.algorithms.digest, seal.algorithms.signature) == ("sm3", "sm2_sm3")
     assert seal.revocation.state == "good"
