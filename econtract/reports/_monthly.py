@@ -36,7 +36,7 @@ from econtract.supervision import (
     status_changes_per_day,
     uses_by_other_departments,
 )
-from econtract.supervision._overview import FAILED_QR_ANSWERS, scans_in, status_change_query
+from econtract.supervision._conditions import FAILED_QR_ANSWERS, scans_in, status_change_query
 
 #: The report's version marker, printed on every page.
 REPORT_FORMAT = "econtract-monthly-report/1"

@@ -2,6 +2,7 @@
 figures a supervisor or a department reads."""
 
 from econtract.supervision._charts import Chart, chart_drawing, chart_svg
+from econtract.supervision._conditions import Period
 from econtract.supervision._drilldown import (
     EnvelopeRecord,
     IssuedRecord,
@@ -19,7 +20,6 @@ from econtract.supervision._drilldown import (
 from econtract.supervision._headline import Headline, headline
 from econtract.supervision._models import ScanCount, SupervisionWarning, WarningStatus
 from econtract.supervision._overview import (
-    Period,
     Point,
     Series,
     completion_times,

@@ -20,8 +20,7 @@ from econtract.envelopes import Envelope, EnvelopeStatus
 from econtract.errors import InvalidInputError, NotFoundError
 from econtract.models import Certificate, StatusEvent, UsageRecord
 from econtract.services import Services
-from econtract.supervision._models import ScanCount
-from econtract.supervision._overview import (
+from econtract.supervision._conditions import (
     FAILED_QR_ANSWERS,
     Period,
     Query,
@@ -31,6 +30,7 @@ from econtract.supervision._overview import (
     status_change_query,
     use_query,
 )
+from econtract.supervision._models import ScanCount
 
 #: The most records a drill-down page holds.
 MAX_LIMIT = 200

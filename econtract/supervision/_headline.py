@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from econtract.services import Services
+from econtract.supervision._conditions import Period
 from econtract.supervision._models import SupervisionWarning, WarningStatus
 from econtract.supervision._overview import (
-    Period,
     Series,
     envelopes_by_status,
     issued_per_day,

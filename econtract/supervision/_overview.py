@@ -19,7 +19,8 @@ licences a year's figure reads a few rows a day. The two give the same numbers. 
 envelopes' figures are read live: an envelope's status changes after the day it started.
 
 The records behind a point are listed by :mod:`econtract.supervision._drilldown`, through
-the same conditions (the ``…_in`` and ``…_query`` functions below).
+the same conditions (the ``…_in`` and ``…_query`` functions of
+:mod:`econtract.supervision._conditions`).
 """
 
 from __future__ import annotations
@@ -28,35 +29,41 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Date,
-    Index,
-    Select,
-    and_,
     case,
-    cast,
     func,
-    literal_column,
     or_,
     select,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from econtract.envelopes import Envelope, EnvelopeStatus
+from econtract.envelopes import Envelope
 from econtract.models import (
     Certificate,
-    CertificateStatus,
     CertificateType,
     Department,
     StatusEvent,
     UsageRecord,
 )
 from econtract.services import Services
-from econtract.sharing import GRANTED
+from econtract.supervision._conditions import (
+    FAILED_QR_ANSWERS,
+    DayCount,
+    Period,
+    Query,
+    as_date,
+    bodies,
+    completed_in,
+    per_day,
+    scans_in,
+    started_in,
+    status_change_query,
+    status_changes_in,
+    use_query,
+)
 from econtract.supervision._models import ScanCount
 from econtract.supervision._rollup_models import (
     IssuedDay,
@@ -65,57 +72,6 @@ from econtract.supervision._rollup_models import (
     StatusChangeDay,
     UseDay,
 )
-from econtract.supervision._rules import day_start
-
-# The overview reads these tables by time alone (migration 0022).
-Index("ix_status_events_time", StatusEvent.__table__.c.created_at)
-Index("ix_usage_records_time", UsageRecord.__table__.c.created_at)
-Index("ix_envelopes_completed", Envelope.__table__.c.completed_at)
-# The issuer of each use and status change, read from the index alone (migration 0023).
-Index("ix_certificates_issuer", Certificate.__table__.c.id, Certificate.__table__.c.department_id)
-
-#: The answers of the QR page that the scans figure counts as failed.
-FAILED_QR_ANSWERS = ("FORGED", "UNKNOWN")
-#: The longest period a figure covers.
-MAX_DAYS = 731
-
-
-@dataclass(frozen=True, kw_only=True)
-class Period:
-    """The China days ``since`` up to, not including, ``until``."""
-
-    since: date
-    """The first day."""
-    until: date
-    """The day after the last."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.since, date) or not isinstance(self.until, date):
-            raise TypeError("A period runs between two dates.")
-        if self.until <= self.since:
-            raise ValueError("A period ends after it begins.")
-        if (self.until - self.since).days > MAX_DAYS:
-            raise ValueError(f"A period covers at most {MAX_DAYS} days.")
-
-    @classmethod
-    def day(cls, day: date) -> Period:
-        """The one day ``day``: a day's point."""
-        return cls(since=day, until=day + timedelta(days=1))
-
-    @classmethod
-    def week(cls, monday: date) -> Period:
-        """The ISO week that begins on ``monday``: a week's point."""
-        return cls(since=monday, until=monday + timedelta(days=7))
-
-    @property
-    def start(self) -> datetime:
-        """The first instant, in UTC."""
-        return day_start(self.since)
-
-    @property
-    def end(self) -> datetime:
-        """The instant after the last, in UTC."""
-        return day_start(self.until)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,11 +154,11 @@ def issued_rows(session: Session, period: Period, department_id: int | None) -> 
     rows = _rolled_rows(session, rolled, IssuedDay.day, period)
     for live in live_periods(session, period):
         issued = select(Certificate).where(
-            Certificate.department_id.in_(_bodies(session, department_id)),
+            Certificate.department_id.in_(bodies(session, department_id)),
             Certificate.issued_at >= live.start,
             Certificate.issued_at < live.end,
         )
-        rows += _per_day(
+        rows += per_day(
             session, issued, Certificate.issued_at, Certificate.department_id, Certificate.type_code
         )
     return rows
@@ -349,7 +305,6 @@ def scans_per_day(
 # --- the rows of the counting figures: roll-ups for the days rolled up, live for the rest ------
 
 #: ``(day, keys, count)``: how many records of one group fall on one China day.
-DayCount = tuple[date, tuple[Any, ...], int]
 
 
 def status_change_rows(
@@ -368,11 +323,11 @@ def status_change_rows(
     rows = _rolled_rows(session, rolled, StatusChangeDay.day, period)
     for live in live_periods(session, period):
         changes = (
-            _status_changes(live)
+            status_changes_in(live)
             if department_id is None
             else status_change_query(live, department_id)
         )
-        rows += _per_day(
+        rows += per_day(
             session, changes, StatusEvent.created_at, StatusEvent.to_status, StatusEvent.reason
         )
     return rows
@@ -393,7 +348,7 @@ def use_rows(session: Session, period: Period, department_id: int | None) -> lis
         )
     rows = _rolled_rows(session, rolled, UseDay.day, period)
     for live in live_periods(session, period):
-        rows += _per_day(
+        rows += per_day(
             session,
             use_query(live, department_id),
             UsageRecord.created_at,
@@ -414,13 +369,13 @@ def scan_rows(
     if department_id is not None:
         rolled = rolled.where(ScanDay.department_id == department_id)
     rows = [
-        (_as_date(day), int(total), int(bad))
+        (as_date(day), int(total), int(bad))
         for day, total, bad in session.execute(rolled.group_by(ScanDay.day))
     ]
     failed = func.sum(case((ScanCount.verdict.in_(FAILED_QR_ANSWERS), ScanCount.count), else_=0))
     for live in live_periods(session, period):
         rows += [
-            (_as_date(day), int(total), int(bad))
+            (as_date(day), int(total), int(bad))
             for day, total, bad in session.execute(
                 select(ScanCount.day, func.sum(ScanCount.count), failed)
                 .where(scans_in(live, department_id))
@@ -435,7 +390,7 @@ def live_periods(session: Session, period: Period) -> list[Period]:
     has not reached yet), each read from the records."""
     rolled = set(
         map(
-            _as_date,
+            as_date,
             session.scalars(
                 select(RolledUpDay.day).where(
                     RolledUpDay.day >= period.since, RolledUpDay.day < period.until
@@ -459,7 +414,7 @@ def live_periods(session: Session, period: Period) -> list[Period]:
 def _rolled_rows(session: Session, stmt: Query, day: Any, period: Period) -> list[DayCount]:
     """The rows ``(day, *keys, count)`` of a roll-up statement within the period."""
     rows = session.execute(stmt.where(day >= period.since, day < period.until)).all()
-    return [(_as_date(row[0]), tuple(row[1:-1]), int(row[-1])) for row in rows]
+    return [(as_date(row[0]), tuple(row[1:-1]), int(row[-1])) for row in rows]
 
 
 def _summed(rows: Iterable[DayCount]) -> list[DayCount]:
@@ -473,32 +428,7 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-# --- the conditions and labels -----------------------------------------------------------------
-
-
-def _china_day(session: Session, column: Any) -> ColumnElement[Any]:
-    """The China day of a UTC timestamp column, in SQL.
-
-    The zone and the modifier are written into the statement, not bound: PostgreSQL sees the
-    grouped expression and the selected one as the same only when they are the same text."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
-    return func.date(column, literal_column("'+8 hours'"))
-
-
-def _per_day(session: Session, stmt: Query, column: Any, *keys: Any) -> list[DayCount]:
-    """How many rows of ``stmt`` fall on each China day of ``column``, by ``keys``:
-    ``(day, keys, count)``."""
-    bucket = _china_day(session, column)
-    rows = session.execute(
-        stmt.with_only_columns(bucket, *keys, func.count()).group_by(bucket, *keys)
-    ).all()
-    return [(_as_date(row[0]), tuple(row[1:-1]), int(row[-1])) for row in rows]
-
-
-def _as_date(value: date | str) -> date:
-    # SQLite's date() answers text.
-    return date.fromisoformat(value) if isinstance(value, str) else value
+# --- labels ----------------------------------------------------------------------------------
 
 
 def _week_label(monday: date) -> str:
@@ -516,13 +446,6 @@ def _sorted(points: Iterable[Point]) -> tuple[Point, ...]:
     return tuple(sorted(points, key=lambda p: (p.x, p.label)))
 
 
-def _bodies(session: Session, department_id: int | None) -> list[int]:
-    """The departments whose (department, time) indexes a figure reads."""
-    if department_id is not None:
-        return [department_id]
-    return list(session.scalars(select(Department.id)))
-
-
 def _names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     wanted = set(ids)
     if not wanted:
@@ -532,90 +455,3 @@ def _names(session: Session, ids: Iterable[int]) -> dict[int, str]:
             select(Department.id, Department.name).where(Department.id.in_(wanted))
         ).all()
     )
-
-
-#: A statement of any columns.
-Query = Select[*tuple[Any, ...]]
-
-
-def status_change_query(period: Period, department_id: int | None) -> Query:
-    """The revocations and suspensions of the period (of one department's licences), with
-    their licences."""
-    stmt = _status_changes(period).join(Certificate, Certificate.id == StatusEvent.certificate_id)
-    if department_id is not None:
-        stmt = stmt.where(Certificate.department_id == department_id)
-    return stmt
-
-
-def _status_changes(period: Period) -> Query:
-    # Without the licences: every department's count needs none of them, and joining a
-    # million licences to a month's changes made the planner scan them all.
-    return select(StatusEvent).where(
-        StatusEvent.to_status.in_(
-            (CertificateStatus.REVOKED.value, CertificateStatus.SUSPENDED.value)
-        ),
-        StatusEvent.created_at >= period.start,
-        StatusEvent.created_at < period.end,
-    )
-
-
-def started_in(
-    session: Session | None, period: Period, department_id: int | None
-) -> ColumnElement[bool]:
-    """The envelopes started in the period (by one department; ``session`` lists the
-    departments when none is given)."""
-    if department_id is not None:
-        bodies = [department_id]
-    else:
-        assert session is not None
-        bodies = _bodies(session, None)
-    return and_(
-        Envelope.initiator_id.in_(bodies),
-        Envelope.created_at >= period.start,
-        Envelope.created_at < period.end,
-    )
-
-
-def completed_in(period: Period, department_id: int | None) -> ColumnElement[bool]:
-    """The envelopes completed in the period (initiated by one department)."""
-    where = and_(
-        Envelope.status == EnvelopeStatus.COMPLETED.value,
-        Envelope.completed_at >= period.start,
-        Envelope.completed_at < period.end,
-    )
-    if department_id is not None:
-        where = and_(where, Envelope.initiator_id == department_id)
-    return where
-
-
-def use_query(period: Period, department_id: int | None) -> Query:
-    """The granted uses of the period by another department than the licence's issuer
-    (made or suffered by one department)."""
-    stmt = (
-        select(UsageRecord)
-        .join(Certificate, Certificate.id == UsageRecord.certificate_id)
-        .where(
-            UsageRecord.result == GRANTED,
-            UsageRecord.department_id != Certificate.department_id,
-            UsageRecord.created_at >= period.start,
-            UsageRecord.created_at < period.end,
-        )
-    )
-    if department_id is not None:
-        stmt = stmt.where(
-            or_(
-                UsageRecord.department_id == department_id,
-                Certificate.department_id == department_id,
-            )
-        )
-    return stmt
-
-
-def scans_in(period: Period, department_id: int | None) -> ColumnElement[bool]:
-    """The day counts of QR answers in the period (about one department's licences)."""
-    where = and_(
-        ScanCount.channel == "qr", ScanCount.day >= period.since, ScanCount.day < period.until
-    )
-    if department_id is not None:
-        where = and_(where, ScanCount.department_id == department_id)
-    return where

@@ -31,16 +31,15 @@ from econtract import db
 from econtract.clock import CHINA, Clock
 from econtract.models import Base, Certificate, Department, StatusEvent, UsageRecord
 from econtract.services import Services
-from econtract.supervision._models import ScanCount
-from econtract.supervision._overview import (
+from econtract.supervision._conditions import (
     Period,
-    _as_date,
-    _per_day,
-    issued_rows,
+    as_date,
+    per_day,
     scans_in,
     status_change_query,
-    use_rows,
 )
+from econtract.supervision._models import ScanCount
+from econtract.supervision._overview import issued_rows, use_rows
 from econtract.supervision._rollup_models import (
     IssuedDay,
     RolledUpDay,
@@ -97,7 +96,7 @@ def _first_unrolled_day(session: Session) -> date | None:
     """The day after the last one rolled up, or, when none was, the first day with records."""
     last = session.scalar(select(func.max(RolledUpDay.day)))
     if last is not None:
-        return _as_date(last) + timedelta(days=1)
+        return as_date(last) + timedelta(days=1)
     # Each through an index: the time indexes of the events and uses (migration 0022), the
     # counters' key, and each department's (department, issued) index of the licences.
     firsts: list[datetime | date | str | None] = [
@@ -123,7 +122,7 @@ def _write(session: Session, period: Period, now: datetime) -> None:
         session.execute(delete(table).where(table.day >= period.since, table.day < period.until))
     # Read with no day of the period rolled up any more: the figures' live queries.
     issued = issued_rows(session, period, None)
-    changes = _per_day(
+    changes = per_day(
         session,
         status_change_query(period, None),
         StatusEvent.created_at,
@@ -169,7 +168,7 @@ def _write(session: Session, period: Period, now: datetime) -> None:
         (
             ScanDay,
             [
-                {"day": _as_date(d), "department_id": body, "verdict": verdict, "count": int(n)}
+                {"day": as_date(d), "department_id": body, "verdict": verdict, "count": int(n)}
                 for d, body, verdict, n in scans
             ],
         ),
