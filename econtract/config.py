@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     """An external RFC 3161 timestamp authority for seals; the built-in one when unset."""
     tsa_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long to wait for an external timestamp authority."""
+    dual_seal_types: list[str] = Field(default_factory=list)
+    """Licence types (codes, e.g. ``["business_licence"]``) issued with a dual seal: the
+    department's ECDSA or RSA licence seal certifies and its SM2 seal of the same kind
+    approves after it (``econtract.dual_seal``)."""
 
     log_sth_seconds: float = Field(default=10.0, gt=0)
     """A signed tree head is published at least this often while log entries arrive."""

@@ -7,24 +7,12 @@ another department's seal on the field even if the file were altered. The regist
 the binding again through the certifying seal's signed digest, which every later revision
 of the file still carries.
 
-A dual seal (双算法签章) puts two seals of one department on the document, so that readers
-that know only the international algorithms (pdfsig, Adobe Reader) and those that check the
-national ones both accept it: the department's ECDSA (or RSA) seal certifies first, with
-"form filling and signing allowed" (DocMDP 2) and an empty field reserved for the SM2 seal,
-and carries the visible seal; the SM2 seal then fills that field in a revision of its own,
-which DocMDP 2 allows, so the certification stays intact. The other order would not do: a
-certifying SM2 seal is one pdfsig cannot check, and the ECDSA approval seal after it would be
-judged only as far as the certification it cannot verify.
-
-Each sealing with an SM2 seal also makes its GB/T 38540 ``SES_Signature``
-(:mod:`econtract.ses.sealing_record`), kept with the document's row.
+A dual seal and the SES_Signature of an SM2 sealing are :mod:`econtract.dual_seal`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -35,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from econtract import audit, db, metrics
+from econtract.dual_seal import Sealed, SealPlan, SM2Part, dual_options, plan_seals, seal_with_sm2
 from econtract.errors import ConflictError, InvalidInputError, NotFoundError
 from econtract.events import Change, record_change
 from econtract.models import (
@@ -48,11 +37,7 @@ from econtract.models import (
 )
 from econtract.seals import seal_code
 from econtract.services import Services
-from econtract.ses.sealing_record import (
-    make_sealing_signature,
-    seal_data_of,
-    sealing_signature_record,
-)
+from econtract.ses.sealing_record import sealing_signature_record
 from econtract.translog import LogEntry
 from keys import oids
 from keys.filestore import FileKeyStore
@@ -62,7 +47,7 @@ from keys.suites import suite_for
 from signing.appearance import SealAppearance
 from signing.errors import FieldReservedError, SealUnusableError
 from signing.options import Certification, FieldHolder, ReservedField, SealLevel, SealOptions
-from signing.sealer import FieldToFill, SealIdentity, SealingContext, SealResult, seal_pdf
+from signing.sealer import FieldToFill, SealIdentity, SealingContext, SealResult
 from signing.timestamps import HTTPTimeStamper
 
 # Certification, SealLevel and SealOptions are the choices a caller makes when sealing; they
@@ -73,10 +58,12 @@ __all__ = [
     "SealOptions",
     "SealedFile",
     "check_reserved_field",
-    "dual_partner",
+    "keep_ses_signature",
+    "resolved_holders",
     "seal_document",
     "seal_identity",
     "sealing_context",
+    "sm2_part",
     "usable_seal",
 ]
 
@@ -188,7 +175,8 @@ def seal_document(
     """Seal an uploaded PDF with one of the actor's department's seals and register it.
 
     With ``dual``, the seal is paired with the department's newest active seal of the same
-    kind in the other family (SM2 with ECDSA or RSA) and both seal, as the module says.
+    kind in the other family (SM2 with ECDSA or RSA) and both seal
+    (:mod:`econtract.dual_seal`); the document's row names the certifying one.
 
     ``within``, when given, runs in the registering transaction after the document's row:
     a use case built on sealing (an envelope's step) records its own change there, or
@@ -207,84 +195,41 @@ def seal_document(
         usable_seal(seal, department_id=actor.department_id)
         department = session.get(Department, seal.department_id)
         assert department is not None
-        sm2_seal: Seal | None = seal if seal.algorithm == KeyAlgorithm.SM2 else None
-        second: SealOptions | None = None
-        if dual:
-            partner = dual_partner(session, seal)
-            if sm2_seal is None:
-                sm2_seal = partner
-            else:
-                seal = partner
-            options, second = _dual_options(options, sm2_seal.id)
+        plan = plan_seals(session, seal, dual=dual)
+        seal, approving = plan.seal, None
+        if plan.dual and plan.sm2_seal is not None:
+            options, approving = dual_options(options, plan.sm2_seal.id)
         options = dataclasses.replace(
             options, reserve_fields=_resolve_holders(session, options.reserve_fields)
         )
-        seal_ses = seal_data_of(session, sm2_seal.id) if sm2_seal is not None else None
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=options.level.long_term)
-    sm2_result: SealResult | None = None
     with services.blobs.staging() as staged:
-        if second is None:
-            result = seal_pdf(
-                source,
-                staged.file,
-                identity=identity,
-                options=options,
-                context=context,
-                check_field=lambda field: check_reserved_field(services, field, seal),
-            )
-            sm2_identity = identity if sm2_seal is not None else None
-            sm2_result = result if sm2_seal is not None else None
-        else:
-            assert sm2_seal is not None
-            # The certified revision is read back as the SM2 seal's input; a temporary file
-            # keeps a large document out of memory.
-            with tempfile.TemporaryFile() as certified:
-                result = seal_pdf(
-                    source,
-                    certified,
-                    identity=identity,
-                    options=options,
-                    context=context,
-                    check_field=lambda field: check_reserved_field(services, field, seal),
-                )
-                certified.seek(0)
-                sm2_identity = seal_identity(services, sm2_seal, department)
-                sm2_result = seal_pdf(
-                    certified,
-                    staged.file,
-                    identity=sm2_identity,
-                    options=second,
-                    context=sealing_context(
-                        services, sm2_identity.certificate, long_term=second.level.long_term
-                    ),
-                )
-        ses_signature = None
-        if sm2_result is not None and sm2_identity is not None and seal_ses is not None:
-            # Signed and timestamped before the registering transaction: no lock is held
-            # while the keys work.
-            ses_signature = make_sealing_signature(
-                seal_ses=seal_ses,
-                identity=sm2_identity,
-                result=sm2_result,
-                authority=services.pki.sm2_tsa if sm2_result.level.timestamped else None,
-            )
+        sealed = seal_with_sm2(
+            source,
+            staged.file,
+            identity=identity,
+            options=options,
+            context=context,
+            check_field=lambda field: check_reserved_field(services, field, seal),
+            sm2=sm2_part(services, plan, department, identity=identity, approving=approving),
+        )
+        result = sealed.result
         blob = staged.finish()
         key, sha256 = blob.key, blob.sha256
         with db.transaction(services.sessions) as session:
             # The seals may have been revoked while the document was being sealed.
-            for used in (seal, sm2_seal):
-                if used is not None:
-                    current = session.get(Seal, used.id)
-                    assert current is not None
-                    usable_seal(current, department_id=actor.department_id)
+            for used in {seal.id, plan.sm2_seal.id if plan.sm2_seal else seal.id}:
+                current = session.get(Seal, used)
+                assert current is not None
+                usable_seal(current, department_id=actor.department_id)
             document = SealedDocument(
                 id=new_public_id("doc"),
                 department_id=seal.department_id,
                 seal_id=seal.id,
                 file_name=file_name,
-                level=(sm2_result or result).level.value,
+                level=sealed.last.level.value,
                 pdf_sha256=sha256,
                 signed_digest=result.signed_digest,
                 blob_key=key,
@@ -293,19 +238,7 @@ def seal_document(
             session.add(document)
             session.flush()
             _record_reservations(session, document, options.reserve_fields)
-            if ses_signature is not None:
-                assert sm2_seal is not None
-                assert sm2_result is not None
-                session.add(
-                    sealing_signature_record(
-                        der=ses_signature,
-                        department_id=seal.department_id,
-                        seal_id=sm2_seal.id,
-                        data_hash=sm2_result.signed_digest,
-                        at=document.created_at,
-                        document_id=document.id,
-                    )
-                )
+            keep_ses_signature(session, plan, sealed, document_id=document.id)
             if within is not None:
                 within(session, document)
             detail: dict[str, object] = {
@@ -319,11 +252,9 @@ def seal_document(
                     for f in options.reserve_fields
                 },
             }
-            if second is not None:
-                assert sm2_seal is not None
-                assert sm2_result is not None
-                detail["dual_seal"] = sm2_seal.id
-                detail["dual_signed_digest"] = sm2_result.signed_digest
+            if plan.dual and plan.sm2_seal is not None:
+                detail["dual_seal"] = plan.sm2_seal.id
+                detail["dual_signed_digest"] = sealed.last.signed_digest
             record_change(
                 session,
                 change=Change(
@@ -350,68 +281,74 @@ def seal_document(
             # outcome is unknown, and the staged file is left for the start-up sweep.
             staged.committing()
     metrics.SEALS_MADE.labels(level=result.level.value).inc()
-    if second is not None and sm2_result is not None:
-        metrics.SEALS_MADE.labels(level=sm2_result.level.value).inc()
+    if plan.dual:
+        metrics.SEALS_MADE.labels(level=sealed.last.level.value).inc()
     return SealedFile(
         document=document,
         result=result,
-        dual_seal_id=sm2_seal.id if second is not None and sm2_seal is not None else None,
-        ses_signature=ses_signature,
+        dual_seal_id=plan.sm2_seal.id if plan.dual and plan.sm2_seal else None,
+        ses_signature=sealed.ses_signature,
     )
 
 
-def dual_partner(session: Session, seal: Seal) -> Seal:
-    """The seal that pairs with ``seal`` in a dual seal: the same department's newest active
-    seal of the same kind in the other family (SM2 for ECDSA or RSA, and the reverse)."""
-    sm2 = seal.algorithm == KeyAlgorithm.SM2
-    family = Seal.algorithm != KeyAlgorithm.SM2 if sm2 else Seal.algorithm == KeyAlgorithm.SM2
-    partner = session.scalars(
-        select(Seal)
-        .where(
-            Seal.department_id == seal.department_id,
-            Seal.kind == seal.kind,
-            Seal.status == SealStatus.ACTIVE,
-            family,
-        )
-        .order_by(Seal.created_at.desc(), Seal.id.desc())
-        .limit(1)
-    ).first()
-    if partner is None:
-        wanted = "ECDSA or RSA" if sm2 else "SM2"
-        raise InvalidInputError(
-            f"A dual seal needs an active {SealKind(seal.kind).value} seal of the same "
-            f"department in the other family ({wanted}) beside seal {seal.id}; there is none "
-            "(econtract seals create" + (")." if sm2 else " --algorithm sm2).")
-        )
-    return partner
+def sm2_part(
+    services: Services,
+    plan: SealPlan,
+    department: Department,
+    *,
+    identity: SealIdentity,
+    approving: SealOptions | None,
+) -> SM2Part | None:
+    """The SM2 seal's share of the sealing ``plan`` (``identity`` is the first seal's)."""
+    if plan.sm2_seal is None:
+        return None
+    if approving is None:
+        return SM2Part(identity=identity, seal_ses=plan.seal_ses, authority=services.pki.sm2_tsa)
+    sm2_identity = seal_identity(services, plan.sm2_seal, department)
+    context = sealing_context(
+        services, sm2_identity.certificate, long_term=approving.level.long_term
+    )
+    return SM2Part(
+        identity=sm2_identity,
+        seal_ses=plan.seal_ses,
+        authority=services.pki.sm2_tsa,
+        approves=(approving, context),
+    )
 
 
-def _dual_options(options: SealOptions, sm2_seal_id: str) -> tuple[SealOptions, SealOptions]:
-    """The certifying seal's options and the SM2 seal's, from what the caller asked for."""
-    if options.certification is Certification.NO_CHANGES:
-        raise InvalidInputError(
-            "A dual seal certifies with 'form-filling' so that its SM2 seal may follow; "
-            "'no-changes' would forbid it."
+def keep_ses_signature(
+    session: Session,
+    plan: SealPlan,
+    sealed: Sealed,
+    *,
+    document_id: str | None = None,
+    certificate_id: str | None = None,
+) -> None:
+    """Add the SM2 sealing's SES_Signature, if it made one, beside its record."""
+    if sealed.ses_signature is None or plan.sm2_seal is None or sealed.sm2_result is None:
+        return
+    session.add(
+        sealing_signature_record(
+            der=sealed.ses_signature,
+            department_id=plan.sm2_seal.department_id,
+            seal_id=plan.sm2_seal.id,
+            data_hash=sealed.sm2_result.signed_digest,
+            at=sealed.sm2_result.signed_at,
+            document_id=document_id,
+            certificate_id=certificate_id,
         )
-    field = f"SM2-{secrets.token_hex(4)}"
-    certifying = dataclasses.replace(
-        options,
-        certification=Certification.FORM_FILLING,
-        # The archive timestamp of B-LTA belongs after the last seal, over both.
-        level=SealLevel.B_LT if options.level is SealLevel.B_LTA else options.level,
-        reserve_fields=(
-            *options.reserve_fields,
-            ReservedField(name=field, holder=FieldHolder(seal_id=sm2_seal_id)),
-        ),
     )
-    approving = SealOptions(
-        level=options.level,
-        certification=Certification.APPROVAL,
-        field_name=field,
-        reason=options.reason,
-        location=options.location,
-    )
-    return certifying, approving
+
+
+def resolved_holders(
+    services: Services, reserved: tuple[ReservedField, ...]
+) -> tuple[ReservedField, ...]:
+    """The reserved fields with each binding completed from the registry (a seal's
+    department and certificate), in a session of their own."""
+    with services.sessions() as session:
+        resolved = _resolve_holders(session, reserved)
+        session.expunge_all()
+    return resolved
 
 
 def _resolve_holders(

@@ -34,6 +34,7 @@ from econtract.issuance import (
 from econtract.models import Certificate, CertificateStatus, Seal
 from econtract.seals import list_seals
 from econtract.ses.seal_data import seal_data_of_department
+from econtract.ses.sealing_record import kept_ses_signature
 from econtract.sharing import national_metadata
 from routes.deps import (
     LINK_HEADER_DOC,
@@ -45,6 +46,7 @@ from routes.deps import (
     actor_of,
     next_link,
 )
+from routes.documents import ses_signature_response
 from routes.downloads import pdf_response
 from routes.errors import IdempotencyKeyRequiredError
 
@@ -442,6 +444,24 @@ def get_certificate_pdf(
     return pdf_response(
         services.blobs.open(certificate.blob_key), filename=f"{certificate.number}.pdf"
     )
+
+
+@router.get(
+    "/certificates/{certificate_id}/ses-signature",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
+)
+def get_certificate_ses_signature(
+    certificate_id: str, services: ServicesDep, principal: ReaderDep
+) -> Response:
+    """The GB/T 38540 SES_Signature (DER) of the SM2 seal on one of the caller's department's
+    certificates; 404 for another department's or one without an SM2 seal."""
+    with services.sessions() as session:
+        get_certificate(session, certificate_id, department_id=principal.department_id)
+        der = kept_ses_signature(
+            session, certificate_id=certificate_id, department_id=principal.department_id
+        )
+    return ses_signature_response(der, certificate_id)
 
 
 def _status_route(action: str) -> Callable[..., CertificatePublic]:

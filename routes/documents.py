@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from econtract.documents import get_document as fetch_document
 from econtract.models import SealedDocument
 from econtract.sealing import Certification, SealLevel, SealOptions, seal_document
-from econtract.ses.sealing_record import document_ses_signature, has_sealing_signature
+from econtract.ses.sealing_record import has_sealing_signature, kept_ses_signature
 from routes.deps import ReaderDep, SealerDep, ServicesDep, actor_of
 from routes.downloads import pdf_response
 
@@ -163,14 +163,19 @@ def get_document_ses_signature(
     department; 404 for another department's document or one without an SM2 seal."""
     with services.sessions() as session:
         fetch_document(session, document_id, department_id=principal.department_id)
-        der = document_ses_signature(
+        der = kept_ses_signature(
             session, document_id=document_id, department_id=principal.department_id
         )
+    return ses_signature_response(der, document_id)
+
+
+def ses_signature_response(der: bytes, record_id: str) -> Response:
+    """An SES_Signature as a download named for its record, whose id the registry found (so
+    no unchecked text goes into the header)."""
     return Response(
         der,
         media_type="application/octet-stream",
-        # The id was found in the registry, so it is one of ours: no unchecked text.
-        headers={"Content-Disposition": f'attachment; filename="{document_id}.dat"'},
+        headers={"Content-Disposition": f'attachment; filename="{record_id}.dat"'},
     )
 
 

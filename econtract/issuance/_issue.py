@@ -32,6 +32,7 @@ registry recorded and removes any other.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ from econtract import audit, db, metrics
 from econtract.blobs import FinishedBlob
 from econtract.clock import CHINA, Clock
 from econtract.departments import get_department
+from econtract.dual_seal import SealPlan, dual_options, plan_seals, seal_with_sm2
 from econtract.errors import ConflictError
 from econtract.events import Change, StatusChange, record_change
 from econtract.issuance._claims import (
@@ -71,11 +73,18 @@ from econtract.models import (
     SealStatus,
 )
 from econtract.reasons import reason_kind
-from econtract.sealing import seal_identity, sealing_context, usable_seal
+from econtract.sealing import (
+    keep_ses_signature,
+    resolved_holders,
+    seal_identity,
+    sealing_context,
+    sm2_part,
+    usable_seal,
+)
 from econtract.services import Services
 from econtract.translog import LogEntry
 from signing.options import Certification, SealLevel, SealOptions
-from signing.sealer import SealIdentity, SealingContext, seal_pdf
+from signing.sealer import SealIdentity, SealingContext
 
 
 def certificate_payload(
@@ -169,7 +178,14 @@ def issue_certificate(
     # number is claimed: producing them writes to the registry too (CRL numbers).
     with services.sessions() as session:
         department = get_department(session, department_code)
-        seal = licence_seal(session, department)
+        # A licence type named in ECONTRACT_DUAL_SEAL_TYPES carries a dual seal (ECDSA or RSA
+        # certifying, SM2 approving; econtract.dual_seal).
+        plan = plan_seals(
+            session,
+            licence_seal(session, department),
+            dual=valid.template.code in services.settings.dual_seal_types,
+        )
+        seal = plan.seal
         session.expunge_all()
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=True)
@@ -181,7 +197,7 @@ def issue_certificate(
         return claimed
     try:
         certificate = _seal_and_register(
-            services, valid, claimed, department, seal, identity, context, actor, idempotency
+            services, valid, claimed, department, plan, identity, context, actor, idempotency
         )
     except ClaimSettledError:
         return settled_outcome(services, claimed)
@@ -190,6 +206,8 @@ def issue_certificate(
         raise
     metrics.CERTIFICATES_ISSUED.labels(type=valid.template.code).inc()
     metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
+    if plan.dual:
+        metrics.SEALS_MADE.labels(level=SealLevel.B_LT.value).inc()
     return Issued(certificate)
 
 
@@ -198,13 +216,14 @@ def _seal_and_register(
     valid: ValidatedRequest,
     claimed: Reservation,
     department: Department,
-    seal: Seal,
+    plan: SealPlan,
     identity: SealIdentity,
     context: SealingContext,
     actor: audit.Actor,
     idempotency: IdempotencyKey | None,
 ) -> Certificate:
     """Steps 3 to 5: render and seal with no transaction open, then register."""
+    seal = plan.seal
     with services.sessions() as session:
         identifier = _identifier(session, valid, department, claimed.number)
     # 3. Render, with the licence's national metadata in the page's XMP.
@@ -218,26 +237,37 @@ def _seal_and_register(
         identifier,
     )
     with services.blobs.staging() as staged:
-        # 4. Seal.
-        result = seal_pdf(
+        # 4. Seal. A licence is certified with no changes allowed, a dual-sealed one with
+        # form filling allowed, for its SM2 seal's field alone.
+        options = SealOptions(
+            level=SealLevel.B_LT,
+            certification=Certification.FORM_FILLING if plan.dual else Certification.NO_CHANGES,
+            placement=rendered.seal_placement,
+            field_name="IssuerSeal",
+        )
+        approving = None
+        if plan.dual and plan.sm2_seal is not None:
+            options, approving = dual_options(options, plan.sm2_seal.id)
+            options = dataclasses.replace(
+                options, reserve_fields=resolved_holders(services, options.reserve_fields)
+            )
+        sealed = seal_with_sm2(
             io.BytesIO(rendered.pdf),
             staged.file,
             identity=identity,
-            options=SealOptions(
-                level=SealLevel.B_LT,
-                certification=Certification.NO_CHANGES,
-                placement=rendered.seal_placement,
-                field_name="IssuerSeal",
-            ),
+            options=options,
             context=context,
+            sm2=sm2_part(services, plan, department, identity=identity, approving=approving),
         )
+        result = sealed.result
         blob = staged.finish()
         # 5. Register, if the claim is still this request's to register.
         with db.transaction(services.sessions) as session:
             settle_claim(session, claimed, services.clock)
-            current = session.get(Seal, seal.id)
-            assert current is not None
-            usable_seal(current, department_id=department.id)
+            for used in {seal.id, plan.sm2_seal.id if plan.sm2_seal else seal.id}:
+                current = session.get(Seal, used)
+                assert current is not None
+                usable_seal(current, department_id=department.id)
             certificate = _register(
                 session,
                 services,
@@ -252,6 +282,7 @@ def _seal_and_register(
                 identifier=identifier,
                 actor=actor,
             )
+            keep_ses_signature(session, plan, sealed, certificate_id=certificate.id)
             if idempotency is not None:
                 settle_key(session, idempotency, claimed.certificate_id)
             # The transaction's work is done: a failure from here is the commit's, whose

@@ -26,8 +26,8 @@ from keys.tsa import TimestampAuthority
 from signing.sealer import SealIdentity, SealResult
 
 __all__ = [
-    "document_ses_signature",
     "has_sealing_signature",
+    "kept_ses_signature",
     "make_sealing_signature",
     "sealing_signature_record",
 ]
@@ -94,7 +94,7 @@ def sealing_signature_record(
     )
 
 
-def document_ses_signature(
+def kept_ses_signature(
     session: Session,
     *,
     document_id: str | None = None,

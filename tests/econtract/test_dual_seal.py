@@ -28,6 +28,7 @@ from signing.options import SealLevel, SealOptions
 from tests.econtract.test_cli import cli_json
 from tests.econtract.test_sm2_sealing import cli_seal, documents, sm2_seal, sm2_signed
 from tests.factories import OPERATOR, token_for
+from tests.licences import issue_example
 from tests.signing.sealing import make_pdf, pdfsig, qpdf_check
 from tests.signing.sm2 import embedded_seals, sm3
 
@@ -47,7 +48,7 @@ def official_seal(services: Services) -> Seal:
 
 
 def ecdsa_then_sm2(pdf: bytes, tmp_path: Path) -> None:
-    """The ECDSA seal certifies with form filling allowed and every reader accepts it; the
+    """The ECDSA (or RSA) seal certifies with form filling allowed and pdfsig accepts it; the
     SM2 seal follows in the field reserved for it and OpenSSL accepts its signature."""
     certifying, approving = embedded_seals(pdf)
     assert approving.field_name.startswith("SM2-")
@@ -218,3 +219,56 @@ def test_an_ecdsa_sealing_has_no_ses_signature(
     assert body["ses_signature_url"] is None
     missing = api_client.get(f"/v1/documents/{body['id']}/ses-signature", headers=headers)
     assert missing.status_code == 404
+
+
+def sm2_licence_seal(services: Services) -> Seal:
+    """An SM2 licence seal of the demo department, beside its RSA licence seal."""
+    return sm2_seal(services, SealKind.LICENCE)
+
+
+def test_a_licence_type_set_for_dual_seals_is_issued_with_both(
+    initialised: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(initialised.settings, "dual_seal_types", ["business_licence"])
+    # The newest licence seal is the SM2 one: it still approves after the RSA seal certifies.
+    sm2 = sm2_licence_seal(initialised)
+    certificate = issue_example(initialised)
+    assert certificate.seal_id != sm2.id
+    pdf = initialised.blobs.open(certificate.blob_key).read()
+    certifying, _ = embedded_seals(pdf)
+    assert certifying.field_name == "IssuerSeal"
+    assert certificate.signed_digest == certifying.message_digest.hex()
+    ecdsa_then_sm2(pdf, tmp_path)
+    status = pyhanko_status_of_certification(initialised, pdf)
+    assert status.bottom_line  # type: ignore[attr-defined]
+    assert status.docmdp_ok  # type: ignore[attr-defined]
+    # Another type is issued with one seal, the SM2 one.
+    other = issue_example(initialised, "food_business_permit")
+    assert other.seal_id == sm2.id
+    assert len(embedded_seals(initialised.blobs.open(other.blob_key).read())) == 1
+
+
+def test_an_sm2_licence_keeps_its_ses_signature_for_its_department(
+    api_client: TestClient, initialised: Services, cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:  # fmt: skip
+    sm2 = sm2_licence_seal(initialised)
+    certificate = issue_example(initialised)
+    assert certificate.seal_id == sm2.id
+    token = token_for(api_client, initialised, DEMO_DEPARTMENT_CODE, "read")
+    url = f"/v1/certificates/{certificate.id}/ses-signature"
+    download = api_client.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert download.status_code == 200, download.text
+    signature = SESSignature.load(download.content)
+    assert signature["to_sign"]["data_hash"].native.hex() == certificate.signed_digest
+    # Licences are issued at B-LT: the signature carries the SM2 authority's timestamp.
+    assert signature["time_stamp"].native is not None
+    path = tmp_path / "licence.dat"
+    path.write_bytes(download.content)
+    capsys.readouterr()
+    assert run(["ses", "verify", str(path)]) == 0, capsys.readouterr().out
+
+    with db.transaction(initialised.sessions) as session:
+        add_department(session, code=OTHER_CODE, name="台州市建设局", region=None, actor=OPERATOR)
+    other = token_for(api_client, initialised, OTHER_CODE, "read")
+    assert api_client.get(url, headers={"Authorization": f"Bearer {other}"}).status_code == 404

@@ -16,7 +16,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import func, select
 
-import econtract.issuance._issue
+import econtract.dual_seal
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.certificates import change_status, supersede
@@ -151,7 +151,8 @@ def test_a_failed_seal_leaves_nothing_issued_and_its_number_void(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(econtract.issuance._issue, "seal_pdf", broken)
+    # The engine is called where sealing with or without an SM2 seal is decided.
+    monkeypatch.setattr(econtract.dual_seal, "seal_pdf", broken)
     with pytest.raises(RuntimeError, match="power cut"):
         issue(initialised)
     monkeypatch.undo()

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-import econtract.issuance._issue
+import econtract.dual_seal
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.departments import get_department
@@ -93,7 +93,8 @@ def seal_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(econtract.issuance._issue, "seal_pdf", broken)
+    # The engine is called where sealing with or without an SM2 seal is decided.
+    monkeypatch.setattr(econtract.dual_seal, "seal_pdf", broken)
 
 
 def test_a_failed_seal_records_its_number_void_in_the_audit_trail_and_the_log(
