@@ -122,7 +122,8 @@ class FileKeyStore:
         """Create a key under ``label`` and write it; a label already taken is refused."""
         if algorithm is KeyAlgorithm.SM2:
             raise KeyStoreError(
-                "SM2 keys are generated with generate_sm2(); seals cannot use them yet.",
+                "SM2 keys are generated with generate_sm2() and loaded with load_sm2(), "
+                "which give the SM2 handle a seal signs with.",
                 code="sm2-unsupported",
             )
         path = self._free_path(label)
@@ -281,7 +282,7 @@ class FileKeyStore:
         key = self._load(data, label)
         if isinstance(key, bytes):
             raise KeyStoreError(
-                f"The key {label!r} is an SM2 key; seals cannot use SM2 keys yet.",
+                f"The key {label!r} is an SM2 key: it is loaded with load_sm2().",
                 code="sm2-unsupported",
             )
         return key
