@@ -177,6 +177,98 @@ def _key_usage(
     )
 
 
+def draft_issued(
+    issuer: x509.Certificate,
+    subject: x509.Name,
+    key_identifier: x509.SubjectKeyIdentifier,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    serial_number: int | None = None,
+) -> x509.CertificateBuilder:
+    """A certificate issued by the holder of ``issuer``, with the key identifiers every one
+    carries, but no public key yet: each hierarchy puts its subject's key in its own way
+    (cryptography's builder here; asn1crypto for SM2, :mod:`keys.sm2ca`)."""
+    check_validity(issuer, not_before=not_before, not_after=not_after)
+    issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject)
+        .serial_number(serial_number or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(key_identifier, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
+            critical=False,
+        )
+    )
+
+
+def draft_root(
+    name: x509.Name,
+    key_identifier: x509.SubjectKeyIdentifier,
+    *,
+    start: datetime.datetime,
+    validity_days: int,
+) -> x509.CertificateBuilder:
+    """A self-issued root CA certificate named ``name``, without its public key yet."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=validity_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(key_identifier, critical=False)
+    )
+
+
+def issuing_ca_extensions(
+    builder: x509.CertificateBuilder, urls: PKIURLs, root_name: str
+) -> x509.CertificateBuilder:
+    """What an issuing CA's certificate carries: a CA of path length 0, signing certificates
+    and CRLs, whose revocation the root's CRL (published as ``root_name``) tells."""
+    builder = builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=0), critical=True
+    ).add_extension(_key_usage(ca=True), critical=True)
+    return _revocation_pointers(builder, urls, root_name, ocsp=False)
+
+
+def tsa_extensions(
+    builder: x509.CertificateBuilder, urls: PKIURLs, ca_name: str
+) -> x509.CertificateBuilder:
+    """What a timestamp authority's certificate carries: EKU timeStamping only, critical
+    (RFC 3161 §2.3), and the issuing CA's revocation pointers."""
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+    )
+    return _revocation_pointers(builder, urls, ca_name, ocsp=True)
+
+
+def check_ca_name(ca_name: str, *taken: str) -> None:
+    """Refuse an issuing CA's URL slug that is not one, or is one of ``taken``."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", ca_name) or ca_name in taken:
+        raise ValueError(f"Invalid issuing CA name {ca_name!r}.")
+
+
+def authority_validity(
+    issuer: x509.Certificate | None, now: datetime.datetime | None, validity_days: int
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The validity of an authority's certificate from ``now``: ``validity_days`` long, cut to
+    the ``issuer``'s (a validity given in days is cut, rather than refused)."""
+    start = _now(now)
+    end = start + datetime.timedelta(days=validity_days)
+    if issuer is not None:
+        end = min(end, issuer.not_valid_after_utc)
+    return start, end
+
+
 def _issued_by(
     ca: Authority,
     public_key: PublicKeyTypes,
@@ -186,23 +278,15 @@ def _issued_by(
     not_after: datetime.datetime,
     serial_number: int | None = None,
 ) -> x509.CertificateBuilder:
-    """A builder for a certificate issued by ``ca``, with the extensions every one carries."""
-    check_validity(ca.certificate, not_before=not_before, not_after=not_after)
-    issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.certificate.subject)
-        .public_key(public_key)  # type: ignore[arg-type]  # DH/X25519 etc. refused by builder
-        .serial_number(serial_number or x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
-            critical=False,
-        )
-    )
+    """A builder for a certificate of ``public_key`` issued by ``ca``."""
+    return draft_issued(
+        ca.certificate,
+        subject,
+        x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
+        not_before=not_before,
+        not_after=not_after,
+        serial_number=serial_number,
+    ).public_key(public_key)  # type: ignore[arg-type]  # DH/X25519 etc. refused by builder
 
 
 def check_validity(
@@ -236,11 +320,6 @@ def seal_extensions(
         )
     )
     return _revocation_pointers(builder, urls, ca_name, ocsp=True)
-
-
-def _within_issuer(ca: Authority, not_after: datetime.datetime) -> datetime.datetime:
-    # A validity given in days is cut to the issuer's, rather than refused.
-    return min(not_after, ca.certificate.not_valid_after_utc)
 
 
 def _revocation_pointers(
@@ -280,21 +359,13 @@ def create_root_ca(
     now: datetime.datetime | None = None,
 ) -> Authority:
     """A self-signed root CA for the key ``handle``."""
-    start = _now(now)
-    name = _authority_name(common_name, organization)
     public_key = handle.public_key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public_key)  # type: ignore[arg-type]
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=validity_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
-    )
+    builder = draft_root(
+        _authority_name(common_name, organization),
+        x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
+        start=_now(now),
+        validity_days=validity_days,
+    ).public_key(public_key)  # type: ignore[arg-type]
     return Authority(certificate=sign_certificate(builder, handle), handle=handle)
 
 
@@ -313,10 +384,8 @@ def create_issuing_ca(
 
     Its CRL distribution point and caIssuers point at the root's CRL and certificate.
     """
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", ca_name) or ca_name == ROOT_CA_NAME:
-        raise ValueError(f"Invalid issuing CA name {ca_name!r}.")
-    start = _now(now)
-    end = _within_issuer(root, start + datetime.timedelta(days=validity_days))
+    check_ca_name(ca_name, ROOT_CA_NAME)
+    start, end = authority_validity(root.certificate, now, validity_days)
     builder = _issued_by(
         root,
         handle.public_key(),
@@ -324,10 +393,7 @@ def create_issuing_ca(
         not_before=start,
         not_after=end,
     )
-    builder = builder.add_extension(
-        x509.BasicConstraints(ca=True, path_length=0), critical=True
-    ).add_extension(_key_usage(ca=True), critical=True)
-    builder = _revocation_pointers(builder, urls, ROOT_CA_NAME, ocsp=False)
+    builder = issuing_ca_extensions(builder, urls, ROOT_CA_NAME)
     return Authority(
         certificate=sign_certificate(builder, root.handle),
         handle=handle,
@@ -369,23 +435,15 @@ def issue_tsa_certificate(
     now: datetime.datetime | None = None,
 ) -> x509.Certificate:
     """A timestamping certificate: EKU timeStamping (critical, as RFC 3161 requires)."""
-    start = _now(now)
-    end = _within_issuer(ca, start + datetime.timedelta(days=validity_days))
-    organization = _organization_of(ca.certificate)
+    start, end = authority_validity(ca.certificate, now, validity_days)
     builder = _issued_by(
         ca,
         public_key,
-        _authority_name(common_name, organization),
+        _authority_name(common_name, _organization_of(ca.certificate)),
         not_before=start,
         not_after=end,
     )
-    builder = (
-        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-    )
-    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
-    return sign_certificate(builder, ca.handle)
+    return sign_certificate(tsa_extensions(builder, urls, ca_name), ca.handle)
 
 
 def issue_ocsp_responder_certificate(
@@ -397,13 +455,11 @@ def issue_ocsp_responder_certificate(
     now: datetime.datetime | None = None,
 ) -> x509.Certificate:
     """A delegated OCSP responder certificate: EKU OCSPSigning and id-pkix-ocsp-nocheck."""
-    start = _now(now)
-    end = _within_issuer(ca, start + datetime.timedelta(days=validity_days))
-    organization = _organization_of(ca.certificate)
+    start, end = authority_validity(ca.certificate, now, validity_days)
     builder = _issued_by(
         ca,
         public_key,
-        _authority_name(common_name, organization),
+        _authority_name(common_name, _organization_of(ca.certificate)),
         not_before=start,
         not_after=end,
     )

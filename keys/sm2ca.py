@@ -13,7 +13,6 @@ extensions, validity), though it cannot check its signature; OpenSSL 3.0 does.
 from __future__ import annotations
 
 import datetime
-import re
 from dataclasses import dataclass
 
 from asn1crypto import keys as asn1_keys
@@ -22,19 +21,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from keys.ca import (
     ROOT_CA_NAME,
     PKIURLs,
     SealSubject,
     _authority_name,
-    _key_usage,
     _now,
     _organization_of,
-    _revocation_pointers,
-    check_validity,
+    authority_validity,
+    check_ca_name,
+    draft_issued,
+    draft_root,
+    issuing_ca_extensions,
     seal_extensions,
+    tsa_extensions,
 )
 from keys.sm2 import SM2KeyHandle
 
@@ -99,21 +100,14 @@ def _issued_by(
     not_after: datetime.datetime,
     serial_number: int | None = None,
 ) -> x509.CertificateBuilder:
-    """A builder issued by ``ca`` with key identifiers; the public key comes in :func:`_finish`."""
-    check_validity(ca.certificate, not_before=not_before, not_after=not_after)
-    issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.certificate.subject)
-        .serial_number(serial_number or x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(_key_identifier(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
-            critical=False,
-        )
+    """A draft issued by ``ca`` with key identifiers; the public key comes in :func:`_finish`."""
+    return draft_issued(
+        ca.certificate,
+        subject,
+        _key_identifier(public_key),
+        not_before=not_before,
+        not_after=not_after,
+        serial_number=serial_number,
     )
 
 
@@ -126,19 +120,12 @@ def create_sm2_root_ca(
     now: datetime.datetime | None = None,
 ) -> SM2Authority:
     """A self-signed SM2 root CA for the key ``handle``."""
-    start = _now(now)
-    name = _authority_name(common_name, organization)
     public_key = handle.public_key_info()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=validity_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .add_extension(_key_identifier(public_key), critical=False)
+    builder = draft_root(
+        _authority_name(common_name, organization),
+        _key_identifier(public_key),
+        start=_now(now),
+        validity_days=validity_days,
     )
     return SM2Authority(certificate=_finish(builder, public_key, handle), handle=handle)
 
@@ -160,10 +147,8 @@ def create_sm2_issuing_ca(
     Its CRL distribution point and caIssuers point at the SM2 root's, published as
     ``root_name``.
     """
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", ca_name) or ca_name in (ROOT_CA_NAME, root_name):
-        raise ValueError(f"Invalid issuing CA name {ca_name!r}.")
-    start = _now(now)
-    end = min(start + datetime.timedelta(days=validity_days), root.certificate.not_valid_after_utc)
+    check_ca_name(ca_name, ROOT_CA_NAME, root_name)
+    start, end = authority_validity(root.certificate, now, validity_days)
     public_key = handle.public_key_info()
     builder = _issued_by(
         root,
@@ -172,10 +157,7 @@ def create_sm2_issuing_ca(
         not_before=start,
         not_after=end,
     )
-    builder = builder.add_extension(
-        x509.BasicConstraints(ca=True, path_length=0), critical=True
-    ).add_extension(_key_usage(ca=True), critical=True)
-    builder = _revocation_pointers(builder, urls, root_name, ocsp=False)
+    builder = issuing_ca_extensions(builder, urls, root_name)
     return SM2Authority(
         certificate=_finish(builder, public_key, root.handle),
         handle=handle,
@@ -221,8 +203,7 @@ def issue_sm2_tsa_certificate(
 ) -> x509.Certificate:
     """An SM2 timestamping certificate from ``ca``: EKU timeStamping only, critical (RFC 3161
     §2.3), as :func:`keys.ca.issue_tsa_certificate` makes for the other hierarchy."""
-    start = _now(now)
-    end = min(start + datetime.timedelta(days=validity_days), ca.certificate.not_valid_after_utc)
+    start, end = authority_validity(ca.certificate, now, validity_days)
     builder = _issued_by(
         ca,
         public_key,
@@ -230,13 +211,7 @@ def issue_sm2_tsa_certificate(
         not_before=start,
         not_after=end,
     )
-    builder = (
-        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-    )
-    builder = _revocation_pointers(builder, urls, ca_name, ocsp=True)
-    return _finish(builder, public_key, ca.handle)
+    return _finish(tsa_extensions(builder, urls, ca_name), public_key, ca.handle)
 
 
 @dataclass(frozen=True, kw_only=True)
