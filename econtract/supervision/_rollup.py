@@ -20,6 +20,7 @@ same day at once collide on the day's key, and the second gives way.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -29,19 +30,24 @@ from sqlalchemy.orm import Session
 
 from econtract import db
 from econtract.clock import CHINA, Clock
+from econtract.envelopes import Envelope, EnvelopeStatus
 from econtract.models import Base, Certificate, Department, StatusEvent, UsageRecord
 from econtract.services import Services
 from econtract.supervision._conditions import (
     Period,
     as_date,
+    china_day,
     per_day,
     scans_in,
+    started_in,
     status_change_query,
 )
 from econtract.supervision._models import ScanCount
 from econtract.supervision._overview import issued_rows, use_rows
 from econtract.supervision._rollup_models import (
+    EnvelopeDay,
     IssuedDay,
+    OpenEnvelope,
     RolledUpDay,
     ScanDay,
     StatusChangeDay,
@@ -54,7 +60,13 @@ ROLLUP_GRACE = timedelta(hours=1)
 #: The most days one transaction rolls up.
 CHUNK_DAYS = 31
 
-_TABLES = (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay)
+_TABLES = (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay, EnvelopeDay, OpenEnvelope)
+#: The most envelopes of :class:`OpenEnvelope` one statement counts in.
+SETTLE_BATCH = 1000
+
+
+class _RacedError(Exception):
+    """Another process counted the same closed envelopes first."""
 
 
 def last_complete_day(clock: Clock) -> date:
@@ -68,6 +80,11 @@ def roll_up(services: Services, *, since: date | None = None, clock: Clock | Non
     written (0 when another process was writing the same days)."""
     clock = clock or services.clock
     last = last_complete_day(clock)
+    try:
+        with db.transaction(services.sessions) as session:
+            _settle(session)
+    except (IntegrityError, _RacedError):
+        pass  # another process is counting them: its numbers are the same
     if since is None:
         with services.sessions() as session:
             since = _first_unrolled_day(session)
@@ -136,6 +153,19 @@ def _write(session: Session, period: Period, now: datetime) -> None:
         .where(scans_in(period, None))
         .group_by(ScanCount.day, ScanCount.department_id, ScanCount.verdict)
     ).all()
+    started = select(Envelope).where(started_in(session, period, None))
+    envelopes = per_day(
+        session,
+        started.where(Envelope.status != EnvelopeStatus.OPEN.value),
+        Envelope.created_at,
+        Envelope.initiator_id,
+        Envelope.status,
+    )
+    still_open = session.execute(
+        started.where(Envelope.status == EnvelopeStatus.OPEN.value).with_only_columns(
+            Envelope.id, china_day(session, Envelope.created_at)
+        )
+    ).all()
     # The days first: a second process writing the same days stops on their key here.
     day = period.since
     days = []
@@ -172,10 +202,43 @@ def _write(session: Session, period: Period, now: datetime) -> None:
                 for d, body, verdict, n in scans
             ],
         ),
+        (
+            EnvelopeDay,
+            [{"day": d, "initiator_id": k[0], "status": k[1], "count": n} for d, k, n in envelopes],
+        ),
+        (
+            OpenEnvelope,
+            [{"envelope_id": envelope_id, "day": as_date(d)} for envelope_id, d in still_open],
+        ),
     ]
     for model, values in rows:
         if values:
             session.execute(insert(model), values)
+
+
+def _settle(session: Session) -> None:
+    """Count in the envelopes of rolled-up days that were open then and are closed now (a
+    closed envelope never changes again), and strike them off the open ones."""
+    closed = session.execute(
+        select(OpenEnvelope.envelope_id, OpenEnvelope.day, Envelope.initiator_id, Envelope.status)
+        .join(Envelope, Envelope.id == OpenEnvelope.envelope_id)
+        .where(Envelope.status != EnvelopeStatus.OPEN.value)
+    ).all()
+    ids = [row[0] for row in closed]
+    for start in range(0, len(ids), SETTLE_BATCH):
+        batch = ids[start : start + SETTLE_BATCH]
+        deleted = session.execute(delete(OpenEnvelope).where(OpenEnvelope.envelope_id.in_(batch)))
+        # Fewer rows than read: another process struck them off (and counted them) meanwhile.
+        if deleted.rowcount != len(batch):  # type: ignore[attr-defined]
+            raise _RacedError
+    counts = Counter((as_date(day), initiator, status) for _, day, initiator, status in closed)
+    for (day, initiator, status), n in counts.items():
+        row = session.get(EnvelopeDay, (day, initiator, status))
+        if row is None:
+            session.add(EnvelopeDay(day=day, initiator_id=initiator, status=status, count=n))
+        else:
+            row.count += n
+    session.flush()
 
 
 def _china_date(value: datetime | date | str) -> date:

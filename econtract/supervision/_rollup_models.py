@@ -76,3 +76,27 @@ class ScanDay(Base):
     department_id: Mapped[int | None] = mapped_column(Integer)
     verdict: Mapped[str] = mapped_column(String(12))
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnvelopeDay(Base):
+    """Envelopes started on one day by one department that are closed with one status (a
+    closed envelope never changes again): counted when their day is rolled up, or, when
+    they were still open then, when the worker finds them closed."""
+
+    __tablename__ = "overview_envelope_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    initiator_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class OpenEnvelope(Base):
+    """An envelope of a rolled-up day that was open when the day was rolled up: the figures
+    read its status live until it is counted in :class:`EnvelopeDay`."""
+
+    __tablename__ = "overview_open_envelopes"
+    __table_args__ = (Index("ix_overview_open_envelopes_day", "day"),)
+
+    envelope_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)

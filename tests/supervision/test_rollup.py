@@ -7,11 +7,13 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
+from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.cli import EXIT_USAGE, run
 from econtract.clock import CHINA, FixedClock
+from econtract.envelopes import Envelope
 from econtract.services import Services
 from econtract.supervision import (
     Period,
@@ -27,7 +29,9 @@ from econtract.supervision import (
     uses_by_other_departments,
 )
 from econtract.supervision._rollup_models import (
+    EnvelopeDay,
     IssuedDay,
+    OpenEnvelope,
     RolledUpDay,
     ScanDay,
     StatusChangeDay,
@@ -82,6 +86,9 @@ def _figures(arranged: Registry) -> dict[tuple[str, Period, int | None], Series]
     }
 
 
+ROLL_UPS = (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay, EnvelopeDay, OpenEnvelope)
+
+
 def _at(day: int, hour: int, minute: int = 0) -> FixedClock:
     return FixedClock(china(day, hour, minute))
 
@@ -90,7 +97,7 @@ def _rows(services: Services) -> dict[str, int]:
     with services.sessions() as session:
         return {
             model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay)
+            for model in ROLL_UPS
         }
 
 
@@ -117,8 +124,47 @@ def test_figures_from_the_roll_ups_equal_the_live_ones(arranged: Registry) -> No
         "overview_use_days": 3,
         # 17: VALID (first), FORGED (none); 18: VALID and UNKNOWN (second)
         "overview_scan_days": 4,
+        # first: 16, 17, 18, 19 completed, 19 declined; second: 17 completed, 18 expired
+        "overview_envelope_days": 7,
+        # the first's envelope of the 20th, still open
+        "overview_open_envelopes": 1,
     }
     assert _figures(arranged) == live
+
+
+def test_an_envelope_open_when_its_day_was_rolled_up_is_read_live_until_counted_in(
+    arranged: Registry,
+) -> None:
+    services = arranged.services
+    november = FixedClock(datetime(2026, 12, 1, 2, tzinfo=CHINA))
+    roll_up(services, clock=november)
+    still_open = _figures(arranged)
+    with db.transaction(services.sessions) as session:
+        session.execute(
+            update(Envelope)
+            .where(Envelope.id == arranged.envelopes["open"])
+            .values(status="completed", completed_at=china(21, 10), updated_at=china(21, 10))
+        )
+    closed_since = _figures(arranged)
+    # The worker's next round counts it in, though no new day is over.
+    assert roll_up(services, clock=november) == 0
+    rows = _rows(services)
+    assert (rows["overview_envelope_days"], rows["overview_open_envelopes"]) == (8, 0)
+    with services.sessions() as session:
+        counted = session.get(EnvelopeDay, (date(2026, 11, 20), arranged.first, "completed"))
+    assert counted is not None
+    assert counted.count == 1
+    counted_in = _figures(arranged)
+    # And the records alone, with nothing rolled up, give the same numbers.
+    with db.transaction(services.sessions) as session:
+        for model in ROLL_UPS:
+            session.execute(delete(model))
+    live = _figures(arranged)
+    assert closed_since == live
+    assert counted_in == live
+    # Its closing shows: the month's envelopes are not those of the roll-up alone.
+    key = ("envelopes_by_status", PERIODS[-1], None)
+    assert closed_since[key] != still_open[key]
 
 
 def test_rolling_up_again_replaces_a_days_rows(arranged: Registry) -> None:
