@@ -29,6 +29,7 @@ __all__ = [
     "has_sealing_signature",
     "kept_ses_signature",
     "make_sealing_signature",
+    "seal_data_of",
     "sealing_signature_record",
 ]
 
