@@ -44,6 +44,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
 from econtract.envelopes import Envelope
@@ -222,16 +223,17 @@ def completion_times(
     with services.sessions() as session:
         if session.get_bind().dialect.name == "postgresql":
             seconds = func.extract("epoch", Envelope.completed_at - Envelope.created_at)
+            # Both percentiles of one sort of the durations (an array of fractions), read from
+            # the covering index (status, completed_at, initiator_id, created_at).
             rows = session.execute(
                 select(
                     Envelope.initiator_id,
-                    func.percentile_cont(0.5).within_group(seconds),
-                    func.percentile_cont(0.9).within_group(seconds),
+                    func.percentile_cont(array((0.5, 0.9))).within_group(seconds),
                 )
                 .where(completed)
                 .group_by(Envelope.initiator_id)
             ).all()
-            figures = [(initiator, float(p50), float(p90)) for initiator, p50, p90 in rows]
+            figures = [(initiator, float(p50), float(p90)) for initiator, (p50, p90) in rows]
         else:
             # SQLite has no percentile: the durations of the period's completed envelopes are
             # read and ranked here. SQLite is the one-machine registry, with few envelopes.
