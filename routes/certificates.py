@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from econtract.auth import Principal
 from econtract.certificates import (
     TRANSITIONS,
     CertificateQuery,
@@ -88,6 +89,15 @@ def seal_public(seal: Seal) -> SealPublic:
     )
 
 
+def _require_seal_reader(principal: Principal, what: str) -> None:
+    """403 unless the client holds ``read``, ``seal`` or ``sign``: a client that seals needs
+    its seal ids, so either scope opens the seal routes (no single ``require_scope``)."""
+    if not principal.scopes & {"read", "seal", "sign"}:
+        raise PermissionDeniedError(
+            f"{what} needs the 'read', 'seal' or (an enterprise's) 'sign' scope."
+        )
+
+
 @seals_router.get(
     "/seals",
     response_model=list[SealPublic],
@@ -107,10 +117,7 @@ def list_seals_route(
     (scope ``read``, or ``seal`` or an enterprise's ``sign``: a client that seals needs its
     seal ids). A full page carries
     ``Link: <…&after=…>; rel="next"`` when more follow."""
-    if not principal.scopes & {"read", "seal", "sign"}:
-        raise PermissionDeniedError(
-            "Listing seals needs the 'read', 'seal' or (an enterprise's) 'sign' scope."
-        )
+    _require_seal_reader(principal, "Listing seals")
     with services.sessions() as session:
         seals = list_seals(session, department_code=principal.department_code)
     # A department holds a handful of seals: the page is cut from its whole list.
@@ -139,10 +146,7 @@ def seal_ses_route(
     """The GB/T 38540 seal data (SESeal v4, DER) of one of the caller's department's SM2 seals,
     signed by the service as seal maker (same scopes as the list). 404 for a seal of another
     department or one without seal data (RSA and ECDSA seals)."""
-    if not principal.scopes & {"read", "seal", "sign"}:
-        raise PermissionDeniedError(
-            "Reading seal data needs the 'read', 'seal' or (an enterprise's) 'sign' scope."
-        )
+    _require_seal_reader(principal, "Reading seal data")
     with services.sessions() as session:
         der = seal_data_of_department(
             session, seal_id=seal_id, department_code=principal.department_code

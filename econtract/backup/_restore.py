@@ -45,6 +45,11 @@ from econtract.translog import (
 
 # A line of ``pg_restore --list`` that creates the schema itself (made here instead).
 _SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ SCHEMA - ")
+# Migration 0015's trigram index of the holder's name: its definition names the operator
+# class with the schema pg_trgm lived in where the dump was taken, which the target database
+# need not have, so it is left out of the dump's list and made again after the data.
+_TRIGRAM_INDEX = "ix_certificates_holder_name_trgm"
+_TRIGRAM_ENTRY = re.compile(rf"^\d+; \d+ \d+ INDEX \S+ {_TRIGRAM_INDEX} ")
 
 
 @dataclass(frozen=True)
@@ -164,31 +169,56 @@ def _restore_postgresql(url: URL, dump: Path, schema: str) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            # The registry's extensions are the database's, not the schema's, so the dump of
-            # the schema does not carry them: the holder-name index names its operator class
-            # in the schema the extension was created in (migration 0015 puts it in public).
-            if conn.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")) is None:
-                conn.execute(text("CREATE EXTENSION pg_trgm SCHEMA public"))
+            trigram_schema = _trigram_schema(conn)
+        listing = run_client("pg_restore", ["--list", str(dump)], url)
+        lines = listing.splitlines()
+        kept = [
+            line for line in lines if not (_SCHEMA_ENTRY.match(line) or _TRIGRAM_ENTRY.match(line))
+        ]
+        with tempfile.TemporaryDirectory() as tmp:
+            use_list = Path(tmp) / "restore.list"
+            use_list.write_text("\n".join(kept) + "\n", encoding="utf-8")
+            run_client(
+                "pg_restore",
+                [
+                    f"--dbname={url.database}",
+                    f"--use-list={use_list}",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                    "--single-transaction",
+                    str(dump),
+                ],
+                url,
+            )
+        if any(_TRIGRAM_ENTRY.match(line) for line in lines):
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        f'CREATE INDEX "{_TRIGRAM_INDEX}" ON "{schema}".certificates '
+                        f'USING gin (holder_name "{trigram_schema}".gin_trgm_ops)'
+                    )
+                )
     finally:
         engine.dispose()
-    listing = run_client("pg_restore", ["--list", str(dump)], url)
-    kept = [line for line in listing.splitlines() if not _SCHEMA_ENTRY.match(line)]
-    with tempfile.TemporaryDirectory() as tmp:
-        use_list = Path(tmp) / "restore.list"
-        use_list.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        run_client(
-            "pg_restore",
-            [
-                f"--dbname={url.database}",
-                f"--use-list={use_list}",
-                "--no-owner",
-                "--no-privileges",
-                "--exit-on-error",
-                "--single-transaction",
-                str(dump),
-            ],
-            url,
+
+
+def _trigram_schema(conn: Connection) -> str:
+    """The schema of the target database's pg_trgm, created in ``public`` when missing.
+
+    Extensions are the database's, not the schema's, so the dump of the registry's schema
+    does not carry them.
+    """
+    found = conn.scalar(
+        text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm'"
         )
+    )
+    if found is None:
+        conn.execute(text("CREATE EXTENSION pg_trgm SCHEMA public"))
+        return "public"
+    return str(found)
 
 
 def _check_restored(settings: Settings, manifest: dict[str, Any]) -> RegistryFacts:

@@ -235,6 +235,38 @@ def test_the_snapshot_holds_every_blob_its_registry_references_and_the_head_of_i
     assert any(path.startswith("keys/") for path in listed)
 
 
+def test_the_holder_name_index_is_remade_with_the_targets_pg_trgm(
+    snapshot: Path, target: Settings
+) -> None:
+    # The source's index names the operator class with the schema its pg_trgm lives in; a
+    # target database whose pg_trgm lives elsewhere gets the index on its own.
+    if not PG_URL:
+        pytest.skip("the trigram index is PostgreSQL's")
+    engine = create_engine(target.effective_database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE SCHEMA trgm"))
+            conn.execute(text("CREATE EXTENSION pg_trgm SCHEMA trgm"))
+        restore(target, snapshot)
+        with engine.connect() as conn:
+            definition = conn.scalar(
+                text(
+                    "SELECT indexdef FROM pg_indexes "
+                    "WHERE indexname = 'ix_certificates_holder_name_trgm'"
+                )
+            )
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan_rows = conn.execute(
+                text("EXPLAIN SELECT id FROM certificates WHERE holder_name LIKE '%远航%'")
+            )
+            plan = "\n".join(str(row[0]) for row in plan_rows)
+    finally:
+        engine.dispose()
+    assert definition is not None
+    assert "trgm.gin_trgm_ops" in definition
+    assert "ix_certificates_holder_name_trgm" in plan
+
+
 # --- the manifest is checked first ------------------------------------------------------------
 
 

@@ -26,8 +26,17 @@ OFDRW_SAMPLES = {
 }
 """ofdrw's files and what each one is."""
 
-# The test hierarchy is made when the run starts; the seal is made a minute after.
-NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(minutes=1)
+
+@cache
+def now() -> datetime.datetime:
+    """The seal's creation time: a minute after the test hierarchy exists.
+
+    The hierarchy is made by whichever test asks first, which in a long run can be
+    well after this module is imported, so the time is taken once it is there.
+    """
+    sm2_hierarchy()
+    made = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    return made + datetime.timedelta(minutes=1)
 
 
 def load_sample(name: str) -> bytes:
@@ -49,6 +58,7 @@ def our_seal() -> OurSeal:
     """Made once: the test hierarchy's issuing CA is the maker, the seal's key the signer."""
     hierarchy = sm2_hierarchy()
     handle = generate_sm2_key("sm2-seal")
+    created = now()
     cert = issue_sm2_seal_certificate(
         hierarchy.issuing,
         handle.public_key_info(),
@@ -60,8 +70,8 @@ def our_seal() -> OurSeal:
         ),
         ca_name=hierarchy.ca_name,
         urls=hierarchy.urls,
-        not_before=NOW - datetime.timedelta(days=1),
-        not_after=NOW + datetime.timedelta(days=365),
+        not_before=created - datetime.timedelta(days=1),
+        not_after=created + datetime.timedelta(days=365),
     )
     cert_der = cert.public_bytes(Encoding.DER)
     maker = SESSigner(
@@ -74,9 +84,9 @@ def our_seal() -> OurSeal:
         seal_type=2,
         name=f"{DEPARTMENT_NAME}证照专用章",
         signer_certificates=[cert_der],
-        created=NOW,
-        valid_start=NOW - datetime.timedelta(days=1),
-        valid_end=NOW + datetime.timedelta(days=365),
+        created=created,
+        valid_start=created - datetime.timedelta(days=1),
+        valid_end=created + datetime.timedelta(days=365),
         picture_png=draw_seal_png(DEPARTMENT_NAME, "证照专用章"),
         picture_mm=(40, 40),
     )

@@ -11,7 +11,7 @@ from asn1crypto import x509 as asn1_x509
 
 from econtract.ses import check_ses, make_ses_signature
 from econtract.ses.asn1 import SESSeal, SESSealV1, SESSignature, SESSignatureV1, TBSSignV1
-from tests.econtract.ses.samples import NOW, flip, load_sample, our_seal
+from tests.econtract.ses.samples import flip, load_sample, now, our_seal
 from tests.keys.openssl import sm2_verify_raw
 
 DATA_HASH = hashlib.new("sm3", b"%PDF-1.7 sealed bytes").digest()
@@ -24,7 +24,7 @@ def _signature(timestamp: bytes | None = None) -> bytes:
         seal.signer,
         DATA_HASH,
         "licence.pdf",
-        NOW + datetime.timedelta(hours=1),
+        now() + datetime.timedelta(hours=1),
         (lambda signature: timestamp) if timestamp is not None else None,
     )
 
@@ -93,7 +93,7 @@ def test_a_changed_byte_of_our_signature_fails_it() -> None:
 def test_a_signature_outside_its_certificates_validity_is_named() -> None:
     seal = our_seal()
     der = make_ses_signature(
-        seal.der, seal.signer, DATA_HASH, "late.pdf", NOW + datetime.timedelta(days=400)
+        seal.der, seal.signer, DATA_HASH, "late.pdf", now() + datetime.timedelta(days=400)
     )
     (problem,) = check_ses(der).problems
     assert "The signer's certificate was not valid at" in problem
@@ -108,13 +108,13 @@ def test_a_certificate_not_issued_by_the_anchors_is_not_called_ours() -> None:
 def test_a_data_hash_that_is_no_sm3_digest_is_refused() -> None:
     seal = our_seal()
     with pytest.raises(ValueError, match="SM3 digest of 32 bytes, not 20"):
-        make_ses_signature(seal.der, seal.signer, b"\x00" * 20, "x", NOW)
+        make_ses_signature(seal.der, seal.signer, b"\x00" * 20, "x", now())
 
 
 def test_a_naive_time_is_refused() -> None:
     seal = our_seal()
     with pytest.raises(ValueError, match="time zone"):
-        make_ses_signature(seal.der, seal.signer, DATA_HASH, "x", NOW.replace(tzinfo=None))
+        make_ses_signature(seal.der, seal.signer, DATA_HASH, "x", now().replace(tzinfo=None))
 
 
 def test_a_v1_signature_is_read_and_checked() -> None:
@@ -124,7 +124,7 @@ def test_a_v1_signature_is_read_and_checked() -> None:
         {
             "version": 1,
             "eseal": SESSealV1.load(load_sample("ofdrw-UserV1.esl")),
-            "time_info": NOW.strftime("%Y%m%d%H%M%SZ").encode(),
+            "time_info": now().strftime("%Y%m%d%H%M%SZ").encode(),
             "data_hash": DATA_HASH,
             "property_info": "contract.pdf",
             "cert": seal.signer.certificate_der,
@@ -136,5 +136,5 @@ def test_a_v1_signature_is_read_and_checked() -> None:
     report = check_ses(der)
     assert (report.kind, report.version, report.problems) == ("SES_Signature", 1, ())
     values = {en: value for _, en, value in report.fields}
-    assert values["Signed at"] == NOW.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert values["Signed at"] == now().strftime("%Y-%m-%d %H:%M:%S UTC")
     assert check_ses(flip(der, der.index(DATA_HASH))).problems[0].startswith("签章者签名无效")
