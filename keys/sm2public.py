@@ -7,6 +7,9 @@ tongsuopy does the arithmetic in C (Tongsuo's libcrypto): cryptography has no SM
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from asn1crypto import keys as asn1_keys
 from tongsuopy.crypto import exceptions as tongsuo_exceptions
 from tongsuopy.crypto import hashes as tongsuo_hashes
@@ -33,12 +36,10 @@ def is_sm2_public_key(public_key: asn1_keys.PublicKeyInfo) -> bool:
 def sm2_verify(public_key_der: bytes, signature: bytes, data: bytes) -> bool:
     """Whether ``signature`` (DER ``(r, s)``) is an SM2 signature of ``data`` (not a digest)
     over SM3(Z_A || data), ``Z_A`` made with the default user id ``1234567812345678``."""
+    key = _sm2_public_key(public_key_der)
+    if key is None:
+        return False
     try:
-        key = tongsuo_serialization.load_der_public_key(public_key_der)
-        if not isinstance(key, tongsuo_ec.EllipticCurvePublicKey) or not isinstance(
-            key.curve, tongsuo_ec.SM2
-        ):
-            return False
         key.verify(signature, data, tongsuo_ec.ECDSA(tongsuo_hashes.SM3()))
     except (
         ValueError,
@@ -48,3 +49,21 @@ def sm2_verify(public_key_der: bytes, signature: bytes, data: bytes) -> bool:
     ):
         return False
     return True
+
+
+# A verifier meets the same few keys again and again (the SM2 CAs', the timestamp
+# authority's, a department's seals), and parsing one into an EVP_PKEY costs about a fifteenth
+# of checking a signature with it. The parsed key is only read: each verification makes an
+# EVP_MD_CTX of its own, so threads may share it.
+@functools.lru_cache(maxsize=256)
+def _sm2_public_key(public_key_der: bytes) -> Any:
+    """tongsuopy's public key for a DER SubjectPublicKeyInfo on the SM2 curve, else ``None``."""
+    try:
+        key = tongsuo_serialization.load_der_public_key(public_key_der)
+    except (ValueError, TypeError, tongsuo_exceptions.UnsupportedAlgorithm):
+        return None
+    if not isinstance(key, tongsuo_ec.EllipticCurvePublicKey) or not isinstance(
+        key.curve, tongsuo_ec.SM2
+    ):
+        return None
+    return key
