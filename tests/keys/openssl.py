@@ -44,8 +44,9 @@ def sm2_verify_raw(directory: Path, public_key_der: bytes, data: bytes, signatur
 def sm2_signed_by(directory: Path, cert: x509.Certificate, issuer: x509.Certificate) -> str:
     """OpenSSL's verdict on ``cert``'s SM2 signature under ``issuer``'s public key.
 
-    ``openssl verify`` of Debian's OpenSSL 3.0 fails on every SM2-with-SM3 certificate, its
-    own included (ASN1_item_verify_ctx: EVP lib), so each signature is checked by pkeyutl.
+    ``openssl verify`` of OpenSSL 3.0 checks an SM2-with-SM3 certificate only when told the
+    user id (``-vfyopt distid:…``), and then for the target certificate alone
+    (``tests/keys/test_openssl_verify_sm2.py``); pkeyutl checks any one signature.
     """
     parsed = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
     issuer_key = asn1_x509.Certificate.load(issuer.public_bytes(Encoding.DER)).public_key
