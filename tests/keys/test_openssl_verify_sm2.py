@@ -24,13 +24,10 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from keys.ca import SealSubject
 from keys.crl import build_crl
-from keys.sm2 import generate_sm2_key
-from keys.sm2ca import SM2Hierarchy, create_sm2_hierarchy, issue_sm2_seal_certificate
 from tests.keys.openssl import SM2_DISTID, openssl, sm2_signed_by, sm2_verify_raw
 from tests.signing.sm2 import sm2_hierarchy, sm2_identity
-from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME
+from tests.verify.sm2pki import build_sm2_test_pki
 
 _VERIFIED = "Signature Verified Successfully"
 
@@ -40,18 +37,13 @@ def pems(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The SM2 root, issuing CA and a seal, and a look-alike SM2 issuing CA and seal, as PEM."""
     directory = tmp_path_factory.mktemp("sm2-pems")
     hierarchy = sm2_hierarchy()
-    impostor = create_sm2_hierarchy(
-        root_key=generate_sm2_key("impostor-root"),
-        issuing_key=generate_sm2_key("impostor-issuing"),
-        name="Test",
-        urls=hierarchy.urls,
-    )
+    impostor = build_sm2_test_pki().look_alike()
     certificates = {
         "root": hierarchy.root.certificate,
         "issuing": hierarchy.issuing.certificate,
         "seal": sm2_identity().certificate,
         "impostor-issuing": impostor.issuing.certificate,
-        "impostor-seal": _seal_of(impostor),
+        "impostor-seal": impostor.identity().certificate,
     }
     paths = {}
     for name, certificate in certificates.items():
@@ -134,25 +126,6 @@ def test_openssl_crl_verify_cannot_check_an_sm2_crl_and_pkeyutl_does(tmp_path: P
     tbs = parsed["tbs_cert_list"].dump()
     assert _VERIFIED in sm2_verify_raw(tmp_path, issuer_key, tbs, signature)
     assert "Verification Failure" in sm2_verify_raw(tmp_path, issuer_key, tbs + b"\0", signature)
-
-
-def _seal_of(hierarchy: SM2Hierarchy) -> x509.Certificate:
-    """A seal certificate of ``hierarchy`` with the test department's names."""
-    now = datetime.datetime.now(datetime.UTC)
-    return issue_sm2_seal_certificate(
-        hierarchy.issuing,
-        generate_sm2_key("impostor-seal").public_key_info(),
-        subject=SealSubject(
-            department_name=DEPARTMENT_NAME,
-            department_code=DEPARTMENT_CODE,
-            seal_kind="licence",
-            seal_name="证照专用章",
-        ),
-        ca_name=hierarchy.ca_name,
-        urls=hierarchy.urls,
-        not_before=now - datetime.timedelta(minutes=5),
-        not_after=now + datetime.timedelta(days=30),
-    )
 
 
 def _public_key(certificate: x509.Certificate) -> bytes:
