@@ -18,8 +18,9 @@ records, as above, for the others (today, and any day not rolled up yet): at a m
 licences a year's figure reads a few rows a day. The two give the same numbers. So do the
 envelopes by status: those of a rolled-up day are counted there once closed (a closed envelope
 never changes again), and those still open when their day was rolled up are read live until
-the worker counts them in. The completion times are read live, from one covering index (exact
-percentiles need every duration of the period).
+the worker counts them in. The completion times' exact percentiles read, for the days rolled
+up, the count of durations per bin and the durations of the bins they fall in
+(:mod:`econtract.supervision._completions`), not every duration of the period.
 
 The records behind a point are listed by :mod:`econtract.supervision._drilldown`, through
 the same conditions (the ``…_in`` and ``…_query`` functions of
@@ -29,7 +30,7 @@ the same conditions (the ``…_in`` and ``…_query`` functions of
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -44,7 +45,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
 from econtract.envelopes import Envelope
@@ -56,6 +56,7 @@ from econtract.models import (
     UsageRecord,
 )
 from econtract.services import Services
+from econtract.supervision._completions import completion_percentiles
 from econtract.supervision._conditions import (
     FAILED_QR_ANSWERS,
     DayCount,
@@ -63,7 +64,6 @@ from econtract.supervision._conditions import (
     Query,
     as_date,
     bodies,
-    completed_in,
     per_day,
     scans_in,
     started_in,
@@ -219,39 +219,13 @@ def completion_times(
     """Seconds from an envelope's start to its completion, for the envelopes completed in
     the period, per initiating department: two points each, ``median`` and ``p90``
     (continuous percentiles, interpolated between the two nearest durations)."""
-    completed = completed_in(period, department_id)
     with services.sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            seconds = func.extract("epoch", Envelope.completed_at - Envelope.created_at)
-            # Both percentiles of one sort of the durations (an array of fractions), read from
-            # the covering index (status, completed_at, initiator_id, created_at).
-            rows = session.execute(
-                select(
-                    Envelope.initiator_id,
-                    func.percentile_cont(array((0.5, 0.9))).within_group(seconds),
-                )
-                .where(completed)
-                .group_by(Envelope.initiator_id)
-            ).all()
-            figures = [(initiator, float(p50), float(p90)) for initiator, (p50, p90) in rows]
-        else:
-            # SQLite has no percentile: the durations of the period's completed envelopes are
-            # read and ranked here. SQLite is the one-machine registry, with few envelopes.
-            durations: dict[int, list[float]] = defaultdict(list)
-            for initiator, started, finished in session.execute(
-                select(Envelope.initiator_id, Envelope.created_at, Envelope.completed_at).where(
-                    completed
-                )
-            ):
-                if finished is not None:
-                    durations[initiator].append((finished - started).total_seconds())
-            figures = [
-                (initiator, percentile(values, 0.5), percentile(values, 0.9))
-                for initiator, values in durations.items()
-            ]
+        figures = completion_percentiles(
+            session, period, department_id, live_periods(session, period)
+        )
         names = _names(session, (row[0] for row in figures))
     points = [
-        # To the millisecond: the two databases' arithmetic differ in the last bits.
+        # To the millisecond: a duration's microseconds are noise on a chart.
         Point(label=label, x=names[initiator], y=round(value, 3), department_id=initiator)
         for initiator, p50, p90 in figures
         for label, value in (("median", p50), ("p90", p90))

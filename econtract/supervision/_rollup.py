@@ -2,9 +2,11 @@
 
 A day is rolled up once it is over: its counts (licences issued by department and type,
 revocations and suspensions by the licence's department, status and reason, granted uses by
-using and issuing department, QR answers by department and answer) are written to the
-roll-up tables with the day in :class:`RolledUpDay`, in one transaction, through the same
-queries the figures run live. The figures then read these rows for that day.
+using and issuing department, QR answers by department and answer, envelopes by start day,
+initiator and final status, completed envelopes with their durations per completion day and
+the running counts of their duration bins, :mod:`econtract.supervision._completions`) are
+written to the roll-up tables with the day in :class:`RolledUpDay`, in one transaction,
+through the same queries the figures run live. The figures then read these rows for that day.
 
 The rule for late writes: a day is rolled up only :data:`ROLLUP_GRACE` after it ended. Every
 record is dated "now" by the process that writes it, and the QR counters are added at the
@@ -33,6 +35,7 @@ from econtract.clock import CHINA, Clock
 from econtract.envelopes import Envelope, EnvelopeStatus
 from econtract.models import Base, Certificate, Department, StatusEvent, UsageRecord
 from econtract.services import Services
+from econtract.supervision._completions import write_completions
 from econtract.supervision._conditions import (
     Period,
     as_date,
@@ -45,6 +48,7 @@ from econtract.supervision._conditions import (
 from econtract.supervision._models import ScanCount
 from econtract.supervision._overview import issued_rows, use_rows
 from econtract.supervision._rollup_models import (
+    DAY_TABLES,
     EnvelopeDay,
     IssuedDay,
     OpenEnvelope,
@@ -60,7 +64,6 @@ ROLLUP_GRACE = timedelta(hours=1)
 #: The most days one transaction rolls up.
 CHUNK_DAYS = 31
 
-_TABLES = (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay, EnvelopeDay, OpenEnvelope)
 #: The most envelopes of :class:`OpenEnvelope` one statement counts in.
 SETTLE_BATCH = 1000
 
@@ -135,7 +138,7 @@ def _first_unrolled_day(session: Session) -> date | None:
 
 def _write(session: Session, period: Period, now: datetime) -> None:
     """Replace the roll-ups of the period's days by counts of their records."""
-    for table in _TABLES:
+    for table in DAY_TABLES:
         session.execute(delete(table).where(table.day >= period.since, table.day < period.until))
     # Read with no day of the period rolled up any more: the figures' live queries.
     issued = issued_rows(session, period, None)
@@ -214,6 +217,7 @@ def _write(session: Session, period: Period, now: datetime) -> None:
     for model, values in rows:
         if values:
             session.execute(insert(model), values)
+    write_completions(session, period)
 
 
 def _settle(session: Session) -> None:

@@ -100,3 +100,48 @@ class OpenEnvelope(Base):
 
     envelope_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
+
+
+class Completion(Base):
+    """An envelope completed on a rolled-up day (the China day of its completion): its
+    initiator, its duration from start to completion and the duration's bin
+    (:func:`econtract.supervision._completions.duration_bin`), read a bin at a time."""
+
+    __tablename__ = "overview_completions"
+    __table_args__ = (Index("ix_overview_completions_day", "day"),)
+
+    initiator_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    micros: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """The duration in microseconds (whole: the two timestamps' own precision)."""
+    envelope_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class CompletionTotal(Base):
+    """How many envelopes of one initiator completed on the rolled-up days up to and
+    including ``day``, per bin: a period's counts per bin are the difference of two rows.
+    Written for the days the initiator completed envelopes on."""
+
+    __tablename__ = "overview_completion_totals"
+    __table_args__ = (Index("ix_overview_completion_totals_day", "day"),)
+
+    initiator_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    counts: Mapped[str] = mapped_column(Text)
+    """A JSON array: the cumulative count of bin 0, bin 1, … up to the initiator's highest
+    bin so far (Text, not JSON: both databases store and answer it the same way)."""
+
+
+#: The roll-up tables that hold a day's rows, replaced when the day is rolled up (again); the
+#: running totals of :class:`CompletionTotal` are rewritten from that day on.
+DAY_TABLES = (
+    RolledUpDay,
+    IssuedDay,
+    StatusChangeDay,
+    UseDay,
+    ScanDay,
+    EnvelopeDay,
+    OpenEnvelope,
+    Completion,
+)

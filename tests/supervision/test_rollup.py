@@ -3,8 +3,9 @@ is rolled up only an hour after it ended, and a late record is counted again on 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, update
@@ -28,14 +29,13 @@ from econtract.supervision import (
     status_changes_per_day,
     uses_by_other_departments,
 )
+from econtract.supervision._completions import duration_bin
+from econtract.supervision._overview import percentile
 from econtract.supervision._rollup_models import (
+    DAY_TABLES,
+    CompletionTotal,
     EnvelopeDay,
-    IssuedDay,
-    OpenEnvelope,
     RolledUpDay,
-    ScanDay,
-    StatusChangeDay,
-    UseDay,
 )
 from econtract.webhooks import run_round
 from tests.econtract.conftest import cli_env  # noqa: F401 (a fixture)
@@ -86,7 +86,7 @@ def _figures(arranged: Registry) -> dict[tuple[str, Period, int | None], Series]
     }
 
 
-ROLL_UPS = (RolledUpDay, IssuedDay, StatusChangeDay, UseDay, ScanDay, EnvelopeDay, OpenEnvelope)
+ROLL_UPS = (*DAY_TABLES, CompletionTotal)
 
 
 def _at(day: int, hour: int, minute: int = 0) -> FixedClock:
@@ -128,6 +128,11 @@ def test_figures_from_the_roll_ups_equal_the_live_ones(arranged: Registry) -> No
         "overview_envelope_days": 7,
         # the first's envelope of the 20th, still open
         "overview_open_envelopes": 1,
+        # completed on the 16th, 17th, 18th, 19th (first) and 17th (second); the first's of
+        # the 11th is before the first day rolled up, read live
+        "overview_completions": 5,
+        # one per initiator and day it completed envelopes on
+        "overview_completion_totals": 5,
     }
     assert _figures(arranged) == live
 
@@ -143,7 +148,8 @@ def test_an_envelope_open_when_its_day_was_rolled_up_is_read_live_until_counted_
         session.execute(
             update(Envelope)
             .where(Envelope.id == arranged.envelopes["open"])
-            .values(status="completed", completed_at=china(21, 10), updated_at=china(21, 10))
+            # On a day not rolled up yet: a completion is dated when it happens.
+            .values(status="completed", completed_at=_DECEMBER_1, updated_at=_DECEMBER_1)
         )
     closed_since = _figures(arranged)
     # The worker's next round counts it in, though no new day is over.
@@ -231,6 +237,102 @@ def test_the_workers_round_rolls_up_the_days_that_are_over(arranged: Registry) -
     assert run_round(services, clock=_at(22, 1, 30)).rolled_up == 7  # the 15th to the 21st
     assert run_round(services, clock=_at(22, 1, 31)).rolled_up == 0
     assert [figure(services, WEEK) for figure in counting] == live
+
+
+def test_a_duration_bin_grows_with_the_duration_and_is_at_most_a_64th_wide() -> None:
+    seconds = 1_000_000
+    assert duration_bin(0) == duration_bin(999_999) == 0
+    assert duration_bin(-5 * seconds) == 0  # a clock that stepped back: the first bin
+    previous = 0
+    bounds: dict[int, list[int]] = {}
+    for value in range(1, 5000):
+        micros = value * seconds
+        bin_ = duration_bin(micros)
+        assert bin_ >= previous
+        previous = bin_
+        bounds.setdefault(bin_, [value, value])[1] = value
+    for low, high in bounds.values():
+        assert high - low <= max(0, low // 64)
+    assert duration_bin(2 * 365 * 86400 * seconds) > duration_bin(365 * 86400 * seconds)
+
+
+def test_completion_percentiles_from_the_roll_ups_are_those_of_every_duration_sorted(
+    arranged: Registry,
+) -> None:
+    services = arranged.services
+    draw = random.Random(16)
+    durations: dict[int, list[timedelta]] = {arranged.first: [], arranged.second: []}
+    with db.transaction(services.sessions) as session:
+        for n in range(400):
+            initiator = arranged.first if n % 3 else arranged.second
+            started = china(1, 8) + timedelta(seconds=draw.randrange(27 * 86400))
+            # Sub-second, ties, minutes, days, weeks: many bins, and values on both sides of
+            # a percentile's rank in one bin.
+            duration = draw.choice(
+                (
+                    timedelta(microseconds=draw.randrange(1_000_000)),
+                    timedelta(hours=2),
+                    *[
+                        timedelta(
+                            seconds=draw.randrange(low, high), microseconds=draw.randrange(10**6)
+                        )
+                        for low, high in ((60, 3600), (3600, 5 * 86400), (5 * 86400, 20 * 86400))
+                        for _ in range(2)
+                    ],
+                )
+            )
+            durations[initiator].append(duration)
+            session.add(
+                Envelope(
+                    id=f"env_many_{n}",
+                    title="many",
+                    initiator_id=initiator,
+                    status="completed",
+                    steps=1,
+                    document_id="doc_overview",
+                    certified_document_id="doc_overview",
+                    created_at=started,
+                    updated_at=started + duration,
+                    completed_at=started + duration,
+                )
+            )
+    periods = (*PERIODS, Period(since=date(2026, 11, 1), until=date(2026, 12, 31)))
+    live = {
+        (period, body): completion_times(services, period, department_id=body)
+        for period in periods
+        for body in (None, arranged.first, arranged.second)
+    }
+    # The rule: every duration of the period sorted (here, December has those of November).
+    december = live[periods[-1], None]
+    for initiator in (arranged.first, arranged.second):
+        with services.sessions() as session:
+            mine = [
+                (finished - started).total_seconds()
+                for started, finished in session.execute(
+                    select(Envelope.created_at, Envelope.completed_at).where(
+                        Envelope.initiator_id == initiator, Envelope.status == "completed"
+                    )
+                )
+                if finished is not None
+            ]
+        expected = [round(percentile(mine, f), 3) for f in (0.5, 0.9)]
+        assert [p.y for p in december.points if p.department_id == initiator] == expected
+    # Part rolled up (with the live days in the middle of some periods' counts), then all.
+    for clock in (_at(20, 2), _at(26, 2), FixedClock(_DECEMBER_1 + timedelta(days=20))):
+        roll_up(services, clock=clock)
+        assert {
+            (period, body): completion_times(services, period, department_id=body)
+            for period, body in live
+        } == live
+    # A day rolled up again rewrites every later day's running counts alike.
+    roll_up(services, since=date(2026, 11, 12), clock=_at(30, 2))
+    assert {
+        (period, body): completion_times(services, period, department_id=body)
+        for period, body in live
+    } == live
+
+
+_DECEMBER_1 = datetime(2026, 12, 1, 1, 30, tzinfo=CHINA)
 
 
 def _total(series: Series) -> float:
