@@ -38,7 +38,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    and_,
     case,
     cast,
     func,
@@ -47,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from econtract.envelopes import Envelope
+from econtract.envelopes import Envelope, EnvelopeStatus
 from econtract.models import (
     Certificate,
     CertificateType,
@@ -64,6 +63,7 @@ from econtract.supervision._conditions import (
     Query,
     as_date,
     bodies,
+    china_day,
     per_day,
     scans_in,
     started_in,
@@ -324,38 +324,67 @@ def envelope_counts(
     session: Session, period: Period, department_id: int | None
 ) -> Counter[tuple[int, str]]:
     """Envelopes started in the period by ``(initiator, status now)``: the closed ones of the
-    rolled-up days from their roll-up, those of them still open then by their status now, and
-    the envelopes of the other days from the records."""
-    in_period = and_(EnvelopeDay.day >= period.since, EnvelopeDay.day < period.until)
-    rolled = select(EnvelopeDay.initiator_id, EnvelopeDay.status, func.sum(EnvelopeDay.count))
-    # The few envelopes still open when their day was rolled up, read by their key: joined
-    # to them, the planner read every envelope of the department instead.
-    pending_ids = list(
-        session.scalars(
-            select(OpenEnvelope.envelope_id).where(
-                OpenEnvelope.day >= period.since, OpenEnvelope.day < period.until
-            )
-        )
-    )
-    pending = select(Envelope.initiator_id, Envelope.status, func.count()).where(
-        Envelope.id.in_(pending_ids)
-    )
+    rolled-up days from their roll-up, the open ones from the records (every department's,
+    through the index of the envelopes by status: a few hundred at most), the closed ones of
+    the other days from the records; and those still open when their day was rolled up and
+    closed since, until the worker counts them in.
+
+    An envelope open now and started on a rolled-up day was open when its day was rolled up
+    (a closed envelope never opens again), so it is one of :class:`OpenEnvelope`: when there
+    are as many of them as there are such envelopes, none of them has closed since, and they
+    need not be read one by one."""
+    live = live_periods(session, period)
+    counts: Counter[tuple[int, str]] = Counter()
+    rolled = select(
+        EnvelopeDay.initiator_id, EnvelopeDay.status, func.sum(EnvelopeDay.count)
+    ).where(EnvelopeDay.day >= period.since, EnvelopeDay.day < period.until)
     if department_id is not None:
-        in_period = and_(in_period, EnvelopeDay.initiator_id == department_id)
-        pending = pending.where(Envelope.initiator_id == department_id)
-    statements = [rolled.where(in_period).group_by(EnvelopeDay.initiator_id, EnvelopeDay.status)]
-    if pending_ids:
-        statements.append(pending.group_by(Envelope.initiator_id, Envelope.status))
+        rolled = rolled.where(EnvelopeDay.initiator_id == department_id)
+    statements = [rolled.group_by(EnvelopeDay.initiator_id, EnvelopeDay.status)]
     statements += [
         select(Envelope.initiator_id, Envelope.status, func.count())
-        .where(started_in(session, live, department_id))
+        .where(
+            started_in(session, run, department_id),
+            Envelope.status != EnvelopeStatus.OPEN.value,
+        )
         .group_by(Envelope.initiator_id, Envelope.status)
-        for live in live_periods(session, period)
+        for run in live
     ]
-    counts: Counter[tuple[int, str]] = Counter()
     for stmt in statements:
-        for initiator, status, n in session.execute(stmt):
+        for initiator, status, n in session.connection().execute(stmt):
             counts[initiator, status] += int(n)
+    day = china_day(session, Envelope.created_at)
+    open_now = session.connection().execute(
+        select(Envelope.initiator_id, day, func.count())
+        .where(
+            Envelope.status == EnvelopeStatus.OPEN.value,
+            Envelope.created_at >= period.start,
+            Envelope.created_at < period.end,
+        )
+        .group_by(Envelope.initiator_id, day)
+    )
+    open_on_rolled_days = 0
+    for initiator, started, n in open_now:
+        if not any(run.since <= as_date(started) < run.until for run in live):
+            open_on_rolled_days += n
+        if department_id is None or initiator == department_id:
+            counts[initiator, EnvelopeStatus.OPEN.value] += int(n)
+    pending = select(OpenEnvelope.envelope_id).where(
+        OpenEnvelope.day >= period.since, OpenEnvelope.day < period.until
+    )
+    if session.scalar(select(func.count()).select_from(pending.subquery())) == open_on_rolled_days:
+        return counts
+    closed_since = select(Envelope.initiator_id, Envelope.status, func.count()).where(
+        # Read by their key: joined to them, the planner read every envelope of the department.
+        Envelope.id.in_(list(session.scalars(pending))),
+        Envelope.status != EnvelopeStatus.OPEN.value,
+    )
+    if department_id is not None:
+        closed_since = closed_since.where(Envelope.initiator_id == department_id)
+    for initiator, status, n in session.execute(
+        closed_since.group_by(Envelope.initiator_id, Envelope.status)
+    ):
+        counts[initiator, status] += int(n)
     return counts
 
 
