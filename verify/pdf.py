@@ -41,6 +41,7 @@ from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationE
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
+from verify._cms_containers import ContainerError, ContainerReadingSignature
 from verify._names import remembered_name_comparisons
 from verify._signatures_seen import RememberingSignatureValidator
 from verify.annotated import examine_copy, find_copy, judge_copy
@@ -200,7 +201,10 @@ def _embedded_signatures(reader: PdfFileReader, policy: VerificationPolicy) -> l
         try:
             if sig_obj.get_object().get("/Type") == "/DocTimeStamp":
                 kind = "document-timestamp"
-            readable.append(EmbeddedPdfSignature(reader, sig_field, name))
+            # RFC 5652 or GM/T 0010 containers; another content type is refused by name.
+            readable.append(ContainerReadingSignature(reader, sig_field, name))
+        except ContainerError as exc:
+            broken.append(failed_signature(str(name), kind, str(exc)))
         except _PARSE_ERRORS as exc:
             broken.append(failed_signature(str(name), kind, f"The signature is unreadable: {exc}."))
     readable.sort(key=lambda sig: sig.signed_revision)
