@@ -29,17 +29,17 @@ the same conditions (the ``…_in`` and ``…_query`` functions of
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     case,
-    cast,
     func,
     or_,
     select,
@@ -78,7 +78,7 @@ from econtract.supervision._rollup_models import (
     OpenEnvelope,
     RolledUpDay,
     ScanDay,
-    StatusChangeDay,
+    StatusChangeList,
     UseDay,
 )
 
@@ -298,16 +298,23 @@ def status_change_rows(
 ) -> list[DayCount]:
     """Revocations and suspensions per China day of the period: ``(day, (status, reason),
     count)``."""
-    rolled = select(
-        StatusChangeDay.day,
-        StatusChangeDay.to_status,
-        StatusChangeDay.reason,
-        # As a bigint, not PostgreSQL's numeric: a year holds thousands of these sums.
-        cast(func.sum(StatusChangeDay.count), BigInteger),
-    ).group_by(StatusChangeDay.day, StatusChangeDay.to_status, StatusChangeDay.reason)
-    if department_id is not None:
-        rolled = rolled.where(StatusChangeDay.department_id == department_id)
-    rows = _rolled_rows(session, rolled, StatusChangeDay.day, period)
+    # One row a day: a year of a large registry holds every reason on every day. In the
+    # order of the points (a list is kept by status and reason), so that sorting them is a pass.
+    rolled = (
+        select(StatusChangeList.day, StatusChangeList.changes)
+        .where(
+            StatusChangeList.day >= period.since,
+            StatusChangeList.day < period.until,
+            StatusChangeList.department_id.is_(None)
+            if department_id is None
+            else StatusChangeList.department_id == department_id,
+        )
+        .order_by(StatusChangeList.day)
+    )
+    rows: list[DayCount] = []
+    for day, listed in session.connection().execute(rolled).all():
+        on = as_date(day)
+        rows += [(on, (status, reason), n) for status, reason, n in json.loads(listed)]
     for live in live_periods(session, period):
         changes = (
             status_changes_in(live)
@@ -503,7 +510,7 @@ def _short(reason: str | None) -> str:
 
 
 def _sorted(points: Iterable[Point]) -> tuple[Point, ...]:
-    return tuple(sorted(points, key=lambda p: (p.x, p.label)))
+    return tuple(sorted(points, key=attrgetter("x", "label")))
 
 
 def _names(session: Session, ids: Iterable[int]) -> dict[int, str]:

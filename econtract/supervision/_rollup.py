@@ -22,7 +22,8 @@ same day at once collide on the day's key, and the second gives way.
 
 from __future__ import annotations
 
-from collections import Counter
+import json
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -37,6 +38,7 @@ from econtract.models import Base, Certificate, Department, StatusEvent, UsageRe
 from econtract.services import Services
 from econtract.supervision._completions import write_completions
 from econtract.supervision._conditions import (
+    DayCount,
     Period,
     as_date,
     china_day,
@@ -54,7 +56,7 @@ from econtract.supervision._rollup_models import (
     OpenEnvelope,
     RolledUpDay,
     ScanDay,
-    StatusChangeDay,
+    StatusChangeList,
     UseDay,
 )
 
@@ -184,13 +186,7 @@ def _write(session: Session, period: Period, now: datetime) -> None:
                 for d, k, n in issued
             ],
         ),
-        (
-            StatusChangeDay,
-            [
-                {"day": d, "department_id": k[0], "to_status": k[1], "reason": k[2], "count": n}
-                for d, k, n in changes
-            ],
-        ),
+        (StatusChangeList, _status_change_lists(changes)),
         (
             UseDay,
             [
@@ -218,6 +214,31 @@ def _write(session: Session, period: Period, now: datetime) -> None:
         if values:
             session.execute(insert(model), values)
     write_completions(session, period)
+
+
+def _status_change_lists(changes: list[DayCount]) -> list[dict[str, object]]:
+    """The status changes ``(day, (department, status, reason), count)`` as one list per day
+    and department, and one per day for every department together (department ``None``)."""
+    lists: dict[tuple[date, int | None], Counter[tuple[str, str | None]]] = defaultdict(Counter)
+    for day, (department_id, status, reason), n in changes:
+        lists[day, department_id][status, reason] += n
+        lists[day, None][status, reason] += n
+    return [
+        {
+            "day": day,
+            "department_id": department_id,
+            "changes": json.dumps(
+                [
+                    [status, reason, n]
+                    for (status, reason), n in sorted(
+                        counts.items(), key=lambda item: (item[0][0], item[0][1] or "")
+                    )
+                ],
+                ensure_ascii=False,
+            ),
+        }
+        for (day, department_id), counts in lists.items()
+    ]
 
 
 def _settle(session: Session) -> None:

@@ -118,8 +118,9 @@ def test_figures_from_the_roll_ups_equal_the_live_ones(arranged: Registry) -> No
         # (15, first, licence), (16, first, licence), (17, first, food), (17, second,
         # licence), (23, second, licence)
         "overview_issued_days": 5,
-        # 18: revoked 吊销 (first) twice in one row, suspended (first); 19: revoked (second)
-        "overview_status_change_days": 3,
+        # 18: revoked 吊销 (first) twice and suspended (first) in the first's list and every
+        # department's; 19: revoked (second), in the second's and every department's
+        "overview_status_change_lists": 4,
         # 18: second → first; 19: first → second; 20: third → second
         "overview_use_days": 3,
         # 17: VALID (first), FORGED (none); 18: VALID and UNKNOWN (second)
