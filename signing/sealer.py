@@ -10,6 +10,10 @@ speed and for honesty about what was made:
   certificates point at, in a revision that leaves the document's metadata alone; its PDF
   objects are serialised once per material and appended after the signed revision without
   parsing it again (``signing.dss``);
+- the digest of the signed bytes the registry records is the one pyHanko computed for the
+  seal's ``messageDigest``, taken from its signing steps (``_sign``) instead of hashing the
+  document a second time (SM3, some five times slower than SHA-256 on this hardware, made
+  that second pass a visible part of an SM2 seal's cost);
 - every failure that would yield less than what was asked (no timestamp, no revocation
   data) raises; a seal is never silently made at a weaker level.
 
@@ -22,8 +26,8 @@ checks, and the fields a seal adds, are in ``signing.preparation``.
 
 from __future__ import annotations
 
+import asyncio
 import io
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,10 +37,12 @@ from typing import BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.pdf_utils import misc
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
@@ -49,7 +55,6 @@ from signing.errors import BrokenPDFError, SealUnusableError, SigningError, Time
 from signing.material import ValidationMaterial
 from signing.options import Certification, SealLevel, SealOptions
 from signing.preparation import (
-    READ_CHUNK,
     certification_digest,
     check_header,
     check_not_locked,
@@ -65,8 +70,6 @@ SEAL_FORMAT = "econtract-seal/1"
 _CMS_OVERHEAD = 2048
 # A timestamp token of our TSA (or a typical external one) with its certificates.
 _TIMESTAMP_TOKEN = 6144
-
-_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
 _MDP = {
     Certification.NO_CHANGES: fields.MDPPerm.NO_CHANGES,
@@ -188,15 +191,16 @@ def seal_pdf(
         stamp_style=style,
         new_field_spec=new_field,
     )
-    input_end = _size(source)
     with _translated_errors():
-        pdf_signer.sign_pdf(
-            writer,
-            output=output,
-            bytes_reserved=_reserve(identity, timestamped=options.level.timestamped),
-            existing_fields_only=new_field is None and options.field_name is not None,
+        signed_digest = asyncio.run(
+            _sign(
+                pdf_signer,
+                writer,
+                output=output,
+                bytes_reserved=_reserve(identity, timestamped=options.level.timestamped),
+                existing_fields_only=new_field is None and options.field_name is not None,
+            )
         )
-        signed_end = _size(output)
         if options.level.long_term:
             assert context.material is not None
             if not append_validation_revision(output, writer, context.material.prepared_dss):
@@ -207,7 +211,7 @@ def seal_pdf(
     return SealResult(
         field_name=field_name,
         level=options.level,
-        signed_digest=_signed_digest(output, input_end, signed_end, identity.suite),
+        signed_digest=signed_digest.hex(),
         signed_at=now,
     )
 
@@ -257,11 +261,6 @@ def _check_context(options: SealOptions, context: SealingContext) -> None:
         raise SigningError(f"PAdES {options.level} needs validation material; none was given.")
 
 
-def _size(stream: BinaryIO) -> int:
-    stream.seek(0, io.SEEK_END)
-    return stream.tell()
-
-
 def _reserve(identity: SealIdentity, *, timestamped: bool) -> int:
     """Hex digits to reserve for the CMS: twice its largest size in bytes."""
     certs = sum(len(c.public_bytes(Encoding.DER)) for c in (identity.certificate, *identity.chain))
@@ -269,6 +268,48 @@ def _reserve(identity: SealIdentity, *, timestamped: bool) -> int:
     if timestamped:
         size += _TIMESTAMP_TOKEN
     return 2 * size
+
+
+# --- the signature -------------------------------------------------------------------------
+
+
+async def _sign(
+    pdf_signer: signers.PdfSigner,
+    writer: IncrementalPdfFileWriter,
+    *,
+    output: BinaryIO,
+    bytes_reserved: int,
+    existing_fields_only: bool,
+) -> bytes:
+    """Sign as ``PdfSigner.sign_pdf`` does, and return the digest of the signed bytes.
+
+    These are the steps of pyHanko's ``async_sign_pdf``, through its public API for
+    interrupted signing, so that the document digest it computes for the ``messageDigest``
+    is kept: the registry records that digest, which a second pass over the file would
+    only recompute. The seal's metadata has no validation context, so there are no network
+    resources for pyHanko's wrapper to release afterwards; nothing else differs.
+    """
+    session = pdf_signer.init_signing_session(writer, existing_fields_only=existing_fields_only)
+    validation_info = await session.perform_presign_validation(writer)
+    tbs_document = session.prepare_tbs_document(
+        validation_info=validation_info, bytes_reserved=bytes_reserved
+    )
+    prepared, written = tbs_document.digest_tbs_document(output=output)
+    signed = await tbs_document.perform_signature(
+        document_digest=prepared.document_digest,
+        pdf_cms_signed_attrs=PdfCMSSignedAttributes(
+            signing_time=session.system_time,
+            adobe_revinfo_attr=(
+                None if validation_info is None else validation_info.adobe_revinfo_attr
+            ),
+            cades_signed_attrs=pdf_signer.signature_meta.cades_signed_attr_spec,
+        ),
+    )
+    await signed.post_signature_processing(written)
+    # pyHanko writes to a buffer of its own when ``output`` cannot be read back; as its
+    # ``sign_pdf`` does, copy that buffer into ``output`` then.
+    misc.finalise_output(output, written)  # type: ignore[no-untyped-call]  # untyped upstream
+    return prepared.document_digest
 
 
 # --- after the signature ------------------------------------------------------------------
@@ -323,33 +364,6 @@ def _add_document_timestamp(
         bytes_reserved=2 * (_TIMESTAMP_TOKEN + _CMS_OVERHEAD),
         in_place=True,
     )
-
-
-def _signed_digest(output: BinaryIO, start: int, end: int, suite: AlgorithmSuite) -> str:
-    """The suite's digest of the bytes the new signature covers, read from its ``/ByteRange``.
-
-    The new signature is the only one written between ``start`` and ``end`` (the revision
-    pyHanko just appended), so its ``/ByteRange`` is found there; reading it from the bytes is
-    far cheaper than parsing the document again for the CMS's ``messageDigest``, which it
-    equals.
-    """
-    output.seek(start)
-    revision = output.read(end - start)
-    match = _BYTE_RANGE.search(revision)
-    if match is None:
-        raise SigningError("The sealed revision has no /ByteRange.")
-    first, first_len, second, second_len = (int(v) for v in match.groups())
-    digest = suite.new_hash()
-    for offset, length in ((first, first_len), (second, second_len)):
-        output.seek(offset)
-        remaining = length
-        while remaining > 0:
-            chunk = output.read(min(remaining, READ_CHUNK))
-            if not chunk:
-                raise SigningError("The sealed file is shorter than its /ByteRange.")
-            digest.update(chunk)
-            remaining -= len(chunk)
-    return digest.hexdigest()
 
 
 @contextmanager
