@@ -30,6 +30,7 @@ import argparse
 import datetime
 import hashlib
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -272,6 +273,8 @@ def run(count: int, repeats: int) -> None:
     ecdsa = bench_sealer(pki, KeyAlgorithm.EC_P256)
     print("SM2 benchmark: the one-page licence, the project's sealer and verifier")
     print(f"  {count} documents per repetition, {repeats} repetitions, alternating")
+    # The machine is shared: the load says how much the wall-clock figures can be trusted.
+    print(f"  load average at the start: {_load_average()}")
     print()
     print("Sealing, B-B (docs/s)")
     ours, theirs = interleaved(
@@ -319,6 +322,13 @@ def run(count: int, repeats: int) -> None:
         label = f"SM2 / ec-p256 {level.value}, CPU, median of {_CPU_ROUNDS}"
         met = sm2_over_ecdsa[0] <= _TARGET_VERIFICATION
         print(_cpu_line(label, sm2_over_ecdsa, met, f"<= {_TARGET_VERIFICATION}x"))
+    print()
+    print(f"Load average at the end: {_load_average()}")
+
+
+def _load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> None:
