@@ -93,10 +93,9 @@ def _described(dotted: str) -> str:
 
 
 def container_refusal(der: bytes | None) -> str | None:
-    """Why the CMS ``der`` (from ``/Contents``, zero-padded) cannot hold a PDF signature (a
-    whole sentence), or
-    ``None`` when its content types are fine or it is too damaged to tell (pyHanko then
-    reports the damage)."""
+    """Why the CMS ``der`` (from ``/Contents``, zero-padded) cannot hold a PDF signature, as a
+    whole sentence; ``None`` when its content types are fine, or when it is too damaged to
+    tell (pyHanko then reports the damage)."""
     if der is None:
         return None
     try:
