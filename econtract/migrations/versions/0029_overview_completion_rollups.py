@@ -39,11 +39,9 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), primary_key=True),
         sa.Column("counts", sa.Text(), nullable=False),
     )
-    op.create_index("ix_overview_completion_totals_day", "overview_completion_totals", ["day"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_overview_completion_totals_day", table_name="overview_completion_totals")
     op.drop_table("overview_completion_totals")
     op.drop_index("ix_overview_completions_day", table_name="overview_completions")
     op.drop_table("overview_completions")
