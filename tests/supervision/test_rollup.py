@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from alembic import command
+from sqlalchemy import delete, func, insert, select, update
 
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
@@ -35,6 +36,7 @@ from econtract.supervision._rollup_models import (
     DAY_TABLES,
     CompletionTotal,
     EnvelopeDay,
+    IssuedDay,
     RolledUpDay,
 )
 from econtract.webhooks import run_round
@@ -331,6 +333,40 @@ def test_completion_percentiles_from_the_roll_ups_are_those_of_every_duration_so
         (period, body): completion_times(services, period, department_id=body)
         for period, body in live
     } == live
+
+
+def test_the_migration_to_status_change_lists_has_every_day_rolled_up_again(
+    arranged: Registry,
+) -> None:
+    services = arranged.services
+    live = _figures(arranged)
+    november = FixedClock(_DECEMBER_1)
+    roll_up(services, clock=november)
+    config = db.alembic_config(services.engine)
+    command.downgrade(config, "0029")
+    with services.engine.connect() as connection:
+        # Roll-ups made before the migration: their days would lack the new tables' rows.
+        assert connection.scalar(select(func.count()).select_from(RolledUpDay.__table__)) == 0
+    with services.engine.begin() as connection:
+        # A day rolled up by the code of 0029, without the status change lists.
+        connection.execute(insert(RolledUpDay), [{"day": date(2026, 11, 16)}])
+        connection.execute(
+            insert(IssuedDay).values(count=1),
+            [
+                {
+                    "day": date(2026, 11, 16),
+                    "department_id": arranged.first,
+                    "type_code": "x",
+                    "count": 1,
+                }
+            ],
+        )
+    command.upgrade(config, "head")
+    assert set(_rows(services).values()) == {0}
+    assert _figures(arranged) == live  # read from the records
+    assert roll_up(services, clock=november) == 16  # the worker's next round
+    assert _rows(services)["overview_status_change_lists"] == 4
+    assert _figures(arranged) == live
 
 
 _DECEMBER_1 = datetime(2026, 12, 1, 1, 30, tzinfo=CHINA)
