@@ -19,12 +19,14 @@ the records for today.
 
 Measured on each: every figure of :mod:`econtract.supervision` over the default period (the
 last 30 days) and over the whole year, for every department (a supervisor's view) and for
-the demo department, each ``--repeats`` times after one warm-up run (p50 and p90); and the
-overview as a whole: all figures of the default period one after another for every
-department. Printed: the figures, the ratio large / small of each p50, the targets (the
-overview's p50 below 1 s on the large registry; each ratio at most 2x) met or missed, and
-for each figure over the ratio the node types of its statements' plans (``EXPLAIN (ANALYZE,
-BUFFERS)`` on the large registry).
+the demo department, each ``--repeats`` times after one warm-up run (p50 and p90), on the two
+registries in turns (small, large, small, …: a burst of load on a shared machine slows both
+sides of a ratio, not one); and the overview as a whole: all figures of the default period
+one after another for every department, in turns too, and the page over HTTP on each.
+Printed: the figures, the ratio large / small of each p50, the targets (the overview's p50
+below 1 s on the large registry; each ratio at most 2x) met or missed, and for each figure
+over the ratio the node types of its statements' plans (``EXPLAIN (ANALYZE, BUFFERS)`` on the
+large registry).
 """
 
 from __future__ import annotations
@@ -131,6 +133,22 @@ def _time(operation: Callable[[], object], repeats: int) -> Timing:
     return Timing(tuple(seconds))
 
 
+def _time_pair(
+    small: Callable[[], object], large: Callable[[], object], repeats: int
+) -> tuple[Timing, Timing]:
+    """Time two operations in turns (small, large, small, …), each warmed up once: on a
+    shared machine a burst of load then slows both sides of a ratio, not one of them."""
+    small()
+    large()
+    seconds: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for operation, into in ((small, seconds[0]), (large, seconds[1])):
+            started = time.perf_counter()
+            operation()
+            into.append(time.perf_counter() - started)
+    return Timing(tuple(seconds[0])), Timing(tuple(seconds[1]))
+
+
 @contextmanager
 def database(server: URL, name: str) -> Iterator[str]:
     """A new empty database ``name`` on ``server`` (an existing one is dropped first: it is
@@ -211,22 +229,36 @@ def build(database_url: str, data_dir: Path, certificates: int) -> Registry:
     )
 
 
-def measure(registry: Registry, repeats: int, *, with_page: bool) -> dict[str, Timing]:
+def measure(
+    small: Registry, large: Registry, repeats: int, *, with_page: bool
+) -> tuple[dict[str, Timing], dict[str, Timing]]:
     """Every figure over each period, for every department and for the demo department, the
-    figures of the overview one after another and (``with_page``) the page over HTTP:
-    ``{name: timing}``."""
-    services = registry.services
-    timings: dict[str, Timing] = {}
+    figures of the overview one after another (each on both registries in turns) and
+    (``with_page``) the page over HTTP on each: ``({name: timing}, {name: timing})``."""
+    timings: tuple[dict[str, Timing], dict[str, Timing]] = ({}, {})
     for name, figure in FIGURES:
-        for label, period in registry.periods.items():
-            for scope, department_id in (("all", None), ("one", registry.demo_id)):
-                timings[f"{name} · {label} · {scope}"] = _time(
-                    partial(figure, services, period, department_id=department_id), repeats
+        for label in small.periods:
+            for scope in ("all", "one"):
+                key = f"{name} · {label} · {scope}"
+                small_figure, large_figure = (
+                    partial(
+                        figure,
+                        registry.services,
+                        registry.periods[label],
+                        department_id=registry.demo_id if scope == "one" else None,
+                    )
+                    for registry in (small, large)
                 )
-    default = registry.periods[f"{DEFAULT_DAYS} days"]
-    timings[PAGE] = _time(lambda: [figure(services, default) for _, figure in FIGURES], repeats)
+                timings[0][key], timings[1][key] = _time_pair(small_figure, large_figure, repeats)
+
+    def page(registry: Registry) -> Callable[[], object]:
+        default = registry.periods[f"{DEFAULT_DAYS} days"]
+        return lambda: [figure(registry.services, default) for _, figure in FIGURES]
+
+    timings[0][PAGE], timings[1][PAGE] = _time_pair(page(small), page(large), repeats)
     if with_page:
-        timings[HTTP_PAGE] = measure_page(registry, repeats)
+        for registry, into in ((small, timings[0]), (large, timings[1])):
+            into[HTTP_PAGE] = measure_page(registry, repeats)
     return timings
 
 
@@ -394,10 +426,11 @@ def main(argv: list[str] | None = None) -> int:
                 ("large", large_url, args.large),
             ):
                 print(f"loading the {name} registry: {count:,} certificates …", flush=True)
-                registry = build(url, data_root / name, count)
-                results[name] = registry
-                print(f"measuring the {name} registry …", flush=True)
-                timings.append(measure(registry, args.repeats, with_page=with_page))
+                results[name] = build(url, data_root / name, count)
+            print("measuring both registries in turns …", flush=True)
+            timings += measure(
+                results["small"], results["large"], args.repeats, with_page=with_page
+            )
             over = report(results["small"], results["large"], *timings)
             for key in over:
                 print(f"\nplans of {key} (large registry):")
