@@ -42,7 +42,7 @@ def pems(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "root": hierarchy.root.certificate,
         "issuing": hierarchy.issuing.certificate,
         "seal": sm2_identity().certificate,
-        "impostor-issuing": impostor.issuing.certificate,
+        "impostor-issuing": impostor.hierarchy.issuing.certificate,
         "impostor-seal": impostor.identity().certificate,
     }
     paths = {}

@@ -1,4 +1,5 @@
-"""Helpers for SM2 sealing tests: an SM2 seal identity, and a seal's CMS read back and judged.
+"""Helpers for SM2 sealing tests: the SM2 test hierarchy and its seals, and a seal's CMS read
+back and judged.
 
 OpenSSL 3.0 cannot check an SM2 CMS (its CMS code has no SM2 with the default user id), but
 its ``pkeyutl`` checks the SM2 signature over DER(signed attributes), and cryptography's
@@ -16,57 +17,94 @@ from pathlib import Path
 
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from keys.ca import PKIURLs, SealSubject
 from keys.signer import KeySigner
-from keys.sm2 import generate_sm2_key
+from keys.sm2 import SM2KeyHandle, generate_sm2_key
 from keys.sm2ca import SM2Hierarchy, create_sm2_hierarchy, issue_sm2_seal_certificate
 from signing.appearance import SealAppearance
 from signing.sealer import SealIdentity
 from tests.keys.openssl import SM2_DISTID, openssl
-from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME
+from tests.testpki import BASE_URL, DEPARTMENT_CODE, DEPARTMENT_NAME
 
 _SET = 0x31
+
+
+def new_sm2_hierarchy(label: str = "sm2") -> SM2Hierarchy:
+    """A new SM2 root and issuing CA with the test names and URLs and keys of their own
+    (labelled ``label``-root and ``label``-issuing): the test hierarchy, or an impostor's."""
+    return create_sm2_hierarchy(
+        root_key=generate_sm2_key(f"{label}-root"),
+        issuing_key=generate_sm2_key(f"{label}-issuing"),
+        name="Test",
+        urls=PKIURLs(base_url=BASE_URL),
+    )
 
 
 @cache
 def sm2_hierarchy() -> SM2Hierarchy:
     """An SM2 root and issuing CA, made once for the test run."""
-    return create_sm2_hierarchy(
-        root_key=generate_sm2_key("sm2-root"),
-        issuing_key=generate_sm2_key("sm2-issuing"),
-        name="Test",
-        urls=PKIURLs(base_url="http://127.0.0.1:8000"),
-    )
+    return new_sm2_hierarchy()
 
 
-def sm2_identity(seal_name: str = "证照专用章") -> SealIdentity:
-    """A new SM2 seal of the test department, certified by :func:`sm2_hierarchy`."""
-    hierarchy = sm2_hierarchy()
+def issue_sm2_seal(
+    hierarchy: SM2Hierarchy,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    department_name: str = DEPARTMENT_NAME,
+    department_code: str = DEPARTMENT_CODE,
+    seal_name: str = "证照专用章",
+) -> tuple[SM2KeyHandle, x509.Certificate]:
+    """A new SM2 key and its licence seal certificate of the department (the test department
+    by default) from ``hierarchy``'s issuing CA."""
     handle = generate_sm2_key("sm2-seal")
-    now = datetime.datetime.now(datetime.UTC)
     certificate = issue_sm2_seal_certificate(
         hierarchy.issuing,
         handle.public_key_info(),
         subject=SealSubject(
-            department_name=DEPARTMENT_NAME,
-            department_code=DEPARTMENT_CODE,
+            department_name=department_name,
+            department_code=department_code,
             seal_kind="licence",
             seal_name=seal_name,
         ),
         ca_name=hierarchy.ca_name,
         urls=hierarchy.urls,
-        not_before=now - datetime.timedelta(minutes=5),
+        not_before=not_before,
+        not_after=not_after,
+    )
+    return handle, certificate
+
+
+def sm2_identity(
+    seal_name: str = "证照专用章",
+    *,
+    hierarchy: SM2Hierarchy | None = None,
+    department_name: str = DEPARTMENT_NAME,
+    department_code: str = DEPARTMENT_CODE,
+) -> SealIdentity:
+    """A new SM2 seal of the department (the test department by default), certified by
+    ``hierarchy``'s issuing CA (:func:`sm2_hierarchy`'s by default) from an hour ago for 30
+    days."""
+    hierarchy = hierarchy or sm2_hierarchy()
+    now = datetime.datetime.now(datetime.UTC)
+    handle, certificate = issue_sm2_seal(
+        hierarchy,
+        not_before=now - datetime.timedelta(hours=1),
         not_after=now + datetime.timedelta(days=30),
+        department_name=department_name,
+        department_code=department_code,
+        seal_name=seal_name,
     )
     return SealIdentity(
         signer=KeySigner.for_handle(handle, certificate, hierarchy.chain),
         certificate=certificate,
         chain=hierarchy.chain,
         appearance=SealAppearance(
-            department_name=DEPARTMENT_NAME, seal_name=seal_name, code=DEPARTMENT_CODE[-13:]
+            department_name=department_name, seal_name=seal_name, code=department_code[-13:]
         ),
     )
 

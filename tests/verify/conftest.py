@@ -1,4 +1,5 @@
-"""Fixtures of the verify tests: the shared test PKI, policies, and sealed documents."""
+"""Fixtures of the verify tests: the shared test PKI and SM2 test PKI, policies, and sealed
+documents."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from signing.options import Certification, SealLevel
 from tests.testpki import TestPKI, build_test_pki
 from tests.verify.forge import Sealed, seal, service_crls
+from tests.verify.sm2pki import SM2TestPKI, build_sm2_test_pki
 from verify.policy import VerificationPolicy
 
 
@@ -23,6 +25,12 @@ def _quiet_pyhanko() -> None:
 def pki() -> TestPKI:
     """The shared test PKI."""
     return build_test_pki()
+
+
+@pytest.fixture(scope="session")
+def sm2_pki() -> SM2TestPKI:
+    """The SM2 test PKI."""
+    return build_sm2_test_pki()
 
 
 @pytest.fixture(scope="session")

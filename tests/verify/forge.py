@@ -13,21 +13,28 @@ import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
+from keys.ca import Authority
 from keys.crl import RevokedEntry, build_crl
-from keys.handles import KeyAlgorithm, generate_software_key
-from keys.signer import KeySigner
+from keys.handles import hash_algorithm
+from keys.ocsp import OCSPResponder
+from keys.signer import KeySigner, SealKeyHandle
+from keys.sm2 import SM2KeyHandle
+from keys.sm2ca import SM2Authority
+from keys.sm2ca import _finish as sm2_finish
 from signing.options import Certification, SealLevel, SealOptions
-from signing.sealer import SealIdentity, SealResult, seal_pdf_bytes
+from signing.sealer import SealIdentity, SealingContext, SealResult, seal_pdf_bytes
 from tests.signing.sealing import context, identity, make_pdf
 from tests.testpki import TestPKI
 from verify.registry import IssuedRecord, certificate_fingerprint
@@ -66,17 +73,46 @@ def seal(
 ) -> Sealed:
     """Seal ``pdf`` (a fresh one-page PDF by default) with a new seal of the test PKI."""
     who = seal_identity or identity(pki)
+    return seal_with(who, context(pki, who), pdf, level=level, certification=certification)
+
+
+def seal_with(
+    who: SealIdentity,
+    sealing_context: SealingContext,
+    pdf: bytes | None = None,
+    *,
+    level: SealLevel,
+    certification: Certification,
+) -> Sealed:
+    """Seal ``pdf`` (a fresh one-page PDF by default) with the seal ``who``."""
     out, result = seal_pdf_bytes(
         pdf or make_pdf(),
         identity=who,
         options=SealOptions(level=level, certification=certification),
-        context=context(pki, who),
+        context=sealing_context,
     )
     return Sealed(out, who, result)
 
 
-def service_crls(pki: TestPKI, revoked: tuple[RevokedEntry, ...] = ()) -> tuple[bytes, ...]:
-    """The service's current CRLs (root and issuing CA), as the API hands them in."""
+class CertificationAuthorities(Protocol):
+    """A root and an issuing CA of either hierarchy (the test PKI, an SM2 hierarchy)."""
+
+    @property
+    def root(self) -> Authority | SM2Authority:
+        """The root CA."""
+        ...
+
+    @property
+    def issuing(self) -> Authority | SM2Authority:
+        """The issuing CA, which certifies the seals."""
+        ...
+
+
+def service_crls(
+    pki: CertificationAuthorities, revoked: tuple[RevokedEntry, ...] = ()
+) -> tuple[bytes, ...]:
+    """The service's current CRLs (root and issuing CA, which lists ``revoked``), as the API
+    hands them in."""
     now = datetime.datetime.now(datetime.UTC)
     return tuple(
         build_crl(
@@ -88,6 +124,14 @@ def service_crls(pki: TestPKI, revoked: tuple[RevokedEntry, ...] = ()) -> tuple[
         ).public_bytes(Encoding.DER)
         for authority in (pki.root, pki.issuing)
     )
+
+
+def ocsp_answer(
+    responder: OCSPResponder, certificate: x509.Certificate, issuer: x509.Certificate
+) -> bytes:
+    """``responder``'s fresh DER answer about ``certificate``, issued by ``issuer``."""
+    request = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA256())
+    return responder.respond(request.build().public_bytes(Encoding.DER)).der
 
 
 # --- byte-level edits ----------------------------------------------------------------------
@@ -171,10 +215,12 @@ def wrap_signature(pdf: bytes) -> bytes:
 
 
 def replace_contents(pdf: bytes, signer: KeySigner) -> bytes:
-    """Re-sign the first signature's signed bytes with ``signer`` (another genuine seal)."""
+    """Re-sign the first signature's signed bytes with ``signer`` (another genuine seal), over
+    the digest of its suite (SHA-256, or SM3 for an SM2 seal)."""
     a, b, c, d, _ = byte_range(pdf)
-    digest = hashlib.sha256(pdf[a : a + b] + pdf[c : c + d]).digest()
-    cms = asyncio.run(signer.async_sign(digest, "sha256", use_pades=True))
+    digest = hashes.Hash(hash_algorithm(signer.suite.digest))
+    digest.update(pdf[a : a + b] + pdf[c : c + d])
+    cms = asyncio.run(signer.async_sign(digest.finalize(), signer.suite.digest, use_pades=True))
     match = _CONTENTS.search(pdf)
     assert match is not None
     new_hex: bytes = cms.dump().hex().encode()
@@ -414,12 +460,10 @@ def image_only_seal() -> bytes:
 # --- forged seals -----------------------------------------------------------------------------
 
 
-def look_alike(pki: TestPKI, genuine: SealIdentity) -> SealIdentity:
-    """A self-signed seal with the genuine seal's subject and picture."""
-    handle = generate_software_key("look-alike", KeyAlgorithm.EC_P256)
-    subject = genuine.certificate.subject
+def look_alike(genuine: SealIdentity, handle: SealKeyHandle) -> SealIdentity:
+    """A seal of ``handle``, self-signed with the genuine seal's subject, and its picture."""
     now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
-    cert = handle_self_signed(handle, subject, now)
+    cert = handle_self_signed(handle, genuine.certificate.subject, now)
     return SealIdentity(
         signer=KeySigner.for_handle(handle, cert, ()),
         certificate=cert,
@@ -431,16 +475,22 @@ def look_alike(pki: TestPKI, genuine: SealIdentity) -> SealIdentity:
 def handle_self_signed(
     handle: object, subject: x509.Name, now: datetime.datetime
 ) -> x509.Certificate:
-    """A self-signed certificate for a software key handle."""
-    key = handle._key  # type: ignore[attr-defined]  # test-only: the software key itself
-    return (
+    """A self-signed certificate for a software key handle, valid 30 days from ``now``; for
+    an SM2 handle signed SM2-with-SM3 by :mod:`keys.sm2ca`'s own finishing step (cryptography
+    cannot sign SM2), without the key usage."""
+    draft = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
-        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=30))
+    )
+    if isinstance(handle, SM2KeyHandle):
+        return sm2_finish(draft, handle.public_key_info(), handle)
+    key = handle._key  # type: ignore[attr-defined]  # test-only: the software key itself
+    return (
+        draft.public_key(key.public_key())
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,

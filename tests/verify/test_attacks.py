@@ -23,8 +23,8 @@ from signing.options import Certification, SealLevel
 from tests.testpki import TestPKI
 from tests.verify import forge
 from tests.verify.forge import Sealed
-from tests.verify.schemes import Scheme, scheme_named
-from tests.verify.sm2pki import SM2TestPKI, build_sm2_test_pki
+from tests.verify.schemes import ECDSAScheme, Scheme
+from tests.verify.sm2pki import SM2TestPKI
 from verify.errors import MalformedPDFError, VerificationError
 from verify.limits import verify_pdf_bounded
 from verify.pdf import verify_pdf
@@ -36,12 +36,6 @@ BB = ["approval_bb", "sm2_approval_bb"]
 LT = ["licence_lt", "sm2_licence_lt"]
 LTA = ["approval_lta", "sm2_approval_lta"]
 SCHEMES = ["ecdsa", "sm2"]
-
-
-@pytest.fixture(scope="module")
-def sm2_pki() -> SM2TestPKI:
-    """The SM2 test PKI."""
-    return build_sm2_test_pki()
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +63,9 @@ def sm2_approval_lta(sm2_pki: SM2TestPKI) -> Sealed:
 
 
 @pytest.fixture(params=SCHEMES)
-def scheme(request: pytest.FixtureRequest, pki: TestPKI) -> Scheme:
+def scheme(request: pytest.FixtureRequest, pki: TestPKI, sm2_pki: SM2TestPKI) -> Scheme:
     """The test PKI of each seal algorithm."""
-    return scheme_named(request.param, pki)
+    return sm2_pki if request.param == "sm2" else ECDSAScheme(pki)
 
 
 def sealed_with_policy(

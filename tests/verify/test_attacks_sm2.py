@@ -15,18 +15,12 @@ from tests.keys.openssl import openssl
 from tests.signing.sm2 import EmbeddedSeal, embedded_seals
 from tests.verify import forge
 from tests.verify.forge import Sealed
-from tests.verify.sm2pki import SM2TestPKI, build_sm2_test_pki
+from tests.verify.sm2pki import SM2TestPKI
 from verify.pdf import verify_pdf
 from verify.report import Indication, Report, Verdict
 
 # The bare SM2 signature OID of GM/T 0006 (sm2sign), with which some signers name SM2-with-SM3.
 _SM2_SIGN = "1.2.156.10197.1.301.1"
-
-
-@pytest.fixture(scope="module")
-def sm2_pki() -> SM2TestPKI:
-    """The SM2 test PKI."""
-    return build_sm2_test_pki()
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,16 @@ from __future__ import annotations
 import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from keys.ocsp import RevocationStatus
 from tests.testpki import TestPKI, build_look_alike_pki
-from tests.verify.forge import Sealed, adobe_revinfo_signed, service_crls, with_cms_revinfo
+from tests.verify.forge import (
+    Sealed,
+    adobe_revinfo_signed,
+    ocsp_answer,
+    service_crls,
+    with_cms_revinfo,
+)
 from verify.pdf import verify_pdf
 from verify.policy import VerificationPolicy
 from verify.report import Indication, Verdict
@@ -19,13 +23,8 @@ from verify.report import Indication, Verdict
 
 def ocsp_for(pki: TestPKI, cert: x509.Certificate, status: RevocationStatus) -> bytes:
     """The test OCSP responder's answer on ``cert``."""
-    request = (
-        x509.ocsp.OCSPRequestBuilder()
-        .add_certificate(cert, pki.issuing.certificate, hashes.SHA256())
-        .build()
-        .public_bytes(Encoding.DER)
-    )
-    return pki.ocsp_responder({cert.serial_number: status}).respond(request).der
+    responder = pki.ocsp_responder({cert.serial_number: status})
+    return ocsp_answer(responder, cert, pki.issuing.certificate)
 
 
 def root_crl(pki: TestPKI) -> bytes:

@@ -31,7 +31,7 @@ from signing.sealer import SealIdentity
 from tests.signing.sm2 import embedded_seals, openssl_verifies, sm3
 from tests.verify import forge
 from tests.verify.forge import Sealed
-from tests.verify.sm2pki import SM2TestPKI, build_sm2_test_pki
+from tests.verify.sm2pki import SM2TestPKI
 from verify._cms_containers import GM_DATA, GM_SIGNED_DATA
 from verify.pdf import verify_pdf
 from verify.report import Indication, Report, SignatureReport, Verdict
@@ -147,12 +147,6 @@ def _sequence(content: bytes) -> bytes:
         return bytes((0x30, size)) + content
     length = size.to_bytes((size.bit_length() + 7) // 8, "big")
     return bytes((0x30, 0x80 | len(length))) + length + content
-
-
-@pytest.fixture(scope="module")
-def sm2_pki() -> SM2TestPKI:
-    """The SM2 test PKI."""
-    return build_sm2_test_pki()
 
 
 def _gm_seal(sm2_pki: SM2TestPKI, **choices: Any) -> SealIdentity:

@@ -11,11 +11,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from econtract.ses import SESSigner, make_ses_seal
 from econtract.ses.picture import draw_seal_png
-from keys.ca import SealSubject
-from keys.sm2 import generate_sm2_key
-from keys.sm2ca import issue_sm2_seal_certificate
-from tests.signing.sm2 import sm2_hierarchy
-from tests.testpki import DEPARTMENT_CODE, DEPARTMENT_NAME
+from tests.signing.sm2 import issue_sm2_seal, sm2_hierarchy
+from tests.testpki import DEPARTMENT_NAME
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "ses"
 
@@ -57,22 +54,9 @@ class OurSeal:
 def our_seal() -> OurSeal:
     """Made once: the test hierarchy's issuing CA is the maker, the seal's key the signer."""
     hierarchy = sm2_hierarchy()
-    handle = generate_sm2_key("sm2-seal")
     created = now()
-    cert = issue_sm2_seal_certificate(
-        hierarchy.issuing,
-        handle.public_key_info(),
-        subject=SealSubject(
-            department_name=DEPARTMENT_NAME,
-            department_code=DEPARTMENT_CODE,
-            seal_kind="licence",
-            seal_name="证照专用章",
-        ),
-        ca_name=hierarchy.ca_name,
-        urls=hierarchy.urls,
-        not_before=created - datetime.timedelta(days=1),
-        not_after=created + datetime.timedelta(days=365),
-    )
+    start, end = created - datetime.timedelta(days=1), created + datetime.timedelta(days=365)
+    handle, cert = issue_sm2_seal(hierarchy, not_before=start, not_after=end)
     cert_der = cert.public_bytes(Encoding.DER)
     maker = SESSigner(
         handle=hierarchy.issuing.handle,
@@ -85,8 +69,8 @@ def our_seal() -> OurSeal:
         name=f"{DEPARTMENT_NAME}证照专用章",
         signer_certificates=[cert_der],
         created=created,
-        valid_start=created - datetime.timedelta(days=1),
-        valid_end=created + datetime.timedelta(days=365),
+        valid_start=start,
+        valid_end=end,
         picture_png=draw_seal_png(DEPARTMENT_NAME, "证照专用章"),
         picture_mm=(40, 40),
     )
