@@ -75,8 +75,10 @@ def _register_gm_content_types() -> None:
     for dotted, name in ((GM_DATA, "gm_data"), (GM_SIGNED_DATA, "gm_signed_data")):
         if dotted not in cms.ContentType._map:
             cms.ContentType._map[dotted] = name
-            # The reverse map is rebuilt from the map when it is cleared.
-            cms.ContentType._reverse_map = None
+            # asn1crypto builds the reverse map once, on the class's first instance, and never
+            # again: when that has happened, the name is added to it too.
+            if cms.ContentType._reverse_map is not None:
+                cms.ContentType._reverse_map[name] = dotted
     cms.ContentInfo._oid_specs.setdefault("gm_signed_data", cms.SignedData)
     # GM/T 0010's Data is an OCTET STRING, as PKCS #7's (a v1 SignedData's content is read as
     # a ContentInfo); a detached seal carries none.
