@@ -257,8 +257,11 @@ def measure(
 
     timings[0][PAGE], timings[1][PAGE] = _time_pair(page(small), page(large), repeats)
     if with_page:
-        for registry, into in ((small, timings[0]), (large, timings[1])):
-            into[HTTP_PAGE] = measure_page(registry, repeats)
+        # Both services at once, the page loaded from each in turns.
+        with overview_page(small) as small_page, overview_page(large) as large_page:
+            timings[0][HTTP_PAGE], timings[1][HTTP_PAGE] = _time_pair(
+                small_page, large_page, repeats
+            )
     return timings
 
 
@@ -272,9 +275,10 @@ def page_route_exists() -> bool:
     return any(getattr(route, "path", None) == OVERVIEW_PATH for route in routes)
 
 
-def measure_page(registry: Registry, repeats: int) -> Timing:
+@contextmanager
+def overview_page(registry: Registry) -> Iterator[Callable[[], object]]:
     """The overview page over HTTP (the service in a uvicorn server of this process) as a
-    signed-in supervisor: its default period, every department."""
+    signed-in supervisor, its default period, every department: a function that loads it."""
     services = registry.services
     account = make_account(services, "bench-supervisor", ConsoleRole.SUPERVISOR)
     # Quiet, and without the outbox's consumer: the page's requests are all it serves.
@@ -301,7 +305,7 @@ def measure_page(registry: Registry, repeats: int) -> Timing:
             if answer.status_code != 200:
                 raise SystemExit(f"{OVERVIEW_PATH} answered {answer.status_code}")
 
-        return _time(page, repeats)
+        yield page
 
 
 def plans(registry: Registry, key: str) -> list[str]:
