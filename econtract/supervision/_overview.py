@@ -17,8 +17,9 @@ read the daily roll-ups (:mod:`econtract.supervision._rollup`) for the days roll
 records, as above, for the others (today, and any day not rolled up yet): at a million
 licences a year's figure reads a few rows a day. The two give the same numbers. So do the
 envelopes by status: those of a rolled-up day are counted there once closed (a closed envelope
-never changes again), and those still open when their day was rolled up are read live until
-the worker counts them in. The completion times' exact percentiles read, for the days rolled
+never changes again), the open ones are read live through the envelopes' status index (the
+few in flight), and those closed since their day was rolled up are read one by one until the
+worker counts them in. The completion times' exact percentiles read, for the days rolled
 up, the count of durations per bin and the durations of the bins they fall in
 (:mod:`econtract.supervision._completions`), not every duration of the period.
 
