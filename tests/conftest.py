@@ -2,8 +2,10 @@
 an API client. Plain helpers (the acting operator, access tokens) are in ``tests.factories``.
 
 ``ECONTRACT_TEST_DATABASE_URL`` switches the registry to a PostgreSQL server; every test then
-gets its own schema, dropped afterwards. Tests that use the registry are marked ``registry``
-so that ``make test`` runs them a second time on PostgreSQL.
+gets its own schema (or, when it asks for ``initialised``, its own database), dropped
+afterwards. Tests that use the registry are marked ``registry`` so that ``make test`` runs
+them a second time on PostgreSQL. ``initialised`` starts from a copy of a registry initialised
+once per run (:mod:`tests.registry_template`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ from sqlalchemy import create_engine, text
 from econtract.bootstrap import initialise
 from econtract.config import Settings
 from econtract.services import Services
+from tests.registry_template import (
+    RegistryTemplate,
+    create_postgresql_database,
+    create_schema,
+    database_url_of,
+    drop_postgresql_database,
+    empty_schema,
+    make_template,
+)
 
 PG_URL = os.environ.get("ECONTRACT_TEST_DATABASE_URL")
 REGISTRY_FIXTURES = {"settings", "services", "initialised", "api_client", "cli_env"}
@@ -37,11 +48,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.registry)
 
 
+@pytest.fixture(scope="session")
+def registry_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryTemplate]:
+    """The registry after ``econtract init``, made once: ``initialised`` starts from a copy."""
+    root = tmp_path_factory.mktemp("registry-template")
+    if not PG_URL:
+        yield make_template(registry_settings(root, f"sqlite:///{root / 'registry.db'}"))
+        return
+    name = create_postgresql_database(PG_URL)
+    try:
+        url = database_url_of(PG_URL, name)
+        create_schema(url)
+        yield make_template(registry_settings(root, url))
+    finally:
+        drop_postgresql_database(PG_URL, name)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema.
+
+    On PostgreSQL a test that asks for ``initialised`` gets a database of its own, copied from
+    the registry template (``initialised`` empties it when the test's settings do not fit).
+    """
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    if "initialised" in request.fixturenames:
+        template: RegistryTemplate = request.getfixturevalue("registry_template")
+        name = create_postgresql_database(PG_URL, template.database)
+        try:
+            yield database_url_of(PG_URL, name)
+        finally:
+            drop_postgresql_database(PG_URL, name)
         return
     schema = f"t_{secrets.token_hex(6)}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -56,9 +95,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    """Development settings on a fresh data directory and database."""
+def registry_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Development settings on a data directory under ``tmp_path`` and ``database_url``."""
     return Settings(
         _env_file=None,
         data_dir=tmp_path / "var",
@@ -71,6 +109,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Development settings on a fresh data directory and database."""
+    return registry_settings(tmp_path, database_url)
+
+
+@pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
     """Services on the fresh registry (not initialised)."""
     services = Services(settings=settings)
@@ -79,8 +123,16 @@ def services(settings: Settings) -> Iterator[Services]:
 
 
 @pytest.fixture
-def initialised(services: Services) -> Services:
-    """Services after ``econtract init``: schema, PKI, demo department and seals."""
+def initialised(services: Services, registry_template: RegistryTemplate) -> Services:
+    """Services after ``econtract init``: schema, PKI, demo department and seals (a copy of
+    the registry template when the test's settings fit it, else initialised for the test)."""
+    if registry_template.fits(services.settings):
+        services.dispose()
+        registry_template.copy_files(services.settings)
+        return services
+    if PG_URL:
+        # The database was copied from the template for nothing: the test starts empty.
+        empty_schema(services.settings.effective_database_url)
     initialise(services)
     return services
 
