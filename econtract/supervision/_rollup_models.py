@@ -25,6 +25,9 @@ class RolledUpDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     rolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     """When its rows were written (the last time, after a re-roll)."""
+    through: Mapped[datetime | None] = mapped_column(default=None)
+    """For a day rolled up in part (today so far), the instant up to which its rows count:
+    the figures read its records from there on; ``None`` for a whole day (migration 0031)."""
 
 
 class IssuedDay(Base):
