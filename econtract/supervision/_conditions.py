@@ -50,6 +50,12 @@ class Period:
     """The first day."""
     until: date
     """The day after the last."""
+    start_at: datetime | None = None
+    """The instant it starts, when after its first day's midnight: a run of days read from
+    the records that begins with a day rolled up in part (up to this instant)."""
+    end_at: datetime | None = None
+    """The instant it ends, when before its last day is over: the part of today that the
+    worker rolls up so far."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.since, date) or not isinstance(self.until, date):
@@ -58,6 +64,14 @@ class Period:
             raise ValueError("A period ends after it begins.")
         if (self.until - self.since).days > MAX_DAYS:
             raise ValueError(f"A period covers at most {MAX_DAYS} days.")
+        first_end = day_start(self.since + timedelta(days=1))
+        if self.start_at is not None and not day_start(self.since) <= self.start_at < first_end:
+            raise ValueError("A period starts on its first day.")
+        last_start = day_start(self.until - timedelta(days=1))
+        if self.end_at is not None and not last_start < self.end_at <= day_start(self.until):
+            raise ValueError("A period ends on its last day.")
+        if self.end <= self.start:
+            raise ValueError("A period ends after it begins.")
 
     @classmethod
     def day(cls, day: date) -> Period:
@@ -72,12 +86,12 @@ class Period:
     @property
     def start(self) -> datetime:
         """The first instant, in UTC."""
-        return day_start(self.since)
+        return day_start(self.since) if self.start_at is None else self.start_at
 
     @property
     def end(self) -> datetime:
         """The instant after the last, in UTC."""
-        return day_start(self.until)
+        return day_start(self.until) if self.end_at is None else self.end_at
 
 
 #: A day's count of a figure: ``(day, keys, count)``.

@@ -14,8 +14,10 @@ a status change is read from the licences' (id, department) index (migration 002
 
 The counting figures (licences issued, status changes, uses by other departments, QR answers)
 read the daily roll-ups (:mod:`econtract.supervision._rollup`) for the days rolled up, and the
-records, as above, for the others (today, and any day not rolled up yet): at a million
-licences a year's figure reads a few rows a day. The two give the same numbers. So do the
+records, as above, for the others (any day not rolled up yet, and of today, rolled up so far
+to an instant an hour or two back, what came since): at a million licences a year's figure
+reads a few rows a day. The two give the same numbers; a group of today's counted in both is
+summed. So do the
 envelopes by status: those of a rolled-up day are counted there once closed (a closed envelope
 never changes again), the open ones are read live through the envelopes' status index (the
 few in flight), and those closed since their day was rolled up are read one by one until the
@@ -35,7 +37,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -64,7 +66,6 @@ from econtract.supervision._conditions import (
     Query,
     as_date,
     bodies,
-    china_day,
     per_day,
     scans_in,
     started_in,
@@ -165,16 +166,18 @@ def issued_rows(session: Session, period: Period, department_id: int | None) -> 
     if department_id is not None:
         rolled = rolled.where(IssuedDay.department_id == department_id)
     rows = _rolled_rows(session, rolled, IssuedDay.day, period)
-    for live in live_periods(session, period):
+    runs = live_periods(session, period)
+    fresh: list[DayCount] = []
+    for live in runs:
         issued = select(Certificate).where(
             Certificate.department_id.in_(bodies(session, department_id)),
             Certificate.issued_at >= live.start,
             Certificate.issued_at < live.end,
         )
-        rows += per_day(
+        fresh += per_day(
             session, issued, Certificate.issued_at, Certificate.department_id, Certificate.type_code
         )
-    return rows
+    return _joined(rows, fresh, runs)
 
 
 def status_changes_per_day(
@@ -311,16 +314,18 @@ def status_change_rows(
     for day, listed in session.connection().execute(rolled).all():
         on = as_date(day)
         rows += [(on, (status, reason), n) for status, reason, n in json.loads(listed)]
-    for live in live_periods(session, period):
+    runs = live_periods(session, period)
+    fresh: list[DayCount] = []
+    for live in runs:
         changes = (
             status_changes_in(live)
             if department_id is None
             else status_change_query(live, department_id)
         )
-        rows += per_day(
+        fresh += per_day(
             session, changes, StatusEvent.created_at, StatusEvent.to_status, StatusEvent.reason
         )
-    return rows
+    return _joined(rows, fresh, runs)
 
 
 def envelope_counts(
@@ -356,22 +361,21 @@ def envelope_counts(
     for stmt in statements:
         for initiator, status, n in session.connection().execute(stmt):
             counts[initiator, status] += int(n)
-    day = china_day(session, Envelope.created_at)
+    # The open ones one by one (a few hundred at most, index only): whether one was started
+    # in a part of the period rolled up is a matter of its instant, not only of its day.
     open_now = session.connection().execute(
-        select(Envelope.initiator_id, day, func.count())
-        .where(
+        select(Envelope.initiator_id, Envelope.created_at).where(
             Envelope.status == EnvelopeStatus.OPEN.value,
             Envelope.created_at >= period.start,
             Envelope.created_at < period.end,
         )
-        .group_by(Envelope.initiator_id, day)
     )
     open_on_rolled_days = 0
-    for initiator, started, n in open_now:
-        if not any(run.since <= as_date(started) < run.until for run in live):
-            open_on_rolled_days += n
+    for initiator, started in open_now:
+        if not any(run.start <= started < run.end for run in live):
+            open_on_rolled_days += 1
         if department_id is None or initiator == department_id:
-            counts[initiator, EnvelopeStatus.OPEN.value] += int(n)
+            counts[initiator, EnvelopeStatus.OPEN.value] += 1
     pending = select(OpenEnvelope.envelope_id).where(
         OpenEnvelope.day >= period.since, OpenEnvelope.day < period.until
     )
@@ -405,15 +409,17 @@ def use_rows(session: Session, period: Period, department_id: int | None) -> lis
             )
         )
     rows = _rolled_rows(session, rolled, UseDay.day, period)
-    for live in live_periods(session, period):
-        rows += per_day(
+    runs = live_periods(session, period)
+    fresh: list[DayCount] = []
+    for live in runs:
+        fresh += per_day(
             session,
             use_query(live, department_id),
             UsageRecord.created_at,
             UsageRecord.department_id,
             Certificate.department_id,
         )
-    return rows
+    return _joined(rows, fresh, runs)
 
 
 def scan_rows(
@@ -444,30 +450,34 @@ def scan_rows(
 
 
 def live_periods(session: Session, period: Period) -> list[Period]:
-    """The runs of days of ``period`` that are not rolled up (today, and any day the worker
-    has not reached yet), each read from the records."""
-    rolled = set(
-        map(
-            as_date,
-            session.connection()
-            .scalars(
-                select(RolledUpDay.day).where(
-                    RolledUpDay.day >= period.since, RolledUpDay.day < period.until
-                )
+    """The runs of ``period`` that are not rolled up, each read from the records: the days
+    not rolled up (any the worker has not reached yet), and of a day rolled up in part
+    (today so far) what came after the instant it was rolled up to."""
+    marks: dict[date, datetime | None] = {
+        as_date(day): through
+        for day, through in session.connection().execute(
+            select(RolledUpDay.day, RolledUpDay.through).where(
+                RolledUpDay.day >= period.since, RolledUpDay.day < period.until
             )
-            .all(),
         )
-    )
+    }
     runs: list[Period] = []
     day = period.since
     while day < period.until:
-        if day in rolled:
+        if day in marks and marks[day] is None:
             day += timedelta(days=1)
             continue
-        first = day
-        while day < period.until and day not in rolled:
+        first, start_at = day, marks.get(day)
+        day += timedelta(days=1)
+        # A day rolled up in part begins a run, and ends the one before it.
+        while day < period.until and day not in marks:
             day += timedelta(days=1)
-        runs.append(Period(since=first, until=day))
+        if first == period.since and period.start_at is not None:
+            start_at = max(start_at or period.start_at, period.start_at)
+        run_end = period.end_at if day == period.until else None
+        if start_at is not None and run_end is not None and run_end <= start_at:
+            continue  # rolled up past the period's end
+        runs.append(Period(since=first, until=day, start_at=start_at, end_at=run_end))
     return runs
 
 
@@ -478,6 +488,24 @@ def _rolled_rows(session: Session, stmt: Query, day: Any, period: Period) -> lis
     rows = session.connection().execute(stmt.where(day >= period.since, day < period.until)).all()
     days = {value: as_date(value) for value in {row[0] for row in rows}}
     return [(days[row[0]], tuple(row[1:-1]), int(row[-1])) for row in rows]
+
+
+def _joined(rolled: list[DayCount], fresh: list[DayCount], runs: list[Period]) -> list[DayCount]:
+    """The rows of the roll-ups and those read from the records (``fresh``, of the ``runs``),
+    a group of a day rolled up in part (today so far) counted once, in both summed."""
+    parts = {run.since for run in runs if run.start_at is not None}
+    if not parts or not fresh:
+        return rolled + fresh
+    totals: Counter[tuple[date, tuple[Any, ...]]] = Counter()
+    rows = []
+    for row in rolled:
+        if row[0] in parts:
+            totals[row[0], row[1]] += row[2]
+        else:
+            rows.append(row)
+    for day, keys, n in fresh:
+        totals[day, keys] += n
+    return rows + [(day, keys, n) for (day, keys), n in totals.items()]
 
 
 def _summed(rows: Iterable[DayCount]) -> list[DayCount]:

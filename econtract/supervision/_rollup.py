@@ -18,6 +18,14 @@ so nothing stays lost.
 The worker's round rolls up the days since the last one rolled up (from the first day with
 records on a new registry), :data:`CHUNK_DAYS` days per transaction; two processes rolling the
 same day at once collide on the day's key, and the second gives way.
+
+Today so far is rolled up too, by the same rule: up to :func:`today_watermark` (the last full
+hour less the grace), kept as the day's ``through``, its rows replaced once an hour and by the
+whole day's once it is over. The figures read those rows and the records written since the
+watermark only (an hour or two of them), so that no figure reads more of today on a busy
+registry than on a quiet one. The QR counters are kept per licence and day, not per instant:
+they are rolled up with the whole day, and today's are read from them until then. Nothing is
+counted on the write paths (no counter row for issuance or the QR page to update).
 """
 
 from __future__ import annotations
@@ -79,10 +87,18 @@ def last_complete_day(clock: Clock) -> date:
     return (clock.now() - ROLLUP_GRACE).astimezone(CHINA).date() - timedelta(days=1)
 
 
+def today_watermark(clock: Clock) -> datetime:
+    """The instant up to which the day after the last complete one is rolled up so far: the
+    last full hour less :data:`ROLLUP_GRACE` (China's hours are UTC's: a whole offset)."""
+    now = clock.now().astimezone(UTC)
+    return now.replace(minute=0, second=0, microsecond=0) - ROLLUP_GRACE
+
+
 def roll_up(services: Services, *, since: date | None = None, clock: Clock | None = None) -> int:
     """Roll up the days from ``since`` (again, when they were) to the last complete day;
-    without ``since``, the days after the last one rolled up. Return how many days were
-    written (0 when another process was writing the same days)."""
+    without ``since``, the days after the last one rolled up; then the day after it so far,
+    up to :func:`today_watermark` (once an hour). Return how many whole days were written
+    (0 when another process was writing the same days)."""
     clock = clock or services.clock
     last = last_complete_day(clock)
     try:
@@ -104,7 +120,25 @@ def roll_up(services: Services, *, since: date | None = None, clock: Clock | Non
             # Another process rolled these days up first (its rows are the same).
             return days
         days += (chunk.until - chunk.since).days
+    _roll_up_today(services, last + timedelta(days=1), today_watermark(clock), clock.now())
     return days
+
+
+def _roll_up_today(services: Services, today: date, watermark: datetime, now: datetime) -> None:
+    """Roll up ``today`` (the day after the last complete one) up to ``watermark``, unless
+    it is already, or the watermark is still its midnight."""
+    part = Period.day(today)
+    if watermark <= part.start:
+        return
+    with services.sessions() as session:
+        marked = session.get(RolledUpDay, today)
+        if marked is not None and marked.through == watermark:
+            return
+    try:
+        with db.transaction(services.sessions) as session:
+            _write(session, Period(since=today, until=part.until, end_at=watermark), now)
+    except IntegrityError:
+        pass  # another process rolled it up first, to the same instant
 
 
 def _chunks(since: date, until: date) -> Iterator[Period]:
@@ -116,7 +150,8 @@ def _chunks(since: date, until: date) -> Iterator[Period]:
 
 def _first_unrolled_day(session: Session) -> date | None:
     """The day after the last one rolled up, or, when none was, the first day with records."""
-    last = session.scalar(select(func.max(RolledUpDay.day)))
+    # A day rolled up in part is rolled up whole once it is over.
+    last = session.scalar(select(func.max(RolledUpDay.day)).where(RolledUpDay.through.is_(None)))
     if last is not None:
         return as_date(last) + timedelta(days=1)
     # Each through an index: the time indexes of the events and uses (migration 0022), the
@@ -139,7 +174,8 @@ def _first_unrolled_day(session: Session) -> date | None:
 
 
 def _write(session: Session, period: Period, now: datetime) -> None:
-    """Replace the roll-ups of the period's days by counts of their records."""
+    """Replace the roll-ups of the period's days by counts of their records (up to its
+    ``end_at`` for today so far)."""
     for table in DAY_TABLES:
         session.execute(delete(table).where(table.day >= period.since, table.day < period.until))
     # Read with no day of the period rolled up any more: the figures' live queries.
@@ -153,11 +189,19 @@ def _write(session: Session, period: Period, now: datetime) -> None:
         StatusEvent.reason,
     )
     uses = use_rows(session, period, None)
-    scans = session.execute(
-        select(ScanCount.day, ScanCount.department_id, ScanCount.verdict, func.sum(ScanCount.count))
-        .where(scans_in(period, None))
-        .group_by(ScanCount.day, ScanCount.department_id, ScanCount.verdict)
-    ).all()
+    # The QR counters hold a whole day's answers, rolled up with the whole day: until then
+    # the figure reads the day's counters (they are per licence, not per answer).
+    scans = (
+        session.execute(
+            select(
+                ScanCount.day, ScanCount.department_id, ScanCount.verdict, func.sum(ScanCount.count)
+            )
+            .where(scans_in(period, None))
+            .group_by(ScanCount.day, ScanCount.department_id, ScanCount.verdict)
+        ).all()
+        if period.end_at is None
+        else []
+    )
     started = select(Envelope).where(started_in(session, period, None))
     envelopes = per_day(
         session,
@@ -175,7 +219,7 @@ def _write(session: Session, period: Period, now: datetime) -> None:
     day = period.since
     days = []
     while day < period.until:
-        days.append({"day": day, "rolled_at": now})
+        days.append({"day": day, "rolled_at": now, "through": period.end_at})
         day += timedelta(days=1)
     session.execute(insert(RolledUpDay), days)
     rows: list[tuple[type[Base], list[dict[str, object]]]] = [

@@ -22,6 +22,7 @@ from econtract.supervision import (
     Series,
     completion_times,
     envelopes_by_status,
+    flush_scans,
     issued_per_day,
     issued_per_week,
     last_complete_day,
@@ -38,13 +39,18 @@ from econtract.supervision._rollup_models import (
     EnvelopeDay,
     IssuedDay,
     RolledUpDay,
+    UseDay,
 )
 from econtract.webhooks import run_round
 from tests.econtract.conftest import cli_env  # noqa: F401 (a fixture)
 from tests.supervision.test_overview import (  # noqa: F401 (a fixture)
+    SECOND,
     WEEK,
     Registry,
+    _change,
     _issue,
+    _scan,
+    _use,
     china,
     registry,
 )
@@ -106,17 +112,23 @@ def _rows(services: Services) -> dict[str, int]:
 def test_figures_from_the_roll_ups_equal_the_live_ones(arranged: Registry) -> None:
     services = arranged.services
     live = _figures(arranged)
-    # Up to the 19th: the days from the first record (the 15th) to it rolled up, the rest live.
+    # Up to the 19th: the days from the first record (the 15th) to it rolled up, the 20th up
+    # to 01:00 (the last full hour less the grace), the rest live.
     assert roll_up(services, clock=_at(20, 2)) == 5
     with services.sessions() as session:
-        days = list(session.scalars(select(RolledUpDay.day).order_by(RolledUpDay.day)))
-    assert days == [date(2026, 11, d) for d in range(15, 20)]
+        days = session.execute(
+            select(RolledUpDay.day, RolledUpDay.through).order_by(RolledUpDay.day)
+        ).all()
+    assert days == [(date(2026, 11, d), None) for d in range(15, 20)] + [
+        (date(2026, 11, 20), china(20, 1))
+    ]
     assert _figures(arranged) == live
     # Then every day of November, from the roll-ups alone.
     assert roll_up(services, clock=FixedClock(datetime(2026, 12, 1, 2, tzinfo=CHINA))) == 11
     rows = _rows(services)
     assert rows == {
-        "overview_rollup_days": 16,
+        # the 15th to the 30th, and December 1st up to 01:00
+        "overview_rollup_days": 17,
         # (15, first, licence), (16, first, licence), (17, first, food), (17, second,
         # licence), (23, second, licence)
         "overview_issued_days": 5,
@@ -137,6 +149,61 @@ def test_figures_from_the_roll_ups_equal_the_live_ones(arranged: Registry) -> No
         # one per initiator and day it completed envelopes on
         "overview_completion_totals": 5,
     }
+    assert _figures(arranged) == live
+
+
+def test_today_is_rolled_up_so_far_and_read_live_from_there(arranged: Registry) -> None:
+    services = arranged.services
+    today = date(2026, 11, 20)
+    # The 20th at 14:30: the days before it rolled up whole, the 20th up to 13:00 (the last
+    # full hour less the grace) with the use and the envelope of 10:00.
+    assert roll_up(services, clock=_at(20, 14, 30)) == 5
+    with services.sessions() as session:
+        marked = session.get(RolledUpDay, today)
+        assert marked is not None
+        assert marked.through == china(20, 13)
+        assert session.scalars(select(UseDay.count).where(UseDay.day == today)).all() == [1]
+    before = _figures(arranged)
+    # Written since 13:00: a licence, its use by another department, a revocation, the open
+    # envelope of 10:00 completed (open when the 20th was rolled up), scans.
+    licence = _issue(services, SECOND, "business_licence", china(20, 13, 30))
+    _change(services, arranged.licences["sunday"], "revoke", "注销", china(20, 13, 40))
+    with db.transaction(services.sessions) as session:
+        session.add(_use("use_late", arranged.third, licence, china(20, 13, 50), "granted"))
+        session.execute(
+            update(Envelope)
+            .where(Envelope.id == arranged.envelopes["open"])
+            .values(
+                status="completed", completed_at=china(20, 13, 45), updated_at=china(20, 13, 45)
+            )
+        )
+    _scan(services, china(20, 13, 55), licence, "VALID", 2)
+    _scan(services, china(20, 13, 55), None, "FORGED", 1)
+    flush_scans(services)
+    in_part = _figures(arranged)
+    # Every figure but the week's licences issued (by their Monday) shows them on the 20th.
+    assert {
+        name for name, *_ in before if before[name, WEEK, None] != in_part[name, WEEK, None]
+    } == {figure.__name__ for figure in FIGURES}
+    # Within the hour the worker's rounds leave the 20th's rows as they are.
+    assert roll_up(services, clock=_at(20, 14, 59)) == 0
+    assert _figures(arranged) == in_part
+    # The records alone, with nothing rolled up, give the same numbers.
+    with db.transaction(services.sessions) as session:
+        for model in ROLL_UPS:
+            session.execute(delete(model))
+    live = _figures(arranged)
+    assert in_part == live
+    # Rolled up again to 14:00 (the late records in the 20th's rows), then the whole day.
+    assert roll_up(services, clock=_at(20, 15, 10)) == 5
+    with services.sessions() as session:
+        assert session.scalars(select(UseDay.count).where(UseDay.day == today)).all() == [2]
+    assert _figures(arranged) == live
+    assert roll_up(services, clock=_at(21, 1)) == 1
+    with services.sessions() as session:
+        marked = session.get(RolledUpDay, today)
+        assert marked is not None
+        assert marked.through is None
     assert _figures(arranged) == live
 
 
