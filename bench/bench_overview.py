@@ -12,10 +12,10 @@ does, with the departments of the seeded registry (``bench/seed_supervision.py``
 filled with SQL (:func:`bench.large_registry.fill_year`: licences issued over the 365 days
 up to today, their revocations and suspensions with reasons, uses by other departments,
 envelopes open, completed, declined and expired, and QR scan counters, all in proportion to
-the licences) and vacuumed and analysed, as an operator (or autovacuum) would after a bulk
-load; then the days before today are rolled up (:func:`econtract.supervision.roll_up`, as the
-worker's round does once a day is over), so that the figures read the roll-ups for them and
-the records for today.
+the licences, up to now) and vacuumed and analysed, as an operator (or autovacuum) would after
+a bulk load; then the days are rolled up (:func:`econtract.supervision.roll_up`, as the
+worker's round does: the days that are over, and today so far up to the last full hour less
+the grace), so that the figures read the roll-ups and the records written since.
 
 Measured on each: every figure of :mod:`econtract.supervision` over the default period (the
 last 30 days) and over the whole year, for every department (a supervisor's view) and for
@@ -206,6 +206,9 @@ def build(database_url: str, data_dir: Path, certificates: int) -> Registry:
         first_day=first_day,
         revoke_reasons=[reason for reason, _ in REVOKE_REASONS],
         suspend_reasons=[reason for reason, _ in SUSPEND_REASONS],
+        # Up to now, as a registry is: a record dated later than now (a whole today) would
+        # be read from the records, the worker rolling up today only so far.
+        end=datetime.now(CHINA),
     )
     rows = fill_year(services.engine, year, certificates=certificates)
     analyse(services.engine, vacuum=True)

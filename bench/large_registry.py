@@ -218,7 +218,8 @@ _YEAR_SCANS = text(
     """
     INSERT INTO scan_counts (day, channel, subject, verdict, department_id, count)
     SELECT
-        CAST(:first_day AS date) + CAST((g - 1) * :days / :scans AS int), 'qr',
+        CAST(:first_day AS date)
+            + CAST(floor((g - 1) * CAST(:days AS double precision) / :scans) AS int), 'qr',
         CASE WHEN g % 8 = 0 THEN 'bench.unknown.' || g ELSE 'bench_' || k END,
         CASE WHEN g % 8 = 0 THEN 'UNKNOWN' WHEN g % 16 = 1 THEN 'FORGED' ELSE 'VALID' END,
         CASE WHEN g % 8 = 0 THEN NULL ELSE (CAST(:departments AS int[]))[k % :lines + 1] END,
@@ -262,6 +263,9 @@ class Year:
     """The year's first China day; it ends 365 days later."""
     revoke_reasons: Sequence[str]
     suspend_reasons: Sequence[str]
+    end: datetime | None = None
+    """The instant its records stop, on its last day (now: the service dates a record when
+    it writes it, so none is dated later); ``None``: the end of its last day."""
 
     @property
     def first(self) -> datetime:
@@ -277,8 +281,8 @@ def fill_year(engine: Engine, year: Year, *, certificates: int) -> dict[str, int
     """Insert a year of ``certificates`` filler licences and the records that go with them
     (status changes, uses, envelopes, scan counters), in chunks (PostgreSQL only); return
     the rows inserted per table."""
-    span = _YEAR_DAYS * 86400
     first = year.first
+    span = _YEAR_DAYS * 86400 if year.end is None else (year.end - first).total_seconds()
     last = first + timedelta(seconds=span - 1)
     common: dict[str, object] = {
         "departments": [d for d, _ in year.lines],
@@ -349,6 +353,7 @@ def fill_year(engine: Engine, year: Year, *, certificates: int) -> dict[str, int
         engine,
         _YEAR_SCANS,
         scans,
-        {**common, "scans": scans, "first_day": year.first_day, "days": _YEAR_DAYS},
+        # Today's counters in proportion to its part of the day so far.
+        {**common, "scans": scans, "first_day": year.first_day, "days": span / 86400},
     )
     return counts
