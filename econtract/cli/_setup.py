@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,6 +43,7 @@ def serve(
     import uvicorn
 
     from econtract.bootstrap import initialise
+    from econtract.serving import can_pass_connections, run_workers
     from signing.fonts import check_font
 
     check_font()
@@ -57,16 +58,23 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
-    uvicorn.run(
-        "api:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+    }
+    if workers > 1 and can_pass_connections():
+        # Our supervisor hands each new connection to the least busy worker; uvicorn's lets
+        # the workers race for them, and one often takes a whole burst (econtract.serving).
+        status = run_workers(uvicorn.Config("api:create_app", **options), workers=workers)
+        if status:
+            raise typer.Exit(status)
+        return
+    uvicorn.run("api:create_app", **options)
 
 
 @db_app.command("upgrade")
