@@ -20,8 +20,21 @@ exists together with its sealed file's registration.
    sees the certificate it committed (SQLite runs one writer at a time);
 3. refuse a holder who already holds a valid licence of the type, and a supersede of a
    licence that cannot be superseded, before any number is spent on them;
-4. take the number from the counter, whose row lock is then held for one more statement and
-   the commit (``econtract_number_lock_seconds``).
+
+and once that transaction committed, the claim still without a number:
+
+4. take the number from the counter and write it to the claim in one statement that is a
+   transaction of its own (:func:`~econtract.issuance._numbering.take_number`), so that the
+   counter's lock is held for the database's work alone, never while the thread waits for
+   the GIL (``econtract_number_lock_seconds``).
+
+A claim without a number lasts an instant, and every reader copes: a request for the same
+holder waits a moment for the number to name it (:func:`_refuse_held`), a retry with the
+same key takes the number itself (the statement numbers a claim once, whoever sends it), and
+the sweep voids it like any abandoned claim. When the process dies between the two, the
+claim stays pending without a number and the sweep voids it; no number was handed out, so
+nothing is voided in the audit trail or the log (the claim row keeps the reason). A counter
+used up voids the claim the same way and refuses the request.
 
 A claim ends ``issued``, in the transaction that registers its certificate, which moves it
 only from ``pending``; or ``void`` with its reason (:func:`void_claim`): the seal failed, the
@@ -41,15 +54,26 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import NoReturn
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, delete, select, text, update
+from sqlalchemy import (
+    Engine,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
 from econtract import audit, db, metrics
 from econtract.clock import CHINA, Clock
 from econtract.errors import ConflictError, LicenceExistsError, NotFoundError
+from econtract.issuance._catalogue import get_template
 from econtract.issuance._idempotency import IdempotencyKey, Issued, claim_key
-from econtract.issuance._numbering import allocate_number
+from econtract.issuance._numbering import number_stem, take_number
 from econtract.issuance._request import ValidatedRequest
 from econtract.issuance._status import refuse_second_licence
 from econtract.models import (
@@ -68,6 +92,12 @@ log = logging.getLogger(__name__)
 
 #: Who voids a claim nobody registered.
 SWEEP_ACTOR = audit.Actor(name="service:claim-sweep")
+
+#: Who voids a claim whose number could not be taken.
+NUMBERING_ACTOR = audit.Actor(name="service:numbering")
+
+#: How long a request refused for a holder waits for the other request's number, to name it.
+_NUMBER_WAIT_SECONDS = 2.0
 
 
 class ClaimState(StrEnum):
@@ -102,7 +132,8 @@ class IssuanceClaim(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
     type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"))
     number: Mapped[str | None] = mapped_column(String(64), default=None)
-    """Set in the claiming transaction, just before it commits (``None`` never commits)."""
+    """Set by its own statement once the claim committed; ``None`` for that instant, and for
+    good when the process died in between or the counter was used up."""
     holder_code: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(8), default=ClaimState.PENDING.value)
     issued_at: Mapped[datetime]
@@ -171,35 +202,57 @@ def reserve(
             refuse_second_licence(session, department=department, request=request, today=today)
             if request.supersedes is not None:
                 supersedable(session, request.supersedes, department.id)
-            locked = time.perf_counter()
-            number = allocate_number(
-                session, department, request.template, issued_at.astimezone(CHINA).year
-            )
-            claim.number = number
-            reservation = Reservation(certificate_id=claim.id, number=number, issued_at=issued_at)
-            session.flush()
     except IntegrityError:
         if not holder_taken:
             raise
         _refuse_held(services, department=department, request=request, today=today)
-    metrics.NUMBER_LOCK.observe(time.perf_counter() - locked)
-    return reservation
+    year = issued_at.astimezone(CHINA).year
+    try:
+        number = _give_number(
+            services.engine, claim.id, number_stem(request.template, department, year)
+        )
+    except Exception as exc:
+        _void_now(services, claim.id, f"numbering failed: {type(exc).__name__}", NUMBERING_ACTOR)
+        raise
+    if number is None:
+        _void_now(services, claim.id, "licence numbers used up", NUMBERING_ACTOR)
+        raise ConflictError(
+            f"The {request.template.name} numbers of {year} are used up for this department."
+        )
+    return Reservation(certificate_id=claim.id, number=number, issued_at=issued_at)
+
+
+def _give_number(engine: Engine, claim_id: str, stem: str) -> str | None:
+    """Step 4: the pending claim's number, taken now unless a retry with the same key took it
+    first; ``None`` when it has none (the counter is used up, or the claim is void)."""
+    taken = take_number(engine, claim_id=claim_id, stem=stem)
+    if taken is not None:
+        metrics.NUMBER_LOCK.observe(taken.lock_seconds)
+        return taken.number
+    with Session(engine) as session:
+        return session.scalar(select(IssuanceClaim.number).where(IssuanceClaim.id == claim_id))
 
 
 def _refuse_held(
     services: Services, *, department: Department, request: ValidatedRequest, today: date
 ) -> NoReturn:
     """Another request claimed a licence for this holder: name it, or the licence it made."""
-    with services.sessions() as session:
-        refuse_second_licence(session, department=department, request=request, today=today)
-        pending = session.scalars(
-            select(IssuanceClaim).where(
-                IssuanceClaim.department_id == department.id,
-                IssuanceClaim.type_code == request.template.code,
-                IssuanceClaim.holder_code == request.holder_code,
-                IssuanceClaim.state == ClaimState.PENDING.value,
-            )
-        ).first()
+    deadline = time.monotonic() + _NUMBER_WAIT_SECONDS
+    while True:
+        with services.sessions() as session:
+            refuse_second_licence(session, department=department, request=request, today=today)
+            pending = session.scalars(
+                select(IssuanceClaim).where(
+                    IssuanceClaim.department_id == department.id,
+                    IssuanceClaim.type_code == request.template.code,
+                    IssuanceClaim.holder_code == request.holder_code,
+                    IssuanceClaim.state == ClaimState.PENDING.value,
+                )
+            ).first()
+        if pending is None or pending.number is not None or time.monotonic() > deadline:
+            break
+        # Claimed an instant ago: its number follows in a statement of its own.
+        time.sleep(0.01)
     if pending is not None and pending.number is not None:
         raise LicenceExistsError(
             f"{request.holder_code} is being issued a {request.template.name} of this "
@@ -208,7 +261,8 @@ def _refuse_held(
             certificate_id=pending.id,
             number=pending.number,
         )
-    # The other request ended between the two reads (void, or its licence superseded).
+    # The other request ended between the two reads (void, or its licence superseded), or
+    # died before its number.
     raise ConflictError("Another request for this holder was in progress; send it again.")
 
 
@@ -248,9 +302,22 @@ def pending_claim(session: Session, idempotency: IdempotencyKey) -> Reservation 
             IssuanceClaim.state == ClaimState.PENDING.value,
         )
     ).first()
-    if claim is None or claim.number is None:
+    if claim is None:
         return None
-    return Reservation(certificate_id=claim.id, number=claim.number, issued_at=claim.issued_at)
+    number = claim.number
+    if number is None:
+        # Its request died between the claim and its number, or is about to take it: whoever
+        # comes first numbers the claim, once.
+        department = session.get(Department, claim.department_id)
+        assert department is not None
+        year = claim.issued_at.astimezone(CHINA).year
+        stem = number_stem(get_template(claim.type_code), department, year)
+        engine = session.get_bind()
+        assert isinstance(engine, Engine)
+        number = _give_number(engine, claim.id, stem)
+        if number is None:
+            return None
+    return Reservation(certificate_id=claim.id, number=number, issued_at=claim.issued_at)
 
 
 def settle_claim(session: Session, reservation: Reservation, clock: Clock) -> None:
@@ -294,7 +361,8 @@ def void_claim(
     session: Session, certificate_id: str, *, reason: str, actor: audit.Actor, clock: Clock
 ) -> str | None:
     """Declare a pending claim void, in the audit trail and the log, and free its
-    Idempotency-Key for a fresh attempt; its number, or ``None`` when it was not pending."""
+    Idempotency-Key for a fresh attempt; its number, or ``None`` when it was not pending or
+    had no number (then nothing was handed out: the claim row alone says why it is void)."""
     now = clock.now()
     if not _leave_pending(
         session, certificate_id, state=ClaimState.VOID.value, settled_at=now, reason=reason[:200]
@@ -302,7 +370,6 @@ def void_claim(
         return None
     claim = session.get(IssuanceClaim, certificate_id)
     assert claim is not None
-    assert claim.number is not None
     if claim.client_id is not None:
         session.execute(
             delete(IdempotencyRecord).where(
@@ -311,6 +378,8 @@ def void_claim(
                 IdempotencyRecord.certificate_id.is_(None),
             )
         )
+    if claim.number is None:
+        return None
     event = audit.record(
         session,
         actor=actor,
@@ -344,17 +413,15 @@ def void_after_failure(
     """Void the claim of an issuance that failed after claiming. Should the registry be
     unreachable now, the sweep voids it later."""
     reason = f"issuance failed: {type(error).__name__}"
+    _void_now(services, reservation.certificate_id, reason, actor)
+
+
+def _void_now(services: Services, claim_id: str, reason: str, actor: audit.Actor) -> None:
     try:
         with db.transaction(services.sessions) as session:
-            void_claim(
-                session,
-                reservation.certificate_id,
-                reason=reason,
-                actor=actor,
-                clock=services.clock,
-            )
+            void_claim(session, claim_id, reason=reason, actor=actor, clock=services.clock)
     except Exception:
-        log.exception("a failed issuance's number could not be voided now; the sweep will")
+        log.exception("a failed issuance's claim could not be voided now; the sweep will")
 
 
 def sweep_claims(services: Services) -> list[str]:
@@ -370,6 +437,7 @@ def sweep_claims(services: Services) -> list[str]:
             )
         ).all()
     voided: list[str] = []
+    unnumbered = 0
     for claim_id in stale:
         # One transaction each: a retry may complete one of them meanwhile, and then wins.
         with db.transaction(services.sessions) as session:
@@ -382,8 +450,12 @@ def sweep_claims(services: Services) -> list[str]:
             )
         if number is not None:
             voided.append(number)
+        else:
+            unnumbered += 1
     if voided:
         log.warning("abandoned licence numbers voided", extra={"numbers": voided})
+    if unnumbered:
+        log.warning("abandoned claims without a number voided", extra={"claims": unnumbered})
     return voided
 
 

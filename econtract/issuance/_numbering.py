@@ -1,21 +1,93 @@
-"""Licence numbers: one counter per department, type and year, row-locked, never reused.
+"""Licence numbers: one counter per department, type and year, never reused.
 
-:func:`allocate_number` is the last statement but one of the claiming transaction
-(:mod:`econtract.issuance._claims`), so that the counter's row lock is held only until that
-short transaction commits. A number handed out in a transaction that rolls back was never
-handed out; a committed one is issued or declared void, and never handed out again.
+A claim (:mod:`econtract.issuance._claims`) is committed without a number; :func:`take_number`
+then gives it the next number of its counter in **one statement that is a transaction of its
+own**, so that the counter's lock is held only while the database runs that statement and its
+commit, never while the issuing thread waits for Python's GIL (the threads of a worker that
+seal hold it for up to ``sys.getswitchinterval()`` at a time, 5 ms):
+
+- on PostgreSQL, a data-modifying CTE locks the claim (still pending, still without a number),
+  increments the counter (creating it at one) and writes the number to the claim; it is sent
+  together with its ``BEGIN`` and ``COMMIT`` and a ``SELECT clock_timestamp()`` in one simple
+  query, which the server runs without waiting for the client;
+- on SQLite, one ``UPDATE`` in autocommit sets the claim's number to its stem, and the trigger
+  of migration 0032 increments the counter and appends its value, inside one
+  ``sqlite3_step`` that runs with the GIL released and commits before it returns. (An
+  ``UPDATE … RETURNING`` would not do: SQLite commits when the statement is finished, and
+  Python's ``sqlite3`` steps it to its end only when the row is fetched, with the GIL taken
+  again in between; a script of several statements retakes the GIL between them.)
+
+Either statement changes nothing unless the claim is pending and has no number, so it may be
+sent twice (by the request and by a retry that completes the claim) and numbers the claim once;
+a number is taken only together with the claim's row, so none is ever skipped silently. A
+counter at 999999 stops: nothing changes, and the claim stays without a number.
+
+The time the lock was held is ``econtract_number_lock_seconds``: on PostgreSQL as the server
+sees it, from the counter's increment to the end of the commit; on SQLite the wall time of the
+statement's call, an upper bound (it includes waiting for another process's write and taking
+the GIL back after the commit).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
 
-from econtract.errors import ConflictError
+from sqlalchemy import Engine
+
+from econtract import db
+from econtract.errors import RegistryError
 from econtract.issuance._templates import LicenceTemplate
-from econtract.models import Department, NumberCounter
+from econtract.models import Department
+
+#: The digits of a number's sequence, after its stem.
+SEQUENCE_DIGITS = 6
+
+# Parameters are bound by psycopg on the client side: a simple query with several statements
+# takes no server-side parameters, and it is what lets the server run them in one go.
+_TAKE_ON_POSTGRESQL = """
+BEGIN;
+WITH claim AS (
+    SELECT id, department_id, type_code FROM issuance_claims
+    WHERE id = %(claim_id)s AND state = 'pending' AND number IS NULL
+    FOR UPDATE
+), counter AS (
+    INSERT INTO number_counters (department_id, type_code, year, last_value)
+    SELECT department_id, type_code, %(year)s, 1 FROM claim
+    ON CONFLICT (department_id, type_code, year)
+    DO UPDATE SET last_value = number_counters.last_value + 1
+    WHERE number_counters.last_value < 999999
+    RETURNING last_value, clock_timestamp() AS locked_at
+)
+UPDATE issuance_claims SET number = %(stem)s || lpad(counter.last_value::text, 6, '0')
+FROM counter WHERE issuance_claims.id = %(claim_id)s
+RETURNING issuance_claims.number, counter.locked_at;
+COMMIT;
+SELECT clock_timestamp();
+"""
+
+_TAKE_ON_SQLITE = (
+    "UPDATE issuance_claims SET number = ? WHERE id = ? AND state = 'pending' AND number IS NULL"
+)
+
+
+@dataclass(frozen=True)
+class TakenNumber:
+    """A number given to a claim by :func:`take_number`."""
+
+    number: str
+    """The licence number."""
+    lock_seconds: float
+    """How long the counter's lock was held (the module says how it is measured)."""
+
+
+def number_stem(template: LicenceTemplate, department: Department, year: int) -> str:
+    """What a licence number starts with: type prefix, the department's region, the year."""
+    region = department.region or department.code[2:8]
+    return f"{template.number_prefix}{region}{year}"
 
 
 def format_number(template: LicenceTemplate, department: Department, year: int, value: int) -> str:
@@ -23,35 +95,68 @@ def format_number(template: LicenceTemplate, department: Department, year: int, 
 
     For example ``YZ3301002026000042``; unique per department and type, never reused.
     """
-    region = department.region or department.code[2:8]
-    return f"{template.number_prefix}{region}{year}{value:06d}"
+    return f"{number_stem(template, department, year)}{value:0{SEQUENCE_DIGITS}d}"
 
 
-def allocate_number(
-    session: Session, department: Department, template: LicenceTemplate, year: int
-) -> str:
-    """The next number of the department's counter for this type and year (row-locked)."""
-    bump = (
-        update(NumberCounter)
-        .where(
-            NumberCounter.department_id == department.id,
-            NumberCounter.type_code == template.code,
-            NumberCounter.year == year,
-        )
-        .values(last_value=NumberCounter.last_value + 1)
-        .returning(NumberCounter.last_value)
-    )
-    value = session.execute(bump).scalar_one_or_none()
-    if value is None:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(NumberCounter)
-            .values(department_id=department.id, type_code=template.code, year=year, last_value=0)
-            .on_conflict_do_nothing()
-        )
-        value = session.execute(bump).scalar_one()
-    if value >= 1_000_000:
-        raise ConflictError(
-            f"The {template.name} numbers of {year} are used up for this department."
-        )
-    return format_number(template, department, year, value)
+def take_number(engine: Engine, *, claim_id: str, stem: str) -> TakenNumber | None:
+    """Give the pending claim ``claim_id`` the next number of its counter, in one statement
+    of its own; ``None`` when it changed nothing (the claim has a number already, is pending
+    no more, or the counter is used up). ``stem`` ends with the counter's year."""
+    year = int(stem[-4:])
+    if engine.dialect.name == "postgresql":
+        return _take_on_postgresql(engine, claim_id=claim_id, stem=stem, year=year)
+    return _take_on_sqlite(engine, claim_id=claim_id, stem=stem)
+
+
+def _take_on_postgresql(
+    engine: Engine, *, claim_id: str, stem: str, year: int
+) -> TakenNumber | None:
+    # Loaded here, as SQLAlchemy loads it: only a PostgreSQL registry needs it.
+    import psycopg  # noqa: PLC0415
+
+    with closing(engine.raw_connection()) as pooled:
+        conn: Any = pooled.driver_connection
+        conn.autocommit = True
+        try:
+            with psycopg.ClientCursor(conn) as cursor:
+                cursor.execute(
+                    _TAKE_ON_POSTGRESQL, {"claim_id": claim_id, "stem": stem, "year": year}
+                )
+                cursor.nextset()  # past BEGIN
+                taken = cursor.fetchone()
+                cursor.nextset()  # past COMMIT
+                cursor.nextset()
+                released = cursor.fetchone()
+        finally:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            conn.autocommit = False
+    if taken is None:
+        return None
+    assert released is not None
+    number, locked_at = taken
+    return TakenNumber(number=number, lock_seconds=(released[0] - locked_at).total_seconds())
+
+
+def _take_on_sqlite(engine: Engine, *, claim_id: str, stem: str) -> TakenNumber | None:
+    # The process's writers queue for SQLite's write lock in the database module rather than
+    # poll for it; the connection is in autocommit (the driver's isolation level is None).
+    with db._write_queue(engine), closing(engine.raw_connection()) as pooled:
+        conn: Any = pooled.driver_connection
+        started = time.perf_counter()
+        try:
+            changed = conn.execute(_TAKE_ON_SQLITE, (stem, claim_id)).rowcount
+        except sqlite3.IntegrityError as exc:
+            if "licence numbers used up" in str(exc):
+                return None
+            raise
+        held = time.perf_counter() - started
+        if changed != 1:
+            return None
+        (number,) = conn.execute(
+            "SELECT number FROM issuance_claims WHERE id = ?", (claim_id,)
+        ).fetchone()
+    if len(number) != len(stem) + SEQUENCE_DIGITS:
+        # Without migration 0032's trigger the stem would stay as the number.
+        raise RegistryError("The registry lacks migration 0032; run `econtract init`.")
+    return TakenNumber(number=number, lock_seconds=held)

@@ -17,9 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 import econtract.dual_seal
+import econtract.issuance._claims
 from econtract import db
 from econtract.bootstrap import DEMO_DEPARTMENT_CODE
 from econtract.departments import get_department
+from econtract.errors import ConflictError
 from econtract.issuance import (
     IdempotencyKey,
     IssueRequest,
@@ -77,6 +79,15 @@ def claim_only(services: Services, req: IssueRequest, key: IdempotencyKey | None
 def age_claims(services: Services, by: timedelta) -> None:
     with db.transaction(services.sessions) as session:
         session.execute(update(IssuanceClaim).values(created_at=services.clock.now() - by))
+
+
+def assert_completed_under_one_number(services: Services) -> None:
+    """Completed, not void: the sweep finds nothing, and no number was spent twice."""
+    age_claims(services, timedelta(days=1))
+    assert sweep_claims(services) == []
+    with services.sessions() as session:
+        assert session.scalars(select(NumberCounter.last_value)).one() == 1
+    assert voids(services) == []
 
 
 def log_entries(services: Services) -> list[LogEntry]:
@@ -155,12 +166,7 @@ def test_a_retry_with_the_same_key_completes_an_abandoned_claim(initialised: Ser
     again = issue(initialised, req, key)
     assert again.replayed
     assert again.certificate.id == abandoned.certificate_id
-    # Completed, not void: the sweep finds nothing, and no number was spent twice.
-    age_claims(initialised, timedelta(days=1))
-    assert sweep_claims(initialised) == []
-    with initialised.sessions() as session:
-        assert session.scalars(select(NumberCounter.last_value)).one() == 1
-    assert voids(initialised) == []
+    assert_completed_under_one_number(initialised)
 
 
 def test_a_retry_after_a_failed_seal_gets_one_licence_under_a_new_number(
@@ -265,3 +271,118 @@ def test_the_auditor_accepts_a_log_with_a_void_number(
     assert len(voids(initialised)) == 1
     served = json.dumps([e.to_json() for e in voids(initialised)])
     assert "number.void" in served
+
+
+class Killed(BaseException):
+    """The process's end: no handler of the service runs (as with ``kill -9``)."""
+
+
+def die_before_the_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies after the claim committed, before the statement that numbers it."""
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(econtract.issuance._claims, "take_number", killed)
+
+
+def unnumbered_claim(
+    services: Services, monkeypatch: pytest.MonkeyPatch, req: IssueRequest, key: Any = None
+) -> IssuanceClaim:
+    die_before_the_number(monkeypatch)
+    with pytest.raises(Killed):
+        issue(services, req, key)
+    monkeypatch.undo()
+    with services.sessions() as session:
+        claim = session.scalars(select(IssuanceClaim)).one()
+    assert claim.state == ClaimState.PENDING
+    assert claim.number is None
+    return claim
+
+
+def test_the_sweep_voids_a_claim_left_without_a_number_and_logs_no_number(
+    initialised: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request()
+    key = key_for(req)
+    left = unnumbered_claim(initialised, monkeypatch, req, key)
+    assert sweep_claims(initialised) == []  # maybe still about to take its number
+    age_claims(initialised, timedelta(seconds=initialised.settings.issuance_claim_timeout_seconds))
+    # No number was handed out: nothing to void in the audit trail or the log.
+    assert sweep_claims(initialised) == []
+    with initialised.sessions() as session:
+        claim = session.get(IssuanceClaim, left.id)
+        assert claim is not None
+        assert claim.state == ClaimState.VOID
+        assert claim.number is None
+        assert claim.reason is not None
+        assert claim.reason.startswith("abandoned: not registered within")
+        assert session.scalars(select(NumberCounter)).all() == []
+        assert session.get(IdempotencyRecord, ("cli_x", "order-1")) is None
+        assert not session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "number.void")
+        ).all()
+    assert voids(initialised) == []
+    # The holder and the key are free again, and no number was skipped.
+    assert issue(initialised, req, key).certificate.number.endswith("000001")
+
+
+def test_a_retry_with_the_same_key_numbers_a_claim_left_without_a_number(
+    initialised: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request()
+    key = key_for(req)
+    left = unnumbered_claim(initialised, monkeypatch, req, key)
+    completed = issue(initialised, req, key)
+    assert not completed.replayed
+    assert completed.certificate.id == left.id
+    assert completed.certificate.number.endswith("000001")
+    assert_completed_under_one_number(initialised)
+
+
+def test_parallel_retries_of_a_claim_without_a_number_take_one_number(
+    initialised: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request()
+    key = key_for(req)
+    left = unnumbered_claim(initialised, monkeypatch, req, key)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        made = list(pool.map(lambda _: issue(initialised, req, key), range(4)))
+    assert {m.certificate.id for m in made} == {left.id}
+    assert_completed_under_one_number(initialised)
+
+
+def test_a_used_up_counter_refuses_and_leaves_nothing_claimed(initialised: Services) -> None:
+    issue(initialised, request())
+    with db.transaction(initialised.sessions) as session:
+        session.execute(update(NumberCounter).values(last_value=999_999))
+    fields = holder_fields()
+    with pytest.raises(ConflictError, match="used up"):
+        issue(initialised, request(fields))
+    with initialised.sessions() as session:
+        claim = session.scalars(
+            select(IssuanceClaim).where(IssuanceClaim.holder_code == fields["credit_code"])
+        ).one()
+        assert session.scalars(select(NumberCounter.last_value)).one() == 999_999
+    assert claim.state == ClaimState.VOID
+    assert claim.number is None
+    assert voids(initialised) == []
+
+
+def test_a_failed_numbering_voids_its_claim_at_once(
+    initialised: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(econtract.issuance._claims, "take_number", broken)
+    fields = holder_fields()
+    with pytest.raises(RuntimeError, match="connection lost"):
+        issue(initialised, request(fields))
+    monkeypatch.undo()
+    with initialised.sessions() as session:
+        claim = session.scalars(select(IssuanceClaim)).one()
+    assert claim.state == ClaimState.VOID
+    assert claim.reason == "numbering failed: RuntimeError"
+    # The holder is free at once, not after the sweep's timeout.
+    assert issue(initialised, request(fields)).certificate.number.endswith("000001")
