@@ -23,6 +23,7 @@ from econtract.bootstrap import initialise
 from econtract.config import Settings
 from econtract.services import Services
 from tests.registry_template import (
+    DatabaseCopies,
     RegistryTemplate,
     create_postgresql_database,
     create_schema,
@@ -64,6 +65,16 @@ def registry_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regi
         drop_postgresql_database(PG_URL, name)
 
 
+@pytest.fixture(scope="session")
+def database_copies(registry_template: RegistryTemplate) -> Iterator[DatabaseCopies]:
+    """Copies of the PostgreSQL template database, made ahead and dropped behind the tests."""
+    assert PG_URL is not None
+    assert registry_template.database is not None
+    copies = DatabaseCopies(PG_URL, registry_template.database)
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema.
@@ -75,12 +86,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'registry.db'}"
         return
     if "initialised" in request.fixturenames:
-        template: RegistryTemplate = request.getfixturevalue("registry_template")
-        name = create_postgresql_database(PG_URL, template.database)
+        copies: DatabaseCopies = request.getfixturevalue("database_copies")
+        name = copies.take()
         try:
             yield database_url_of(PG_URL, name)
         finally:
-            drop_postgresql_database(PG_URL, name)
+            copies.give_back(name)
         return
     schema = f"t_{secrets.token_hex(6)}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
