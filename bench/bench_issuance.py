@@ -9,8 +9,9 @@ The project's figure: ``econtract serve --workers 2`` on a fresh data directory 
 issued to over HTTP by the load generator of ``bench/load.py`` in a process of its own, at
 ``--concurrency`` requests in flight for ``--seconds`` (after a short warm-up), each request a
 business licence with the fields of the next row of the sample ``tests/data/holders.csv``. It
-prints certificates per second, p50 and p99 latency and errors, and checks that every issued
-certificate has a number of its own and that there was no error.
+prints certificates per second, p50 and p99 latency and errors, how the generator's
+connections were split over the server's worker processes in the middle of the window, and
+checks that every issued certificate has a number of its own and that there was no error.
 
 The baseline, in this process, once per certificate: render the same licence (the same row's
 fields, a licence number and a QR code of a verification URL as long as the project's) with
@@ -29,8 +30,11 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
+import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date
 from functools import cache
@@ -192,9 +196,10 @@ def measure_naive(algorithm: KeyAlgorithm, count: int, repeats: int) -> Rate:
 
 def measure_http(
     server: EContractServer, seconds: float, concurrency: int, engine: str
-) -> tuple[LoadResult, float]:
-    """Issue over HTTP for ``seconds``; return the load's figures and the server's CPU seconds
-    per certificate (over the whole load, warm-up included)."""
+) -> tuple[LoadResult, float, list[int]]:
+    """Issue over HTTP for ``seconds``; return the load's figures, the server's CPU seconds
+    per certificate (over the whole load, warm-up included) and the connections per server
+    process in the middle of the window."""
     # A holder per request, for more requests than the run can make (the service issues far
     # fewer than 100 licences a second on the machines measured).
     bodies = tuple(
@@ -218,9 +223,32 @@ def measure_http(
         unique_header="Idempotency-Key",
     )
     before = process_group_cpu(server.process_group)
+    connections: list[int] = []
+    middle = threading.Timer(
+        _WARMUP_SECONDS + seconds / 2,
+        lambda: connections.extend(connections_per_process([server.port])),
+    )
+    middle.start()
     result = run_load_process(spec)
+    middle.join()
     used = process_group_cpu(server.process_group) - before
-    return result, used / max(result.total_requests, 1)
+    return result, used / max(result.total_requests, 1), connections
+
+
+def connections_per_process(ports: list[int]) -> list[int]:
+    """The established connections to ``ports``, counted per server process, most first (from
+    ``ss``, Linux): whether ``econtract serve`` spread the generator's long-lived connections
+    over its workers."""
+    found: list[str] = []
+    for port in ports:
+        listing = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        found += re.findall(r"pid=(\d+)", listing)
+    return sorted((found.count(pid) for pid in set(found)), reverse=True)
 
 
 def number_lock_quantiles(port: int) -> str:
@@ -260,7 +288,7 @@ def run(
     )
     with econtract_server(workers=2) as server:
         algorithm = KeyAlgorithm(server.licence_seal_algorithm)
-        result, server_cpu = measure_http(server, seconds, concurrency, engine)
+        result, server_cpu, connections = measure_http(server, seconds, concurrency, engine)
         problems = server.log_problems() if result.errors else []
         lock = number_lock_quantiles(server.port)
     numbers = result.collected
@@ -272,6 +300,8 @@ def run(
         f"{result.max_ms:.0f} ms"
     )
     print(f"{'':<48} server CPU {1000 * server_cpu:.1f} ms per certificate; {result.client_line()}")
+    split = "/".join(str(n) for n in connections) or "unknown"
+    print(f"{'':<48} connections per server process mid-window: {split}")
     distinct = len(set(numbers)) == len(numbers)
     print(
         f"{'certificates issued (warm-up included)':<48} {len(numbers):10d}  "

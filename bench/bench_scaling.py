@@ -22,7 +22,10 @@ request) by the load generator of ``bench/load.py`` in a process of its own, at
 ``bench.bench_issuance`` does. In the two-instance case two generators run at once, one per
 instance, with half the concurrency each and disjoint holders, as a load balancer spreading
 connections evenly would. It prints, for each, certificates per second, p50 and p99 latency,
-errors, the server CPU per certificate and the number counter's lock time; then the ratios
+errors, the server CPU per certificate, the number counter's lock time and how the
+generators' connections were split over the server processes in the middle of the window
+(``econtract serve --workers 2`` hands each new connection to the worker with the fewest open
+ones: 4/4 for 8 connections); then the ratios
 2 workers / 1 worker (target at least 1.7x on a 2-core machine) and 2 instances / 1 instance.
 It exits non-zero when a run had errors or issued a number twice.
 """
@@ -35,9 +38,7 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -46,7 +47,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
 
-from bench.bench_issuance import TYPE_CODE, distinct_holders, number_lock_quantiles
+from bench.bench_issuance import (
+    TYPE_CODE,
+    connections_per_process,
+    distinct_holders,
+    number_lock_quantiles,
+)
 from bench.load import (
     EContractServer,
     LoadResult,
@@ -145,22 +151,6 @@ def measure(
         for line in server.log_problems() if any(r.errors for r in results) else []:
             print(f"  server log (port {server.port}): {line}")
     return Figures(label, results, used / max(requests, 1), locks, tuple(connections))
-
-
-def connections_per_process(ports: list[int]) -> list[int]:
-    """The established connections to ``ports``, counted per server process (from ``ss``,
-    Linux): uvicorn's workers share a listening socket and the kernel hands each new
-    connection to one of them, so a few long-lived connections may not be split evenly."""
-    found: list[str] = []
-    for port in ports:
-        listing = subprocess.run(
-            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        found += re.findall(r"pid=(\d+)", listing)
-    return sorted((found.count(pid) for pid in set(found)), reverse=True)
 
 
 @contextlib.contextmanager
