@@ -152,9 +152,12 @@ def serving_process(connection: http.client.HTTPConnection, pids: set[int]) -> i
     raise AssertionError(f"no worker holds the connection from port {client_port}")
 
 
-def serve_on_new_connections(served: Served, count: int) -> Counter[int]:
-    """Open ``count`` keep-alive connections at once, make a request on each, and count the
-    connections each worker serves."""
+@contextlib.contextmanager
+def connections_served(
+    served: Served, count: int
+) -> Iterator[list[tuple[http.client.HTTPConnection, int]]]:
+    """Open ``count`` keep-alive connections at once and make a request on each; yield each
+    connection with the worker that serves it, and close them on leaving."""
     connections = [http.client.HTTPConnection("127.0.0.1", served.port) for _ in range(count)]
     try:
         for connection in connections:
@@ -167,10 +170,27 @@ def serve_on_new_connections(served: Served, count: int) -> Counter[int]:
             assert response.status == 200
             assert not response.will_close
         pids = worker_pids(served.process.pid)
-        return Counter(serving_process(connection, pids) for connection in connections)
+        yield [(connection, serving_process(connection, pids)) for connection in connections]
     finally:
         for connection in connections:
             connection.close()
+
+
+def serve_on_new_connections(served: Served, count: int) -> Counter[int]:
+    """How many of ``count`` keep-alive connections opened at once each worker serves."""
+    with connections_served(served, count) as pairs:
+        return Counter(pid for _, pid in pairs)
+
+
+def _established(ports: set[int]) -> bool:
+    """Whether any TCP connection from one of the client ``ports`` is still established."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            columns = line.split()
+            remote = int(columns[2].rsplit(":", 1)[1], 16)
+            if remote in ports and columns[3] == "01":
+                return True
+    return False
 
 
 def _gone(pid: int) -> bool:
@@ -187,6 +207,23 @@ def test_connections_opened_at_once_are_spread_over_both_workers(tmp_path: Path)
         split = serve_on_new_connections(served, 8)
         assert len(split) == 2, split
         assert max(split.values()) - min(split.values()) <= 2, split
+
+
+@pytest.mark.slow
+def test_new_connections_go_to_the_worker_with_the_fewest_open(tmp_path: Path) -> None:
+    with serving_two_workers(tmp_path) as served, connections_served(served, 8) as first:
+        split = Counter(pid for _, pid in first)
+        assert len(split) == 2, split
+        freed = min(split)
+        closed = {c.sock.getsockname()[1] for c, pid in first if pid == freed and c.sock}
+        for connection, pid in first:
+            if pid == freed:
+                connection.close()
+        wait_for(lambda: not _established(closed), "the worker to close", served.process)
+        # The other worker still holds its connections: the freed one gets the new ones (all
+        # of them, unless a close is told to the supervisor after the next connection).
+        split = serve_on_new_connections(served, len(closed))
+        assert split[freed] >= len(closed) - 1, split
 
 
 @pytest.mark.slow
