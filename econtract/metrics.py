@@ -33,7 +33,7 @@ OCSP_RESPONSES = Counter("econtract_ocsp_responses_total", "OCSP responses, by s
 # under 5 ms). The number is taken by one statement that is a transaction of its own
 # (econtract.issuance._numbering): on PostgreSQL measured by the server, from the counter's
 # increment to the end of the commit; on SQLite the wall time of the statement's call, an upper
-# bound (it includes taking the GIL back after the commit).
+# bound (it includes waiting for another worker's write transaction, and taking the GIL back).
 NUMBER_LOCK = Histogram(
     "econtract_number_lock_seconds",
     "Time an issuance holds its number counter's lock: from the increment to the end of the "

@@ -17,6 +17,14 @@ seal hold it for up to ``sys.getswitchinterval()`` at a time, 5 ms):
   Python's ``sqlite3`` steps it to its end only when the row is fetched, with the GIL taken
   again in between; a script of several statements retakes the GIL between them.)
 
+On PostgreSQL that transaction commits with ``synchronous_commit = off``: it does not wait for
+the WAL to reach the disk, which under load (other transactions' sealed PDFs in the WAL) is
+most of the time the lock would be held. A crash of the database can then lose the number,
+with the claim's, as if it had never been taken; but whatever records a number for good (the
+registration of its licence, its void) is a transaction that saw it and commits synchronously,
+which flushes the WAL up to and past the number's commit. The one thing that may see a number
+so lost is a request for the same holder refused meanwhile (409, naming the number in progress).
+
 Either statement changes nothing unless the claim is pending and has no number, so it may be
 sent twice (by the request and by a retry that completes the claim) and numbers the claim once;
 a number is taken only together with the claim's row, so none is ever skipped silently. A
@@ -24,8 +32,9 @@ counter at 999999 stops: nothing changes, and the claim stays without a number.
 
 The time the lock was held is ``econtract_number_lock_seconds``: on PostgreSQL as the server
 sees it, from the counter's increment to the end of the commit; on SQLite the wall time of the
-statement's call, an upper bound (it includes waiting for another process's write and taking
-the GIL back after the commit).
+statement's call, an upper bound: it includes waiting for SQLite's write lock while another
+process (a second worker) holds it for a transaction of its own, and taking the GIL back after
+the commit.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ SEQUENCE_DIGITS = 6
 # takes no server-side parameters, and it is what lets the server run them in one go.
 _TAKE_ON_POSTGRESQL = """
 BEGIN;
+SET LOCAL synchronous_commit = off;
 WITH claim AS (
     SELECT id, department_id, type_code FROM issuance_claims
     WHERE id = %(claim_id)s AND state = 'pending' AND number IS NULL
@@ -123,6 +133,7 @@ def _take_on_postgresql(
                     _TAKE_ON_POSTGRESQL, {"claim_id": claim_id, "stem": stem, "year": year}
                 )
                 cursor.nextset()  # past BEGIN
+                cursor.nextset()  # past SET
                 taken = cursor.fetchone()
                 cursor.nextset()  # past COMMIT
                 cursor.nextset()
