@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -36,8 +36,7 @@ from pyhanko.sign.general import (
     NonexistentAttributeError,
     find_unique_cms_attribute,
 )
-from pyhanko.sign.validation.dss import DocumentSecurityStore
-from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
@@ -283,27 +282,13 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
     sources: list[RevocationSource] = []
     file_crls, file_ocsps = _carried_revinfo(sigs)
     try:
-        dss = DocumentSecurityStore.read_dss(reader)
-    except NoDSSFoundError:
-        dss = None
+        dss = _read_dss(reader)
     except _PARSE_ERRORS as exc:
         raise MalformedPDFError(f"The document security store cannot be read: {exc}.") from None
     if dss is not None:
-        try:
-            certs = [
-                _parsed_certificate(ref.get_object().read_data(DecodePurpose.CERTIFICATE))
-                for ref in dss.certs.values()
-            ]
-            # Decoded under the reader's decode limits, with pyHanko's per-purpose caps.
-            file_ocsps += [
-                _parsed_ocsp(ref.get_object().read_data(DecodePurpose.OCSP_RESPONSE))
-                for ref in dss.ocsps
-            ]
-            file_crls += [
-                _parsed_crl(ref.get_object().read_data(DecodePurpose.CRL)) for ref in dss.crls
-            ]
-        except _PARSE_ERRORS as exc:
-            raise MalformedPDFError(f"The document security store is damaged: {exc}.") from None
+        certs = dss[0]
+        file_ocsps += dss[1]
+        file_crls += dss[2]
     if policy.crls:
         # The caller's own, current CRLs decide. pyHanko stops at the first "good" OCSP
         # answer and then never reads a CRL, so an authentic but older "good" answer carried
@@ -360,6 +345,55 @@ def _contexts(reader: PdfFileReader, policy: VerificationPolicy, sigs: list[_Ent
         )
 
     return Contexts(make=make, soft=soft, sources=tuple(sources))
+
+
+def _read_dss(
+    reader: PdfFileReader,
+) -> (
+    tuple[list[asn1_x509.Certificate], list[asn1_ocsp.OCSPResponse], list[asn1_crl.CertificateList]]
+    | None
+):
+    """The certificates, OCSP responses and CRLs of the file's document security store, or
+    ``None`` when it has none.
+
+    Read as pyHanko's ``DocumentSecurityStore.read_dss`` reads them (one certificate per
+    issuer and serial number, the last one listed; a /VRI that is not a dictionary refused),
+    each stream decoded under the reader's decode limits with pyHanko's per-purpose caps and
+    parsed once per process (the cached parsers below). ``read_dss`` itself would parse every
+    certificate afresh and decode every CRL and OCSP response twice more for bookkeeping
+    that only a writer needs.
+    """
+    try:
+        dss = reader.root["/DSS"]
+    except KeyError:
+        return None
+    certs: dict[object, asn1_x509.Certificate] = {}
+    for ref in _dss_array(dss, "/Certs"):
+        cert = _parsed_certificate(ref.get_object().read_data(DecodePurpose.CERTIFICATE))
+        certs[cert.issuer_serial] = cert
+    ocsps = [
+        _parsed_ocsp(ref.get_object().read_data(DecodePurpose.OCSP_RESPONSE))
+        for ref in _dss_array(dss, "/OCSPs")
+    ]
+    crls = [
+        _parsed_crl(ref.get_object().read_data(DecodePurpose.CRL))
+        for ref in _dss_array(dss, "/CRLs")
+    ]
+    dict(_dss_entry(dss, "/VRI", {}))
+    return list(certs.values()), ocsps, crls
+
+
+def _dss_array(dss: Any, key: str) -> list[Any]:
+    return list(_dss_entry(dss, key, []))
+
+
+def _dss_entry(dss: Any, key: str, default: Any) -> Any:
+    # Indexing, as read_dss does: it resolves an indirect entry (dict.get would not), and a
+    # /DSS that is no dictionary raises here as there.
+    try:
+        return dss[key]
+    except KeyError:
+        return default
 
 
 def _carried_revinfo(
