@@ -18,6 +18,7 @@ import functools
 import io
 from pathlib import Path
 
+from signing._once import computed_once
 from signing.errors import SigningError
 
 FONT_PATH = Path(__file__).resolve().parent / "fonts" / "EContractSerifSC.ttf"
@@ -105,7 +106,8 @@ def missing_characters(text: str) -> str:
     return "".join(dict.fromkeys(ch for ch in text if ord(ch) not in known))
 
 
-@functools.lru_cache(maxsize=256)
+# Computed once per text even when several threads ask at once (a worker's first requests).
+@computed_once(maxsize=256)
 def subset_font(text: str) -> bytes:
     """The font cut down to the glyphs of ``text`` (plus ``.notdef``), as TrueType bytes.
 

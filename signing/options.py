@@ -204,6 +204,13 @@ class SealOptions:
     """The reason recorded in the signature."""
     location: str | None = None
     """The place recorded in the signature."""
+    keep_metadata: bool = False
+    """Leave the document's metadata (``/Info`` and the XMP packet) as the document has it,
+    for a document the caller made a moment ago for this seal, whose metadata already says
+    what it is and when it was made (an issued licence: its ``/ModDate`` is the moment of
+    issuance). Otherwise the sealed revision refreshes it as pyHanko does (the modification
+    date, the producer, the XMP packet parsed and written again: a fifth of a licence's
+    seal)."""
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.reserve_fields]

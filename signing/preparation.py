@@ -56,10 +56,13 @@ def check_header(source: BinaryIO) -> None:
         raise NotAPDFError("The file is not a PDF: it has no %PDF- header.")
 
 
-def open_document(source: BinaryIO) -> IncrementalPdfFileWriter:
-    """An incremental writer on ``source``; refuses a damaged or encrypted PDF."""
+def open_document(
+    source: BinaryIO, writer_class: type[IncrementalPdfFileWriter] = IncrementalPdfFileWriter
+) -> IncrementalPdfFileWriter:
+    """An incremental writer (of ``writer_class``) on ``source``; refuses a damaged or
+    encrypted PDF."""
     try:
-        writer = IncrementalPdfFileWriter(source, strict=True)
+        writer = writer_class(source, strict=True)
     except PdfReadError as exc:
         raise BrokenPDFError(f"The PDF is damaged and cannot be sealed: {exc}.") from None
     except PdfError as exc:

@@ -160,7 +160,9 @@ def seal_pdf(
     _check_identity(identity, now)
     _check_context(options, context)
     check_header(source)
-    writer = open_document(source)
+    writer = open_document(
+        source, _MetadataKeepingWriter if options.keep_metadata else IncrementalPdfFileWriter
+    )
     check_not_locked(writer)
     field_name = options.field_name or f"Seal-{secrets.token_hex(4)}"
     new_field = prepare_fields(
@@ -315,15 +317,17 @@ async def _sign(
 # --- after the signature ------------------------------------------------------------------
 
 
-class _ValidationUpdateWriter(IncrementalPdfFileWriter):
-    """An incremental writer for the revision that only adds the DSS.
+class _MetadataKeepingWriter(IncrementalPdfFileWriter):
+    """An incremental writer that leaves the document's metadata alone.
 
     pyHanko's writer refreshes the document's metadata (the info dictionary's and the XMP
-    packet's modification date) with every revision it writes; parsing and rewriting the XMP
-    packet cost more than the whole DSS. The validation update changes no content, and the
-    signed revision just before it already carries the modification date, so it is written
-    without touching the metadata. The method overridden is pyHanko's own hook for that
-    refresh; the sealing tests read the revision back, so a change upstream shows there.
+    packet's modification date, the producer) with every revision it writes; parsing and
+    rewriting the XMP packet cost more than the whole DSS. Two revisions are written without
+    it: the one that only adds the DSS (it changes no content, and the signed revision just
+    before it already carries the modification date), and the signed revision of a document
+    made for the seal (``SealOptions.keep_metadata``). The method overridden is pyHanko's own
+    hook for that refresh; the sealing tests read the revisions back, so a change upstream
+    shows there.
     """
 
     def _update_meta(self) -> None:
@@ -334,7 +338,7 @@ def _embed_material(output: BinaryIO, material: ValidationMaterial) -> None:
     """Merge the material into the DSS the document already has, through pyHanko; nothing is
     written when the DSS holds all of it already."""
     output.seek(0)
-    writer = _ValidationUpdateWriter(output, strict=True)
+    writer = _MetadataKeepingWriter(output, strict=True)
     dss = DocumentSecurityStore.supply_dss_in_writer(
         writer,
         None,

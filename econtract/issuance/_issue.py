@@ -68,6 +68,7 @@ from econtract.models import (
     Certificate,
     CertificateStatus,
     Department,
+    IdempotencyRecord,
     Seal,
     SealKind,
     SealStatus,
@@ -166,17 +167,18 @@ def issue_certificate(
     today = services.clock.today()
     valid = validate_request(request, today=today)
     resumed = None
-    if idempotency is not None:
-        with services.sessions() as session:
-            # A pending claim of this key is completed, rather than answered "in progress":
-            # its request may have died after claiming.
+    # One read session for the key's earlier request, the department and its seal.
+    with services.sessions() as session:
+        if (
+            idempotency is not None
+            and session.get(IdempotencyRecord, idempotency.ident) is not None
+        ):
+            # A retry. A pending claim of this key is completed, rather than answered "in
+            # progress": its request may have died after claiming.
             resumed = pending_claim(session, idempotency)
             replayed = None if resumed is not None else replay(session, idempotency)
-        if replayed is not None:
-            return replayed
-    # The seal and its validation material (CRLs, an OCSP response) are made ready before the
-    # number is claimed: producing them writes to the registry too (CRL numbers).
-    with services.sessions() as session:
+            if replayed is not None:
+                return replayed
         department = get_department(session, department_code)
         # A licence type named in ECONTRACT_DUAL_SEAL_TYPES carries a dual seal (ECDSA or RSA
         # certifying, SM2 approving; econtract.dual_seal).
@@ -187,6 +189,8 @@ def issue_certificate(
         )
         seal = plan.seal
         session.expunge_all()
+    # The seal and its validation material (CRLs, an OCSP response) are made ready before the
+    # number is claimed: producing them writes to the registry too (CRL numbers).
     identity = seal_identity(services, seal, department)
     context = sealing_context(services, identity.certificate, long_term=True)
     # 2. Claim the number, or complete the claim of an earlier request with this key.
@@ -238,12 +242,14 @@ def _seal_and_register(
     )
     with services.blobs.staging() as staged:
         # 4. Seal. A licence is certified with no changes allowed, a dual-sealed one with
-        # form filling allowed, for its SM2 seal's field alone.
+        # form filling allowed, for its SM2 seal's field alone. Its metadata was written for
+        # this issuance a moment ago (dated the moment of issuance), so the seal keeps it.
         options = SealOptions(
             level=SealLevel.B_LT,
             certification=Certification.FORM_FILLING if plan.dual else Certification.NO_CHANGES,
             placement=rendered.seal_placement,
             field_name="IssuerSeal",
+            keep_metadata=True,
         )
         approving = None
         if plan.dual and plan.sm2_seal is not None:

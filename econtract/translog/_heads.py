@@ -254,12 +254,20 @@ def publish_if_due(
     head that covers them.
     """
     latest = latest_sth(session)
-    if latest is not None:
-        age_ms = _now_ms(clock) - latest.timestamp
-        if tree_size(session) <= latest.tree_size or age_ms < every_seconds * 1000:
-            return None
+    if not _due(session, latest, every_seconds, clock):
+        return None
     sth = publish_sth(session, log_key, clock=clock)
     return None if latest is not None and sth == latest else sth
+
+
+def _due(
+    session: Session, latest: SignedTreeHead | None, every_seconds: float, clock: Clock
+) -> bool:
+    """Whether ``publish_if_due`` would publish after ``latest``."""
+    if latest is None:
+        return True
+    age_ms = _now_ms(clock) - latest.timestamp
+    return tree_size(session) > latest.tree_size and age_ms >= every_seconds * 1000
 
 
 class TreeHeadPublisher(PeriodicThread):
@@ -292,6 +300,12 @@ class TreeHeadPublisher(PeriodicThread):
 
     def step(self) -> None:
         """Publish a head if one is due."""
+        # Most ticks find nothing due: asked in a read session first, they leave the write
+        # lock (SQLite's, the process's write queue) to the issuances. The write transaction
+        # asks again.
+        with self._sessions() as session:
+            if not _due(session, latest_sth(session), self._every, self._clock):
+                return
         with transaction(self._sessions) as session:
             sth = publish_if_due(session, self._log_key, self._every, clock=self._clock)
         if sth is not None:
