@@ -27,8 +27,9 @@ user id, giving DER ``(r, s)``. pyHanko needs no table of its own for SM3: it di
 document by name through ``getattr(cryptography.hazmat.primitives.hashes, name.upper())``,
 which finds cryptography's ``hashes.SM3``, and takes every CMS name from asn1crypto, where
 :mod:`keys.oids` registers ``sm3`` and ``sm2_sm3`` (the one place the national algorithms
-are named). asn1crypto's ``SignedDigestAlgorithm.hash_algo`` does not know ``sm2_sm3``;
-pyHanko catches its ``ValueError`` and takes the digest asked for, which the suite fixes.
+are named). asn1crypto's ``SignedDigestAlgorithm`` does not know which mechanism and digest
+``sm2_sm3`` stands for; the suite's identifier answers ``sm2`` and ``sm3`` for it
+(:mod:`keys.suites`), so pyHanko knows that the mechanism fixes SM3.
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ DEFAULT_USER_ID = b"1234567812345678"
 """The user id every SM2 signature of the service carries in ``Z_A`` (GB/T 35276's default)."""
 
 _SM3 = "sm3"
+# tongsuopy's SM2 signs through its ECDSA interface; the (stateless) algorithm object is made
+# once rather than with every signature.
+_SM2_WITH_SM3 = tongsuo_ec.ECDSA(tongsuo_hashes.SM3())
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +78,7 @@ class SM2KeyHandle:
         """
         if digest != _SM3:
             raise KeyStoreError(f"An SM2 key signs with SM3, not {digest}.")
-        signature: bytes = self._key.sign(data, tongsuo_ec.ECDSA(tongsuo_hashes.SM3()))
+        signature: bytes = self._key.sign(data, _SM2_WITH_SM3)
         return signature
 
     def pkcs8_der(self) -> bytes:

@@ -20,6 +20,10 @@ from keys.oids import SM2_CURVE
 
 __all__ = ["is_sm2_public_key", "sm2_verify"]
 
+# tongsuopy verifies SM2 through its ECDSA interface; the (stateless) algorithm object is
+# made once rather than with every verification.
+_SM2_WITH_SM3 = tongsuo_ec.ECDSA(tongsuo_hashes.SM3())
+
 
 def is_sm2_public_key(public_key: asn1_keys.PublicKeyInfo) -> bool:
     """Whether a SubjectPublicKeyInfo holds a key on the SM2 curve (id-ecPublicKey, sm2p256v1)."""
@@ -40,7 +44,7 @@ def sm2_verify(public_key_der: bytes, signature: bytes, data: bytes) -> bool:
     if key is None:
         return False
     try:
-        key.verify(signature, data, tongsuo_ec.ECDSA(tongsuo_hashes.SM3()))
+        key.verify(signature, data, _SM2_WITH_SM3)
     except (
         ValueError,
         TypeError,

@@ -62,12 +62,48 @@ class AlgorithmSuite:
 
     @property
     def signature_algorithm(self) -> algos.SignedDigestAlgorithm:
-        """The CMS SignatureAlgorithmIdentifier of a SignerInfo."""
+        """The CMS SignatureAlgorithmIdentifier of a SignerInfo; for SM2-with-SM3 it also
+        tells pyHanko the mechanism and its digest (:class:`_NationalSignedDigestAlgorithm`)."""
+        if self.signature_mechanism == _SM2_WITH_SM3:
+            return _NationalSignedDigestAlgorithm({"algorithm": self.signature_mechanism})
         return algos.SignedDigestAlgorithm({"algorithm": self.signature_mechanism})
 
     def new_hash(self) -> hashlib._Hash:
         """A fresh hash object of the suite's digest (for digests of signed bytes)."""
         return hashlib.new(self.digest)
+
+
+_SM2_WITH_SM3 = "sm2_sm3"
+"""asn1crypto's name of SM2-with-SM3 (registered by :mod:`keys.oids`)."""
+
+
+class _NationalSignedDigestAlgorithm(algos.SignedDigestAlgorithm):  # type: ignore[misc]  # asn1crypto is untyped
+    """asn1crypto's SignatureAlgorithmIdentifier, answering for SM2-with-SM3 too.
+
+    asn1crypto's ``signature_algo`` and ``hash_algo`` know no national algorithm and raise a
+    ``ValueError`` for ``sm2_sm3``, whose message it dedents and formats with regular
+    expressions. pyHanko asks the signer's mechanism twice per seal (the signer's default
+    digest, the PDF extensions a mechanism needs), catches the error and goes on without an
+    answer: that was the only Python work an SM2 seal did that an RSA seal does not (some
+    10 us of about 4 ms). Answered, pyHanko also learns that the mechanism fixes SM3 and
+    refuses another digest on its own signing path, as it does for the other suites. The
+    encoding is asn1crypto's, unchanged. Only the SM2 suite's identifier is made of this class,
+    so the other suites' seals do not pay its check.
+    """
+
+    @property
+    def signature_algo(self) -> str:
+        """``sm2`` for SM2-with-SM3, else asn1crypto's name of the mechanism."""
+        if self["algorithm"].native == _SM2_WITH_SM3:
+            return "sm2"
+        return str(super().signature_algo)
+
+    @property
+    def hash_algo(self) -> str:
+        """``sm3`` for SM2-with-SM3, else asn1crypto's name of the mechanism's digest."""
+        if self["algorithm"].native == _SM2_WITH_SM3:
+            return "sm3"
+        return str(super().hash_algo)
 
 
 _SHA256 = "2.16.840.1.101.3.4.2.1"
@@ -101,7 +137,7 @@ SUITES: tuple[AlgorithmSuite, ...] = (
         key_algorithm="sm2",
         digest="sm3",
         digest_oid=oids.SM3,
-        signature_mechanism="sm2_sm3",
+        signature_mechanism=_SM2_WITH_SM3,
         signature_oid=oids.SM2_WITH_SM3,
     ),
 )

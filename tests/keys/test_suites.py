@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from asn1crypto import algos
+from pyhanko.sign.general import get_cms_hash_algo_for_mechanism
 
 from econtract.seals import SEAL_ALGORITHMS
 from keys.errors import KeyStoreError
 from keys.handles import KeyAlgorithm
+from keys.oids import SM2_WITH_SM3
 from keys.suites import (
     FINGERPRINT_DIGEST,
     SUITES,
@@ -78,3 +81,21 @@ def test_signed_bytes_are_known_by_the_digest_a_suite_signs_with() -> None:
 
 def test_signed_bytes_of_a_digest_no_suite_uses_get_the_fingerprint_digest() -> None:
     assert signed_bytes_digest("sha512") == FINGERPRINT_DIGEST == "sha256"
+
+
+def test_the_sm2_identifier_tells_pyhanko_its_mechanism_and_digest() -> None:
+    mechanism = suite_for(KeyAlgorithm.SM2).signature_algorithm
+    # pyHanko asks a signer's mechanism which digest it fixes (its default digest, its check of
+    # the digest asked for); asn1crypto alone has no answer for SM2-with-SM3.
+    assert get_cms_hash_algo_for_mechanism(mechanism) == "sm3"
+    assert mechanism.signature_algo == "sm2"
+    # The encoding is asn1crypto's own: read back, it is SM2-with-SM3 and nothing else.
+    assert mechanism.dump() == algos.SignedDigestAlgorithm({"algorithm": "sm2_sm3"}).dump()
+    assert algos.SignedDigestAlgorithm.load(mechanism.dump())["algorithm"].dotted == SM2_WITH_SM3
+
+
+def test_the_other_identifiers_are_asn1cryptos() -> None:
+    for suite in SUITES:
+        if suite.key_algorithm != KeyAlgorithm.SM2:
+            assert type(suite.signature_algorithm) is algos.SignedDigestAlgorithm
+            assert get_cms_hash_algo_for_mechanism(suite.signature_algorithm) == suite.digest
