@@ -133,8 +133,16 @@ class KeySigner(Signer):
             raise KeyStoreError(
                 f"The {suite.key_algorithm} suite cannot sign with a {handle.algorithm} key."
             )
+        chain = list(chain)
+        # asn1crypto fills a name's ``native`` dictionary lazily and in place, one attribute
+        # after another: a thread that reads it while another fills it sees a part of it
+        # (pyHanko's Signer.subject_name then raises KeyError: 'organization_name'). A
+        # signer is shared by the threads of a process, so its names are filled here, before
+        # any other thread can see them.
+        for known in (certificate, *chain):
+            _ = known.subject.native, known.issuer.native
         store = SimpleCertificateStore()  # type: ignore[no-untyped-call]  # untyped upstream
-        store.register_multiple(list(chain))
+        store.register_multiple(chain)
         super().__init__(
             signing_cert=certificate,
             cert_registry=store,

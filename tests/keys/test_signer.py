@@ -268,6 +268,18 @@ def test_one_private_key_operation_per_seal(
         assert handle.signatures == documents
 
 
+def test_a_signers_names_are_filled_before_threads_share_it(pki: TestPKI) -> None:
+    # asn1crypto fills a name's ``native`` dictionary lazily, in place: a sealing thread that
+    # read it while another filled it saw it part empty (KeyError in pyHanko's subject_name).
+    handle, cert = pki.make_seal(KeyAlgorithm.EC_P256)
+    signer = KeySigner.for_handle(handle, cert, pki.chain)
+    assert signer.signing_cert is not None
+    known = [*signer.cert_registry, signer.signing_cert]
+    names = [c.subject for c in known] + [c.issuer for c in known]
+    assert all(name._native is not None for name in names)
+    assert signer.subject_name
+
+
 def test_signed_attributes_are_in_der_order(pki: TestPKI) -> None:
     handle, cert = pki.make_seal(KeyAlgorithm.EC_P256)
     info = _signature(_seal(KeySigner.for_handle(handle, cert, pki.chain))).signer_info
