@@ -417,6 +417,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the service's own copy, so that it works on a network without the internet.
         docs_url=None,
         redoc_url=None,
+        # The service's metrics are its own (econtract.metrics); FastAPI's OpenTelemetry
+        # bridge would otherwise ask for the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     # Uploads are verified in a bounded pool and costly calls are rate-limited, per process
@@ -430,6 +433,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     install_openapi(app)
     app.mount(STATIC_PATH, StaticFiles(directory=str(STATIC_DIR)), name="static")
+    # The innermost: the QR page is answered before the framework's exception middleware and
+    # router (see routes.verification.QRPage), inside every middleware below.
+    app.add_middleware(routes.verification.QRPage)
     # Multipart framing adds a little to the file itself.
     app.add_middleware(
         BodyLimit,
@@ -439,11 +445,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefuseBusyVerification, drain_limit=settings.max_upload_bytes + 64 * 1024)
     app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
     app.add_middleware(Observe)  # outermost: every answer is counted and logged
-    # Routes are matched in order, one by one: the QR page, the busiest, comes first, as a
-    # plain Starlette route. FastAPI's per-route machinery (dependency resolution, parameter
-    # validation) costs more than the page itself; its FastAPI declaration in
-    # routes.verification stays for the OpenAPI document and is matched after this one, so
-    # never reached.
+    # The QR page's plain route, matched first, is what QRPage matches a request with; here
+    # it answers what QRPage passes on (another method: 405 naming GET and HEAD). FastAPI's
+    # declaration of the page in routes.verification stays for the OpenAPI document.
     app.router.routes.insert(0, routes.verification.QR_ROUTE)
     app.include_router(routes.verification.router)
     app.include_router(routes.ops.router)

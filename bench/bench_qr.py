@@ -13,8 +13,10 @@ uvicorn with 2 workers as the project is. The load generator (``bench/load.py``,
 of its own) then asks for the QR pages as a phone does (``Accept: text/html``, the tokens in
 turn) and for the bare route, at the same concurrency, alternately, ``--repeats`` times for
 ``--seconds`` each (after a 2-second warm-up). Prints requests per second of both (median, min,
-max), latencies, errors, the ratio QR page / bare (target at least 0.50), and the server CPU
-time per request of both, which the load generator's share of the machine does not skew.
+max), latencies, errors, the ratio QR page / bare (target at least 0.50), the server CPU
+time per request of both, which the load generator's share of the machine does not skew, and
+how each run's connections were split over the server's processes (``econtract serve`` hands
+each to the worker with the fewest; uvicorn's workers race for them, and one may take all).
 
 With ``--writes-per-second W`` a thread of this process also suspends and reinstates one more
 licence over the API, W times a second, while the QR pages are asked for: every write makes
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_issuance import holder_fields
+from bench.bench_issuance import connections_per_process, holder_fields
 from bench.load import (
     BARE_PATH,
     EContractServer,
@@ -155,12 +157,20 @@ def registry_writes(server: EContractServer, per_second: float) -> Iterator[list
             writer.join(timeout=60)
 
 
-def _measure(spec: LoadSpec, group: int) -> tuple[LoadResult, float]:
-    """Run a load; return what it measured and the server's CPU seconds per request."""
+def _measure(spec: LoadSpec, group: int) -> tuple[LoadResult, float, list[int]]:
+    """Run a load; return what it measured, the server's CPU seconds per request and the
+    generator's connections per server process in the middle of the window."""
+    connections: list[int] = []
+    middle = threading.Timer(
+        spec.warmup_seconds + spec.seconds / 2,
+        lambda: connections.extend(connections_per_process([spec.port])),
+    )
     before = process_group_cpu(group)
+    middle.start()
     result = run_load(spec)
+    middle.join()
     used = process_group_cpu(group) - before
-    return result, used / max(result.total_requests, 1)
+    return result, used / max(result.total_requests, 1), connections
 
 
 def run(
@@ -209,13 +219,15 @@ def run(
                     with registry_writes(
                         server, writes_per_second if name == "qr" else 0.0
                     ) as writes:
-                        result, cpu = _measure(spec, group)
+                        result, cpu, connections = _measure(spec, group)
                     runs[name].append((result, cpu))
                     label = "GET /v/{token}" if name == "qr" else f"bare GET {BARE_PATH}"
                     print(f"  #{repetition} {label:<22}{result.summary()}")
                     print(
                         f"  {'':<25}server CPU {1e6 * cpu:.0f} us/request; {result.client_line()}"
                     )
+                    split = "/".join(str(n) for n in connections) or "unknown"
+                    print(f"  {'':<25}connections per server process mid-window: {split}")
                     if writes[0]:
                         print(f"  {'':<25}registry writes during the run: {writes[0]}")
                     if result.error_kinds:

@@ -6,7 +6,7 @@ than the QR page itself."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import random
 import time
 from typing import Any
@@ -15,11 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econtract import metrics
-from econtract.logs import request_id_var
+from econtract.logs import log_request, request_id_var
 from routes.errors import PayloadTooLargeError
 from verify.limits import VerificationBusyError
-
-log = logging.getLogger("econtract.api")
 
 PROBLEM_JSON = "application/problem+json"
 """The media type of every error answer (RFC 9457)."""
@@ -180,34 +178,20 @@ class Observe:
     """Request ids, JSON access logs and metrics, as a plain ASGI middleware.
 
     Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs every request through
-    extra tasks and streams, which costs more than the QR page itself.
+    extra tasks and streams, which costs more than the QR page itself. The access line is
+    written by :func:`econtract.logs.log_request`, the answer counted in memory by
+    :data:`econtract.metrics.HTTP_REQUESTS` and added to the metrics at most a second later.
     """
-
-    #: Label sets whose metric children are kept (a client may send any method).
-    _KEPT_LABELS = 1024
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # Looking the labelled children up by their labels costs more than counting; the
-        # children of a label set never change, so they are looked up once.
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                metrics.REQUESTS.labels(method, route, str(status)),
-                metrics.LATENCY.labels(method, route),
-            )
-            if len(self._children) < self._KEPT_LABELS:
-                self._children[key] = children
-        children[0].inc()
-        children[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            if scope["type"] == "lifespan":
+                # The service stops: the answers of its last moments are counted too.
+                metrics.HTTP_REQUESTS.flush()
             return
         given = ""
         for name, value in scope["headers"]:
@@ -242,13 +226,8 @@ class Observe:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            self._count(method, route, status, elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            if metrics.HTTP_REQUESTS.count(method, route, status, elapsed):
+                asyncio.get_running_loop().call_later(
+                    metrics.FLUSH_SECONDS, metrics.HTTP_REQUESTS.flush
+                )
+            log_request(method, scope["path"], status, round(elapsed * 1000, 2))

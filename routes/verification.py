@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,9 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Route
+from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from econtract import db
 from econtract.issuance import QRCheck, check_qr
@@ -76,6 +79,57 @@ async def qr_page_route(request: Request) -> Response:
 
 QR_ROUTE = Route("/v/{token}", qr_page_route, methods=["GET"])
 """The QR page's route, matched before every other."""
+
+
+class QRPage:
+    """Answer the QR page (``GET /v/{token}``, and ``HEAD``) before the framework's own
+    layers: an ASGI middleware, the innermost of the application's.
+
+    The page is the busiest of the service and, answered from what each worker remembers,
+    cheap: the layers between the application's middleware and the route (the exception
+    middleware, the exit stack, the router, the route's request and response wrappers) cost
+    as much as the page itself. Whatever the page raises is answered by the application's
+    exception handlers, as the exception middleware would answer it; an error without one
+    (the handler of ``Exception``) goes on to the outermost layer, as it would from the
+    route. Every other request (and a wrong method on the page's path) goes on unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v/"):
+            match, child = QR_ROUTE.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                scope["route"] = QR_ROUTE
+                request = Request(scope, receive)
+                try:
+                    response = await qr_page(scope["path_params"]["token"], request)
+                except Exception as exc:
+                    response = await _handled(request, exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _handled(request: Request, exc: Exception) -> Response:
+    """The answer of the application's exception handler for ``exc``, found as Starlette's
+    exception middleware finds it (by status code for an HTTP exception, then by class);
+    ``exc`` is raised again when only the outermost layer handles it (``Exception``, 500)."""
+    handlers = {
+        key: handler
+        for key, handler in request.app.exception_handlers.items()
+        if key not in (500, Exception)
+    }
+    handler = handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
+    if handler is None:
+        handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+    if handler is None:
+        raise exc
+    answer = handler(request, exc)
+    response: Response = await answer if inspect.isawaitable(answer) else answer
+    return response
 
 
 QR_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}

@@ -20,11 +20,13 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers import PdfTimeStamper
 from sqlalchemy import select
 
+import routes.verification
 from api import create_app
 from econtract import db
 from econtract.certificates import change_status
 from econtract.clock import FixedClock
 from econtract.db import ReadBusyError, ReadConnections
+from econtract.errors import DatabaseUnavailableError
 from econtract.services import Services
 from econtract.translog import publish_sth
 from econtract.translog._tables import LogLeaf
@@ -273,6 +275,40 @@ def test_the_qr_page_answers_get_and_head_only(api_client: TestClient, qr_page: 
         assert api_client.get(qr_page, headers={"Accept": accept}).status_code == 200
     assert api_client.head(qr_page).status_code == 200
     assert api_client.post(qr_page).status_code == 405
+
+
+def test_an_error_of_the_qr_page_is_the_applications_problem_answer(
+    initialised: Services, qr_page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page is answered ahead of the framework's exception middleware (QRPage); what it
+    # raises is answered by the same handlers, with the same headers.
+    def unavailable(*_: object, **__: object) -> None:
+        raise DatabaseUnavailableError("The registry database cannot be reached.")
+
+    monkeypatch.setattr(routes.verification, "check_qr", unavailable)
+    with TestClient(create_app(initialised.settings)) as client:
+        answer = client.get(qr_page, headers={"X-Request-ID": "qr-down"})
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "5"
+    assert answer.headers["x-request-id"] == "qr-down"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.json()["type"] == "urn:econtract:problem:database-unavailable"
+    assert answer.json()["request_id"] == "qr-down"
+
+
+def test_an_unexpected_error_of_the_qr_page_is_a_500_problem(
+    initialised: Services, qr_page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(routes.verification, "check_qr", broken)
+    app = create_app(initialised.settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get(qr_page)
+    assert answer.status_code == 500
+    assert answer.json()["type"] == "urn:econtract:problem:internal"
 
 
 def test_the_qr_page_is_counted_under_its_route(api_client: TestClient, qr_page: str) -> None:

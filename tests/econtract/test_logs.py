@@ -20,7 +20,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from econtract.logs import _utc_time, configure_cli_logging, configure_logging, request_id_var
+from econtract.logs import (
+    _utc_time,
+    configure_cli_logging,
+    configure_logging,
+    log_request,
+    request_id_var,
+)
 from keys.handles import KeyAlgorithm, generate_software_key
 from keys.signer import KeySigner
 from signing.options import SealLevel
@@ -75,6 +81,46 @@ def test_a_request_log_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["time"].endswith("+00:00")
     assert second["level"] == "error"
     assert "ValueError: boom" in second["exception"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v/x", "/v/\u8bc1\u7167", '/v/"quoted"\\', "/v/a\x7fb\u2028c\nd"]
+)
+@pytest.mark.parametrize("request_id", ["abc-123", None])
+def test_an_access_line_is_the_line_of_its_record(
+    capsys: pytest.CaptureFixture[str], path: str, request_id: str | None
+) -> None:
+    # log_request writes the line itself when only the service's handler would see it.
+    configure_logging("INFO")
+    token = request_id_var.set(request_id)
+    try:
+        log_request("GET", path, 200, 1.25)
+        logging.getLogger("econtract.api").info(
+            "request", extra={"method": "GET", "path": path, "status": 200, "ms": 1.25}
+        )
+    finally:
+        request_id_var.reset(token)
+    written, logged = capsys.readouterr().err.splitlines()
+    # The same line but for the instant (a field of its own, the first).
+    assert written.partition(", ")[2] == logged.partition(", ")[2]
+    assert json.loads(written)["time"].endswith("+00:00")
+
+
+def test_an_access_line_is_a_record_where_another_handler_listens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configure_logging("INFO")
+    logging.getLogger().addHandler(caplog.handler)
+    log_request("GET", "/v/x", 404, 0.5)
+    [record] = caplog.records
+    assert (record.name, record.message) == ("econtract.api", "request")
+    assert (record.method, record.path, record.status, record.ms) == ("GET", "/v/x", 404, 0.5)
+
+
+def test_no_access_line_above_info(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING")
+    log_request("GET", "/v/x", 200, 0.5)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
