@@ -26,6 +26,9 @@ class ComputedOnce(Generic[_R]):
     Exceptions are not cached: the next caller computes again (and raises again).
     """
 
+    __wrapped__: Callable[..., _R]
+    """The function itself (set by ``functools.update_wrapper``), uncached."""
+
     def __init__(self, function: Callable[..., _R], *, maxsize: int) -> None:
         self._cached = functools.lru_cache(maxsize=maxsize)(function)
         self._lock = threading.Lock()
