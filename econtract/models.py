@@ -267,8 +267,9 @@ class Certificate(Base):
 class NumberCounter(Base):
     """The last licence number handed out per department, type and year.
 
-    Incremented inside the issuing transaction (row lock on PostgreSQL, the database lock on
-    SQLite), so a number is never handed out twice and never reused after a rollback.
+    Incremented by the one statement that writes the number into its issuance claim
+    (:mod:`econtract.issuance._numbering`), so a number is never handed out twice and never
+    reused; one never issued is declared void.
     """
 
     __tablename__ = "number_counters"

@@ -5,10 +5,11 @@ A request passes each step once, in this order:
 1. **Validate** (:func:`~econtract.issuance._request.validate_request`): the type, the fields
    and the validity, in one call that returns a :class:`ValidatedRequest`; nothing later
    goes back to the template's checks. An idempotent replay is answered here, before any work.
-2. **Claim the number** (:func:`~econtract.issuance._claims.reserve`), in a short
-   transaction of its own: the idempotency key, the claim holding the holder, the
-   one-licence-per-holder rule, then the number from the counter. A retry with the same key
-   whose first request claimed a number and died completes that claim instead.
+2. **Claim the number** (:func:`~econtract.issuance._claims.reserve`): a short transaction
+   of its own writes the idempotency key, the claim holding the holder and checks the
+   one-licence-per-holder rule; then one statement, a transaction of its own, takes the
+   number from the counter and writes it into the claim. A retry with the same key whose
+   first request claimed a number and died completes that claim instead.
 3. **Render** the page with its number and QR token (:mod:`~econtract.issuance._draw`), with
    no transaction open.
 4. **Seal** it into a staged file (:func:`signing.sealer.seal_pdf`), with no transaction open.
@@ -19,7 +20,7 @@ A request passes each step once, in this order:
    settled.
 
 Rendering and sealing, the slow part, hold no lock: issuances run them in parallel, and the
-counter's row lock is held only from the increment to the first transaction's commit
+counter's lock is held only while the database runs that one statement
 (:mod:`~econtract.issuance._claims` says why the holder rule stays race-free). Should step 3,
 4 or 5 fail, the claimed number is declared void, with its reason, in the audit trail and the
 log; a number is never reused. The time comes from ``services.clock``.
