@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from econtract import db
 from econtract.errors import RegistryError
@@ -126,8 +127,8 @@ def _take_on_postgresql(
 
     with closing(engine.raw_connection()) as pooled:
         conn: Any = pooled.driver_connection
-        conn.autocommit = True
         try:
+            conn.autocommit = True
             with psycopg.ClientCursor(conn) as cursor:
                 cursor.execute(
                     _TAKE_ON_POSTGRESQL, {"claim_id": claim_id, "stem": stem, "year": year}
@@ -138,10 +139,9 @@ def _take_on_postgresql(
                 cursor.nextset()  # past COMMIT
                 cursor.nextset()
                 released = cursor.fetchone()
-        finally:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                conn.execute("ROLLBACK")
             conn.autocommit = False
+        except psycopg.Error as exc:
+            raise _driver_error(engine, pooled, _TAKE_ON_POSTGRESQL, exc) from exc
     if taken is None:
         return None
     assert released is not None
@@ -160,7 +160,9 @@ def _take_on_sqlite(engine: Engine, *, claim_id: str, stem: str) -> TakenNumber 
         except sqlite3.IntegrityError as exc:
             if "licence numbers used up" in str(exc):
                 return None
-            raise
+            raise _driver_error(engine, pooled, _TAKE_ON_SQLITE, exc) from exc
+        except sqlite3.Error as exc:
+            raise _driver_error(engine, pooled, _TAKE_ON_SQLITE, exc) from exc
         held = time.perf_counter() - started
         if changed != 1:
             return None
@@ -171,3 +173,19 @@ def _take_on_sqlite(engine: Engine, *, claim_id: str, stem: str) -> TakenNumber 
         # Without migration 0032's trigger the stem would stay as the number.
         raise RegistryError("The registry lacks migration 0032; run `econtract init`.")
     return TakenNumber(number=number, lock_seconds=held)
+
+
+def _driver_error(engine: Engine, pooled: Any, statement: str, exc: Exception) -> StatementError:
+    """The driver's error as SQLAlchemy raises it for every other query (a lost or stopped
+    database is an ``OperationalError``, which the service answers 503 with Retry-After),
+    after closing the connection it came from: a statement that failed halfway, on a
+    connection that may be lost or still inside its transaction, must not be lent again."""
+    pooled.invalidate(exc)
+    return DBAPIError.instance(
+        statement,
+        None,
+        exc,
+        engine.dialect.loaded_dbapi.Error,
+        connection_invalidated=True,
+        dialect=engine.dialect,
+    )
