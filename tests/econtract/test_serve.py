@@ -26,6 +26,7 @@ import pytest
 
 from econtract.certificates import change_status
 from econtract.config import Settings
+from econtract.metrics import FLUSH_SECONDS
 from econtract.services import Services
 from tests.factories import OPERATOR
 from tests.licences import issue_example, qr_token
@@ -269,10 +270,16 @@ def test_two_workers_share_their_metrics(two_workers: tuple[str, Settings]) -> N
     with httpx.Client() as client:
         for _ in range(40):
             assert client.get(f"{base}/healthz", headers={"Connection": "close"}).status_code == 200
-    text = httpx.get(f"{base}/metrics").text
     counter = r'econtract_http_requests_total\{method="GET",route="/healthz",status="200"\}'
-    match = re.search(counter + r" ([0-9.]+)", text)
-    assert match is not None, text[:2000]
+    # Each worker adds its answers to the shared metrics at most FLUSH_SECONDS after them.
+    deadline = time.monotonic() + 3 * FLUSH_SECONDS + 5
+    while True:
+        text = httpx.get(f"{base}/metrics").text
+        match = re.search(counter + r" ([0-9.]+)", text)
+        assert match is not None, text[:2000]
+        if float(match[1]) >= 40 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert float(match[1]) >= 40
 
 
