@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -22,6 +24,10 @@ from sqlalchemy.pool import NullPool
 
 from econtract.errors import DatabaseUnavailableError
 from econtract.filemodes import create_private_file, make_private_dir
+
+_HAVE_FLOCK = sys.platform != "win32"
+if _HAVE_FLOCK:
+    import fcntl
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _T = TypeVar("_T")
@@ -261,8 +267,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One use case's unit of work: commit when the block ends, roll back when it raises.
 
     On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it holds the write lock from
-    its first statement, so concurrent use cases queue (up to the busy timeout) rather than
-    one of them failing when it turns from reading to writing.
+    its first statement, so that no use case fails when it turns from reading to writing; the
+    use cases of every process that opens the database queue for it (:class:`_WriteQueue`).
     """
     engine = factory.kw.get("bind")
     queue = _write_queue(engine) if isinstance(engine, Engine) else contextlib.nullcontext()
@@ -271,22 +277,119 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-_write_queues: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-_write_queues_lock = threading.Lock()
+class _WriteQueue:
+    """The queue of one SQLite database's write transactions, in this process and across the
+    processes that open the database (the workers of ``econtract serve``).
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (1, 2,
+    5, 10, ... 25 ms), so under load a waiting writer idles past the moment the lock is free,
+    or misses turn after turn (seconds at the 99th percentile). Writers wait here instead, and
+    each is woken as soon as the one before it ends: threads of a process on a lock of the
+    process, and the one thread per process that holds it on an ``flock`` of a file beside
+    the database (``<database>-lock``, 0600 like the database), which the kernel hands to
+    the next process at once, and releases when its holder dies, even by ``kill -9``.
+
+    Readers never wait here (WAL readers are not blocked by the writer). A writer that does not
+    queue here (another program, or an engine of another library) still meets SQLite's own
+    lock and busy timeout, which the queue's holder then waits out as before: the file lock is
+    only ever taken before SQLite's, so the two cannot wait on each other in a cycle.
+    """
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self._lock_file = lock_file
+        self._turn = threading.RLock()
+        # Guarded by ``_turn``: how deep the holding thread has entered, and the lock file
+        # as this process opened it (flock locks belong to an open file description).
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._turn.acquire()
+        try:
+            if self._depth == 0:
+                fd = self._file()
+                if fd is not None:
+                    # Blocks without holding the GIL; Python retries it after a signal.
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._turn.release()
+            raise
+        self._depth += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._turn.release()
+
+    def _file(self) -> int | None:
+        if self._fd is None and self._lock_file is not None and _HAVE_FLOCK:
+            try:
+                create_private_file(self._lock_file)
+                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CLOEXEC)
+            except OSError:
+                # A directory the process may not write to: the database cannot be written
+                # either, and SQLite itself says so; nothing to queue for across processes.
+                self._lock_file = None
+        return self._fd
+
+    def after_fork(self) -> None:
+        """In a forked child: a queue of its own. The parent's threads do not exist here, and
+        the inherited descriptor shares the parent's lock, so it is dropped (closing it leaves
+        the parent's lock alone: the parent still has the file open)."""
+        self._turn = threading.RLock()
+        self._depth = 0
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+
+
+# One queue per database file and process, whichever engine opened it (two engines on one
+# file must exclude each other, and a thread that holds one's turn may take the other's);
+# a queue lives as long as an engine that uses it.
+_queues_by_engine: weakref.WeakKeyDictionary[Engine, _WriteQueue] = weakref.WeakKeyDictionary()
+_queues_by_file: weakref.WeakValueDictionary[str, _WriteQueue] = weakref.WeakValueDictionary()
+_queues_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _queues_lock  # noqa: PLW0603 - the parent's may have been held while it forked
+    _queues_lock = threading.Lock()
+    for queue in list(_queues_by_engine.values()):
+        queue.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _write_queue(engine: Engine) -> contextlib.AbstractContextManager[Any]:
-    """On SQLite, the lock the process's write transactions queue on.
-
-    SQLite lets one writer in at a time and makes the others poll with growing sleeps, so
-    under load a waiting writer can miss turn after turn (seconds at the 99th percentile).
-    Threads of one process wait here instead, woken as soon as the writer before them
-    ends; only one writer per process then meets SQLite's polling.
-    """
+    """On SQLite, the queue the write transactions of ``engine``'s database wait in (see
+    :class:`_WriteQueue`); nothing on other databases, whose writers lock rows, not the file."""
     if not is_embedded(engine):
         return contextlib.nullcontext()
-    with _write_queues_lock:
-        queue = _write_queues.get(engine)
+    with _queues_lock:
+        queue = _queues_by_engine.get(engine)
         if queue is None:
-            queue = _write_queues[engine] = threading.RLock()
+            queue = _queues_by_engine[engine] = _queue_of_file(engine.url.database)
+    return queue
+
+
+def _queue_of_file(database: str | None) -> _WriteQueue:
+    """The queue of a database file, shared by every engine on it (``_queues_lock`` held)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        # An in-memory database is its connection's own (a URI is left to SQLite).
+        return _WriteQueue(None)
+    path = Path(database).resolve()
+    queue = _queues_by_file.get(str(path))
+    if queue is None:
+        queue = _queues_by_file[str(path)] = _WriteQueue(path.with_name(path.name + "-lock"))
     return queue

@@ -32,9 +32,10 @@ counter at 999999 stops: nothing changes, and the claim stays without a number.
 
 The time the lock was held is ``econtract_number_lock_seconds``: on PostgreSQL as the server
 sees it, from the counter's increment to the end of the commit; on SQLite the wall time of the
-statement's call, an upper bound: it includes waiting for SQLite's write lock while another
-process (a second worker) holds it for a transaction of its own, and taking the GIL back after
-the commit.
+statement's call, an upper bound: it includes taking the GIL back after the commit. (Writers of
+every process queue for SQLite's write lock before the statement, in ``db._write_queue``, so
+the call waits for another process's transaction only if a writer that does not queue there
+holds the lock.)
 """
 
 from __future__ import annotations
@@ -150,8 +151,8 @@ def _take_on_postgresql(
 
 
 def _take_on_sqlite(engine: Engine, *, claim_id: str, stem: str) -> TakenNumber | None:
-    # The process's writers queue for SQLite's write lock in the database module rather than
-    # poll for it; the connection is in autocommit (the driver's isolation level is None).
+    # Writers queue for SQLite's write lock in the database module rather than poll for it;
+    # the connection is in autocommit (the driver's isolation level is None).
     with db._write_queue(engine), closing(engine.raw_connection()) as pooled:
         conn: Any = pooled.driver_connection
         started = time.perf_counter()
