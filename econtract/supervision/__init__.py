@@ -27,12 +27,12 @@ from econtract.supervision._overview import (
     issued_per_day,
     issued_per_week,
     scans_per_day,
-    status_changes_per_day,
     uses_by_other_departments,
 )
 from econtract.supervision._rollup import ROLLUP_GRACE, last_complete_day, roll_up
 from econtract.supervision._rules import RULES, Candidate
 from econtract.supervision._scans import FAILED_ANSWERS, count_qr_answer, count_scan, flush_scans
+from econtract.supervision._status_changes import status_changes_per_day
 from econtract.supervision._warning_records import (
     WARNING_TYPES,
     DepartmentName,

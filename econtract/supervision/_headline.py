@@ -17,8 +17,8 @@ from econtract.supervision._overview import (
     envelopes_by_status,
     issued_per_day,
     scans_per_day,
-    status_changes_per_day,
 )
+from econtract.supervision._status_changes import status_changes_per_day
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,6 @@ the same conditions (the ``…_in`` and ``…_query`` functions of
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -54,7 +53,6 @@ from econtract.models import (
     Certificate,
     CertificateType,
     Department,
-    StatusEvent,
     UsageRecord,
 )
 from econtract.services import Services
@@ -69,8 +67,6 @@ from econtract.supervision._conditions import (
     per_day,
     scans_in,
     started_in,
-    status_change_query,
-    status_changes_in,
     use_query,
 )
 from econtract.supervision._models import ScanCount
@@ -80,7 +76,6 @@ from econtract.supervision._rollup_models import (
     OpenEnvelope,
     RolledUpDay,
     ScanDay,
-    StatusChangeList,
     UseDay,
 )
 
@@ -180,24 +175,6 @@ def issued_rows(session: Session, period: Period, department_id: int | None) -> 
     return _joined(rows, fresh, runs)
 
 
-def status_changes_per_day(
-    services: Services, period: Period, *, department_id: int | None = None
-) -> Series:
-    """Revocations and suspensions per China day, by new status and reason (as given)."""
-    with services.sessions() as session:
-        rows = status_change_rows(session, period, department_id)
-    # A year of a large registry holds every (status, reason) on every day: thousands of
-    # points, each label made once per (status, reason) and each day's text once.
-    labels = {keys: f"{keys[0]} · {_short(keys[1])}" for keys in {keys for _, keys, _ in rows}}
-    days = {day: day.isoformat() for day in {day for day, _, _ in rows}}
-    points = [
-        # label, x, y, day, department, other department, type, status, reason
-        Point(labels[keys], days[day], n, day, None, None, None, *keys)
-        for day, keys, n in rows
-    ]
-    return Series(name="status-changes-per-day", points=_sorted(points))
-
-
 def envelopes_by_status(
     services: Services, period: Period, *, department_id: int | None = None
 ) -> Series:
@@ -288,44 +265,6 @@ def scans_per_day(
 
 
 # --- the rows of the counting figures: roll-ups for the days rolled up, live for the rest ------
-
-#: ``(day, keys, count)``: how many records of one group fall on one China day.
-
-
-def status_change_rows(
-    session: Session, period: Period, department_id: int | None
-) -> list[DayCount]:
-    """Revocations and suspensions per China day of the period: ``(day, (status, reason),
-    count)``."""
-    # One row a day: a year of a large registry holds every reason on every day. In the
-    # order of the points (a list is kept by status and reason), so that sorting them is a pass.
-    rolled = (
-        select(StatusChangeList.day, StatusChangeList.changes)
-        .where(
-            StatusChangeList.day >= period.since,
-            StatusChangeList.day < period.until,
-            StatusChangeList.department_id.is_(None)
-            if department_id is None
-            else StatusChangeList.department_id == department_id,
-        )
-        .order_by(StatusChangeList.day)
-    )
-    rows: list[DayCount] = []
-    for day, listed in session.connection().execute(rolled).all():
-        on = as_date(day)
-        rows += [(on, (status, reason), n) for status, reason, n in json.loads(listed)]
-    runs = live_periods(session, period)
-    fresh: list[DayCount] = []
-    for live in runs:
-        changes = (
-            status_changes_in(live)
-            if department_id is None
-            else status_change_query(live, department_id)
-        )
-        fresh += per_day(
-            session, changes, StatusEvent.created_at, StatusEvent.to_status, StatusEvent.reason
-        )
-    return _joined(rows, fresh, runs)
 
 
 def envelope_counts(

@@ -49,6 +49,7 @@ from tests.supervision.test_overview import (  # noqa: F401 (a fixture)
     Registry,
     _change,
     _issue,
+    _points,
     _scan,
     _use,
     china,
@@ -280,6 +281,30 @@ def test_a_late_record_of_a_rolled_up_day_is_counted_again_by_the_command(
     assert run(["supervision", "rollup", "--since", "2026-11-18"]) == 0, capsys.readouterr().err
     assert "day(s) rolled up" in capsys.readouterr().out
     assert _total(issued_per_day(services, day)) == 1
+
+
+def test_a_day_rolled_up_again_is_not_answered_from_the_points_remembered(
+    arranged: Registry,
+) -> None:
+    services = arranged.services
+    roll_up(services, clock=_at(21, 2))
+    scopes = (None, arranged.first)
+    # Read twice: the second answer from the points the process remembered of each day.
+    before = [status_changes_per_day(services, WEEK, department_id=d) for d in scopes]
+    assert [status_changes_per_day(services, WEEK, department_id=d) for d in scopes] == before
+    # A revocation "on the 18th" from a process whose clock is behind, its day rolled up
+    # again at the same instant (the day's rows written anew, stamped as before).
+    _change(services, arranged.licences["sunday"], "revoke", "注销", china(18, 12))
+    assert roll_up(services, since=date(2026, 11, 18), clock=_at(21, 2)) == 3
+    after = [status_changes_per_day(services, WEEK, department_id=d) for d in scopes]
+    for series in after:
+        assert ("2026-11-18", "revoked · 注销", 1) in _points(series, "x", "label", "y")
+    assert after != before
+    # The records alone, with nothing rolled up, give the same numbers.
+    with db.transaction(services.sessions) as session:
+        for model in ROLL_UPS:
+            session.execute(delete(model))
+    assert [status_changes_per_day(services, WEEK, department_id=d) for d in scopes] == after
 
 
 @pytest.mark.parametrize(
