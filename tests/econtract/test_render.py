@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reportlab.lib.rl_accel import fp_str
 
 import signing.fonts
 from econtract.errors import InvalidInputError
@@ -118,6 +119,12 @@ def page(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 # -- what the page shows ----------------------------------------------------------------------
+
+
+def test_reportlab_formats_with_its_c_accelerator() -> None:
+    # rl-accel is a dependency for this alone: ReportLab falls back to Python silently.
+    assert fp_str.__module__ == "_rl_accel"
+    assert fp_str(1.5, 0.25, 100) == "1.5 .25 100"
 
 
 def test_verify_url_is_long_like_a_real_one() -> None:
