@@ -334,13 +334,16 @@ class PKI:
         """The ES256 key of webhook events (its own key id in the JWKS)."""
         return TokenKey.from_handle(self.event_key)
 
-    def validation_material(self, seal_certificate: x509.Certificate) -> ValidationMaterial:
+    def validation_material(
+        self, seal_certificate: x509.Certificate, *, reads: db.ReadConnections | None = None
+    ) -> ValidationMaterial:
         """What a B-LT seal embeds: chains, current CRLs and a fresh OCSP response.
 
         An SM2 seal's are the SM2 hierarchy's, all signed SM2-with-SM3: the SM2 CAs and
         timestamp authority, their CRLs and the SM2 issuing CA's OCSP answer. Reused for the
         same seal while the CRLs are unchanged and the OCSP response is younger than
-        ``MATERIAL_SECONDS``.
+        ``MATERIAL_SECONDS``. ``reads`` makes the check for a new revocation, asked for every
+        seal, cheap (:meth:`crl_der`).
         """
         now = datetime.now(UTC)
         sm2 = self.sm2_issuing is not None and (
@@ -348,7 +351,10 @@ class PKI:
         )
         root_name, issuing_name = (SM2_ROOT, SM2_ISSUING) if sm2 else (ROOT, ISSUING)
         issuer = self.crl_issuers[issuing_name]
-        crls = (self.crl_der(root_name, now=now), self.crl_der(issuing_name, now=now))
+        crls = (
+            self.crl_der(root_name, now=now, reads=reads),
+            self.crl_der(issuing_name, now=now, reads=reads),
+        )
         serial = seal_certificate.serial_number
         with self._lock:
             cached = self._material_cache.get(serial)

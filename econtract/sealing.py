@@ -147,7 +147,11 @@ def sealing_context(
         timestamper = services.pki.sm2_timestamper
     else:
         timestamper = services.pki.timestamper
-    material = services.pki.validation_material(seal_certificate) if long_term else None
+    material = (
+        services.pki.validation_material(seal_certificate, reads=services.reads)
+        if long_term
+        else None
+    )
     return SealingContext(timestamper=timestamper, material=material)
 
 

@@ -258,14 +258,19 @@ def _seal_and_register(
             options = dataclasses.replace(
                 options, reserve_fields=resolved_holders(services, options.reserve_fields)
             )
+        # Sealed in memory, then written to the staged file at once: the PDF writer makes
+        # over a thousand small writes per licence, each a Python call on a file.
+        output = io.BytesIO()
         sealed = seal_with_sm2(
             io.BytesIO(rendered.pdf),
-            staged.file,
+            output,
             identity=identity,
             options=options,
             context=context,
             sm2=sm2_part(services, plan, department, identity=identity, approving=approving),
         )
+        staged.file.write(output.getbuffer())
+        del output
         result = sealed.result
         blob = staged.finish()
         # 5. Register, if the claim is still this request's to register.
