@@ -355,6 +355,17 @@ def _serve_as_worker(config: uvicorn.Config, channel: socket.socket) -> None:
         _HandedConnectionsServer(config, channel).run()
 
 
+def _warm_up() -> None:
+    """Draw what a worker's first licence would (:func:`econtract.issuance.warm_up`)."""
+    # Imported here: the parent process issues nothing, and only a worker needs the domain.
+    from econtract.issuance import warm_up  # noqa: PLC0415
+
+    try:
+        warm_up()
+    except Exception:  # the worker serves anyway; its first licence says what is wrong
+        log.warning("the worker's warm-up failed", exc_info=True)
+
+
 class _HandedConnectionsServer(uvicorn.Server):
     """A uvicorn server that listens on nothing and serves the connections handed to it."""
 
@@ -368,6 +379,9 @@ class _HandedConnectionsServer(uvicorn.Server):
         await self.lifespan.startup()
         if self.lifespan.should_exit:
             sys.exit(STARTUP_FAILURE)
+        # Before the parent hands it a connection: the first licence would otherwise pay for
+        # about a second of CPU (a worker's first requests took that much longer).
+        _warm_up()
         self.servers = []
         self.channel.setblocking(False)
         asyncio.get_running_loop().add_reader(self.channel.fileno(), self._take_connections)

@@ -17,6 +17,8 @@ The rooms are private modules; this package's names are the interface:
   valid licence per holder).
 - :func:`make_qr_token` and :func:`read_qr_token` make and read the QR code's token
   (``_qrtoken``); :func:`check_qr` is what a scan shows (``_qrcheck``).
+- :func:`warm_up` pays, before a serving process's first request, what its first licence
+  would (``_warmup``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from econtract.issuance._templates import (
     is_valid_id_number,
     validate_fields,
 )
+from econtract.issuance._warmup import warm_up
 from signing.fonts import check_font
 
 __all__ = [
@@ -80,4 +83,5 @@ __all__ = [
     "request_hash",
     "sweep_claims",
     "validate_fields",
+    "warm_up",
 ]
