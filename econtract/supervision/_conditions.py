@@ -64,6 +64,9 @@ class Period:
             raise ValueError("A period ends after it begins.")
         if (self.until - self.since).days > MAX_DAYS:
             raise ValueError(f"A period covers at most {MAX_DAYS} days.")
+        if self.start_at is None and self.end_at is None:
+            # Whole days, checked above: the page makes one for each point's link.
+            return
         first_end = day_start(self.since + timedelta(days=1))
         if self.start_at is not None and not day_start(self.since) <= self.start_at < first_end:
             raise ValueError("A period starts on its first day.")
