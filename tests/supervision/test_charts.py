@@ -7,6 +7,7 @@ import io
 import subprocess
 import xml.etree.ElementTree as ET
 from datetime import date
+from typing import Any
 
 import pytest
 from reportlab.graphics import renderPDF
@@ -14,6 +15,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
 from econtract.supervision import Chart, Point, Series, chart_drawing, chart_svg
+from econtract.supervision._charts import _Element
 from signing.fonts import font_bytes
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -119,6 +121,52 @@ def test_text_is_escaped() -> None:
     svg = chart_svg(_chart("bar", hostile))
     assert "<script>" not in svg
     assert ET.fromstring(svg) is not None
+
+
+HOSTILE = "a&b <c> \"d\" 'e'\r\n\tf 中文"
+#: An element as (tag, attributes, text, children).
+Node = tuple[str, dict[str, str], str, list[Any]]
+#: Every escape, empty and filled elements.
+TREE: Node = (
+    "svg",
+    {"xmlns": "http://www.w3.org/2000/svg", "data-x": HOSTILE},
+    HOSTILE,
+    [
+        ("title", {}, HOSTILE, []),
+        ("g", {"class": "empty"}, "", []),
+        (
+            "g",
+            {"class": HOSTILE},
+            "",
+            [("a", {"href": HOSTILE}, "", [("rect", {"x": "1"}, "", [])])],
+        ),
+    ],
+)
+
+
+def _ours(node: Node, into: _Element | None = None) -> _Element:
+    tag, attributes, text, children = node
+    element = _Element(tag, dict(attributes)) if into is None else into.add(tag, dict(attributes))
+    element.text = text
+    for child in children:
+        _ours(child, element)
+    return element
+
+
+def _elementtree(node: Node) -> ET.Element:
+    tag, attributes, text, children = node
+    element = ET.Element(tag, dict(attributes))
+    element.text = text
+    element.extend(_elementtree(child) for child in children)
+    return element
+
+
+def test_the_svg_writer_writes_what_elementtree_writes() -> None:
+    written = _ours(TREE).xml()
+    assert written == ET.tostring(_elementtree(TREE), encoding="unicode")
+    root = ET.fromstring(written)
+    assert root.get("data-x") == HOSTILE
+    assert root.find(f"{SVG}title").text == HOSTILE.replace("\r\n", "\n")  # type: ignore[union-attr]
 
 
 def test_no_inline_style_or_script() -> None:
