@@ -3,9 +3,15 @@
 The QR page is the service's busiest: a write per scan would cost it more than its read. A
 scan is counted in this process's memory (a dictionary under a lock, no I/O) and the counts
 are added to the day's rows (:class:`ScanCount`, one per day, channel, subject and answer,
-upserted) by :func:`flush_scans`, which the webhook worker's round calls every tick. A
-process that dies loses the counts of its last tick: the figures are for supervision, not
+upserted) by :func:`flush_scans`, which the webhook worker calls every few seconds
+(``SCAN_FLUSH_SECONDS`` of :mod:`econtract.webhooks._worker`) and when it stops. A process
+that dies loses the counts taken since its last flush: the figures are for supervision, not
 evidence.
+
+Each flush is a write to the registry, and on SQLite every write makes every process forget
+the answers its read connections remember (the QR page's verdicts, a record's log proofs:
+:meth:`econtract.db.ReadConnections.run_remembered`); counting in memory and flushing
+seldom keeps the scans themselves from emptying what the QR page answers from.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import threading
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,24 +76,38 @@ def _upsert(session: Session, taken: dict[_Key, int]) -> None:
             select(Certificate.id, Certificate.department_id).where(Certificate.id.in_(subjects))
         ).all()
     )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # In key order, so that two processes flushing at once take the rows' locks in one order.
-    for (day, channel, subject, verdict), count in sorted(taken.items()):
-        stmt = insert(ScanCount).values(
-            day=day,
-            channel=channel,
-            subject=subject,
-            verdict=verdict,
-            department_id=departments.get(subject),
-            count=count,
+    rows = [
+        {
+            "day": day,
+            "channel": channel,
+            "subject": subject,
+            "verdict": verdict,
+            "department_id": departments.get(subject),
+            "count": count,
+        }
+        # In key order, so that two processes flushing at once take the rows' locks in one
+        # order.
+        for (day, channel, subject, verdict), count in sorted(taken.items())
+    ]
+    session.connection().execute(_upsert_statement(session.get_bind().dialect.name), rows)
+
+
+_UPSERTS: dict[str, Executable] = {}
+
+
+def _upsert_statement(dialect: str) -> Executable:
+    """The dialect's upsert of one counter row, made once: one statement executed for every
+    row of a flush, rather than a statement built, compiled and cached for each (the flush
+    runs in the serving processes, beside the requests)."""
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(ScanCount)
+        statement = _UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=["day", "channel", "subject", "verdict"],
+            set_={"count": ScanCount.count + stmt.excluded.count},
         )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["day", "channel", "subject", "verdict"],
-                set_={"count": ScanCount.count + stmt.excluded.count},
-            )
-        )
+    return statement
 
 
 def count_qr_answer(

@@ -29,6 +29,14 @@ log = logging.getLogger("econtract.webhooks")
 #: How often the service's worker looks for expired licences and envelope deadlines.
 SWEEP_SECONDS = 60.0
 
+#: How often the service's worker adds the scans counted in memory to the registry (and at
+#: every sweep, and when it stops). A flush is a write, and on SQLite any write makes every
+#: process forget the answers its read connections remember (the QR page's verdicts, the log
+#: proofs of an uploaded record; see :meth:`econtract.db.ReadConnections.run_remembered`):
+#: flushed every tick, the scans of the QR page itself emptied what it answers from twice a
+#: second with two workers, and each uploaded record's proofs were read and checked again.
+SCAN_FLUSH_SECONDS = 10.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class RoundReport:
@@ -54,14 +62,18 @@ class RoundReport:
     """Attempts the receiver took."""
 
 
-def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = True) -> RoundReport:
+def run_round(
+    services: Services, *, clock: Clock | None = None, sweep: bool = True, flush: bool = True
+) -> RoundReport:
     """One round of the worker (see the module's docstring), dated by ``clock`` (the
     service's when unset; the envelopes' deadlines are always the service's clock's, as the
-    envelope's own use cases judge them)."""
+    envelope's own use cases judge them). ``flush`` adds the scans counted in memory to the
+    registry first (always when ``sweep``: the warnings and the roll-up read them)."""
     clock = clock or services.clock
     expired = envelopes_expired = reminded = completions = warnings = rolled_up = 0
-    # The scans this process counted since the last round (cheap when there were none).
-    flush_scans(services)
+    if flush or sweep:
+        # The scans this process counted since the last flush (cheap when there were none).
+        flush_scans(services)
     if sweep:
         with db.transaction(services.sessions) as session:
             expired = sweep_expired(session, settings=services.settings, clock=clock)
@@ -91,15 +103,37 @@ def run_round(services: Services, *, clock: Clock | None = None, sweep: bool = T
 class WebhookWorker(PeriodicThread):
     """A daemon thread that runs a round every tick, like the tree-head publisher."""
 
-    def __init__(self, *, services: Services, tick_seconds: float) -> None:
-        """Run rounds on ``services`` every ``tick_seconds``."""
+    def __init__(
+        self,
+        *,
+        services: Services,
+        tick_seconds: float,
+        flush_seconds: float = SCAN_FLUSH_SECONDS,
+    ) -> None:
+        """Run rounds on ``services`` every ``tick_seconds``, adding the scans counted in
+        memory to the registry every ``flush_seconds``."""
         super().__init__(name="webhooks", tick_seconds=tick_seconds, log=log)
         self._services = services
-        self._last_sweep = float("-inf")
+        self._flush_seconds = flush_seconds
+        self._last_sweep = self._last_flush = float("-inf")
 
     def step(self) -> None:
-        """One round; the expiry sweep at most every :data:`SWEEP_SECONDS`."""
-        sweep = time.monotonic() - self._last_sweep >= SWEEP_SECONDS
-        run_round(self._services, sweep=sweep)
+        """One round; the expiry sweep at most every :data:`SWEEP_SECONDS`, the scans' flush
+        at most every ``flush_seconds`` (and with every sweep)."""
+        now = time.monotonic()
+        sweep = now - self._last_sweep >= SWEEP_SECONDS
+        flush = sweep or now - self._last_flush >= self._flush_seconds
+        run_round(self._services, sweep=sweep, flush=flush)
+        if flush:
+            self._last_flush = now
         if sweep:
             self._last_sweep = time.monotonic()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the rounds, then add the scans counted since the last flush to the registry
+        (a process that stops keeps its counts; one that dies loses them)."""
+        super().stop(timeout)
+        try:
+            flush_scans(self._services)
+        except Exception:
+            log.exception("the last scan counts were not written")
