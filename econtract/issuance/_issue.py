@@ -275,6 +275,10 @@ def _seal_and_register(
         blob = staged.finish()
         # 5. Register, if the claim is still this request's to register.
         with db.transaction(services.sessions) as session:
+            # The department as read before the claim, in this session (which holds it only
+            # while it is referenced): the log entry takes its code from it instead of a
+            # query while every other writer waits.
+            issuer = session.merge(department, load=False)
             settle_claim(session, claimed, services.clock)
             for used in {seal.id, plan.sm2_seal.id if plan.sm2_seal else seal.id}:
                 current = session.get(Seal, used)
@@ -286,7 +290,7 @@ def _seal_and_register(
                 valid,
                 certificate_id=claimed.certificate_id,
                 number=claimed.number,
-                department=department,
+                department=issuer,
                 seal=seal,
                 signed_digest=result.signed_digest,
                 blob=blob,
