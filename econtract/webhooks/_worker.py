@@ -14,10 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, select
 
 from econtract import db
 from econtract.clock import Clock
 from econtract.envelopes import finish_completions, sweep_deadlines
+from econtract.models import Delivery, OutboxEvent
 from econtract.periodic import PeriodicThread
 from econtract.services import Services
 from econtract.supervision import evaluate_warnings, flush_scans, roll_up
@@ -84,9 +88,15 @@ def run_round(
         warnings = evaluate_warnings(services)
         # After the counters' flush: the day's last scans are in its roll-up.
         rolled_up = roll_up(services, clock=clock)
-    with db.transaction(services.sessions) as session:
-        owed = fan_out(session, settings=services.settings, clock=clock)
-    outcomes = deliver_due(services, clock=clock)
+    # Most rounds find nothing to fan out and nothing due: asked with a read first, they take
+    # no write transaction (the write lock, the process's write queue) and run no ORM work
+    # beside the requests every tick.
+    pending, due = _work_waiting(services, clock.now())
+    owed = 0
+    if pending:
+        with db.transaction(services.sessions) as session:
+            owed = fan_out(session, settings=services.settings, clock=clock)
+    outcomes = deliver_due(services, clock=clock) if due or owed else []
     return RoundReport(
         expired=expired,
         envelopes_expired=envelopes_expired,
@@ -98,6 +108,34 @@ def run_round(
         attempted=len(outcomes),
         delivered=sum(o.delivered for o in outcomes),
     )
+
+
+#: Whether any outbox row waits for its fan-out (the fan-out's own condition).
+_PENDING = select(OutboxEvent.id).where(OutboxEvent.delivered_at.is_(None)).limit(1)
+#: Whether any delivery may be due (the claim's condition, less its join: a superset).
+_DUE = (
+    select(Delivery.id)
+    .where(
+        Delivery.status.in_(("pending", "failed")),
+        Delivery.next_attempt_at <= bindparam("now"),
+    )
+    .limit(1)
+)
+
+
+def _work_waiting(services: Services, now: datetime) -> tuple[bool, bool]:
+    """Whether an outbox row waits for its fan-out, and whether a delivery may be due, read
+    on the thread's read connection (both true when the SQLite file is locked for a moment:
+    the round then looks in its transactions, as it always did)."""
+
+    def read(conn: Connection) -> tuple[bool, bool]:
+        pending = conn.execute(_PENDING).first() is not None
+        return pending, conn.execute(_DUE, {"now": now}).first() is not None
+
+    try:
+        return services.reads.run(read)
+    except db.ReadBusyError:
+        return True, True
 
 
 class WebhookWorker(PeriodicThread):
