@@ -75,7 +75,12 @@ def process_group_rss(group: int) -> int:
 
 
 def _sample(group: int, stop: Event, out: Any) -> None:
-    """The sampler's process: the group's largest RSS and the number of samples, to ``out``."""
+    """The sampler's process: the group's largest RSS and the number of samples, to ``out``.
+
+    It runs at the lowest CPU priority, as the flood does: reading every process's ``stat``
+    takes milliseconds of a core five times a second, which the server's processes would
+    otherwise wait for on a small machine (and show as their latency)."""
+    os.nice(19)
     peak = samples = 0
     while not stop.is_set():
         peak = max(peak, process_group_rss(group))
