@@ -19,18 +19,28 @@ from econtract.translog import LogEntry
 DEADLINE_ACTOR = audit.Actor(name="service:envelope-deadline")
 
 
-def expire_if_due(services: Services, session: Session, envelope: Envelope) -> bool:
-    """Mark an open envelope expired when its open step's deadline has passed."""
+def passed_deadline(services: Services, session: Session, envelope: Envelope) -> datetime | None:
+    """The deadline of an open envelope's open step when it has passed, else None (reads
+    only)."""
     if envelope.status != EnvelopeStatus.OPEN:
-        return False
+        return None
     deadline = session.scalar(
         select(EnvelopeParty.deadline)
         .where(EnvelopeParty.envelope_id == envelope.id, EnvelopeParty.step == envelope.step)
         .limit(1)
     )
-    now = services.clock.now()
-    if deadline is None or now <= deadline:
+    if deadline is None or services.clock.now() <= deadline:
+        return None
+    return deadline
+
+
+def expire_if_due(services: Services, session: Session, envelope: Envelope) -> bool:
+    """Mark an open envelope expired when its open step's deadline has passed (in a write
+    transaction)."""
+    deadline = passed_deadline(services, session, envelope)
+    if deadline is None:
         return False
+    now = services.clock.now()
     step = envelope.step
     if not close_envelope(
         session, envelope, EnvelopeStatus.EXPIRED, now, f"Step {step}'s deadline passed."

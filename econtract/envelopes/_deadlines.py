@@ -39,7 +39,7 @@ def sweep_deadlines(services: Services) -> tuple[int, int]:
     with services.sessions() as session:
         overdue = _due(session, before=now, after=None)
         near = _due(session, before=horizon, after=now)
-    expired = sum(_expire(services, envelope_id) for envelope_id in overdue)
+    expired = sum(expire(services, envelope_id) for envelope_id in overdue)
     reminded = sum(_remind(services, envelope_id, horizon) for envelope_id in near)
     return expired, reminded
 
@@ -76,7 +76,9 @@ def _locked(services: Services, session: Session, envelope_id: str) -> Envelope 
     return session.scalars(stmt).one_or_none()
 
 
-def _expire(services: Services, envelope_id: str) -> bool:
+def expire(services: Services, envelope_id: str) -> bool:
+    """Expire the envelope in a transaction of its own when it is still open and its step's
+    deadline has passed; whether it did."""
     with db.transaction(services.sessions) as session:
         envelope = _locked(services, session, envelope_id)
         return envelope is not None and expire_if_due(services, session, envelope)

@@ -29,8 +29,14 @@ from sqlalchemy.orm import Session
 from econtract import audit, db
 from econtract.bodies import BodyKind
 from econtract.departments import get_department
-from econtract.envelopes._changes import close_envelope, expire_if_due, record_envelope_change
+from econtract.envelopes._changes import (
+    close_envelope,
+    expire_if_due,
+    passed_deadline,
+    record_envelope_change,
+)
 from econtract.envelopes._completion import IssueLicence, check_action, complete
+from econtract.envelopes._deadlines import expire
 from econtract.envelopes._errors import (
     AlreadyActedError,
     DeadlinePassedError,
@@ -213,7 +219,7 @@ def seal_step(
     for _ in range(_ATTEMPTS):
         with services.sessions() as session:
             envelope = _get(session, envelope_id, actor=actor)
-            party = _open_party(services, session, envelope, actor)
+            party = _open_party(services, session, envelope, actor, writable=False)
             version, field, party_id = envelope.version, party.field_name, party.id
             last = _is_last(session, envelope, party)
             document = session.get(SealedDocument, envelope.document_id)
@@ -475,11 +481,26 @@ def _get(session: Session, envelope_id: str, *, actor: audit.Actor | None = None
 
 
 def _open_party(
-    services: Services, session: Session, envelope: Envelope, actor: audit.Actor
+    services: Services,
+    session: Session,
+    envelope: Envelope,
+    actor: audit.Actor,
+    *,
+    writable: bool = True,
 ) -> EnvelopeParty:
-    """The actor's party row that may act now, or the refusal that says why not."""
-    if envelope.status == EnvelopeStatus.OPEN and expire_if_due(services, session, envelope):
-        session.commit()
+    """The actor's party row that may act now, or the refusal that says why not.
+
+    An envelope found past its deadline is expired first: in ``session`` when it is a write
+    transaction, else in a transaction of its own. A read session must not write: on SQLite
+    a read that turns into a write fails at once when another connection committed since the
+    read began.
+    """
+    if writable:
+        if expire_if_due(services, session, envelope):
+            session.commit()
+    elif passed_deadline(services, session, envelope) is not None:
+        expire(services, envelope.id)
+        raise DeadlinePassedError(f"Step {envelope.step}'s deadline has passed.")
     if envelope.status == EnvelopeStatus.EXPIRED:
         raise DeadlinePassedError(f"Step {envelope.step}'s deadline has passed.")
     if envelope.status != EnvelopeStatus.OPEN:
