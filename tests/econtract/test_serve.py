@@ -222,8 +222,14 @@ def test_new_connections_go_to_the_worker_with_the_fewest_open(tmp_path: Path) -
                 connection.close()
         wait_for(lambda: not _established(closed), "the worker to close", served.process)
         # The other worker still holds its connections: the freed one gets the new ones (all
-        # of them, unless a close is told to the supervisor after the next connection).
+        # of them, unless a close is told to the supervisor after the next connection). A
+        # worker tells of each close after the kernel has closed the socket, so on a busy
+        # machine the supervisor may still count some: ask again until it has heard them.
+        deadline = time.monotonic() + 20
         split = serve_on_new_connections(served, len(closed))
+        while split[freed] < len(closed) - 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            split = serve_on_new_connections(served, len(closed))
         assert split[freed] >= len(closed) - 1, split
 
 
