@@ -488,13 +488,9 @@ def _open_party(
     *,
     writable: bool = True,
 ) -> EnvelopeParty:
-    """The actor's party row that may act now, or the refusal that says why not.
-
-    An envelope found past its deadline is expired first: in ``session`` when it is a write
-    transaction, else in a transaction of its own. A read session must not write: on SQLite
-    a read that turns into a write fails at once when another connection committed since the
-    read began.
-    """
+    """The actor's party row that may act now, or the refusal that says why not. An envelope
+    past its deadline is expired first, in ``session`` only when it is ``writable``: on SQLite
+    a read turning into a write fails when another connection committed since it began."""
     if writable:
         if expire_if_due(services, session, envelope):
             session.commit()
