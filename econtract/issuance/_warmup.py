@@ -27,7 +27,7 @@ def warm_up() -> None:
     now = datetime.now(UTC)
     today = now.date()
     for template in TEMPLATES.values():
-        fields = dict(template.schema["examples"][0])
+        fields = template.example
         render_licence(
             LicenceContent(
                 template=template,
