@@ -146,6 +146,11 @@ class CompactRange:
         self.size += 1
         return completed
 
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The perfect subtrees' hashes, left to right (what ``__init__`` takes back)."""
+        return tuple(self._hashes)
+
     def root(self) -> bytes:
         """MTH of the leaves appended so far."""
         return fold_subtrees(self._hashes)

@@ -6,6 +6,8 @@ same transaction as the change it records, and disappears with it on rollback.
 Storage: ``log_leaves`` holds each entry and its leaf hash; ``log_nodes`` holds the hash of
 every complete (perfect) subtree, written once when its last leaf arrives. Any root, inclusion
 proof or consistency proof is then a fold of O(log n) stored hashes, read in two queries.
+``log_state`` keeps, beside the size, the right edge of the tree (the hashes an append starts
+from), so that an append, which every other writer waits for, reads one row.
 """
 
 from __future__ import annotations
@@ -66,14 +68,29 @@ def lock_tree_size(session: Session) -> int:
     On PostgreSQL this is ``SELECT ... FOR UPDATE``; SQLite has no row locks, and the
     transaction's write lock (``BEGIN IMMEDIATE`` in ``db.transaction``) serializes instead.
     """
-    size = session.execute(
-        select(LogState.tree_size).where(LogState.id == _STATE_ID).with_for_update()
-    ).scalar_one_or_none()
-    if size is None:
+    return _lock_state(session)[0]
+
+
+def _lock_state(session: Session) -> tuple[int, list[bytes] | None]:
+    """The tree size and, when the state row keeps it for that size, its right edge (the
+    perfect subtrees' hashes), with the row locked as by :func:`lock_tree_size`."""
+    row = session.execute(
+        select(LogState.tree_size, LogState.edge_size, LogState.edge)
+        .where(LogState.id == _STATE_ID)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
         # The migration creates the row; this covers a schema made with ``create_all``.
         session.execute(insert(LogState).values(id=_STATE_ID, tree_size=0))
-        return 0
-    return size
+        return 0, None
+    size, edge_size, edge = row
+    if edge_size != size or edge is None:
+        # No edge, or one left behind by a writer that changed the size alone.
+        return size, None
+    hashes = [edge[at : at + 32] for at in range(0, len(edge), 32)]
+    if len(edge) % 32 or len(hashes) != size.bit_count():
+        return size, None
+    return size, hashes
 
 
 def tree_size(session: Session) -> int:
@@ -107,12 +124,14 @@ def append_encoded(
         raise ValueError("One subject (or None) per entry.")
     if not blobs:
         return range(0)
-    size = lock_tree_size(session)
+    size, edge = _lock_state(session)
     if size + len(blobs) > MAX_TREE_SIZE:
         raise LogRequestError("The log is full.")
-    subtrees = perfect_subtrees(0, size)
-    edge = _subtree_hashes(session, subtrees)
-    tree = CompactRange(size, [edge[s] for s in subtrees])
+    if edge is None:
+        subtrees = perfect_subtrees(0, size)
+        stored = _subtree_hashes(session, subtrees)
+        edge = [stored[s] for s in subtrees]
+    tree = CompactRange(size, edge)
     leaves: list[dict[str, object]] = []
     nodes: list[dict[str, object]] = []
     for index, (blob, subject) in enumerate(zip(blobs, subjects, strict=True), start=size):
@@ -126,7 +145,9 @@ def append_encoded(
         for at in range(0, len(rows), _INSERT_CHUNK):
             connection.execute(insert(table), rows[at : at + _INSERT_CHUNK])
     connection.execute(
-        update(_STATE).where(_STATE.c.id == _STATE_ID).values(tree_size=size + len(blobs))
+        update(_STATE)
+        .where(_STATE.c.id == _STATE_ID)
+        .values(tree_size=tree.size, edge_size=tree.size, edge=b"".join(tree.hashes))
     )
     return range(size, size + len(blobs))
 

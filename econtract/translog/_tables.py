@@ -19,7 +19,7 @@ LogIndex = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class LogState(Base):
-    """The transparency log's size: one row (``id`` 1), locked by every append.
+    """The transparency log's size and right edge: one row (``id`` 1), locked by every append.
 
     Appends read and raise ``tree_size`` under ``SELECT ... FOR UPDATE`` on PostgreSQL (the
     database write lock on SQLite), so concurrent appends get consecutive leaf indexes.
@@ -29,6 +29,12 @@ class LogState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     tree_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    edge_size: Mapped[int | None] = mapped_column(BigInteger)
+    """The tree size ``edge`` belongs to; an edge of another size is not used."""
+    edge: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The hashes of the perfect subtrees of ``[0, edge_size)``, left to right, 32 bytes each:
+    what the next append starts from, written by each append (a copy of stored node hashes, so
+    that an append does not look them up while every other writer waits)."""
 
 
 class LogLeaf(Base):
