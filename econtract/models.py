@@ -204,8 +204,8 @@ class Certificate(Base):
     __tablename__ = "certificates"
     __table_args__ = (
         UniqueConstraint("department_id", "type_code", "number"),
-        # Issuance looks for a licence the holder already holds, under the counter's lock.
-        Index("ix_certificates_holder", "department_id", "type_code", "holder_code"),
+        # A holder's licences oldest first (issuance's check for one the holder already holds).
+        Index("ix_certificates_holder", "department_id", "type_code", "holder_code", "issued_at"),
         # A using department asks for one holder's licences across departments.
         Index("ix_certificates_national_holder", "national_holder_code", "type_code"),
         # The certificate list pages through a department's certificates newest first.
