@@ -8,9 +8,9 @@ set -uo pipefail
 pg_url=$1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-ECONTRACT_TEST_DATABASE_URL=$pg_url bash scripts/run-pytest.sh -m registry -p no:cacheprovider --durations=15 >"$log" 2>&1 &
+ECONTRACT_TEST_DATABASE_URL=$pg_url bash scripts/run-pytest.sh -m registry -p no:cacheprovider --durations=40 >"$log" 2>&1 &
 pg_pid=$!
-bash scripts/run-pytest.sh --durations=15
+bash scripts/run-pytest.sh --durations=40
 sqlite_status=$?
 wait "$pg_pid"
 pg_status=$?
