@@ -3,12 +3,8 @@ hashes whenever it does not belong to the current size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from econtract import db
 from econtract.services import Services
@@ -16,6 +12,7 @@ from econtract.translog import append_entries, append_entry, root_of
 from econtract.translog._merkle import perfect_subtrees
 from econtract.translog._store import root_hash
 from econtract.translog._tables import LogLeaf, LogState
+from tests.econtract.test_query_plans import recorded
 from tests.econtract.test_translog import status_entry as entry
 from tests.factories import initialise_with_an_empty_log
 
@@ -23,21 +20,6 @@ from tests.factories import initialise_with_an_empty_log
 @pytest.fixture
 def log_services(services: Services) -> Services:
     return initialise_with_an_empty_log(services)
-
-
-@contextmanager
-def statements(services: Services) -> Iterator[list[str]]:
-    """The SQL statements the engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(services.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(services.engine, "before_cursor_execute", record)
 
 
 def append_one_by_one(services: Services, indexes: range) -> None:
@@ -69,8 +51,9 @@ def test_each_append_keeps_the_edge_of_the_new_size(log_services: Services) -> N
 
 def test_an_append_from_the_edge_reads_no_stored_hash(log_services: Services) -> None:
     append_one_by_one(log_services, range(11))
-    with statements(log_services) as seen, db.transaction(log_services.sessions) as session:
+    with recorded() as found, db.transaction(log_services.sessions) as session:
         assert append_entries(session, [entry(11), entry(12)]) == range(11, 13)
+    seen = [statement for statement, _ in found]
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert reads, seen
     assert not [s for s in reads if "log_nodes" in s or "log_leaves" in s], reads
@@ -97,9 +80,10 @@ def test_an_edge_that_does_not_fit_is_not_used(
     append_one_by_one(log_services, range(7))
     with db.transaction(log_services.sessions) as session:
         session.execute(update(LogState).values(**damage))
-    with statements(log_services) as seen:
+    with recorded() as found:
         append_one_by_one(log_services, range(7, 9))
     # The first append looked the edge up in the stored hashes; the second used the kept one.
+    seen = [statement for statement, _ in found]
     assert sum("log_leaves" in s and s.lstrip().upper().startswith("SELECT") for s in seen) == 1
     with log_services.sessions() as session:
         state = session.get(LogState, 1)
