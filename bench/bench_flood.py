@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 
+from bench import placement
 from bench.bench_issuance import holder_fields
 from bench.bench_qr import issue_and_read_tokens
 from bench.load import EContractServer, econtract_server
@@ -74,13 +75,13 @@ def process_group_rss(group: int) -> int:
     return total
 
 
-def _sample(group: int, stop: Event, out: Any) -> None:
+def _sample(group: int, idle: Path | None, stop: Event, out: Any) -> None:
     """The sampler's process: the group's largest RSS and the number of samples, to ``out``.
 
-    It runs at the lowest CPU priority, as the flood does: reading every process's ``stat``
-    takes milliseconds of a core five times a second, which the server's processes would
-    otherwise wait for on a small machine (and show as their latency)."""
-    os.nice(19)
+    It takes only idle CPU, as the flood does: reading every process's ``stat`` takes
+    milliseconds of a core five times a second, which the server's processes would otherwise
+    wait for on a small machine (and show as their latency)."""
+    placement.join(idle)
     peak = samples = 0
     while not stop.is_set():
         peak = max(peak, process_group_rss(group))
@@ -96,14 +97,14 @@ class MemorySampler:
     the interpreter's lock, which a thread would take from the probe's event loop (and show as
     the server's latency)."""
 
-    def __init__(self, group: int) -> None:
+    def __init__(self, group: int, idle: Path | None) -> None:
         self.group = group
         self.peak = 0
         self.samples = 0
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
         self._out: Any = context.Queue()
-        self._process = context.Process(target=_sample, args=(group, self._stop, self._out))
+        self._process = context.Process(target=_sample, args=(group, idle, self._stop, self._out))
 
     def __enter__(self) -> MemorySampler:
         self._process.start()
@@ -124,12 +125,14 @@ class FloodOutcome:
     """Time of each upload answered 200 (queueing included)."""
 
 
-def _flood(base_url: str, pdf: bytes, clients: int, pause: float, stop: Event, out: Any) -> None:
+def _flood(
+    base_url: str, pdf: bytes, clients: int, pause: float, idle: Path | None, stop: Event, out: Any
+) -> None:
     """The flood's process: ``clients`` uploads in flight until ``stop``; the outcome to ``out``.
 
-    It runs at the lowest CPU priority: a flood comes from other machines, and on this small
-    one the attacker's own CPU must not be what the probes measure."""
-    os.nice(19)
+    It takes only idle CPU: a flood comes from other machines, and on this small one the
+    attacker's own CPU must not be what the probes measure."""
+    placement.join(idle)
     outcome = FloodOutcome()
 
     async def upload(client: httpx.AsyncClient) -> None:
@@ -165,12 +168,14 @@ def _flood(base_url: str, pdf: bytes, clients: int, pause: float, stop: Event, o
 class Flood:
     """The flood in a process of its own (it shares no interpreter with the probe)."""
 
-    def __init__(self, base_url: str, pdf: bytes, clients: int, pause: float) -> None:
+    def __init__(
+        self, base_url: str, pdf: bytes, clients: int, pause: float, idle: Path | None
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
         self._out: Any = context.Queue()
         self._process = context.Process(
-            target=_flood, args=(base_url, pdf, clients, pause, self._stop, self._out)
+            target=_flood, args=(base_url, pdf, clients, pause, idle, self._stop, self._out)
         )
         self.outcome = FloodOutcome()
 
@@ -250,7 +255,8 @@ def probe(
     gc.collect()
     gc.disable()
     try:
-        return asyncio.run(main())
+        with placement.measuring_priority():
+            return asyncio.run(main())
     finally:
         gc.enable()
 
@@ -295,7 +301,16 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
         f"each); probes at {rate:g} requests/s for {seconds:g} s; "
         f"{flood_clients} flooding uploads, {pause:g} s pause after a refusal"
     )
-    with econtract_server(workers=_SERVER_WORKERS) as server:
+    with placement.measuring_priority() as realtime:
+        pass
+    with (
+        placement.IdleGroup("econtract-bench-flood") as idle,
+        econtract_server(workers=_SERVER_WORKERS) as server,
+    ):
+        print(
+            f"  the probe at {'real-time priority' if realtime else 'default priority'}; "
+            f"the flood and the memory sampler on idle CPU only: {idle.describe()}"
+        )
         tokens = issue_and_read_tokens(server, 10)
         pdf = sealed_licence(server)
         # Each server process starts its forkserver at its first upload: warm both up.
@@ -312,8 +327,8 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
         base = process_group_rss(server.process_group)
         unloaded = _probes(server, tokens, rate, seconds)
         with (
-            MemorySampler(server.process_group) as memory,
-            Flood(server.base_url, pdf, flood_clients, pause) as flood,
+            MemorySampler(server.process_group, idle.path) as memory,
+            Flood(server.base_url, pdf, flood_clients, pause, idle.path) as flood,
         ):
             time.sleep(_FLOOD_RAMP_SECONDS)
             loaded = _probes(server, tokens, rate, seconds)
