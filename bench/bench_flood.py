@@ -20,13 +20,13 @@ back, and downloads one sealed licence to upload. Then:
    impatient but not spinning), and after a few seconds for the flood to fill the pool the
    same two probes run again.
 
-During the flood the server's process group (supervisor, workers, their forkservers and
+During the flood the server's process tree (supervisor, workers, their forkservers and
 verification processes) is sampled every 0.2 s for its resident memory: the sum of every
 process's RSS, which counts pages that forked processes share once per process, so it is an
 upper bound. Prints both p99 latencies and their ratio (target at most 2x), what the flood
 received (200, 503 verification-busy, 429 rate-limited), and the peak memory against the bound
 the pool sets: server processes x ``verify_workers`` x the per-verification memory limit, plus
-the group's memory at rest.
+the tree's memory at rest.
 """
 
 from __future__ import annotations
@@ -62,21 +62,32 @@ _SERVER_WORKERS = 2
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-def process_group_rss(group: int) -> int:
-    """The sum of the resident memory (bytes) of the live processes of a process group."""
-    total = 0
+def process_tree_rss(root: int) -> int:
+    """The sum of the resident memory (bytes) of a live process and all its descendants.
+
+    By descent, not by process group: the server's verification workers lead sessions of
+    their own (:func:`verify.limits.take_only_idle_cpu`)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue  # the process has gone
-        if int(fields[2]) == group:
-            total += int(fields[21]) * _PAGE_SIZE
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * _PAGE_SIZE
+    total = 0
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        total += rss.get(pid, 0)
+        pending.extend(children.get(pid, ()))
     return total
 
 
-def _sample(group: int, idle: Path | None, stop: Event, out: Any) -> None:
-    """The sampler's process: the group's largest RSS and the number of samples, to ``out``.
+def _sample(root: int, idle: Path | None, stop: Event, out: Any) -> None:
+    """The sampler's process: the tree's largest RSS and the number of samples, to ``out``.
 
     It takes only idle CPU, as the flood does: reading every process's ``stat`` takes
     milliseconds of a core five times a second, which the server's processes would otherwise
@@ -84,27 +95,27 @@ def _sample(group: int, idle: Path | None, stop: Event, out: Any) -> None:
     placement.join(idle)
     peak = samples = 0
     while not stop.is_set():
-        peak = max(peak, process_group_rss(group))
+        peak = max(peak, process_tree_rss(root))
         samples += 1
         stop.wait(_SAMPLE_SECONDS)
     out.put((peak, samples))
 
 
 class MemorySampler:
-    """Samples a process group's RSS until stopped; keeps the largest.
+    """Samples a process tree's RSS until stopped; keeps the largest.
 
     It runs in a process of its own: reading every ``/proc/<pid>/stat`` takes milliseconds of
     the interpreter's lock, which a thread would take from the probe's event loop (and show as
     the server's latency)."""
 
-    def __init__(self, group: int, idle: Path | None) -> None:
-        self.group = group
+    def __init__(self, root: int, idle: Path | None) -> None:
+        self.root = root
         self.peak = 0
         self.samples = 0
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
         self._out: Any = context.Queue()
-        self._process = context.Process(target=_sample, args=(group, idle, self._stop, self._out))
+        self._process = context.Process(target=_sample, args=(root, idle, self._stop, self._out))
 
     def __enter__(self) -> MemorySampler:
         self._process.start()
@@ -324,7 +335,7 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
             if check.json()["verdict"] != "VALID":
                 raise SystemExit(f"The uploaded licence is not VALID: {check.text[:300]}")
         print(f"  {len(tokens)} licences issued; the {len(pdf):,}-byte upload verifies VALID")
-        base = process_group_rss(server.process_group)
+        base = process_tree_rss(server.process_group)
         unloaded = _probes(server, tokens, rate, seconds)
         with (
             MemorySampler(server.process_group, idle.path) as memory,
@@ -363,7 +374,7 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
     bound = base + pool * limit
     verdict = "met" if memory.peak <= bound else "MISSED"
     print(
-        f"  server memory (RSS, process group): {_gib(base)} at rest, {_gib(memory.peak)} peak "
+        f"  server memory (RSS, process tree): {_gib(base)} at rest, {_gib(memory.peak)} peak "
         f"during the flood ({memory.samples} samples)"
     )
     print(

@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from verify.limits import take_only_idle_cpu
+
 _CPU_HIERARCHIES = (
     Path("/sys/fs/cgroup/cpu"),
     Path("/sys/fs/cgroup/unified"),
@@ -89,25 +91,13 @@ class IdleGroup:
 
 def join(group: Path | None) -> None:
     """Move the calling process into an idle cgroup (``group``) or, without one, into a
-    session of its own at the lowest autogroup weight; either way at ``SCHED_IDLE``."""
-    if group is not None:
-        (group / "cgroup.procs").write_text(str(os.getpid()))
-    else:
-        os.setsid()
-        _lowest_autogroup_weight()
+    session of its own at the lowest autogroup weight (as the server's verification workers
+    do, :func:`verify.limits.take_only_idle_cpu`); either way at ``SCHED_IDLE``."""
+    if group is None:
+        take_only_idle_cpu()
+        return
+    (group / "cgroup.procs").write_text(str(os.getpid()))
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
-def _lowest_autogroup_weight() -> None:
-    autogroup = Path("/proc/self/autogroup")
-    if not autogroup.exists():
-        return  # a kernel without autogroups schedules each task on its own
-    for _ in range(50):
-        try:
-            autogroup.write_text("19")
-            return
-        except BlockingIOError:
-            time.sleep(0.1)  # unprivileged changes are limited to ten a second machine-wide
 
 
 @contextlib.contextmanager

@@ -24,8 +24,9 @@ verifications run at once, at most ``queue`` more wait for a turn, and the next 
 once with :class:`VerificationBusyError` (the service answers 503 with ``Retry-After``).
 Without it every upload got a worker process of its own, and fifty parallel uploads took
 gigabytes and every core. The waiting is done by an executor's queue, not by a thread or the
-event loop, and the workers take only the CPU the service leaves (``SCHED_IDLE``), so that the
-QR page stays quick while files are checked.
+event loop, and the workers take only the CPU the service leaves (:func:`take_only_idle_cpu`:
+``SCHED_IDLE`` in a session of the lowest weight), so that the QR page stays quick while files
+are checked.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from cryptography import x509
@@ -80,6 +82,9 @@ _MAX_LOG_TEXT = 16 * 1024
 _JOBS_PER_WORKER = 100
 # Workers kept waiting for the next file per process; more are stopped when they finish.
 _MAX_IDLE_WORKERS = 8
+# How often a worker tries to lower its session's weight while others change theirs.
+_AUTOGROUP_ATTEMPTS = 50
+_AUTOGROUP_RETRY_SECONDS = 0.01
 # Bounds of the Retry-After a busy pool answers with, in seconds.
 _MIN_RETRY_SECONDS = 1
 _MAX_RETRY_SECONDS = 60
@@ -434,13 +439,48 @@ def _capture_output(sender: Connection, level: int) -> _SendRecords:
     return handler
 
 
+def take_only_idle_cpu() -> None:
+    """Make the calling process take only the CPU that others leave, machine-wide.
+
+    ``SCHED_IDLE`` alone yields only inside the process's scheduling group. Where Linux
+    groups processes by session (autogroup, the default outside a cgroup of the cpu
+    controller), the process first leads a session of its own and gives that group the
+    lowest weight (niceness 19, which needs no privilege): in the service's own group, the
+    serving threads often waited a whole tick (4 ms) behind a verification, because the
+    kernel picks only among tasks that have not had more than their share, and a serving
+    thread that has just run has. The process leaves its process group and terminal with
+    its session; a verification worker ends anyway when its caller's pipe closes."""
+    if _autogroups_enabled():
+        os.setsid()
+        autogroup = Path("/proc/self/autogroup")
+        for _attempt in range(_AUTOGROUP_ATTEMPTS):
+            try:
+                autogroup.write_text("19")
+                break
+            except BlockingIOError:
+                # Unprivileged changes are limited to ten a second, machine-wide.
+                time.sleep(_AUTOGROUP_RETRY_SECONDS)
+            except OSError:
+                log.warning("the verification worker's group keeps its weight", exc_info=True)
+                break
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _autogroups_enabled() -> bool:
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False  # a kernel without autogroups: SCHED_IDLE is all there is
+    return enabled and Path("/proc/self/autogroup").exists()
+
+
 def _serve(connection: Connection) -> None:
     """The worker: verify each file received until the caller closes the pipe; send back a
     report or an error for each, after the file's log records."""
-    # Verification takes only the CPU the service's own requests leave (SCHED_IDLE), so that
-    # the QR page stays quick while files are checked.
-    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    # Verification takes only the CPU the service's own requests leave, so that the QR page
+    # stays quick while files are checked.
     handler = _capture_output(connection, logging.WARNING)
+    take_only_idle_cpu()
     while True:
         try:
             job = connection.recv()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
@@ -59,8 +60,14 @@ def test_a_worker_verifies_one_file_after_another(
     [first] = _idle_pids()
     verify_pdf_bounded(licence_lt.pdf, policy=policy)
     assert _idle_pids() == [first]
-    # It takes only the CPU that nothing else wants.
+    # It takes only the CPU that nothing else wants: SCHED_IDLE, and where the kernel
+    # schedules sessions as groups, in a session of its own at the lowest weight (inside
+    # the caller's, SCHED_IDLE alone let it keep a serving thread waiting a whole tick).
     assert os.sched_getscheduler(first) == os.SCHED_IDLE
+    if limits._autogroups_enabled():
+        assert os.getsid(first) == first != os.getsid(0)
+        assert Path(f"/proc/{first}/autogroup").read_text().rstrip().endswith("nice 19")
+        assert not Path("/proc/self/autogroup").read_text().rstrip().endswith("nice 19")
 
 
 def test_a_worker_that_timed_out_is_killed_and_replaced(
