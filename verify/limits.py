@@ -495,11 +495,31 @@ def _serve(connection: Connection) -> None:
         connection.send(answer)
 
 
+def bound_cpu(seconds: float) -> None:
+    """Let the calling process use at most ``seconds`` more CPU time; then the kernel stops
+    it (``SIGXCPU``, without a core file).
+
+    The caller kills a worker whose file takes longer than the wall-time limit, which bounds
+    its CPU too; this bound holds when the caller is gone. A worker leads a session of its
+    own (:func:`take_only_idle_cpu`), so stopping the service's process group no longer
+    stops it: it ends at the next file, when it finds the pipe closed, or here."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime + seconds)
+    # The soft limits only: the next file may come with a higher one.
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
+
+
 def _verify(job: _Job) -> tuple[str, Any]:
     try:
         # The soft limit only: the next file may come with a higher one.
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (job.limits.memory_bytes, hard))
+        # One second more than the caller waits, so that the caller's timeout answers first.
+        bound_cpu(job.limits.wall_seconds + 1)
         from verify.pdf import verify_pdf  # noqa: PLC0415  # preloaded by the forkserver
 
         policy = VerificationPolicy(

@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +197,19 @@ def test_an_unexpected_failure_in_the_worker_is_an_error_not_a_traceback(
     [record] = [r for r in caplog.records if r.name == "verify.worker"]
     assert "ValueError" in (record.exc_text or "")
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_worker_left_alone_stops_when_its_cpu_time_is_up() -> None:
+    # A worker outlives a caller that was killed (it leads a session of its own); its file's
+    # CPU time is bounded all the same, by the kernel.
+    spin = "from verify.limits import bound_cpu\nbound_cpu(1)\nwhile True:\n    pass\n"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", spin],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGXCPU
+    assert time.monotonic() - started < 60
