@@ -2,7 +2,8 @@
 
 An uploaded PDF is hostile until proven otherwise. :func:`verify_pdf_bounded` checks its
 size before anything else, then runs :func:`verify.pdf.verify_pdf` in a child process whose
-address space is capped (``RLIMIT_AS``) and which is killed when its time is up. The
+address space is capped (``RLIMIT_AS``) and which is killed when its time is up (its CPU time
+for the file is bounded by the kernel too, ``RLIMIT_CPU``, should the caller be gone). The
 result is a :class:`~verify.report.Report` or a :class:`~verify.errors.VerificationError`
 (too large, malformed, timed out, out of memory), never a crash or a stalled server.
 
