@@ -42,10 +42,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -57,6 +57,7 @@ HOST = "127.0.0.1"
 MAX_REQUESTS_PER_CONNECTION = 10_000_000
 """A bound on each connection's loop, far above what a run can reach."""
 _HEAD_LIMIT = 64 * 1024
+_T = TypeVar("_T")
 _CHUNK_LINE_LIMIT = 1024
 
 
@@ -194,8 +195,8 @@ class _Outcome:
     """None for a 2xx answer, else what went wrong."""
 
 
-class _Answer:
-    """A status, and the body when it is needed."""
+class Answer:
+    """An HTTP answer's status and body."""
 
     __slots__ = ("body", "status")
 
@@ -260,7 +261,7 @@ class _Requests:
         return index
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[_Answer, bool]:
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
     """Read one HTTP/1.1 answer; the second value says whether the connection stays open."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head[:-4].split(b"\r\n")
@@ -294,7 +295,7 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[_Answer, bool]:
     else:
         body = await reader.read()
         keep_alive = False
-    return _Answer(status, body), keep_alive
+    return Answer(status, body), keep_alive
 
 
 class _RawEngine:
@@ -303,19 +304,23 @@ class _RawEngine:
     def __init__(self, port: int) -> None:
         self.port = port
 
-    async def connection(self) -> _RawConnection:
-        return _RawConnection(self.port)
+    async def connection(self) -> RawConnection:
+        return RawConnection(self.port)
 
     async def aclose(self) -> None:
         return None
 
 
-class _RawConnection:
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection to ``HOST:port``, opened again when the server
+    closes it; :meth:`send` writes a raw request and reads its answer."""
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def send(self, wire: bytes) -> _Answer:
+    async def send(self, wire: bytes) -> Answer:
+        """Send the raw request ``wire`` and read its answer (the body whole)."""
         if self.streams is not None and self.streams[0].at_eof():
             await self.close()  # the server closed this connection after its last answer
         if self.streams is None:
@@ -332,6 +337,7 @@ class _RawConnection:
         return answer
 
     async def close(self) -> None:
+        """Close the connection (the next :meth:`send` opens another)."""
         if self.streams is not None:
             writer = self.streams[1]
             self.streams = None
@@ -361,11 +367,11 @@ class _HttpxConnection:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def request(self, method: str, path: str, headers: dict[str, str], body: str) -> _Answer:
+    async def request(self, method: str, path: str, headers: dict[str, str], body: str) -> Answer:
         response = await self.client.request(
             method, path, headers=headers, content=body.encode() if body else None
         )
-        return _Answer(response.status_code, response.content)
+        return Answer(response.status_code, response.content)
 
     async def close(self) -> None:
         return None
@@ -380,7 +386,7 @@ async def _get_token(spec: LoadSpec, auth: ClientAuth) -> str:
         f"Authorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(form)}\r\nConnection: close\r\n\r\n"
     ).encode() + form
-    connection = _RawConnection(spec.port)
+    connection = RawConnection(spec.port)
     try:
         answer = await asyncio.wait_for(connection.send(wire), spec.timeout_seconds)
     finally:
@@ -417,7 +423,7 @@ async def _worker(
             error: str | None = None
             try:
                 async with asyncio.timeout(spec.timeout_seconds):
-                    if isinstance(connection, _RawConnection):
+                    if isinstance(connection, RawConnection):
                         answer = await connection.send(requests.message(index))
                     else:
                         answer = await connection.request(
@@ -428,7 +434,7 @@ async def _worker(
                         )
             except Exception as exc:  # every failure is an error of the run, never a crash
                 error = type(exc).__name__
-                if isinstance(connection, _RawConnection):
+                if isinstance(connection, RawConnection):
                     await connection.close()
             else:
                 if not 200 <= answer.status < 300:
@@ -524,14 +530,15 @@ async def generate(spec: LoadSpec) -> LoadResult:
     )
 
 
-def _run_generator(spec: LoadSpec) -> LoadResult:
-    """Run :func:`generate` on uvloop when it is installed."""
+def run_on_uvloop(main: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``main`` to its end on uvloop when it is installed (less CPU per request than
+    asyncio's own loop, CPU that a client on this machine takes from the server)."""
     try:
         import uvloop  # noqa: PLC0415  # optional: uvicorn[standard] brings it
     except ImportError:
-        return asyncio.run(generate(spec))
+        return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(generate(spec))
+        return runner.run(main)
 
 
 def run_load(spec: LoadSpec) -> LoadResult:
@@ -827,7 +834,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--header", action="append", default=[], help="NAME: VALUE (repeat)")
     args = parser.parse_args(argv)
     if args.spec == "-":
-        result = _run_generator(LoadSpec.from_json(sys.stdin.read()))
+        result = run_on_uvloop(generate(LoadSpec.from_json(sys.stdin.read())))
         print(json.dumps(asdict(result), ensure_ascii=False))
         return
     if not args.url:
@@ -845,7 +852,7 @@ def main(argv: list[str] | None = None) -> None:
         warmup_seconds=args.warmup,
         engine=args.engine,
     )
-    result = _run_generator(spec)
+    result = run_on_uvloop(generate(spec))
     print(result.summary())
     print(result.client_line())
     if result.error_kinds:
