@@ -171,7 +171,7 @@ def _flood(
     is a keep-alive connection that writes the same prepared request and reads just the answer
     (``bench.load``'s raw HTTP/1.1 on uvloop); with httpx the flood took a third of a core,
     about 1.3 ms of CPU per upload, and ``perf sched`` found the serving threads waiting behind
-    it more often than behind the server's own verifications."""
+    it as they did behind the server's own verifications."""
     placement.join(idle)
     outcome = FloodOutcome()
     wire = upload_request(port, pdf)
