@@ -5,8 +5,9 @@ Run::
     .venv/bin/python -m bench.bench_sm2 [--count N] [--repeats R]
 
 The bars of the national cryptography issue, measured on the same one-page licence in the
-same run, the contenders' repetitions alternating so that the shared machine's drift hits
-both alike:
+same run, in pairs of blocks (``bench.timing.compare``): a block of ``count`` documents of one
+contender, then one of the other, the order alternating from pair to pair, so that the shared
+machine's drift hits both sides of a pair alike:
 
 - Sealing: the project's path (``signing.sealer.seal_pdf_bytes``, identity and context made
   once) at PAdES B-B with an SM2 seal (SM3, SM2-with-SM3, tongsuopy's C code) and with an
@@ -20,8 +21,10 @@ both alike:
 Each hierarchy is the service's: the ECDSA seal's CAs are P-384, its timestamp authority and
 OCSP responder P-256 (``bench.inputs``); the SM2 seal's root, issuing CA and timestamp
 authority are SM2, the issuing CA answering OCSP itself (``econtract.sm2_authorities``).
-Figures are documents per second, median (min, max) over ``repeats`` repetitions of
-``count`` documents, then the ratio with its bar, met or missed.
+Figures are documents per second, median (min, max) over the blocks; each ratio is the
+median of the pairs' ratios, with its quartiles, then its bar, met or missed. The same ratio
+from the process's CPU time (``bench.timing.cpu_time_ratio``) follows: the wall clock counts
+the time spent waiting for a core, the CPU time does not.
 """
 
 from __future__ import annotations
@@ -31,8 +34,6 @@ import datetime
 import hashlib
 import logging
 import os
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,9 +42,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from bench.bench_verify import interleaved
 from bench.inputs import BenchPKI, build_bench_pki, licence_pdf
-from bench.timing import Rate, measure_rate
+from bench.timing import Comparison, compare, cpu_time_ratio, measure_rate
 from keys.ca import PKIURLs, SealSubject
 from keys.crl import build_crl
 from keys.handles import KeyAlgorithm
@@ -231,27 +231,6 @@ def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def cpu_time_ratio(
-    first: Callable[[], object], second: Callable[[], object], *, count: int, rounds: int
-) -> tuple[float, float, float]:
-    """CPU time per document of ``first`` over ``second``: median, min and max of ``rounds``
-    rounds of ``count`` documents each, the two alternating.
-
-    On a shared machine the wall-clock rates count the time spent waiting for a core; the
-    process's CPU time does not, and alternating gives both the same conditions.
-    """
-    ratios = []
-    for _ in range(rounds):
-        spent = []
-        for operation in (first, second):
-            started = time.process_time()
-            for _ in range(count):
-                operation()
-            spent.append(time.process_time() - started)
-        ratios.append(spent[0] / spent[1])
-    return statistics.median(ratios), min(ratios), max(ratios)
-
-
 def _cpu_line(label: str, ratio: tuple[float, float, float], met: bool, target: str) -> str:
     median, low, high = ratio
     return (
@@ -260,9 +239,19 @@ def _cpu_line(label: str, ratio: tuple[float, float, float], met: bool, target: 
     )
 
 
-def _print_pair(first: Rate, second: Rate) -> None:
-    print(first.line())
-    print(second.line())
+def _print_comparison(comparison: Comparison) -> None:
+    print(comparison.first.line())
+    print(comparison.second.line())
+
+
+def _ratio_line(
+    label: str, value: float, quartiles: tuple[float, float], met: bool, target: str
+) -> str:
+    low, high = quartiles
+    return (
+        f"{label:<48} {value:10.2f}x  (quartiles {low:.2f}, {high:.2f})  "
+        f"target {target}: {_verdict(met)}"
+    )
 
 
 def run(count: int, repeats: int) -> None:
@@ -272,28 +261,25 @@ def run(count: int, repeats: int) -> None:
     rsa = bench_sealer(pki, KeyAlgorithm.RSA_2048)
     ecdsa = bench_sealer(pki, KeyAlgorithm.EC_P256)
     print("SM2 benchmark: the one-page licence, the project's sealer and verifier")
-    print(f"  {count} documents per repetition, {repeats} repetitions, alternating")
+    print(f"  {repeats} pairs of blocks of {count} documents, the order alternating")
     # The machine is shared: the load says how much the wall-clock figures can be trusted.
     print(f"  load average at the start: {_load_average()}")
     print()
     print("Sealing, B-B (docs/s)")
-    ours, theirs = interleaved(
+    sealing = compare(
         ("SM2 B-B seal", sm2.sealing(SealLevel.B_B)),
         ("rsa-2048 B-B seal", rsa.sealing(SealLevel.B_B)),
         count=count,
         repeats=repeats,
     )
-    _print_pair(ours, theirs)
+    _print_comparison(sealing)
     reference = measure_rate(
         "ec-p256 B-B seal (reference)", ecdsa.sealing(SealLevel.B_B), count=count, repeats=repeats
     )
     print(reference.line())
-    value = ours.median / theirs.median
-    met = value >= _TARGET_SEALING
-    print(
-        f"{'SM2 / RSA-2048 sealing rate':<48} {value:10.2f}x  "
-        f"target >= {_TARGET_SEALING}x: {_verdict(met)}"
-    )
+    value = sealing.rate_ratio
+    label = f"SM2 / RSA-2048 sealing rate, median of {repeats} pairs"
+    print(_ratio_line(label, value, sealing.quartiles(), value >= _TARGET_SEALING, ">= 1.0x"))
     # The rate ratio is the inverse of the CPU time ratio RSA-2048 / SM2.
     rsa_over_sm2 = cpu_time_ratio(
         rsa.sealing(SealLevel.B_B), sm2.sealing(SealLevel.B_B), count=count, rounds=_CPU_ROUNDS
@@ -303,19 +289,18 @@ def run(count: int, repeats: int) -> None:
     print()
     print("Verification, full report (docs/s)")
     for level in _VERIFIED_LEVELS:
-        ours, theirs = interleaved(
+        verification = compare(
             (f"SM2 {level.value} verify", sm2.verification(level)),
             (f"ec-p256 {level.value} verify", ecdsa.verification(level)),
             count=count,
             repeats=repeats,
         )
-        _print_pair(ours, theirs)
-        value = theirs.median / ours.median  # time ratio SM2 / ECDSA
+        _print_comparison(verification)
+        value = verification.time_ratio
         met = value <= _TARGET_VERIFICATION
-        print(
-            f"{f'SM2 / ec-p256 {level.value} time per document':<48} {value:10.2f}x  "
-            f"target <= {_TARGET_VERIFICATION}x: {_verdict(met)}"
-        )
+        label = f"SM2 / ec-p256 {level.value} time per document"
+        quartiles = verification.quartiles(times=True)
+        print(_ratio_line(label, value, quartiles, met, f"<= {_TARGET_VERIFICATION}x"))
         sm2_over_ecdsa = cpu_time_ratio(
             sm2.verification(level), ecdsa.verification(level), count=count, rounds=_CPU_ROUNDS
         )
@@ -334,8 +319,8 @@ def _load_average() -> str:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=20, help="documents per repetition")
-    parser.add_argument("--repeats", type=int, default=3, help="repetitions (median, min, max)")
+    parser.add_argument("--count", type=int, default=20, help="documents per block")
+    parser.add_argument("--repeats", type=int, default=5, help="pairs of blocks")
     args = parser.parse_args(argv)
     if args.count < 1 or args.repeats < 1:
         parser.error("--count and --repeats must be at least 1")

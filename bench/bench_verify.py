@@ -20,11 +20,12 @@ project's engine (ECDSA P-256 and RSA-2048; PAdES B-LT and B-LTA; certified NO_C
   verification worker; the seal's and the timestamps' own signatures, the paths, revocation
   and the difference analysis are checked for every document.
 
-Figures are documents per second, median (min, max) over ``repeats`` repetitions of
-``count`` documents, and the ratio of times project / baseline (target: at most 0.5), from
-those wall-clock rates and again from the CPU time of ``count`` documents each, the two
-alternating, median (min, max) of ``repeats`` rounds: on a shared machine the wall clock
-counts the time spent waiting for a core, the process's CPU time does not. The load average
+Figures are documents per second, median (min, max) over ``repeats`` pairs of blocks of
+``count`` documents (``bench.timing.compare``: one block of each contender back to back, the
+order alternating), and the ratio of times project / baseline (target: at most 0.5), the
+median of the pairs' ratios, and again from the CPU time of ``count`` documents each, median
+(min, max) of ``repeats`` rounds: on a shared machine the wall clock counts the time spent
+waiting for a core, the process's CPU time does not. The load average
 is printed at the start and the end.
 """
 
@@ -42,7 +43,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from bench.inputs import BenchPKI, build_bench_pki, licence_pdf
-from bench.timing import Rate, measure_rate
+from bench.timing import compare, cpu_time_ratio
 from keys.handles import KeyAlgorithm
 from keys.signer import KeySigner, to_asn1
 from signing.material import ValidationMaterial
@@ -127,37 +128,12 @@ def project(
     return run
 
 
-def interleaved(
-    first: tuple[str, Callable[[], object]],
-    second: tuple[str, Callable[[], object]],
-    *,
-    count: int,
-    repeats: int,
-) -> tuple[Rate, Rate]:
-    """Both contenders' rates, their repetitions alternating so that the shared machine's
-    drift hits both alike."""
-    rates: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for index, (name, operation) in enumerate((first, second)):
-            rates[index].extend(
-                measure_rate(name, operation, count=count, repeats=1, warmup=1).per_second
-            )
-    return (
-        Rate(name=first[0], per_second=tuple(rates[0])),
-        Rate(name=second[0], per_second=tuple(rates[1])),
-    )
-
-
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20, help="documents per repetition")
     parser.add_argument("--repeats", type=int, default=5, help="repetitions")
     args = parser.parse_args()
-    # bench_sm2 imports this module (interleaved); its CPU-time ratio is imported here, once
-    # both are loaded.
-    from bench.bench_sm2 import cpu_time_ratio  # noqa: PLC0415
-
     # pyHanko logs soft-fail revocation gaps of the baseline at WARNING; keep the output clean.
     logging.getLogger("pyhanko").setLevel(logging.ERROR)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
@@ -171,15 +147,15 @@ def main() -> None:
             pdf, digest = seal_licence(pki, algorithm, level)
             label = f"{algorithm.value} {level.value}"
             bare, full = baseline(pki, pdf), project(pki, pdf, digest, algorithm)
-            base, ours = interleaved(
+            comparison = compare(
                 (f"{label} baseline (pyHanko bare)", bare),
                 (f"{label} project (verify_pdf, full report)", full),
                 count=args.count,
                 repeats=args.repeats,
             )
-            print(base.line())
-            print(ours.line())
-            ratio = base.median / ours.median  # time ratio project / baseline
+            print(comparison.first.line())
+            print(comparison.second.line())
+            ratio = comparison.rate_ratio  # baseline rate / project rate: time project / baseline
             print(f"{label + ' time ratio project / baseline':<48} {ratio:10.2f}x  (target <= 0.5)")
             median, low, high = cpu_time_ratio(full, bare, count=args.count, rounds=args.repeats)
             print(
