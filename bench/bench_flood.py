@@ -2,13 +2,15 @@
 
 Run::
 
-    .venv/bin/python -m bench.bench_flood [--seconds 15] [--rate 100] [--flood 50]
-        [--flood-pause 0.5]
+    .venv/bin/python -m bench.bench_flood [--rounds 3] [--seconds 10] [--rate 100]
+        [--flood 50] [--flood-pause 0.5]
 
 Starts ``econtract serve --workers 2`` on a fresh data directory (SQLite) with the per-address
 rate limits off (the flood comes from one address, and the verification pool is what is
 measured here, not the limits), issues a few licences over the API and reads their QR codes
-back, and downloads one sealed licence to upload. Then:
+back, and downloads one sealed licence to upload. Then ``--rounds`` rounds of two phases,
+unloaded then flooded, the other way round in the next round (so that a drift of the machine's
+speed weighs on both phases alike):
 
 1. unloaded: a probe asks for the QR pages (``Accept: text/html``, the tokens in turn) and
    then for ``/healthz``, ``--rate`` requests a second each for ``--seconds`` (after a second
@@ -21,12 +23,13 @@ back, and downloads one sealed licence to upload. Then:
    same two probes run again. Each client is a keep-alive connection that sends a prepared
    request (``bench.load``'s raw HTTP/1.1 on uvloop), so that the attacker, which would be on
    other machines, takes as little as it can of this one's two cores; its own CPU per upload
-   is printed.
+   is printed. After the flood stops, the server gets two seconds to finish what is queued.
 
-During the flood the server's process tree (supervisor, workers, their forkservers and
+During each flood the server's process tree (supervisor, workers, their forkservers and
 verification processes) is sampled every 0.2 s for its resident memory: the sum of every
 process's RSS, which counts pages that forked processes share once per process, so it is an
-upper bound. Prints both p99 latencies and their ratio (target at most 2x), what the flood
+upper bound. Prints both p99 latencies of every round's answers pooled and their ratio
+(target at most 2x), the ratio of each round (the spread), what the floods
 received (200, 503 verification-busy, 429 rate-limited), and the peak memory against the bound
 the pool sets: server processes x ``verify_workers`` x the per-verification memory limit, plus
 the tree's memory at rest.
@@ -60,6 +63,7 @@ _TARGET_RATIO = 2.0
 _WARMUP_SECONDS = 1.0
 _PROBE_CONNECTIONS = 16
 _FLOOD_RAMP_SECONDS = 4.0
+_SETTLE_SECONDS = 2.0
 _SAMPLE_SECONDS = 0.2
 _SERVER_WORKERS = 2
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -139,6 +143,12 @@ class FloodOutcome:
     """Time of each upload answered 200 (queueing included)."""
     cpu_seconds: float = 0.0
     """The flooding process's own CPU time."""
+
+    def add(self, other: FloodOutcome) -> None:
+        """Count ``other``'s uploads with these (another flood against the same server)."""
+        self.statuses.update(other.statuses)
+        self.verified_seconds.extend(other.verified_seconds)
+        self.cpu_seconds += other.cpu_seconds
 
 
 def upload_request(port: int, pdf: bytes) -> bytes:
@@ -246,6 +256,12 @@ class ProbeResult:
     p50_ms: float
     p99_ms: float
 
+    @classmethod
+    def of(cls, latencies: list[float], errors: int) -> ProbeResult:
+        """The percentiles of ``latencies`` (milliseconds)."""
+        ordered = sorted(latencies)
+        return cls(len(ordered), errors, _percentile(ordered, 0.50), _percentile(ordered, 0.99))
+
     def summary(self) -> str:
         """One printable line."""
         return (
@@ -254,17 +270,65 @@ class ProbeResult:
         )
 
 
+@dataclass
+class Answers:
+    """The latencies (milliseconds) of a probe's answers, and how many were errors; the
+    answers of several probes of the same kind pooled."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, other: Answers) -> None:
+        """Pool ``other``'s answers with these."""
+        self.latencies.extend(other.latencies)
+        self.errors += other.errors
+
+    def result(self) -> ProbeResult:
+        """Their percentiles."""
+        return ProbeResult.of(self.latencies, self.errors)
+
+
+UNLOADED = "unloaded"
+FLOODED = "flooded"
+
+
 def _percentile(ordered: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(share * len(ordered) + 0.5) - 1))]
 
 
+def round_order(rounds: int) -> list[tuple[str, str]]:
+    """The phases of each round: unloaded then flooded, the other way round in the next round,
+    so that a drift of the machine's speed over the run weighs on both phases alike."""
+    return [
+        (UNLOADED, FLOODED) if number % 2 == 0 else (FLOODED, UNLOADED) for number in range(rounds)
+    ]
+
+
+def pooled(rounds: list[Answers]) -> ProbeResult:
+    """The percentiles of every round's answers together."""
+    together = Answers()
+    for answers in rounds:
+        together.add(answers)
+    return together.result()
+
+
+def p99_ratios(unloaded: list[Answers], flooded: list[Answers]) -> tuple[float, list[float]]:
+    """The flooded p99 over the unloaded p99: of all rounds' answers pooled (the verdict: a
+    quiet round cannot average a bad round's tail away), and of each round (its spread)."""
+    each = [
+        flooded_round.result().p99_ms / unloaded_round.result().p99_ms
+        for unloaded_round, flooded_round in zip(unloaded, flooded, strict=True)
+    ]
+    return pooled(flooded).p99_ms / pooled(unloaded).p99_ms, each
+
+
 def probe(
     base_url: str, paths: list[str], headers: dict[str, str], rate: float, seconds: float
-) -> ProbeResult:
+) -> Answers:
     """``rate`` requests a second to ``paths`` in turn for ``seconds`` (after a warm-up),
     started on time whatever the answers take (at most 16 in flight)."""
 
-    async def main() -> ProbeResult:
+    async def main() -> Answers:
         limits = httpx.Limits(max_connections=_PROBE_CONNECTIONS)
         latencies: list[float] = []
         errors = 0
@@ -292,10 +356,7 @@ def probe(
                 await asyncio.sleep(max(0.0, begin + n / rate - time.perf_counter()))
                 tasks.append(asyncio.create_task(one(paths[n % len(paths)], n >= warmup)))
             await asyncio.gather(*tasks)
-        ordered = sorted(latencies)
-        return ProbeResult(
-            len(ordered), errors, _percentile(ordered, 0.50), _percentile(ordered, 0.99)
-        )
+        return Answers(latencies, errors)
 
     # The probe is the measuring instrument: a full pass of its own cyclic collector would
     # show as the server's latency.
@@ -325,7 +386,7 @@ def sealed_licence(server: EContractServer) -> bytes:
 
 def _probes(
     server: EContractServer, tokens: list[str], rate: float, seconds: float
-) -> dict[str, ProbeResult]:
+) -> dict[str, Answers]:
     qr = [f"/v/{token}" for token in tokens]
     return {
         "GET /v/{token}": probe(server.base_url, qr, {"Accept": "text/html"}, rate, seconds),
@@ -337,7 +398,7 @@ def _gib(value: float) -> str:
     return f"{value / 1024 / MiB:.2f} GiB"
 
 
-def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
+def run(seconds: float, rate: float, flood_clients: int, pause: float, rounds: int) -> None:
     """Measure and print every figure."""
     verify_workers = default_workers()
     limit = VerificationLimits().memory_bytes
@@ -345,11 +406,15 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
     print(
         f"  {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {_SERVER_WORKERS} "
         f"server processes x {verify_workers} verification workers (queue {2 * verify_workers} "
-        f"each); probes at {rate:g} requests/s for {seconds:g} s; "
-        f"{flood_clients} flooding uploads, {pause:g} s pause after a refusal"
+        f"each); {rounds} rounds of probes at {rate:g} requests/s for {seconds:g} s unloaded "
+        f"and {seconds:g} s flooded; {flood_clients} flooding uploads, {pause:g} s pause after "
+        "a refusal"
     )
     with placement.measuring_priority() as realtime:
         pass
+    answers: dict[str, dict[str, list[Answers]]] = {UNLOADED: {}, FLOODED: {}}
+    outcome = FloodOutcome()
+    peak = samples = 0
     with (
         placement.IdleGroup("econtract-bench-flood") as idle,
         econtract_server(workers=_SERVER_WORKERS) as server,
@@ -372,20 +437,29 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
                 raise SystemExit(f"The uploaded licence is not VALID: {check.text[:300]}")
         print(f"  {len(tokens)} licences issued; the {len(pdf):,}-byte upload verifies VALID")
         base = process_tree_rss(server.process_group)
-        unloaded = _probes(server, tokens, rate, seconds)
-        with (
-            MemorySampler(server.process_group, idle.path) as memory,
-            Flood(server.port, pdf, flood_clients, pause, idle.path) as flood,
-        ):
-            time.sleep(_FLOOD_RAMP_SECONDS)
-            loaded = _probes(server, tokens, rate, seconds)
+        for order in round_order(rounds):
+            for phase in order:
+                if phase == UNLOADED:
+                    measured = _probes(server, tokens, rate, seconds)
+                else:
+                    with (
+                        MemorySampler(server.process_group, idle.path) as memory,
+                        Flood(server.port, pdf, flood_clients, pause, idle.path) as flood,
+                    ):
+                        time.sleep(_FLOOD_RAMP_SECONDS)
+                        measured = _probes(server, tokens, rate, seconds)
+                    outcome.add(flood.outcome)
+                    peak, samples = max(peak, memory.peak), samples + memory.samples
+                    # The uploads still queued finish, and the flood's connections close.
+                    time.sleep(_SETTLE_SECONDS)
+                for name, result in measured.items():
+                    answers[phase].setdefault(name, []).append(result)
         problems = server.log_problems()
     print()
-    worst = 0.0
-    for name, quiet in unloaded.items():
-        busy = loaded[name]
-        ratio = busy.p99_ms / quiet.p99_ms
-        worst = max(worst, ratio)
+    for name, quiet_rounds in answers[UNLOADED].items():
+        busy_rounds = answers[FLOODED][name]
+        quiet, busy = pooled(quiet_rounds), pooled(busy_rounds)
+        ratio, each = p99_ratios(quiet_rounds, busy_rounds)
         print(f"  {name:<16} unloaded {quiet.summary()}")
         print(f"  {'':<16} flooded  {busy.summary()}")
         verdict = "met" if ratio <= _TARGET_RATIO else "MISSED"
@@ -393,8 +467,10 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
             f"  {'':<16} p99 flooded / unloaded {ratio:.2f}x "
             f"(target <= {_TARGET_RATIO:g}x: {verdict})"
         )
-    statuses = flood.outcome.statuses
-    verified = flood.outcome.verified_seconds
+        if rounds > 1:
+            print(f"  {'':<16} round by round {' / '.join(f'{r:.2f}' for r in each)}x")
+    statuses = outcome.statuses
+    verified = outcome.verified_seconds
     print()
     print(
         f"  flood: {sum(statuses.values())} uploads answered: {statuses.get('200', 0)} verified, "
@@ -409,15 +485,15 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
     answered = sum(statuses.values())
     if answered:
         print(
-            f"  the flooding process's own CPU: {flood.outcome.cpu_seconds:.2f} s, "
-            f"{1000 * flood.outcome.cpu_seconds / answered:.2f} ms per upload"
+            f"  the flooding process's own CPU: {outcome.cpu_seconds:.2f} s, "
+            f"{1000 * outcome.cpu_seconds / answered:.2f} ms per upload"
         )
     pool = _SERVER_WORKERS * verify_workers
     bound = base + pool * limit
-    verdict = "met" if memory.peak <= bound else "MISSED"
+    verdict = "met" if peak <= bound else "MISSED"
     print(
-        f"  server memory (RSS, process tree): {_gib(base)} at rest, {_gib(memory.peak)} peak "
-        f"during the flood ({memory.samples} samples)"
+        f"  server memory (RSS, process tree): {_gib(base)} at rest, {_gib(peak)} peak "
+        f"during the floods ({samples} samples)"
     )
     print(
         f"  bound: {_gib(base)} at rest + {pool} verifications x {_gib(limit)} memory limit = "
@@ -425,7 +501,7 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
     )
     if problems:
         print(f"  server log errors: {problems}")
-    errors = sum(r.errors for r in (*unloaded.values(), *loaded.values()))
+    errors = sum(a.errors for phase in answers.values() for each in phase.values() for a in each)
     if errors:
         raise SystemExit(f"The probes had {errors} errors.")
 
@@ -433,16 +509,23 @@ def run(seconds: float, rate: float, flood_clients: int, pause: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each probe")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="length of each probe of each round"
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="probe requests per second")
     parser.add_argument("--flood", type=int, default=50, help="uploads in flight")
     parser.add_argument(
         "--flood-pause", type=float, default=0.5, help="seconds a refused uploader waits"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of an unloaded and a flooded probe"
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rate <= 0 or args.flood < 1 or args.flood_pause < 0:
         parser.error("--seconds, --rate and --flood must be positive")
-    run(args.seconds, args.rate, args.flood, args.flood_pause)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    run(args.seconds, args.rate, args.flood, args.flood_pause, args.rounds)
 
 
 if __name__ == "__main__":
