@@ -11,9 +11,12 @@ this service's machine), and a worker that hangs keeps getting its share.
 So the supervisor accepts, as Node.js's cluster module does by default: the parent process
 alone listens, takes each new connection and passes its descriptor (``SCM_RIGHTS`` over a
 Unix socket pair per worker) to the ready worker with the fewest open connections, the next
-in turn among equals. Each worker tells the parent when it is ready and when a connection it
-was given closes, so the counts are exact and a worker that is restarted, or slow to answer,
-is given new connections until it carries its share. Accepting costs the parent a few system
+in turn among equals. Each worker tells the parent when it is ready, when it has taken a
+connection and when a connection it was given closes, so the counts are exact and a worker
+that is restarted, or slow to answer, is given new connections until it carries its share.
+The parent keeps its copy of a connection until the worker has taken it: a connection handed
+to a worker that dies before taking it (it waited in the worker's channel) is handed to
+another worker instead of being reset. Accepting costs the parent a few system
 calls per connection; the connections are long-lived, and the requests stay in the workers.
 
 What uvicorn's supervisor gave is kept: the workers are uvicorn ``Server``s in ``spawn``
@@ -38,7 +41,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -49,6 +52,7 @@ log = logging.getLogger("econtract.serving")
 
 # What a worker writes to the parent on its channel, one byte each.
 _READY = b"R"
+_TAKEN = b"T"
 _CLOSED = b"C"
 # What the parent writes with each connection's descriptor.
 _CONNECTION = b"c"
@@ -96,6 +100,9 @@ class _Worker:
     """Its channel broke: the worker died, its sentinel will say so too."""
     open: int = 0
     """Connections handed to the worker and not yet closed."""
+    handed: deque[socket.socket] = field(default_factory=deque)
+    """The parent's copies of the connections handed to the worker and not yet taken, in the
+    order they were handed."""
 
     @property
     def available(self) -> bool:
@@ -159,6 +166,8 @@ class _Supervisor:
             for worker in self.workers:
                 worker.process.kill()
                 worker.process.join()
+                for connection in worker.handed:
+                    connection.close()
             self.selector.close()
             for sock in (wake_read, wake_write, self.listener, *self.waiting):
                 sock.close()
@@ -209,21 +218,25 @@ class _Supervisor:
         return next((worker for worker in self.workers if predicate(worker)), None)
 
     def _hear(self, channel: object) -> None:
-        """Read what a worker said: ready, or connections closed."""
+        """Read what a worker said: ready, connections taken or closed."""
         worker = self._worker_of(lambda w: w.channel is channel)
-        if worker is None:
-            return
+        if worker is not None:
+            self._read(worker)
+
+    def _read(self, worker: _Worker) -> bool:
+        """Read once from ``worker``'s channel; whether there may be more to read."""
         try:
             data = worker.channel.recv(4096)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:
             # The worker is gone; its sentinel says so as well, and it is reaped there.
-            self.selector.unregister(worker.channel)
-            worker.gone = True
-            return
+            self._gone(worker)
+            return False
+        for _ in range(min(data.count(_TAKEN), len(worker.handed))):
+            worker.handed.popleft().close()
         worker.open -= data.count(_CLOSED)
         worker.open = max(worker.open, 0)
         if _READY in data:
@@ -234,6 +247,7 @@ class _Supervisor:
             if self.opened:
                 self._hand_out_waiting()
                 self._listen(not self.stopping)
+        return True
 
     def _open_when_ready(self) -> None:
         """Start accepting once every first worker is ready, or the grace is over."""
@@ -250,8 +264,11 @@ class _Supervisor:
         if worker is None:
             return
         self.selector.unregister(worker.process.sentinel)
-        if not worker.gone:
-            self.selector.unregister(worker.channel)
+        # What it said before it died: the connections it took are its own (it may have read
+        # their requests); the others are handed again.
+        while self._read(worker):
+            pass
+        self._gone(worker)
         worker.channel.close()
         worker.process.join()
         code = worker.process.exitcode
@@ -279,6 +296,25 @@ class _Supervisor:
             self._listen(False)
 
     # Connections ---------------------------------------------------------------------------
+
+    def _gone(self, worker: _Worker) -> None:
+        """``worker``'s channel broke: it takes nothing more, and what it had not taken is
+        handed to the others (or closed if the service is stopping)."""
+        with contextlib.suppress(KeyError):
+            self.selector.unregister(worker.channel)  # unless an earlier read found the end
+        worker.gone = True
+        untaken, worker.handed = worker.handed, deque()
+        if not untaken:
+            return
+        log.warning(
+            "connections a worker did not take handed again",
+            extra={"worker_pid": worker.process.pid, "connections": len(untaken)},
+        )
+        for connection in untaken:
+            if self.stopping:
+                connection.close()
+            else:
+                self._hand_out(connection)
 
     def _listen(self, on: bool) -> None:
         if on and not self.listening:
@@ -318,9 +354,10 @@ class _Supervisor:
                 worker.gone = True  # It died; its sentinel will say so.
                 continue
             worker.open += 1
-            break
-        else:
-            log.warning("no worker could take a connection; closing it")
+            # Closed when the worker says it has taken it, or handed again if it dies first.
+            worker.handed.append(connection)
+            return
+        log.warning("no worker could take a connection; closing it")
         connection.close()
 
     def _by_preference(self) -> list[_Worker]:
@@ -409,6 +446,10 @@ class _HandedConnectionsServer(uvicorn.Server):
                 return
             except OSError:
                 data, fds = b"", []
+            if fds:
+                # At once, before anything is read from them: until the parent hears this it
+                # keeps its copies, and hands them to another worker if this one dies.
+                self._tell(_TAKEN * len(fds))
             for fd in fds:
                 connection = socket.socket(fileno=fd)
                 connection.setblocking(False)

@@ -195,7 +195,8 @@ def _established(ports: set[int]) -> bool:
 
 
 def _gone(pid: int) -> bool:
-    """Whether ``pid`` has ended (a zombie has closed its descriptors already)."""
+    """Whether ``pid`` has ended: its main thread is a zombie (its other threads may still be
+    exiting, and its descriptors open until the last of them has)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
@@ -254,6 +255,33 @@ def test_a_worker_that_dies_is_replaced_and_the_service_keeps_answering(tmp_path
         # The new worker takes its share of new connections.
         assert set(serve_on_new_connections(served, 8)) == now
         assert "a worker died; starting another" in served.log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_connections_handed_to_a_worker_that_dies_before_taking_them_are_served_by_another(
+    tmp_path: Path,
+) -> None:
+    with serving_two_workers(tmp_path) as served:
+        victim, survivor = sorted(worker_pids(served.process.pid))
+        # A stopped worker is still ready for the supervisor: it is handed its share of new
+        # connections, which wait in its channel, untaken.
+        os.kill(victim, signal.SIGSTOP)
+        clients = [
+            http.client.HTTPConnection("127.0.0.1", served.port, timeout=60) for _ in range(4)
+        ]
+        for client in clients:
+            client.request("GET", "/healthz")
+        time.sleep(0.5)
+        os.kill(victim, signal.SIGKILL)
+        # Every request is answered: those handed to the dead worker were handed again.
+        for client in clients:
+            response = client.getresponse()
+            assert response.status == 200
+            response.read()
+        assert all(serving_process(client, {survivor}) == survivor for client in clients)
+        for client in clients:
+            client.close()
+        assert "handed again" in served.log.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
